@@ -1,0 +1,127 @@
+//! Blocks and headers. A header commits to its parent, its transactions (`tx_root`), the state
+//! after them (`state_root`) and the validator set, and carries the certificate that notarized
+//! its parent, so a syncing node can check the chain from genesis without the votes.
+
+use bincode::{Decode, Encode};
+
+use crate::codec;
+use crate::crypto::Hash;
+use crate::tx::SignedTransaction;
+use crate::vote::{Certificate, Evidence};
+use crate::{Address, Error};
+
+/// The most transactions one block may carry.
+pub const BLOCK_TXS_MAX: usize = 10_000;
+/// The most evidence items one block may carry.
+pub const BLOCK_EVIDENCE_MAX: usize = 64;
+
+/// A block header. Its hash is the block's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Header {
+    /// The network's chain id.
+    pub chain_id: String,
+    /// Height: 0 is genesis, each block is its parent's height + 1.
+    pub height: u64,
+    /// The consensus view in which this block was proposed (0 for genesis).
+    pub view: u64,
+    /// The parent's hash ([`Hash::ZERO`] has no meaning except as genesis's parent: genesis
+    /// commits to its parameters through `tx_root`).
+    pub parent_hash: Hash,
+    /// The validator that proposed it, who collects the fees.
+    pub proposer: Address,
+    /// Proposer's clock when proposing, in Unix milliseconds; never decides safety.
+    pub timestamp_ms: u64,
+    /// Merkle root (RFC 6962 shape) of the transaction hashes.
+    pub tx_root: Hash,
+    /// The state digest after applying this block (see [`crate::state::StateDigest`]).
+    pub state_root: Hash,
+    /// Hash of the validator set that votes on this block.
+    pub validator_set_hash: Hash,
+    /// The notarization certificate of the parent; `None` only when the parent is genesis.
+    pub parent_cert: Option<Certificate>,
+}
+
+impl Header {
+    /// The block hash: SHA-256 of the canonical header bytes.
+    pub fn hash(&self) -> Hash {
+        Hash::of(&[&codec::encode(self)])
+    }
+}
+
+/// A block: header, transactions and misbehaviour evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Block {
+    /// The header.
+    pub header: Header,
+    /// The transactions, applied in order, all or nothing.
+    pub txs: Vec<SignedTransaction>,
+    /// Conflicting votes seen by the proposer.
+    pub evidence: Vec<Evidence>,
+}
+
+impl Block {
+    /// The block hash (its header's).
+    pub fn hash(&self) -> Hash {
+        self.header.hash()
+    }
+
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes from exactly `bytes`, at most [`codec::BLOCK_BYTES_MAX`] long.
+    pub fn decode(bytes: &[u8]) -> Result<Block, Error> {
+        codec::decode(bytes, codec::BLOCK_BYTES_MAX)
+    }
+
+    /// Checks the block's shape against its header: counts within limits, `tx_root` matches.
+    pub fn check_shape(&self) -> Result<(), Error> {
+        if self.txs.len() > BLOCK_TXS_MAX || self.evidence.len() > BLOCK_EVIDENCE_MAX {
+            return Err(Error::BadBlock(format!(
+                "{} txs and {} evidence items; limits are {BLOCK_TXS_MAX} and {BLOCK_EVIDENCE_MAX}",
+                self.txs.len(),
+                self.evidence.len()
+            )));
+        }
+        let root = tx_root(&self.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
+        if root != self.header.tx_root {
+            return Err(Error::BadBlock(format!(
+                "tx_root {} does not match the transactions ({root})",
+                self.header.tx_root
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The Merkle root of transaction hashes, shaped as RFC 6962: leaves are `H(0x00 || hash)`,
+/// inner nodes `H(0x01 || left || right)`, the tree splits at the largest power of two below
+/// the count, and the empty list hashes to `H()`.
+pub fn tx_root(hashes: &[Hash]) -> Hash {
+    match hashes {
+        [] => Hash::of(&[]),
+        [one] => Hash::of(&[&[0u8], &one.0]),
+        _ => {
+            let split = hashes.len().next_power_of_two() / 2;
+            let (l, r) = hashes.split_at(split);
+            Hash::of(&[&[1u8], &tx_root(l).0, &tx_root(r).0])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tx_root_changes_with_order_and_content() {
+        let a = Hash([1; 32]);
+        let b = Hash([2; 32]);
+        let c = Hash([3; 32]);
+        assert_ne!(tx_root(&[a, b]), tx_root(&[b, a]));
+        assert_ne!(tx_root(&[a, b, c]), tx_root(&[a, b]));
+        assert_ne!(tx_root(&[a]), a, "a leaf is domain-separated from its hash");
+        assert_eq!(tx_root(&[a, b, c]), tx_root(&[a, b, c]));
+    }
+}

@@ -1,0 +1,37 @@
+//! Taksa's domain and rules: addresses, transactions, blocks, votes, certificates, genesis, the
+//! state transition and the consensus engine, with no IO.
+//!
+//! Bird's-eye view:
+//! - [`codec`]: the one canonical encoding (bincode 2, fixed-width little-endian) and decode
+//!   limits.
+//! - [`crypto`], [`address`]: SHA-256, ed25519, bech32m addresses.
+//! - [`tx`], [`block`], [`vote`], [`genesis`], [`validators`]: the data that is signed, hashed,
+//!   stored and sent.
+//! - [`state`]: accounts and the state transition; a block applies all or nothing.
+//! - [`engine`]: the sans-IO Simplex-style consensus state machine (`step(input, now_ms) ->
+//!   effects`); its module docs write out the protocol.
+//!
+//! This crate never depends on tokio, libp2p, RocksDB or jsonrpsee: everything here is a pure
+//! function or a state machine, so it can be tested deterministically.
+
+pub mod address;
+pub mod block;
+pub mod codec;
+pub mod crypto;
+pub mod engine;
+mod error;
+pub mod genesis;
+pub mod state;
+pub mod tx;
+pub mod validators;
+pub mod vote;
+
+pub use address::Address;
+pub use block::{Block, Header};
+pub use crypto::{Hash, Keypair, PublicKey, Signature};
+pub use error::Error;
+pub use genesis::Genesis;
+pub use state::{Account, Rules};
+pub use tx::{SignedTransaction, Transaction, TxError};
+pub use validators::ValidatorSet;
+pub use vote::{Certificate, Domain, Evidence, Vote, VoteKind};

@@ -1,0 +1,338 @@
+//! The state transition: accounts, the rules a transfer must pass, and block execution.
+//!
+//! A block applies all or nothing: execution works on an [`Overlay`] over the parent state and
+//! returns the changed accounts; nothing is written unless every transaction passes. Fees go to
+//! the block's proposer. No arithmetic here can overflow unchecked.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bincode::{Decode, Encode};
+
+use crate::block::{Block, Header};
+use crate::codec;
+use crate::crypto::{self, Hash};
+use crate::tx::{SignedTransaction, TxError};
+use crate::{Address, Error};
+
+/// An account: what the chain knows of an address. Every address starts at zero.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct Account {
+    /// Spendable balance, base units.
+    pub balance: u128,
+    /// The nonce the account's next transaction must carry.
+    pub nonce: u64,
+}
+
+/// Read access to the state that a block builds on.
+pub trait StateReader {
+    /// The account at `addr` (zero if never touched).
+    fn account(&self, addr: &Address) -> Account;
+}
+
+impl StateReader for BTreeMap<Address, Account> {
+    fn account(&self, addr: &Address) -> Account {
+        self.get(addr).copied().unwrap_or_default()
+    }
+}
+
+impl StateReader for std::collections::HashMap<Address, Account> {
+    fn account(&self, addr: &Address) -> Account {
+        self.get(addr).copied().unwrap_or_default()
+    }
+}
+
+/// Pending changes over a base state.
+pub struct Overlay<'a, R: StateReader + ?Sized> {
+    base: &'a R,
+    changes: BTreeMap<Address, Account>,
+}
+
+impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
+    fn account(&self, addr: &Address) -> Account {
+        self.changes.get(addr).copied().unwrap_or_else(|| self.base.account(addr))
+    }
+}
+
+impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
+    /// An empty overlay over `base`.
+    pub fn new(base: &'a R) -> Self {
+        Overlay { base, changes: BTreeMap::new() }
+    }
+
+    /// Applies one transfer at `height` with fees to `proposer`, or changes nothing and says
+    /// why. Signature and stateless checks are the caller's (see
+    /// [`SignedTransaction::check_stateless`]).
+    pub fn apply(&mut self, stx: &SignedTransaction, height: u64, proposer: &Address) -> Result<(), TxError> {
+        let tx = &stx.tx;
+        if let Some(until) = tx.valid_until_height {
+            if height > until {
+                return Err(TxError::Expired { valid_until: until, height });
+            }
+        }
+        let mut from = self.account(&tx.from);
+        if tx.nonce < from.nonce {
+            return Err(TxError::NonceTooLow { expected: from.nonce, got: tx.nonce });
+        }
+        if tx.nonce > from.nonce {
+            return Err(TxError::NonceGap { expected: from.nonce, got: tx.nonce });
+        }
+        let needed = tx.amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
+        from.balance =
+            from.balance.checked_sub(needed).ok_or(TxError::InsufficientBalance { needed, available: from.balance })?;
+        from.nonce = from.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+        // Stage the three writes in order on copies so that aliasing (to == from, proposer ==
+        // to) is handled and an overflow leaves the overlay untouched.
+        let mut staged: Vec<(Address, Account)> = vec![(tx.from, from)];
+        credit(self, &mut staged, tx.to, tx.amount)?;
+        credit(self, &mut staged, *proposer, tx.fee)?;
+        self.changes.extend(staged);
+        Ok(())
+    }
+
+    /// The changed accounts.
+    pub fn into_changes(self) -> BTreeMap<Address, Account> {
+        self.changes
+    }
+}
+
+fn credit<R: StateReader + ?Sized>(
+    overlay: &Overlay<'_, R>,
+    staged: &mut Vec<(Address, Account)>,
+    to: Address,
+    amount: u128,
+) -> Result<(), TxError> {
+    let current = staged.iter().rev().find(|(a, _)| *a == to).map(|(_, acct)| *acct);
+    let mut acct = current.unwrap_or_else(|| overlay.account(&to));
+    acct.balance = acct.balance.checked_add(amount).ok_or(TxError::Overflow)?;
+    staged.push((to, acct));
+    Ok(())
+}
+
+/// A digest of the whole account state, updated per changed account: the sum, modulo 2^256, of
+/// `SHA-256(b"taksa/account/v1" || address || encode(account))` over every non-zero account.
+///
+/// Why a sum and not a Merkle trie: updating it costs two hashes per changed account, it can be
+/// recomputed from the account table on open to check storage, and two nodes whose states differ
+/// anywhere get different digests at the first block where they diverge. It gives no inclusion
+/// proofs; light clients would need a trie.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateDigest([u64; 4]);
+
+impl StateDigest {
+    /// The digest a header stores.
+    pub fn from_root(root: &Hash) -> StateDigest {
+        let mut limbs = [0u64; 4];
+        for (limb, chunk) in limbs.iter_mut().zip(root.0.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *limb = u64::from_le_bytes(b);
+        }
+        StateDigest(limbs)
+    }
+
+    /// As the 32 bytes a header stores.
+    pub fn root(&self) -> Hash {
+        let mut out = [0u8; 32];
+        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&limb.to_le_bytes());
+        }
+        Hash(out)
+    }
+
+    /// Adds an account's leaf.
+    pub fn add(&mut self, addr: &Address, acct: &Account) {
+        if *acct != Account::default() {
+            self.0 = add256(self.0, leaf(addr, acct));
+        }
+    }
+
+    /// Removes an account's leaf.
+    pub fn remove(&mut self, addr: &Address, acct: &Account) {
+        if *acct != Account::default() {
+            self.0 = add256(self.0, neg256(leaf(addr, acct)));
+        }
+    }
+
+    /// Replaces `old` by `new` for `addr`.
+    pub fn update(&mut self, addr: &Address, old: &Account, new: &Account) {
+        self.remove(addr, old);
+        self.add(addr, new);
+    }
+}
+
+fn leaf(addr: &Address, acct: &Account) -> [u64; 4] {
+    StateDigest::from_root(&Hash::of(&[b"taksa/account/v1", addr.as_bytes(), &codec::encode(acct)])).0
+}
+
+fn add256(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
+    let mut out = [0u64; 4];
+    let mut carry = false;
+    for i in 0..4 {
+        let (s1, c1) = a[i].overflowing_add(b[i]);
+        let (s2, c2) = s1.overflowing_add(u64::from(carry));
+        out[i] = s2;
+        carry = c1 || c2;
+    }
+    out
+}
+
+fn neg256(a: [u64; 4]) -> [u64; 4] {
+    // Two's complement: !a + 1.
+    add256(a.map(|l| !l), [1, 0, 0, 0])
+}
+
+/// The result of executing a block on its parent state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Every account the block changed, with its new value.
+    pub changes: BTreeMap<Address, Account>,
+    /// The state digest after the block.
+    pub state_root: Hash,
+}
+
+/// Computes the digest after `changes`, starting from `parent_root` over `base`.
+pub fn next_root<R: StateReader + ?Sized>(base: &R, parent_root: &Hash, changes: &BTreeMap<Address, Account>) -> Hash {
+    let mut digest = StateDigest::from_root(parent_root);
+    for (addr, new) in changes {
+        digest.update(addr, &base.account(addr), new);
+    }
+    digest.root()
+}
+
+/// The network constants block execution needs.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    /// The chain id.
+    pub chain_id: String,
+    /// The genesis hash.
+    pub genesis_hash: Hash,
+    /// The fee floor, base units.
+    pub fee_floor: u128,
+}
+
+/// Why a block is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// The block's shape or header is wrong.
+    #[error(transparent)]
+    Shape(#[from] Error),
+    /// Transaction `index` fails.
+    #[error("transaction {index} ({hash}) is invalid: {error}")]
+    Tx {
+        /// Its position in the block.
+        index: usize,
+        /// Its hash.
+        hash: Hash,
+        /// Why.
+        error: TxError,
+    },
+    /// The header's state root is not what the transactions produce.
+    #[error("state_root {claimed} does not match the executed state {computed}")]
+    StateRoot {
+        /// In the header.
+        claimed: Hash,
+        /// Computed.
+        computed: Hash,
+    },
+}
+
+/// Executes `block` on `base` (the state after its parent, whose header is `parent`) and checks
+/// that it is a valid child: height, parent hash, chain id, shape, every transaction (signatures
+/// of those for which `sig_known_valid` is false are verified on every core) and the state root.
+pub fn execute_block<R: StateReader + ?Sized>(
+    rules: &Rules,
+    base: &R,
+    parent: &Header,
+    block: &Block,
+    sig_known_valid: &dyn Fn(&Hash) -> bool,
+) -> Result<Outcome, BlockError> {
+    let h = &block.header;
+    if h.chain_id != rules.chain_id {
+        return Err(Error::BadBlock(format!("chain id `{}`", h.chain_id)).into());
+    }
+    if Some(h.height) != parent.height.checked_add(1) || h.parent_hash != parent.hash() {
+        return Err(Error::BadBlock(format!(
+            "height {} does not extend parent {} at {}",
+            h.height,
+            parent.hash(),
+            parent.height
+        ))
+        .into());
+    }
+    block.check_shape()?;
+    let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
+    let mut seen = HashSet::with_capacity(hashes.len());
+    for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
+        if !seen.insert(*hash) {
+            return Err(Error::BadBlock(format!("transaction {hash} appears twice")).into());
+        }
+        stx.check_fields(&rules.chain_id, rules.fee_floor).map_err(|error| BlockError::Tx {
+            index,
+            hash: *hash,
+            error,
+        })?;
+    }
+    verify_signatures(rules, block, &hashes, sig_known_valid)?;
+    let mut overlay = Overlay::new(base);
+    for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
+        overlay.apply(stx, h.height, &h.proposer).map_err(|error| BlockError::Tx { index, hash: *hash, error })?;
+    }
+    let changes = overlay.into_changes();
+    let state_root = next_root(base, &parent.state_root, &changes);
+    if state_root != h.state_root {
+        return Err(BlockError::StateRoot { claimed: h.state_root, computed: state_root });
+    }
+    Ok(Outcome { changes, state_root })
+}
+
+fn verify_signatures(
+    rules: &Rules,
+    block: &Block,
+    hashes: &[Hash],
+    known: &dyn Fn(&Hash) -> bool,
+) -> Result<(), BlockError> {
+    let todo: Vec<(usize, Vec<u8>)> = block
+        .txs
+        .iter()
+        .zip(hashes)
+        .enumerate()
+        .filter(|(_, (_, h))| !known(h))
+        .map(|(i, (stx, _))| (i, stx.tx.signing_bytes(&rules.genesis_hash)))
+        .collect();
+    let items: Vec<crypto::VerifyItem<'_>> = todo
+        .iter()
+        .filter_map(|(i, msg)| block.txs.get(*i).map(|stx| (&stx.tx.from.0, msg.as_slice(), &stx.signature)))
+        .collect();
+    crypto::verify_many(&items).map_err(|bad| {
+        let index = todo.get(bad).map_or(0, |(i, _)| *i);
+        BlockError::Tx { index, hash: hashes.get(index).copied().unwrap_or_default(), error: TxError::BadSignature }
+    })
+}
+
+/// Builds the body of a proposal on `base`: takes `candidates` in order, keeps each that applies
+/// (its signature already checked by the caller), and returns the kept transactions, the outcome
+/// and the refused ones with their reasons.
+pub fn select_transactions<R: StateReader + ?Sized>(
+    base: &R,
+    parent_root: &Hash,
+    height: u64,
+    proposer: &Address,
+    candidates: Vec<SignedTransaction>,
+    txs_max: usize,
+) -> (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>) {
+    let mut overlay = Overlay::new(base);
+    let mut kept = Vec::new();
+    let mut refused = Vec::new();
+    for stx in candidates {
+        if kept.len() >= txs_max {
+            break;
+        }
+        match overlay.apply(&stx, height, proposer) {
+            Ok(()) => kept.push(stx),
+            Err(e) => refused.push((stx.hash(), e)),
+        }
+    }
+    let changes = overlay.into_changes();
+    let state_root = next_root(base, parent_root, &changes);
+    (kept, Outcome { changes, state_root }, refused)
+}

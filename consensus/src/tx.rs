@@ -1,0 +1,196 @@
+//! Transactions: a transfer signed by the sender's key, bound to one network.
+//!
+//! What is signed: `b"taksa/tx/v1" || genesis_hash (32 bytes) || encode(Transaction)`. The
+//! transaction itself carries the chain id, so a signature is worthless on any other network or
+//! on a chain restarted from another genesis. The hash of a transaction is the SHA-256 of its
+//! signed encoding: the same bytes always give the same hash.
+
+use bincode::{Decode, Encode};
+
+use crate::codec;
+use crate::crypto::{self, Hash, Keypair, Signature};
+use crate::{Address, Error};
+
+/// The domain tag that starts every transaction's signed bytes.
+pub const TX_DOMAIN: &[u8] = b"taksa/tx/v1";
+/// The longest memo, in bytes of UTF-8.
+pub const MEMO_BYTES_MAX: usize = 256;
+/// The longest chain id, in bytes.
+pub const CHAIN_ID_BYTES_MAX: usize = 64;
+
+/// A transfer of `amount` from `from` to `to`, paying `fee` to the block's proposer.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Transaction {
+    /// The network this transaction is for; must equal the genesis chain id.
+    pub chain_id: String,
+    /// The sender, whose key signs.
+    pub from: Address,
+    /// The recipient.
+    pub to: Address,
+    /// The amount moved, in base units.
+    pub amount: u128,
+    /// The fee paid to the proposer, in base units; at least the genesis fee floor.
+    pub fee: u128,
+    /// The sender's account nonce: its first transaction uses 0, each next one counts up by 1.
+    pub nonce: u64,
+    /// The last height at which this transaction may be included; after it, it is expired.
+    pub valid_until_height: Option<u64>,
+    /// A free-form note of at most [`MEMO_BYTES_MAX`] bytes.
+    pub memo: Option<String>,
+}
+
+impl Transaction {
+    /// The bytes the sender signs.
+    pub fn signing_bytes(&self, genesis_hash: &Hash) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        out.extend_from_slice(TX_DOMAIN);
+        out.extend_from_slice(&genesis_hash.0);
+        codec::encode_into(self, &mut out);
+        out
+    }
+
+    /// Signs with `key`, which must be the key of `from`.
+    pub fn sign(self, key: &Keypair, genesis_hash: &Hash) -> SignedTransaction {
+        let signature = key.sign(&self.signing_bytes(genesis_hash));
+        SignedTransaction { tx: self, signature }
+    }
+}
+
+/// A transaction with its sender's signature: what wallets submit and blocks carry.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct SignedTransaction {
+    /// The transaction.
+    pub tx: Transaction,
+    /// The sender's ed25519 signature over [`Transaction::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl SignedTransaction {
+    /// The canonical bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Decodes from exactly `bytes`, at most [`codec::TX_BYTES_MAX`] long.
+    pub fn decode(bytes: &[u8]) -> Result<SignedTransaction, Error> {
+        codec::decode(bytes, codec::TX_BYTES_MAX)
+    }
+
+    /// SHA-256 of the canonical bytes.
+    pub fn hash(&self) -> Hash {
+        Hash::of(&[&self.encode()])
+    }
+
+    /// The checks that need no state: sizes, chain id, fee floor, self-consistency and the
+    /// signature. Run once on admission; a block re-runs them for transactions it has not seen.
+    pub fn check_stateless(&self, chain_id: &str, genesis_hash: &Hash, fee_floor: u128) -> Result<(), TxError> {
+        self.check_fields(chain_id, fee_floor)?;
+        crypto::verify(&self.tx.from.0, &self.tx.signing_bytes(genesis_hash), &self.signature)
+            .map_err(|_| TxError::BadSignature)
+    }
+
+    /// The stateless checks except the signature, so that callers can verify signatures in bulk.
+    pub fn check_fields(&self, chain_id: &str, fee_floor: u128) -> Result<(), TxError> {
+        let tx = &self.tx;
+        if tx.chain_id != chain_id {
+            return Err(TxError::WrongChain { expected: chain_id.to_owned(), got: truncate(&tx.chain_id) });
+        }
+        if tx.memo.as_ref().is_some_and(|m| m.len() > MEMO_BYTES_MAX) {
+            return Err(TxError::MemoTooLong { max_bytes: MEMO_BYTES_MAX });
+        }
+        if tx.fee < fee_floor {
+            return Err(TxError::FeeBelowFloor { fee: tx.fee, floor: fee_floor });
+        }
+        if tx.amount.checked_add(tx.fee).is_none() {
+            return Err(TxError::Overflow);
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(CHAIN_ID_BYTES_MAX).collect()
+}
+
+/// Why a transaction is refused. [`TxError::reason`] is the stable machine-readable name that
+/// RPC clients see in `error.data.reason`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    /// The signature does not verify under the sender's key.
+    #[error("signature does not verify for the sender's key and this network")]
+    BadSignature,
+    /// The chain id is not this network's.
+    #[error("transaction is for chain `{got}`, this node is on `{expected}`")]
+    WrongChain {
+        /// This network's chain id.
+        expected: String,
+        /// The transaction's chain id.
+        got: String,
+    },
+    /// The memo is too long.
+    #[error("memo is longer than {max_bytes} bytes")]
+    MemoTooLong {
+        /// The limit.
+        max_bytes: usize,
+    },
+    /// The fee is below the genesis fee floor.
+    #[error("fee {fee} is below the fee floor {floor}")]
+    FeeBelowFloor {
+        /// The offered fee.
+        fee: u128,
+        /// The floor.
+        floor: u128,
+    },
+    /// An amount computation overflows.
+    #[error("amount plus fee, or the recipient's new balance, overflows")]
+    Overflow,
+    /// The nonce was already used.
+    #[error("nonce {got} was already used; the account's next nonce is {expected}")]
+    NonceTooLow {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The nonce leaves a gap.
+    #[error("nonce {got} is ahead of the account's next nonce {expected}")]
+    NonceGap {
+        /// The next nonce the account (with its pending transactions) can use.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The sender cannot pay amount plus fee.
+    #[error("balance {available} is less than amount plus fee {needed}")]
+    InsufficientBalance {
+        /// amount + fee (plus the sender's pending spends, on admission).
+        needed: u128,
+        /// The balance.
+        available: u128,
+    },
+    /// The transaction's `valid_until_height` has passed.
+    #[error("expired: valid until height {valid_until}, chain is at height {height}")]
+    Expired {
+        /// The transaction's last valid height.
+        valid_until: u64,
+        /// The height it was checked against.
+        height: u64,
+    },
+}
+
+impl TxError {
+    /// The stable machine-readable name of this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TxError::BadSignature => "bad_signature",
+            TxError::WrongChain { .. } => "wrong_chain",
+            TxError::MemoTooLong { .. } => "memo_too_long",
+            TxError::FeeBelowFloor { .. } => "fee_below_floor",
+            TxError::Overflow => "overflow",
+            TxError::NonceTooLow { .. } => "nonce_too_low",
+            TxError::NonceGap { .. } => "nonce_gap",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::Expired { .. } => "expired",
+        }
+    }
+}

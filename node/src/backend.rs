@@ -1,0 +1,152 @@
+//! The JSON-RPC backend: answers reads from storage and the pool, admits submissions.
+
+use std::sync::Arc;
+
+use taksa_consensus::{Address, Hash, SignedTransaction};
+use taksa_rpc::{
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, HealthInfo, HistoryEntry, HistoryPage,
+    SubmitError, TxRecord, TxStatus,
+};
+use taksa_storage::StorageError;
+
+use crate::chain::Shared;
+use crate::mempool::AdmitError;
+
+/// The token's display symbol.
+pub(crate) const TOKEN_SYMBOL: &str = "TKS";
+/// Base units per token: 10^9.
+pub(crate) const TOKEN_DECIMALS: u8 = 9;
+
+/// The node's [`Backend`].
+pub(crate) struct NodeBackend {
+    pub(crate) shared: Arc<Shared>,
+}
+
+fn internal(e: StorageError) -> BackendError {
+    BackendError::Internal { message: e.to_string() }
+}
+
+impl Backend for NodeBackend {
+    fn chain_info(&self) -> ChainInfo {
+        let s = &self.shared;
+        let head = s.store.head();
+        ChainInfo {
+            chain_id: s.genesis.chain_id.clone(),
+            genesis_hash: s.genesis_hash,
+            address_hrp: s.genesis.address_hrp.clone(),
+            finalized: head.clone(),
+            head,
+            validators: s.genesis.validator_names.iter().cloned().zip(s.genesis.validators.iter().copied()).collect(),
+            block_time_ms: s.genesis.block_time_ms,
+            fee_floor: s.genesis.fee_floor,
+            token_symbol: TOKEN_SYMBOL.to_owned(),
+            token_decimals: TOKEN_DECIMALS,
+        }
+    }
+
+    fn block(&self, id: BlockId) -> Result<Option<BlockRecord>, BackendError> {
+        let store = &self.shared.store;
+        let block = match id {
+            BlockId::Height(h) => store.block_by_height(h),
+            BlockId::Hash(h) => store.block_by_hash(&h),
+        }
+        .map_err(internal)?;
+        Ok(block.map(|block| BlockRecord { block, finalized: true }))
+    }
+
+    fn account(&self, address: &Address) -> AccountInfo {
+        let s = &self.shared;
+        let account = s.store.account(address);
+        let (next_nonce, pending) = s
+            .mempool
+            .lock()
+            .map(|p| (p.next_nonce(address, &s.store), p.pending_of(address)))
+            .unwrap_or((account.nonce, 0));
+        AccountInfo { account, next_nonce, pending }
+    }
+
+    fn history(
+        &self,
+        address: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<HistoryPage, BackendError> {
+        let store = &self.shared.store;
+        let items = store.history(address, before, limit).map_err(internal)?;
+        let mut entries = Vec::with_capacity(items.len());
+        let mut block_cache: Option<taksa_consensus::Block> = None;
+        for item in &items {
+            if block_cache.as_ref().map(|b| b.header.height) != Some(item.height) {
+                block_cache = store.block_by_height(item.height).map_err(internal)?;
+            }
+            let Some(block) = &block_cache else { continue };
+            let Some(tx) = usize::try_from(item.index).ok().and_then(|i| block.txs.get(i)) else { continue };
+            entries.push(HistoryEntry {
+                height: item.height,
+                index: item.index,
+                timestamp_ms: block.header.timestamp_ms,
+                hash: tx.hash(),
+                tx: tx.clone(),
+                sent: item.sent,
+                received: item.received,
+            });
+        }
+        let next_before = if items.len() >= limit { items.last().map(|i| (i.height, i.index)) } else { None };
+        Ok(HistoryPage { entries, next_before })
+    }
+
+    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        let s = &self.shared;
+        let bytes = tx.encode().len();
+        let hash = tx.hash();
+        // The same bytes again answer the same hash, pending or final, so wallets can retry.
+        if s.mempool.lock().is_ok_and(|p| p.contains(&hash)) {
+            return Ok(hash);
+        }
+        if s.store.tx_location(&hash).map_err(|e| SubmitError::Internal(e.to_string()))?.is_some() {
+            return Ok(hash);
+        }
+        // Signature checks run here, outside the pool's lock, on whichever core serves the call.
+        tx.check_stateless(&s.genesis.chain_id, &s.genesis_hash, s.genesis.fee_floor).map_err(SubmitError::Rejected)?;
+        let next_height = s.store.head().height.saturating_add(1);
+        let mut pool = s.mempool.lock().map_err(|_| SubmitError::Internal("mempool lock poisoned".into()))?;
+        match pool.admit(tx, hash, bytes, &s.store, next_height) {
+            Ok(_) => Ok(hash),
+            Err(AdmitError::Rejected(e)) => Err(SubmitError::Rejected(e)),
+            Err(AdmitError::PoolFull { txs_max }) => Err(SubmitError::PoolFull { txs_max }),
+            Err(AdmitError::SenderLimit { per_sender_max }) => Err(SubmitError::SenderLimit { per_sender_max }),
+            Err(AdmitError::ReplacementUnderpriced { fee, needed }) => {
+                Err(SubmitError::ReplacementUnderpriced { fee, needed })
+            }
+        }
+    }
+
+    fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
+        let s = &self.shared;
+        if let Some(tx) = s.mempool.lock().ok().and_then(|p| p.get(hash).cloned()) {
+            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status: TxStatus::Pending }));
+        }
+        if let Some((tx, loc)) = s.store.tx(hash).map_err(internal)? {
+            let header = s.store.block_by_height(loc.height).map_err(internal)?.map(|b| b.header);
+            let (block_hash, timestamp_ms) = header.map_or((Hash::ZERO, 0), |h| (h.hash(), h.timestamp_ms));
+            let status = TxStatus::Finalized { height: loc.height, index: loc.index, block_hash, timestamp_ms };
+            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status }));
+        }
+        if let Some(d) = s.store.dropped(hash).map_err(internal)? {
+            let status = if d.reason == "expired" {
+                TxStatus::Expired { reason: d.reason, message: d.message }
+            } else {
+                TxStatus::Rejected { reason: d.reason, message: d.message }
+            };
+            return Ok(Some(TxRecord { hash: *hash, tx: None, status }));
+        }
+        Ok(None)
+    }
+
+    fn health(&self) -> HealthInfo {
+        let s = &self.shared;
+        let head = s.store.head().height;
+        let (mempool_txs, mempool_bytes) = s.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
+        HealthInfo { head_height: head, finalized_height: head, mempool_txs, mempool_bytes, peers: 0, syncing: false }
+    }
+}

@@ -1,0 +1,281 @@
+//! `taksa bench`: funds many accounts, pre-signs transfers between them, submits them over
+//! JSON-RPC with bounded concurrency, watches finalized blocks, and prints submitted/s,
+//! finalized/s and submit-to-final latency percentiles.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use jsonrpsee::core::client::ClientT;
+use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use jsonrpsee::rpc_params;
+use serde_json::Value;
+use taksa_consensus::{Address, Hash, Keypair, SignedTransaction, Transaction};
+use tokio::sync::Mutex;
+
+use crate::devnet;
+
+/// `taksa bench` options.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// The node's JSON-RPC URL.
+    #[arg(long, env = "TAKSA_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// How many fresh sender accounts to fund and use.
+    #[arg(long, default_value_t = 200)]
+    accounts: usize,
+    /// How many transfers to send in the measured phase.
+    #[arg(long, default_value_t = 5000)]
+    txs: usize,
+    /// How many requests may be in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Give up waiting for finality this long after the last submission, in seconds.
+    #[arg(long, default_value_t = 120)]
+    finality_timeout_s: u64,
+}
+
+struct ChainFacts {
+    chain_id: String,
+    genesis_hash: Hash,
+    fee_floor: u128,
+}
+
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    params: jsonrpsee::core::params::ArrayParams,
+) -> anyhow::Result<Value> {
+    client.request::<Value, _>(method, params).await.with_context(|| format!("{method} failed"))
+}
+
+async fn chain_facts(client: &HttpClient) -> anyhow::Result<ChainFacts> {
+    let info = call(client, "chain_getInfo", rpc_params![]).await?;
+    let field = |k: &str| {
+        info.get(k).and_then(Value::as_str).map(str::to_owned).with_context(|| format!("chain_getInfo lacks {k}"))
+    };
+    Ok(ChainFacts {
+        chain_id: field("chainId")?,
+        genesis_hash: Hash::from_hex(&field("genesisHash")?)?,
+        fee_floor: field("feeFloor")?.parse().context("feeFloor is not a number")?,
+    })
+}
+
+fn bench_key(run: u64, i: usize) -> Keypair {
+    let seed = Hash::of(&[b"taksa/bench/v1", &run.to_le_bytes(), &(i as u64).to_le_bytes()]);
+    Keypair::from_seed(&seed.0)
+}
+
+fn transfer(c: &ChainFacts, key: &Keypair, to: Address, amount: u128, nonce: u64) -> SignedTransaction {
+    Transaction {
+        chain_id: c.chain_id.clone(),
+        from: Address(key.public()),
+        to,
+        amount,
+        fee: c.fee_floor,
+        nonce,
+        valid_until_height: None,
+        memo: None,
+    }
+    .sign(key, &c.genesis_hash)
+}
+
+/// Runs the bench.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.accounts == 0 || args.txs == 0 || args.concurrency == 0 {
+        bail!("--accounts, --txs and --concurrency must be at least 1");
+    }
+    let client = HttpClientBuilder::default()
+        .request_timeout(Duration::from_secs(30))
+        .build(&args.rpc)
+        .with_context(|| format!("bad --rpc URL {}", args.rpc))?;
+    let facts = chain_facts(&client).await.with_context(|| format!("is a node serving JSON-RPC at {}?", args.rpc))?;
+    let run_id = crate::chain::now_ms();
+    let keys: Vec<Keypair> = (0..args.accounts).map(|i| bench_key(run_id, i)).collect();
+    let per_account = args.txs.div_ceil(args.accounts);
+    println!("bench: {} accounts x {per_account} transfers against {}", args.accounts, args.rpc);
+    fund(&client, &facts, &keys, per_account).await?;
+
+    // Pre-sign everything before the clock starts: the bench measures the node, not signing.
+    let mut lanes: Vec<Vec<(Hash, String)>> = vec![Vec::new(); args.concurrency];
+    let mut total = 0usize;
+    for (i, key) in keys.iter().enumerate() {
+        let to = Address(keys[(i + 1) % keys.len()].public());
+        for n in 0..per_account {
+            if total == args.txs {
+                break;
+            }
+            let stx = transfer(&facts, key, to, 1, n as u64);
+            lanes[i % args.concurrency].push((stx.hash(), format!("0x{}", hex::encode(stx.encode()))));
+            total += 1;
+        }
+    }
+    println!("bench: pre-signed {total} transfers; submitting with concurrency {}", args.concurrency);
+    let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));
+    let watcher = tokio::spawn(watch_finality(client.clone(), submitted.clone(), total, args.finality_timeout_s));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for lane in lanes {
+        let client = client.clone();
+        let submitted = submitted.clone();
+        workers.push(tokio::spawn(async move { submit_lane(&client, lane, &submitted).await }));
+    }
+    for w in workers {
+        w.await.context("a submit worker panicked")??;
+    }
+    let submit_s = start.elapsed().as_secs_f64();
+    println!("bench: submitted {total} in {submit_s:.2} s = {:.0} tx/s", total as f64 / submit_s);
+    let report = watcher.await.context("the finality watcher panicked")??;
+    report.print(start, total);
+    Ok(())
+}
+
+async fn submit_lane(
+    client: &HttpClient,
+    lane: Vec<(Hash, String)>,
+    submitted: &Mutex<HashMap<Hash, Instant>>,
+) -> anyhow::Result<()> {
+    for (hash, hex) in lane {
+        let mut tries = 0;
+        loop {
+            match client.request::<Value, _>("tx_submit", rpc_params![hex.clone()]).await {
+                Ok(_) => {
+                    submitted.lock().await.insert(hash, Instant::now());
+                    break;
+                }
+                // A full pool or sender cap is back-pressure: wait for blocks and retry.
+                Err(e)
+                    if tries < 600
+                        && (e.to_string().contains("pool_full") || e.to_string().contains("sender_limit")) =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => bail!("tx_submit {hash} failed: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fund(client: &HttpClient, facts: &ChainFacts, keys: &[Keypair], per_account: usize) -> anyhow::Result<()> {
+    const FUNDERS: u32 = 10;
+    const WAVE_PER_FUNDER: usize = 100;
+    let amount = (per_account as u128 + 10) * (1 + facts.fee_floor);
+    let funders: Vec<Keypair> = (0..FUNDERS).map(devnet::dev_account).collect();
+    let started = Instant::now();
+    for wave in keys.chunks(WAVE_PER_FUNDER * FUNDERS as usize) {
+        let mut last = Vec::new();
+        for (f_i, funder) in funders.iter().enumerate() {
+            let addr_nonce = nonce_of(client, funder).await?;
+            let mine: Vec<&Keypair> = wave.iter().skip(f_i).step_by(FUNDERS as usize).collect();
+            for (k, key) in mine.iter().enumerate() {
+                let stx = transfer(facts, funder, Address(key.public()), amount, addr_nonce + k as u64);
+                let h =
+                    call(client, "tx_submit", rpc_params![format!("0x{}", hex::encode(stx.encode()))]).await.context(
+                        "funding failed: bench funds its accounts from the dev accounts, so run it against `taksa dev`",
+                    )?;
+                last.push(h);
+            }
+        }
+        for h in last {
+            wait_final(client, &h).await?;
+        }
+        println!("bench: funded {} accounts ({:.1} s)", wave.len(), started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+async fn nonce_of(client: &HttpClient, key: &Keypair) -> anyhow::Result<u64> {
+    let info = call(client, "chain_getInfo", rpc_params![]).await?;
+    let hrp = info.get("addressHrp").and_then(Value::as_str).unwrap_or("tdev").to_owned();
+    let v = call(client, "account_getNonce", rpc_params![Address(key.public()).to_bech32(&hrp)]).await?;
+    v.as_u64().context("account_getNonce did not return a number")
+}
+
+async fn wait_final(client: &HttpClient, hash: &Value) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = call(client, "tx_get", rpc_params![hash.clone()]).await?;
+        match r.get("status").and_then(Value::as_str) {
+            Some("finalized") => return Ok(()),
+            Some("pending") | None if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => bail!("funding transaction {hash} ended as {other:?}: {r}"),
+        }
+    }
+}
+
+struct Report {
+    latencies_ms: Vec<f64>,
+    last_final: Option<Instant>,
+    blocks: usize,
+}
+
+impl Report {
+    fn print(mut self, start: Instant, total: usize) {
+        let done = self.latencies_ms.len();
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            let i = ((done as f64 - 1.0) * p).round() as usize;
+            self.latencies_ms.get(i).copied().unwrap_or(f64::NAN)
+        };
+        let span_s = self.last_final.map_or(f64::NAN, |t| t.duration_since(start).as_secs_f64());
+        println!(
+            "bench: finalized {done}/{total} in {span_s:.2} s = {:.0} tx/s over {} blocks",
+            done as f64 / span_s,
+            self.blocks
+        );
+        println!(
+            "bench: submit-to-final latency p50 {:.0} ms, p99 {:.0} ms (observed by polling every 20 ms)",
+            pct(0.5),
+            pct(0.99)
+        );
+        if done < total {
+            println!("bench: WARNING {} transfers were not seen final before the timeout", total - done);
+        }
+    }
+}
+
+async fn watch_finality(
+    client: HttpClient,
+    submitted: Arc<Mutex<HashMap<Hash, Instant>>>,
+    total: usize,
+    timeout_s: u64,
+) -> anyhow::Result<Report> {
+    let info = call(&client, "chain_getInfo", rpc_params![]).await?;
+    let mut next = info.get("finalizedHeight").and_then(Value::as_u64).unwrap_or(0) + 1;
+    let mut report = Report { latencies_ms: Vec::with_capacity(total), last_final: None, blocks: 0 };
+    let mut last_progress = Instant::now();
+    while report.latencies_ms.len() < total {
+        if last_progress.elapsed() > Duration::from_secs(timeout_s) {
+            break;
+        }
+        let info = call(&client, "chain_getInfo", rpc_params![]).await?;
+        let finalized = info.get("finalizedHeight").and_then(Value::as_u64).unwrap_or(0);
+        if finalized < next {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let seen_at = Instant::now();
+        while next <= finalized {
+            let block = call(&client, "chain_getBlock", rpc_params![next]).await?;
+            let txs = block.get("txs").and_then(Value::as_array).cloned().unwrap_or_default();
+            let sub = submitted.lock().await;
+            for tx in txs {
+                let Some(h) = tx.get("hash").and_then(Value::as_str).and_then(|s| Hash::from_hex(s).ok()) else {
+                    continue;
+                };
+                if let Some(t) = sub.get(&h) {
+                    report.latencies_ms.push(seen_at.saturating_duration_since(*t).as_secs_f64() * 1000.0);
+                    report.last_final = Some(seen_at);
+                    last_progress = seen_at;
+                }
+            }
+            report.blocks += 1;
+            next += 1;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,99 @@
+//! The command line: `taksa dev | node | wallet | bench`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{bench, run, wallet};
+
+/// Taksa: a proof-of-authority BFT chain with an embedded wallet.
+#[derive(Parser, Debug)]
+#[command(name = "taksa", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a local single-validator dev chain with funded, publicly known test accounts.
+    ///
+    /// The dev mnemonic and its accounts are printed at start; they are public: never use them
+    /// for real money. Data persists in --data-dir across restarts (use --reset to start over).
+    Dev(DevArgs),
+    /// Run a validator or full node from a genesis file.
+    Node(NodeArgs),
+    /// Create, import and use wallets (keys stay encrypted on this machine; the node never
+    /// sees them).
+    Wallet(wallet::cli::WalletArgs),
+    /// Drive a running node with many pre-signed transfers and print throughput and latency.
+    Bench(bench::BenchArgs),
+}
+
+/// Options shared by `dev` and `node`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct CommonArgs {
+    /// JSON-RPC listen address (HTTP and WebSocket on one port).
+    #[arg(long, env = "TAKSA_RPC_ADDR", default_value = "127.0.0.1:8545")]
+    pub(crate) rpc_addr: SocketAddr,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long)]
+    pub(crate) log_json: bool,
+}
+
+/// `taksa dev`.
+#[derive(Args, Debug)]
+pub(crate) struct DevArgs {
+    /// Where the chain's RocksDB data lives.
+    #[arg(long, env = "TAKSA_DATA_DIR", default_value_os_t = default_dev_dir())]
+    pub(crate) data_dir: PathBuf,
+    /// Target time between blocks, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) block_time_ms: u64,
+    /// Delete the data folder first and start a fresh chain.
+    #[arg(long)]
+    pub(crate) reset: bool,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+/// `taksa node`.
+#[derive(Args, Debug)]
+pub(crate) struct NodeArgs {
+    /// The network's genesis file.
+    #[arg(long)]
+    pub(crate) genesis: PathBuf,
+    /// Where this node's RocksDB data lives.
+    #[arg(long)]
+    pub(crate) data_dir: PathBuf,
+    /// Encrypted validator key (keystore format); without it the node runs as a full node.
+    /// The password comes from --password-file or TAKSA_PASSWORD.
+    #[arg(long)]
+    pub(crate) validator_key: Option<PathBuf>,
+    /// File whose first line is the validator key's password.
+    #[arg(long)]
+    pub(crate) password_file: Option<PathBuf>,
+    /// libp2p listen address (multiaddr), for the validator network.
+    #[arg(long)]
+    pub(crate) p2p_addr: Option<String>,
+    /// A peer to connect to at start (multiaddr with /p2p/ID); repeatable.
+    #[arg(long)]
+    pub(crate) bootnode: Vec<String>,
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+}
+
+fn default_dev_dir() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from(".taksa/dev"), |h| PathBuf::from(h).join(".taksa/dev"))
+}
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Dev(args) => run::dev(args).await,
+        Command::Node(args) => run::node(args).await,
+        Command::Wallet(args) => wallet::cli::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}

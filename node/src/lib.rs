@@ -1,0 +1,16 @@
+//! The Taksa node: validator, full node, dev chain, wallet client and bench.
+//!
+//! Bird's-eye view: [`cli`] parses the command line and starts one of the services;
+//! `run` opens storage and starts the chain thread and the JSON-RPC server; `chain` drives the
+//! consensus engine, builds and executes blocks and commits what is finalized; `mempool` admits
+//! transactions; `backend` answers JSON-RPC from storage and the pool; `wallet` is the
+//! key-holding client; `bench` the load driver; [`devnet`] the embedded dev and testnet genesis.
+
+mod backend;
+mod bench;
+mod chain;
+pub mod cli;
+pub mod devnet;
+mod mempool;
+mod run;
+mod wallet;

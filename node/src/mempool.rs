@@ -1,0 +1,417 @@
+//! The transaction pool: admission checks, bounded in count, bytes and per sender, with
+//! same-nonce replacement by a higher fee and idempotent resubmission.
+//!
+//! Signatures are checked by the caller before it takes the pool's lock, so that admission
+//! verifies on every core. The pool keeps, per sender, a gap-free run of nonces starting at the
+//! account's committed nonce; that is what `next_nonce` reports (Ethereum's `pending`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use taksa_consensus::state::StateReader;
+use taksa_consensus::{Address, Hash, SignedTransaction, TxError};
+
+/// The pool's bounds.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// Most transactions held.
+    pub(crate) txs_max: usize,
+    /// Most encoded bytes held.
+    pub(crate) bytes_max: usize,
+    /// Most transactions held per sender.
+    pub(crate) per_sender_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { txs_max: 100_000, bytes_max: 64 * 1024 * 1024, per_sender_max: 256 }
+    }
+}
+
+/// Why the pool refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AdmitError {
+    /// The transaction breaks a rule.
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    /// The pool is full.
+    #[error("the pool is full ({txs_max} transactions or its byte limit); retry later")]
+    PoolFull { txs_max: usize },
+    /// The sender has too many pending transactions.
+    #[error("the sender already has {per_sender_max} pending transactions; wait for some to finalize")]
+    SenderLimit { per_sender_max: usize },
+    /// A replacement must pay more.
+    #[error("a transaction with this nonce is pending with fee {fee}; a replacement must pay at least {needed}")]
+    ReplacementUnderpriced { fee: u128, needed: u128 },
+}
+
+/// What admission did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// Newly added.
+    New,
+    /// The same bytes were already pending.
+    AlreadyPending,
+    /// Replaced the pending transaction with this hash.
+    Replaced(Hash),
+}
+
+/// A transaction that left the pool without being finalized, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub(crate) hash: Hash,
+    /// "expired" for expiries, otherwise "rejected".
+    pub(crate) expired: bool,
+    pub(crate) reason: String,
+    pub(crate) message: String,
+}
+
+struct Entry {
+    stx: SignedTransaction,
+    bytes: usize,
+    arrival: u64,
+}
+
+/// The pool.
+pub(crate) struct Mempool {
+    limits: Limits,
+    by_hash: HashMap<Hash, Entry>,
+    by_sender: HashMap<Address, BTreeMap<u64, Hash>>,
+    bytes: usize,
+    arrivals: u64,
+}
+
+impl Mempool {
+    pub(crate) fn new(limits: Limits) -> Mempool {
+        Mempool { limits, by_hash: HashMap::new(), by_sender: HashMap::new(), bytes: 0, arrivals: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub(crate) fn contains(&self, hash: &Hash) -> bool {
+        self.by_hash.contains_key(hash)
+    }
+
+    pub(crate) fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
+        self.by_hash.get(hash).map(|e| &e.stx)
+    }
+
+    /// How many transactions of `addr` are pending.
+    pub(crate) fn pending_of(&self, addr: &Address) -> usize {
+        self.by_sender.get(addr).map_or(0, BTreeMap::len)
+    }
+
+    /// The nonce the sender's next transaction should use, counting the pool.
+    pub(crate) fn next_nonce(&self, addr: &Address, state: &impl StateReader) -> u64 {
+        let committed = state.account(addr).nonce;
+        self.by_sender
+            .get(addr)
+            .and_then(|q| q.keys().next_back())
+            .map_or(committed, |last| last.saturating_add(1).max(committed))
+    }
+
+    /// Admits a transaction whose signature and stateless fields the caller has checked.
+    /// `next_height` is the height of the next block (for expiry).
+    pub(crate) fn admit(
+        &mut self,
+        stx: SignedTransaction,
+        hash: Hash,
+        bytes: usize,
+        state: &impl StateReader,
+        next_height: u64,
+    ) -> Result<Admitted, AdmitError> {
+        if self.by_hash.contains_key(&hash) {
+            return Ok(Admitted::AlreadyPending);
+        }
+        let tx = &stx.tx;
+        if let Some(until) = tx.valid_until_height {
+            if until < next_height {
+                return Err(TxError::Expired { valid_until: until, height: next_height }.into());
+            }
+        }
+        let account = state.account(&tx.from);
+        if tx.nonce < account.nonce {
+            return Err(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }.into());
+        }
+        let next = self.next_nonce(&tx.from, state);
+        if tx.nonce > next {
+            return Err(TxError::NonceGap { expected: next, got: tx.nonce }.into());
+        }
+        let replaced = self.by_sender.get(&tx.from).and_then(|q| q.get(&tx.nonce)).copied();
+        if let Some(old) = replaced.and_then(|h| self.by_hash.get(&h)) {
+            let needed = old.stx.tx.fee.saturating_add(old.stx.tx.fee / 10).saturating_add(1);
+            if tx.fee < needed {
+                return Err(AdmitError::ReplacementUnderpriced { fee: old.stx.tx.fee, needed });
+            }
+        } else {
+            if self.pending_of(&tx.from) >= self.limits.per_sender_max {
+                return Err(AdmitError::SenderLimit { per_sender_max: self.limits.per_sender_max });
+            }
+            if self.by_hash.len() >= self.limits.txs_max || self.bytes.saturating_add(bytes) > self.limits.bytes_max {
+                return Err(AdmitError::PoolFull { txs_max: self.limits.txs_max });
+            }
+        }
+        let spent_by_others = self.pending_spend(&tx.from, replaced, account.nonce);
+        let needed = tx.amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
+        let total = spent_by_others.checked_add(needed).ok_or(TxError::Overflow)?;
+        if total > account.balance {
+            return Err(TxError::InsufficientBalance { needed: total, available: account.balance }.into());
+        }
+        if let Some(old) = replaced {
+            self.remove(&old);
+        }
+        self.insert(stx, hash, bytes);
+        Ok(replaced.map_or(Admitted::New, Admitted::Replaced))
+    }
+
+    /// What the sender's pending transactions at or above `committed_nonce` spend.
+    fn pending_spend(&self, sender: &Address, except: Option<Hash>, committed_nonce: u64) -> u128 {
+        self.by_sender.get(sender).map_or(0, |q| {
+            q.range(committed_nonce..)
+                .map(|(_, h)| h)
+                .filter(|h| Some(**h) != except)
+                .filter_map(|h| self.by_hash.get(h))
+                .map(|e| e.stx.tx.amount.saturating_add(e.stx.tx.fee))
+                .fold(0u128, u128::saturating_add)
+        })
+    }
+
+    fn insert(&mut self, stx: SignedTransaction, hash: Hash, bytes: usize) {
+        self.arrivals += 1;
+        self.by_sender.entry(stx.tx.from).or_default().insert(stx.tx.nonce, hash);
+        self.bytes += bytes;
+        self.by_hash.insert(hash, Entry { stx, bytes, arrival: self.arrivals });
+    }
+
+    fn remove(&mut self, hash: &Hash) -> Option<SignedTransaction> {
+        let entry = self.by_hash.remove(hash)?;
+        self.bytes = self.bytes.saturating_sub(entry.bytes);
+        if let Some(q) = self.by_sender.get_mut(&entry.stx.tx.from) {
+            q.remove(&entry.stx.tx.nonce);
+            if q.is_empty() {
+                self.by_sender.remove(&entry.stx.tx.from);
+            }
+        }
+        Some(entry.stx)
+    }
+
+    /// Up to `max` transactions for a proposal: each sender's in nonce order, senders
+    /// interleaved by arrival, so one busy sender cannot starve the others.
+    pub(crate) fn candidates(&self, max: usize) -> Vec<SignedTransaction> {
+        let mut keyed: Vec<(usize, u64, &SignedTransaction)> = Vec::with_capacity(self.by_hash.len().min(max * 2));
+        for queue in self.by_sender.values() {
+            let first_arrival = queue.values().filter_map(|h| self.by_hash.get(h)).map(|e| e.arrival).min();
+            for (pos, h) in queue.values().enumerate() {
+                if let Some(e) = self.by_hash.get(h) {
+                    keyed.push((pos, first_arrival.unwrap_or(e.arrival), &e.stx));
+                }
+            }
+        }
+        keyed.sort_by_key(|(pos, arrival, _)| (*pos, *arrival));
+        keyed.into_iter().take(max).map(|(_, _, stx)| stx.clone()).collect()
+    }
+
+    /// Removes transactions the proposer found invalid, with their reasons.
+    pub(crate) fn reject(&mut self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
+        refused.iter().filter_map(|(h, e)| self.remove(h).map(|_| dropped(*h, e))).collect()
+    }
+
+    /// After a block commits: removes its transactions, then drops what the new state makes
+    /// invalid (nonce taken, expired, balance no longer covers the queue), with reasons.
+    pub(crate) fn on_commit(&mut self, included: &[Hash], state: &impl StateReader, next_height: u64) -> Vec<Dropped> {
+        for h in included {
+            self.remove(h);
+        }
+        let mut out = Vec::new();
+        let senders: Vec<Address> = self.by_sender.keys().copied().collect();
+        for sender in senders {
+            out.extend(self.revalidate_sender(&sender, state, next_height));
+        }
+        out
+    }
+
+    fn revalidate_sender(&mut self, sender: &Address, state: &impl StateReader, next_height: u64) -> Vec<Dropped> {
+        let account = state.account(sender);
+        let queue: Vec<Hash> = self.by_sender.get(sender).map(|q| q.values().copied().collect()).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut expected = account.nonce;
+        let mut spend: u128 = 0;
+        let mut broken = false;
+        for h in queue {
+            let Some(tx) = self.by_hash.get(&h).map(|e| e.stx.tx.clone()) else { continue };
+            let error = if tx.nonce < account.nonce {
+                Some(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce })
+            } else if broken || tx.nonce != expected {
+                Some(TxError::NonceGap { expected, got: tx.nonce })
+            } else if let Some(until) = tx.valid_until_height.filter(|u| *u < next_height) {
+                Some(TxError::Expired { valid_until: until, height: next_height })
+            } else {
+                spend = spend.saturating_add(tx.amount.saturating_add(tx.fee));
+                (spend > account.balance)
+                    .then_some(TxError::InsufficientBalance { needed: spend, available: account.balance })
+            };
+            match error {
+                Some(e) => {
+                    broken = broken || tx.nonce >= account.nonce;
+                    self.remove(&h);
+                    out.push(dropped(h, &e));
+                }
+                None => expected = expected.saturating_add(1),
+            }
+        }
+        out
+    }
+}
+
+fn dropped(hash: Hash, e: &TxError) -> Dropped {
+    Dropped {
+        hash,
+        expired: matches!(e, TxError::Expired { .. }),
+        reason: e.reason().to_owned(),
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use taksa_consensus::{Account, Keypair, Transaction};
+
+    const CHAIN: &str = "t";
+
+    fn tx(key: &Keypair, to: u8, amount: u128, fee: u128, nonce: u64) -> (SignedTransaction, Hash) {
+        let stx = Transaction {
+            chain_id: CHAIN.into(),
+            from: Address(key.public()),
+            to: Address(Keypair::from_seed(&[to; 32]).public()),
+            amount,
+            fee,
+            nonce,
+            valid_until_height: None,
+            memo: None,
+        }
+        .sign(key, &Hash::ZERO);
+        let h = stx.hash();
+        (stx, h)
+    }
+
+    fn state(key: &Keypair, balance: u128, nonce: u64) -> BTreeMap<Address, Account> {
+        BTreeMap::from([(Address(key.public()), Account { balance, nonce })])
+    }
+
+    #[test]
+    fn resubmitting_the_same_bytes_is_idempotent() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (stx, h) = tx(&k, 2, 10, 1, 0);
+        assert_eq!(pool.admit(stx.clone(), h, 100, &s, 1), Ok(Admitted::New));
+        assert_eq!(pool.admit(stx, h, 100, &s, 1), Ok(Admitted::AlreadyPending));
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn pending_spends_count_against_the_balance() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 100, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (a, ha) = tx(&k, 2, 60, 1, 0);
+        let (b, hb) = tx(&k, 2, 60, 1, 1);
+        assert!(pool.admit(a, ha, 100, &s, 1).is_ok());
+        let err = pool.admit(b, hb, 100, &s, 1);
+        assert!(matches!(err, Err(AdmitError::Rejected(TxError::InsufficientBalance { needed: 122, available: 100 }))));
+    }
+
+    #[test]
+    fn nonce_gap_and_reuse_are_refused_and_next_nonce_counts_the_pool() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1000, 5);
+        let mut pool = Mempool::new(Limits::default());
+        let (low, hl) = tx(&k, 2, 1, 1, 4);
+        assert!(matches!(pool.admit(low, hl, 10, &s, 1), Err(AdmitError::Rejected(TxError::NonceTooLow { .. }))));
+        let (gap, hg) = tx(&k, 2, 1, 1, 7);
+        assert!(matches!(
+            pool.admit(gap, hg, 10, &s, 1),
+            Err(AdmitError::Rejected(TxError::NonceGap { expected: 5, .. }))
+        ));
+        let (ok, ho) = tx(&k, 2, 1, 1, 5);
+        assert!(pool.admit(ok, ho, 10, &s, 1).is_ok());
+        assert_eq!(pool.next_nonce(&Address(k.public()), &s), 6);
+    }
+
+    #[test]
+    fn same_nonce_replacement_needs_a_higher_fee() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (a, ha) = tx(&k, 2, 10, 100, 0);
+        pool.admit(a, ha, 10, &s, 1).expect("admitted");
+        let (cheap, hc) = tx(&k, 3, 10, 105, 0);
+        assert!(matches!(
+            pool.admit(cheap, hc, 10, &s, 1),
+            Err(AdmitError::ReplacementUnderpriced { needed: 111, .. })
+        ));
+        let (rich, hr) = tx(&k, 3, 10, 111, 0);
+        assert_eq!(pool.admit(rich, hr, 10, &s, 1), Ok(Admitted::Replaced(ha)));
+        assert!(!pool.contains(&ha) && pool.contains(&hr) && pool.len() == 1);
+    }
+
+    #[test]
+    fn per_sender_and_pool_limits_hold() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1_000_000, 0);
+        let mut pool = Mempool::new(Limits { txs_max: 10, bytes_max: 1 << 20, per_sender_max: 3 });
+        for n in 0..3 {
+            let (t, h) = tx(&k, 2, 1, 1, n);
+            pool.admit(t, h, 10, &s, 1).expect("under the cap");
+        }
+        let (t, h) = tx(&k, 2, 1, 1, 3);
+        assert_eq!(pool.admit(t, h, 10, &s, 1), Err(AdmitError::SenderLimit { per_sender_max: 3 }));
+    }
+
+    #[test]
+    fn commit_removes_included_and_drops_what_became_invalid() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let mut pool = Mempool::new(Limits::default());
+        let s0 = state(&k, 1000, 0);
+        let (a, ha) = tx(&k, 2, 10, 1, 0);
+        let (b, hb) = tx(&k, 2, 10, 1, 1);
+        pool.admit(a, ha, 10, &s0, 1).expect("a");
+        pool.admit(b, hb, 10, &s0, 1).expect("b");
+        // Block 1 includes a; meanwhile the account was drained by another node's tx.
+        let s1 = state(&k, 5, 1);
+        let dropped = pool.on_commit(&[ha], &s1, 2);
+        assert_eq!(pool.len(), 0);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].hash, hb);
+        assert_eq!(dropped[0].reason, "insufficient_balance");
+    }
+
+    #[test]
+    fn candidates_keep_each_senders_nonce_order() {
+        let k1 = Keypair::from_seed(&[1; 32]);
+        let k2 = Keypair::from_seed(&[2; 32]);
+        let mut s = state(&k1, 1000, 0);
+        s.insert(Address(k2.public()), Account { balance: 1000, nonce: 0 });
+        let mut pool = Mempool::new(Limits::default());
+        for n in 0..3 {
+            let (t, h) = tx(&k1, 9, 1, 1, n);
+            pool.admit(t, h, 10, &s, 1).expect("k1");
+            let (t, h) = tx(&k2, 9, 1, 1, n);
+            pool.admit(t, h, 10, &s, 1).expect("k2");
+        }
+        let c = pool.candidates(6);
+        for sender in [Address(k1.public()), Address(k2.public())] {
+            let nonces: Vec<u64> = c.iter().filter(|t| t.tx.from == sender).map(|t| t.tx.nonce).collect();
+            assert_eq!(nonces, vec![0, 1, 2]);
+        }
+        assert_eq!(c[0].tx.nonce, 0);
+        assert_eq!(c[1].tx.nonce, 0);
+    }
+}

@@ -1,0 +1,213 @@
+//! The contract between the RPC server and the node: what the server may ask, in domain types.
+//!
+//! The server knows nothing of storage or the mempool; the node implements [`Backend`] over them.
+//! Every method is synchronous and may block briefly (a database read, a pool lock): the server
+//! calls it on tokio's blocking pool, never on an async worker.
+
+use taksa_consensus::{Account, Address, Block, Hash, Header, SignedTransaction, TxError};
+
+/// What the node offers the RPC server.
+pub trait Backend: Send + Sync + 'static {
+    /// Static network parameters and the current head.
+    fn chain_info(&self) -> ChainInfo;
+    /// A block by height or hash; `Ok(None)` if the node does not have it.
+    fn block(&self, id: BlockId) -> Result<Option<BlockRecord>, BackendError>;
+    /// The account's state, with the next nonce counting the node's pool.
+    fn account(&self, address: &Address) -> AccountInfo;
+    /// Up to `limit` transactions touching `address`, newest first, strictly older than
+    /// `before` (a `(height, index)` position) when given.
+    fn history(&self, address: &Address, before: Option<(u64, u32)>, limit: usize)
+        -> Result<HistoryPage, BackendError>;
+    /// Admits a transaction to the pool. Idempotent: the same bytes again give `Ok` with the
+    /// same hash, not an "already known" error.
+    fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
+    /// What the node knows of a transaction; `Ok(None)` if it never saw it (or forgot it).
+    fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError>;
+    /// Liveness and progress figures for operators.
+    fn health(&self) -> HealthInfo;
+}
+
+/// How a block is named: by height on the finalized chain, or by hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockId {
+    /// The block at this height.
+    Height(u64),
+    /// The block with this hash.
+    Hash(Hash),
+}
+
+/// Network parameters and the chain's tip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainInfo {
+    /// The genesis chain id.
+    pub chain_id: String,
+    /// The hash of the genesis block.
+    pub genesis_hash: Hash,
+    /// The bech32m prefix of addresses on this network.
+    pub address_hrp: String,
+    /// The newest block.
+    pub head: Header,
+    /// The newest finalized block (the head, while every committed block is final).
+    pub finalized: Header,
+    /// The validators, by name and address, in set order.
+    pub validators: Vec<(String, Address)>,
+    /// The target time between blocks, in milliseconds.
+    pub block_time_ms: u64,
+    /// The lowest fee a transaction may pay, in base units.
+    pub fee_floor: u128,
+    /// The token's ticker, for display.
+    pub token_symbol: String,
+    /// How many decimal places a display amount has (base units per token = 10^decimals).
+    pub token_decimals: u8,
+}
+
+/// A stored block and whether it is final.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// The block.
+    pub block: Block,
+    /// Whether the block can no longer be reverted.
+    pub finalized: bool,
+}
+
+/// An account as a wallet sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccountInfo {
+    /// The committed account state.
+    pub account: Account,
+    /// The nonce the next transaction should carry, counting the sender's pooled transactions.
+    pub next_nonce: u64,
+    /// How many of the sender's transactions wait in the pool.
+    pub pending: usize,
+}
+
+/// One committed transaction touching an address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The block height.
+    pub height: u64,
+    /// The index within the block.
+    pub index: u32,
+    /// The block's timestamp, in Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The transaction.
+    pub tx: SignedTransaction,
+    /// The transaction's hash.
+    pub hash: Hash,
+    /// The address sent it.
+    pub sent: bool,
+    /// The address received it.
+    pub received: bool,
+}
+
+/// One page of history, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The entries.
+    pub entries: Vec<HistoryEntry>,
+    /// Where the next (older) page starts, as `before`; `None` when this is the last page.
+    pub next_before: Option<(u64, u32)>,
+}
+
+/// Where a transaction stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxStatus {
+    /// In the pool, not yet in a block.
+    Pending,
+    /// In a finalized block.
+    Finalized {
+        /// The block height.
+        height: u64,
+        /// The index within the block.
+        index: u32,
+        /// The block's hash.
+        block_hash: Hash,
+        /// The block's timestamp, in Unix milliseconds.
+        timestamp_ms: u64,
+    },
+    /// Dropped because it can never be included (for example its nonce was used by another).
+    Rejected {
+        /// A stable snake_case reason, as [`TxError::reason`].
+        reason: String,
+        /// A human-readable explanation.
+        message: String,
+    },
+    /// Dropped because its `valid_until_height` passed.
+    Expired {
+        /// A stable snake_case reason.
+        reason: String,
+        /// A human-readable explanation.
+        message: String,
+    },
+}
+
+/// What the node knows of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxRecord {
+    /// The transaction's hash.
+    pub hash: Hash,
+    /// The transaction, if the node still has its body.
+    pub tx: Option<SignedTransaction>,
+    /// Its status.
+    pub status: TxStatus,
+}
+
+/// Node liveness figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HealthInfo {
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest finalized block's height.
+    pub finalized_height: u64,
+    /// Transactions in the pool.
+    pub mempool_txs: usize,
+    /// Encoded bytes of the pool's transactions.
+    pub mempool_bytes: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// Whether the node is catching up with the network.
+    pub syncing: bool,
+}
+
+/// Why the pool refused a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction breaks a rule.
+    #[error(transparent)]
+    Rejected(#[from] TxError),
+    /// The pool is full and the transaction does not pay enough to evict another.
+    #[error("the pool is full ({txs_max} transactions)")]
+    PoolFull {
+        /// The pool's capacity.
+        txs_max: usize,
+    },
+    /// The sender already has the most pending transactions one sender may have.
+    #[error("the sender already has {per_sender_max} pending transactions")]
+    SenderLimit {
+        /// The per-sender limit.
+        per_sender_max: usize,
+    },
+    /// A different transaction with the same sender and nonce is pooled and this one does not
+    /// pay enough more to replace it.
+    #[error("replacing a pooled transaction needs a fee of at least {needed}, got {fee}")]
+    ReplacementUnderpriced {
+        /// The offered fee.
+        fee: u128,
+        /// The lowest fee that would replace the pooled one.
+        needed: u128,
+    },
+    /// The node failed (storage, a closed channel).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A failure inside the node while answering a read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// Storage or another internal part failed.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
+}

@@ -1,0 +1,193 @@
+//! Taksa's JSON-RPC 2.0 server: HTTP and WebSocket on one port, for wallets, explorers and
+//! operators.
+//!
+//! Bird's-eye view:
+//! - [`backend`]: the [`Backend`] trait the node implements over its storage and mempool; this
+//!   crate knows neither.
+//! - `methods`: one table of method names and handlers (`chain_`, `account_`, `tx_`, `node_`,
+//!   `rpc.discover`), each reading strict parameters and returning camelCase JSON with amounts
+//!   as decimal strings.
+//! - [`error`]: the stable error codes; every failure carries `data.reason`.
+//! - `openrpc.json` (served by `rpc.discover`) and `docs/rpc.md` describe every method and code;
+//!   tests keep them in step with the code.
+//!
+//! Limits: request and response bytes, connections, calls per batch, and backend calls in flight
+//! are all bounded; an oversized or malformed request gets an error and the server keeps serving.
+
+pub mod backend;
+pub mod error;
+mod json;
+mod methods;
+mod middleware;
+mod params;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use tokio::sync::Semaphore;
+
+pub use backend::{
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, HealthInfo, HistoryEntry, HistoryPage,
+    SubmitError, TxRecord, TxStatus,
+};
+pub use error::{ErrorCode, RpcError};
+
+/// The OpenRPC 1.2.6 document that `rpc.discover` returns.
+pub const OPENRPC_JSON: &str = include_str!("../openrpc.json");
+
+/// The default request size limit, in bytes (a transaction is at most 1 KiB; this leaves room
+/// for batches).
+pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 256 * 1024;
+/// The default response size limit, in bytes (a full block of small transactions fits).
+pub const RESPONSE_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
+/// The default number of simultaneous connections, HTTP and WebSocket together.
+pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
+/// The most calls one batch request may hold.
+pub const BATCH_CALLS_MAX: u32 = 64;
+/// The most backend calls running at once; further calls wait their turn.
+pub const BACKEND_CALLS_IN_FLIGHT_MAX: usize = 32;
+
+/// How to run the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Where to listen (the node defaults to `127.0.0.1`); port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// The largest request accepted, in bytes; larger ones get error -32007.
+    pub request_bytes_max: u32,
+    /// The largest response sent, in bytes; larger ones become error -32008.
+    pub response_bytes_max: u32,
+    /// The most simultaneous connections; further ones are refused.
+    pub connections_max: u32,
+}
+
+impl Config {
+    /// Listens on `addr` with the default limits.
+    pub fn new(addr: SocketAddr) -> Config {
+        Config {
+            addr,
+            request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+            response_bytes_max: RESPONSE_BYTES_MAX_DEFAULT,
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+        }
+    }
+}
+
+/// A running server. Dropping it stops the server, so the node keeps it for its lifetime.
+#[derive(Debug)]
+pub struct RpcServer {
+    /// The address actually bound (useful when the configured port was 0).
+    pub local_addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl RpcServer {
+    /// Asks the server to stop accepting and close its connections.
+    pub fn stop(&self) -> Result<(), RpcError> {
+        self.handle.stop().map_err(|_| RpcError::AlreadyStopped)
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn stopped(self) {
+        self.handle.stopped().await
+    }
+}
+
+/// Binds `config.addr` and serves every method over HTTP and WebSocket until stopped.
+pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServer, RpcError> {
+    let openrpc = serde_json::from_str(OPENRPC_JSON)?;
+    let hrp = backend.chain_info().address_hrp;
+    let calls = Arc::new(Semaphore::new(BACKEND_CALLS_IN_FLIGHT_MAX));
+    let module = methods::module(Arc::new(methods::Ctx { backend, hrp, openrpc, calls }))?;
+    let names: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
+
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.request_bytes_max)
+        .max_response_body_size(config.response_bytes_max)
+        .max_connections(config.connections_max)
+        .set_batch_request_config(BatchRequestConfig::Limit(BATCH_CALLS_MAX))
+        .build();
+    let response_bytes_max = config.response_bytes_max;
+    let rpc_middleware = RpcServiceBuilder::new().layer_fn(move |inner| middleware::Reasons {
+        inner,
+        methods: names.clone(),
+        response_bytes_max,
+    });
+    let bind_error = |source| RpcError::Bind { addr: config.addr, source };
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_rpc_middleware(rpc_middleware)
+        .build(config.addr)
+        .await
+        .map_err(bind_error)?;
+    let local_addr = server.local_addr().map_err(bind_error)?;
+    let handle = server.start(module);
+    tracing::info!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket");
+    Ok(RpcServer { local_addr, handle })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn openrpc() -> Value {
+        serde_json::from_str(OPENRPC_JSON).expect("openrpc.json is valid JSON")
+    }
+
+    #[test]
+    fn openrpc_lists_exactly_the_registered_methods() {
+        let doc = openrpc();
+        assert_eq!(doc["openrpc"], "1.2.6");
+        let documented: BTreeSet<String> = doc["methods"]
+            .as_array()
+            .expect("methods array")
+            .iter()
+            .map(|m| m["name"].as_str().expect("method name").to_owned())
+            .collect();
+        let registered: BTreeSet<String> = methods::METHODS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        assert_eq!(documented, registered);
+    }
+
+    #[test]
+    fn openrpc_lists_every_error_code_with_its_reason() {
+        let doc = openrpc();
+        let errors = doc["components"]["errors"].as_object().expect("components.errors");
+        assert_eq!(errors.len(), ErrorCode::ALL.len(), "no stale codes in the document");
+        for code in ErrorCode::ALL {
+            let e = &errors[code.reason()];
+            assert_eq!(e["code"], code.code(), "{code:?}");
+            assert_eq!(e["data"]["reason"], code.reason(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn openrpc_error_references_resolve() {
+        let doc = openrpc();
+        let errors = doc["components"]["errors"].as_object().expect("components.errors");
+        for m in doc["methods"].as_array().expect("methods") {
+            for e in m["errors"].as_array().expect("errors per method") {
+                let r = e["$ref"].as_str().expect("errors are references");
+                let key = r.strip_prefix("#/components/errors/").expect("local reference");
+                assert!(errors.contains_key(key), "{} refers to missing {key}", m["name"]);
+            }
+        }
+    }
+
+    #[test]
+    fn rpc_docs_mention_every_method_and_code() {
+        let docs = include_str!("../../docs/rpc.md");
+        for (name, _) in methods::METHODS {
+            assert!(docs.contains(&format!("`{name}`")), "docs/rpc.md lacks {name}");
+        }
+        for code in ErrorCode::ALL {
+            let row = format!("| {} | `{}` |", code.code(), code.reason());
+            assert!(docs.contains(&row), "docs/rpc.md lacks the row `{row}`");
+        }
+    }
+}

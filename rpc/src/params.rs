@@ -1,0 +1,228 @@
+//! Reading method parameters: by position or by name, strictly, with a specific error for each
+//! kind of bad input.
+
+use jsonrpsee::types::Params;
+use serde_json::{Map, Value};
+use taksa_consensus::codec::TX_BYTES_MAX;
+use taksa_consensus::{Address, Hash, SignedTransaction};
+
+use crate::backend::BlockId;
+use crate::error::{ApiError, ErrorCode};
+
+/// The history page size when the client names none.
+pub(crate) const HISTORY_LIMIT_DEFAULT: usize = 20;
+/// The largest history page; larger requests are served this many.
+pub(crate) const HISTORY_LIMIT_MAX: usize = 100;
+
+/// The first byte of every cursor, so the format can change without misreading old cursors.
+const CURSOR_VERSION: u8 = 1;
+/// Version byte, height (u64) and index (u32), big-endian.
+const CURSOR_BYTES: usize = 1 + 8 + 4;
+
+/// A method's parameters, given as a JSON array (by position) or object (by name).
+pub(crate) enum Args {
+    Positional(Vec<Value>),
+    Named(Map<String, Value>),
+}
+
+impl Args {
+    /// Reads the parameters of a method whose parameters are `names`, in order. Refuses extra
+    /// positions and unknown names, so a misspelt option is an error rather than ignored.
+    pub(crate) fn read(params: &Params<'_>, names: &[&str]) -> Result<Args, ApiError> {
+        let value = match params.as_str() {
+            None => Value::Null,
+            Some(raw) => serde_json::from_str(raw).map_err(|e| ApiError::invalid_params(e.to_string()))?,
+        };
+        match value {
+            Value::Null => Ok(Args::Positional(Vec::new())),
+            Value::Array(items) if items.len() <= names.len() => Ok(Args::Positional(items)),
+            Value::Array(items) => {
+                Err(ApiError::invalid_params(format!("expected at most {} params, got {}", names.len(), items.len())))
+            }
+            Value::Object(map) => match map.keys().find(|k| !names.contains(&k.as_str())) {
+                Some(unknown) => {
+                    Err(ApiError::invalid_params(format!("unknown param `{unknown}`")).with("expected", names.to_vec()))
+                }
+                None => Ok(Args::Named(map)),
+            },
+            _ => Err(ApiError::invalid_params("params must be an array or an object")),
+        }
+    }
+
+    /// The parameter at `index` (named `name`), if given and not null.
+    pub(crate) fn optional(&self, index: usize, name: &str) -> Option<&Value> {
+        let v = match self {
+            Args::Positional(items) => items.get(index),
+            Args::Named(map) => map.get(name),
+        };
+        v.filter(|v| !v.is_null())
+    }
+
+    /// The parameter at `index` (named `name`), which must be given.
+    pub(crate) fn required(&self, index: usize, name: &str) -> Result<&Value, ApiError> {
+        self.optional(index, name)
+            .ok_or_else(|| ApiError::invalid_params(format!("missing param `{name}`")).with("param", name))
+    }
+}
+
+fn expect_str<'a>(v: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    v.as_str().ok_or_else(|| ApiError::invalid_params(format!("`{name}` must be a string")).with("param", name))
+}
+
+/// A bech32m address of this network.
+pub(crate) fn address(v: &Value, hrp: &str) -> Result<Address, ApiError> {
+    let s = expect_str(v, "address")?;
+    Address::parse(s, hrp).map_err(|e| ApiError::new(ErrorCode::BadAddress, e.to_string()).with("hrp", hrp))
+}
+
+/// A 32-byte hash as 64 hex digits, with or without `0x`.
+pub(crate) fn hash(v: &Value, name: &str) -> Result<Hash, ApiError> {
+    let s = expect_str(v, name)?;
+    Hash::from_hex(s).map_err(|e| ApiError::new(ErrorCode::BadHash, e.to_string()).with("param", name))
+}
+
+/// A block height (a number, or a string of decimal digits) or a block hash.
+pub(crate) fn block_id(v: &Value) -> Result<BlockId, ApiError> {
+    let bad = || {
+        ApiError::new(ErrorCode::BadBlockId, "block id must be a height (number) or a block hash (0x + 64 hex digits)")
+    };
+    match v {
+        Value::Number(n) => n.as_u64().map(BlockId::Height).ok_or_else(bad),
+        Value::String(s) if s.starts_with("0x") || s.len() == 64 => hash(v, "id").map(BlockId::Hash),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            s.parse::<u64>().map(BlockId::Height).map_err(|_| bad())
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// A signed transaction as the hex of its canonical bytes, with or without `0x`.
+pub(crate) fn signed_tx(v: &Value) -> Result<SignedTransaction, ApiError> {
+    let s = expect_str(v, "tx")?;
+    let digits = s.strip_prefix("0x").unwrap_or(s);
+    // Refuse before decoding the hex, so an oversized input costs nothing to reject.
+    let len = digits.len().div_ceil(2);
+    if len > TX_BYTES_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TxTooLarge,
+            format!("transaction is {len} bytes; the limit is {TX_BYTES_MAX}"),
+        )
+        .with("bytes", len)
+        .with("bytesMax", TX_BYTES_MAX));
+    }
+    let bytes = hex::decode(digits)
+        .map_err(|e| ApiError::new(ErrorCode::BadEncoding, format!("transaction is not hex: {e}")))?;
+    SignedTransaction::decode(&bytes).map_err(|e| ApiError::from_decode(&e))
+}
+
+/// The options of `account_getHistory`: where to start and how many.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HistoryOptions {
+    pub(crate) before: Option<(u64, u32)>,
+    pub(crate) limit: usize,
+}
+
+/// Reads `{cursor?, limit?}`; absent means the newest page of the default size.
+pub(crate) fn history_options(v: Option<&Value>) -> Result<HistoryOptions, ApiError> {
+    let mut out = HistoryOptions { before: None, limit: HISTORY_LIMIT_DEFAULT };
+    let Some(v) = v else { return Ok(out) };
+    let map = v.as_object().ok_or_else(|| ApiError::invalid_params("`options` must be an object"))?;
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            (_, Value::Null) => {}
+            ("cursor", Value::String(s)) => out.before = Some(decode_cursor(s)?),
+            ("cursor", _) => return Err(ApiError::invalid_params("`cursor` must be a string").with("param", "cursor")),
+            ("limit", value) => out.limit = history_limit(value)?,
+            (other, _) => {
+                return Err(ApiError::invalid_params(format!("unknown option `{other}`"))
+                    .with("expected", vec!["cursor", "limit"]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A page size: a positive integer, served at most [`HISTORY_LIMIT_MAX`].
+fn history_limit(v: &Value) -> Result<usize, ApiError> {
+    match v.as_u64() {
+        Some(0) | None => Err(ApiError::invalid_params("`limit` must be a positive integer").with("param", "limit")),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(HISTORY_LIMIT_MAX).min(HISTORY_LIMIT_MAX)),
+    }
+}
+
+/// The opaque cursor for a history position.
+pub(crate) fn encode_cursor(height: u64, index: u32) -> String {
+    let mut bytes = Vec::with_capacity(CURSOR_BYTES);
+    bytes.push(CURSOR_VERSION);
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&index.to_be_bytes());
+    hex::encode(bytes)
+}
+
+/// The position inside a cursor this server issued.
+pub(crate) fn decode_cursor(s: &str) -> Result<(u64, u32), ApiError> {
+    let bad = |why: &str| {
+        ApiError::new(ErrorCode::BadCursor, format!("cursor is not one this server issued: {why}"))
+            .with("param", "cursor")
+    };
+    let mut bytes = [0u8; CURSOR_BYTES];
+    hex::decode_to_slice(s, &mut bytes).map_err(|_| bad("wrong length or not hex"))?;
+    let (version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+    if *version != CURSOR_VERSION {
+        return Err(bad("unknown version"));
+    }
+    let (height, index) = rest.split_at(8);
+    let height = u64::from_be_bytes(height.try_into().map_err(|_| bad("height"))?);
+    let index = u32::from_be_bytes(index.try_into().map_err(|_| bad("index"))?);
+    Ok((height, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn cursor_roundtrips_and_rejects_tampering() {
+        let c = encode_cursor(u64::MAX - 3, 7);
+        assert_eq!(decode_cursor(&c).ok(), Some((u64::MAX - 3, 7)));
+        let mut wrong_version = c.clone();
+        wrong_version.replace_range(0..2, "02");
+        assert_eq!(decode_cursor(&wrong_version).map_err(|e| e.code()), Err(ErrorCode::BadCursor));
+        assert_eq!(decode_cursor(&c[..c.len() - 2]).map_err(|e| e.code()), Err(ErrorCode::BadCursor));
+        assert_eq!(decode_cursor("zz").map_err(|e| e.code()), Err(ErrorCode::BadCursor));
+    }
+
+    #[test]
+    fn block_id_accepts_number_numeric_string_and_hash() {
+        let h = Hash([0xab; 32]);
+        assert_eq!(block_id(&json!(5)).ok(), Some(BlockId::Height(5)));
+        assert_eq!(block_id(&json!("42")).ok(), Some(BlockId::Height(42)));
+        assert_eq!(block_id(&json!(h.to_hex())).ok(), Some(BlockId::Hash(h)));
+        assert_eq!(block_id(&json!(-1)).map_err(|e| e.code()), Err(ErrorCode::BadBlockId));
+        assert_eq!(block_id(&json!(1.5)).map_err(|e| e.code()), Err(ErrorCode::BadBlockId));
+        assert_eq!(block_id(&json!("latest")).map_err(|e| e.code()), Err(ErrorCode::BadBlockId));
+        assert_eq!(block_id(&json!("99999999999999999999")).map_err(|e| e.code()), Err(ErrorCode::BadBlockId));
+        assert_eq!(block_id(&json!("0x12")).map_err(|e| e.code()), Err(ErrorCode::BadHash));
+    }
+
+    #[test]
+    fn history_limit_defaults_clamps_and_refuses_zero() {
+        assert_eq!(history_options(None).ok(), Some(HistoryOptions { before: None, limit: 20 }));
+        let big = json!({"limit": 1000});
+        assert_eq!(history_options(Some(&big)).map(|o| o.limit).ok(), Some(HISTORY_LIMIT_MAX));
+        let zero = json!({"limit": 0});
+        assert_eq!(history_options(Some(&zero)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+        let typo = json!({"limt": 5});
+        assert_eq!(history_options(Some(&typo)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+    }
+
+    #[test]
+    fn oversized_tx_hex_is_refused_before_decoding() {
+        let hex = "00".repeat(TX_BYTES_MAX + 1);
+        assert_eq!(signed_tx(&json!(hex)).map_err(|e| e.code()).err(), Some(ErrorCode::TxTooLarge));
+        assert_eq!(signed_tx(&json!("0xzz")).map_err(|e| e.code()).err(), Some(ErrorCode::BadEncoding));
+        assert_eq!(signed_tx(&json!("0x0102")).map_err(|e| e.code()).err(), Some(ErrorCode::BadEncoding));
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building Taksa needs and is missing: clang and libclang-dev (RocksDB's Rust
+# bindings are generated at build time). Sourced by dev.sh, test.sh and testnet scripts.
+set -euo pipefail
+
+need_apt=()
+command -v clang >/dev/null 2>&1 || need_apt+=(clang)
+if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1; then
+  need_apt+=(libclang-dev)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} (needed to build RocksDB's bindings)" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null; }; then
+    echo "setup: could not install ${need_apt[*]}; run: sudo apt-get install -y clang libclang-dev" >&2
+    exit 1
+  fi
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing. Install Rust (1.85 or newer) with rustup: https://rustup.rs, then re-run." >&2
+  exit 1
+fi
+# One shared build folder outside the checkout, so repeated runs (and CI on the same machine)
+# build incrementally. A first build compiles RocksDB's C++ and takes 15-20 minutes on 2 cores.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taksa/target}"
+mkdir -p "$CARGO_TARGET_DIR"
+if [ ! -d "$CARGO_TARGET_DIR/debug/build" ]; then
+  echo "setup: first build: compiling RocksDB, libp2p and jsonrpsee takes 15-20 minutes on 2 cores" >&2
+fi

@@ -1,0 +1,208 @@
+//! What happens on open: a new folder is initialised from genesis in one batch; an existing one
+//! must belong to the same genesis, have a head, contiguous linked heights up to it, and accounts
+//! whose digest is the head's state root. Anything else refuses to start.
+
+use std::collections::HashMap;
+
+use rocksdb::{IteratorMode, WriteBatch};
+use taksa_consensus::state::StateDigest;
+use taksa_consensus::{Account, Address, Block, Genesis, Hash, Header};
+
+use crate::db::Db;
+use crate::schema::{
+    decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
+    CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, META_GENESIS, META_HEAD, STORED_ACCOUNT_BYTES_MAX,
+};
+use crate::StorageError;
+
+/// Above this many blocks, the chain check logs its progress.
+const PROGRESS_EVERY_BLOCKS: u64 = 10_000;
+
+/// What the open check hands to the store.
+pub(crate) struct Loaded {
+    pub(crate) head: Header,
+    pub(crate) head_hash: Hash,
+    pub(crate) accounts: HashMap<Address, Account>,
+}
+
+/// Initialises an empty database or checks an existing one against `genesis`.
+pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, StorageError> {
+    let expected = genesis.hash();
+    match db.get(CF_META, META_GENESIS)? {
+        None => {
+            ensure_empty(db)?;
+            init_from_genesis(db, genesis)?;
+            tracing::info!(target: "storage", path = %db.path.display(), genesis = %expected, "initialised a new database from genesis");
+        }
+        Some(bytes) => {
+            let stored =
+                parse_hash(&bytes).ok_or_else(|| db.corrupt("the stored genesis hash is not 32 bytes".into()))?;
+            if stored != expected {
+                return Err(StorageError::GenesisMismatch {
+                    path: db.path.clone(),
+                    stored_chain_id: stored_chain_id(db),
+                    stored_genesis: stored,
+                    expected_chain_id: genesis.chain_id.clone(),
+                    expected_genesis: expected,
+                });
+            }
+        }
+    }
+    let (head, head_hash) = check_chain(db, &expected)?;
+    let accounts = load_accounts(db, &head)?;
+    Ok(Loaded { head, head_hash, accounts })
+}
+
+/// A database without a genesis hash must hold nothing else: genesis is written in the same
+/// batch as the first block and accounts.
+fn ensure_empty(db: &Db) -> Result<(), StorageError> {
+    for cf in [CF_BLOCKS, CF_HEIGHTS, CF_ACCOUNTS, CF_META] {
+        if db.db.iterator_cf(db.cf(cf)?, IteratorMode::Start).next().is_some() {
+            return Err(db.corrupt(format!("the genesis hash is missing but column family `{cf}` holds data")));
+        }
+    }
+    Ok(())
+}
+
+fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
+    let block = Block { header: genesis.header(), txs: Vec::new(), evidence: Vec::new() };
+    let hash = block.hash();
+    let mut batch = WriteBatch::default();
+    batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, block.encode());
+    batch.put_cf(db.cf(CF_HEIGHTS)?, height_key(0), hash.0);
+    let accounts = db.cf(CF_ACCOUNTS)?;
+    for (addr, account) in genesis.accounts() {
+        // Zero accounts are not stored: every address starts at zero and the digest skips them.
+        if account != Account::default() {
+            batch.put_cf(accounts, addr.as_bytes(), taksa_consensus::codec::encode(&account));
+        }
+    }
+    let meta = db.cf(CF_META)?;
+    batch.put_cf(meta, META_GENESIS, hash.0);
+    batch.put_cf(meta, META_HEAD, head_value(0, &hash));
+    db.write(batch, true)
+}
+
+/// The chain id in the stored genesis block, for the mismatch message.
+fn stored_chain_id(db: &Db) -> String {
+    let header = db
+        .get(CF_HEIGHTS, &height_key(0))
+        .ok()
+        .flatten()
+        .and_then(|hash| db.get(CF_BLOCKS, &hash).ok().flatten())
+        .and_then(|bytes| decode_block_header(&bytes).ok());
+    header.map_or_else(|| "(unreadable)".to_owned(), |(h, _)| h.chain_id)
+}
+
+/// Walks every height from 0 to the head: each maps to a stored block of that height whose
+/// parent is the previous one. Returns the head header and hash.
+fn check_chain(db: &Db, genesis_hash: &Hash) -> Result<(Header, Hash), StorageError> {
+    let head_bytes = db.get(CF_META, META_HEAD)?.ok_or_else(|| db.corrupt("the head record is missing".into()))?;
+    let (head_height, head_hash) =
+        parse_head_value(&head_bytes).ok_or_else(|| db.corrupt("the head record is not 40 bytes".into()))?;
+    let blocks = db.cf(CF_BLOCKS)?;
+    let mut expected_height: u64 = 0;
+    let mut prev: Option<(Header, Hash)> = None;
+    for item in db.db.iterator_cf(db.cf(CF_HEIGHTS)?, IteratorMode::Start) {
+        let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+        let height =
+            parse_height_key(&key).ok_or_else(|| db.corrupt(format!("heights key 0x{} is not 8 bytes", hex(&key))))?;
+        if height > head_height {
+            return Err(db.corrupt(format!("a block is stored at height {height}, above the head {head_height}")));
+        }
+        if height != expected_height {
+            return Err(missing_block(db, expected_height));
+        }
+        let hash = parse_hash(&value)
+            .ok_or_else(|| db.corrupt(format!("the hash stored for height {height} is not 32 bytes")))?;
+        let bytes = db
+            .db
+            .get_pinned_cf(blocks, hash.0)
+            .map_err(|source| StorageError::Db { op: "read", source })?
+            .ok_or_else(|| db.corrupt(format!("block {hash} at height {height} is missing")))?;
+        let (header, computed) = decode_block_header(&bytes)
+            .map_err(|e| db.corrupt(format!("block {hash} at height {height} does not decode: {e}")))?;
+        check_link(db, height, &hash, &computed, &header, prev.as_ref(), genesis_hash)?;
+        if head_height > PROGRESS_EVERY_BLOCKS && height % PROGRESS_EVERY_BLOCKS == 0 {
+            tracing::info!(target: "storage", checked = height, head = head_height, "checking the stored chain");
+        }
+        prev = Some((header, hash));
+        expected_height = height.saturating_add(1);
+    }
+    match prev {
+        Some((header, hash)) if header.height == head_height => {
+            if hash != head_hash {
+                return Err(
+                    db.corrupt(format!("the head record names {head_hash} but height {head_height} holds {hash}"))
+                );
+            }
+            Ok((header, hash))
+        }
+        _ => Err(missing_block(db, expected_height)),
+    }
+}
+
+fn check_link(
+    db: &Db,
+    height: u64,
+    hash: &Hash,
+    computed: &Hash,
+    header: &Header,
+    prev: Option<&(Header, Hash)>,
+    genesis_hash: &Hash,
+) -> Result<(), StorageError> {
+    if computed != hash {
+        return Err(db.corrupt(format!("block stored under {hash} at height {height} hashes to {computed}")));
+    }
+    if header.height != height {
+        return Err(
+            db.corrupt(format!("block {hash} is stored at height {height} but its header says {}", header.height))
+        );
+    }
+    match prev {
+        None if hash != genesis_hash => {
+            Err(db.corrupt(format!("height 0 holds {hash}, not the genesis block {genesis_hash}")))
+        }
+        Some((_, prev_hash)) if header.parent_hash != *prev_hash => Err(db.corrupt(format!(
+            "block {hash} at height {height} has parent {}, but height {} holds {prev_hash}",
+            header.parent_hash,
+            height.saturating_sub(1)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn missing_block(db: &Db, height: u64) -> StorageError {
+    db.corrupt(format!("block at height {height} is missing"))
+}
+
+/// Reads every account and checks that together they digest to the head's state root.
+fn load_accounts(db: &Db, head: &Header) -> Result<HashMap<Address, Account>, StorageError> {
+    let mut accounts = HashMap::new();
+    let mut digest = StateDigest::default();
+    for item in db.db.iterator_cf(db.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
+        let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+        let addr = parse_address(&key)
+            .ok_or_else(|| db.corrupt(format!("accounts key 0x{} is not a 32-byte address", hex(&key))))?;
+        let account: Account =
+            db.decode(&value, STORED_ACCOUNT_BYTES_MAX, || format!("the account of 0x{}", hex(&key)))?;
+        digest.add(&addr, &account);
+        accounts.insert(addr, account);
+    }
+    let computed = digest.root();
+    if computed != head.state_root {
+        return Err(StorageError::StateMismatch {
+            path: db.path.clone(),
+            head_height: head.height,
+            expected: head.state_root,
+            computed,
+            accounts: accounts.len(),
+        });
+    }
+    Ok(accounts)
+}
+
+/// Lower-case hex of a short key, for messages.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().take(64).map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,152 @@
+//! The RocksDB handle: opening the folder with the right options and refusing what is not ours,
+//! plus typed reads that turn a missing column family or an undecodable value into
+//! [`StorageError::Corrupt`].
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use bincode::Decode;
+use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
+use taksa_consensus::codec;
+
+use crate::schema::{CF_DEFAULT, COLUMN_FAMILIES};
+use crate::StorageError;
+
+/// Memtable size per column family. Small values dominate, so a modest buffer keeps flushes
+/// rare without holding much memory.
+const WRITE_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+/// Cap on all memtables together.
+const DB_WRITE_BUFFER_BYTES: usize = 128 * 1024 * 1024;
+/// Open SST files kept in RocksDB's table cache.
+const OPEN_FILES_MAX: i32 = 512;
+/// Info logs kept in the folder.
+const LOG_FILES_KEPT: usize = 5;
+
+/// An open database and the folder it lives in (for error messages).
+pub(crate) struct Db {
+    pub(crate) db: DB,
+    pub(crate) path: PathBuf,
+}
+
+fn options() -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_max_open_files(OPEN_FILES_MAX);
+    opts.set_keep_log_file_num(LOG_FILES_KEPT);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    opts.increase_parallelism(i32::try_from(cores).unwrap_or(2));
+    opts
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `path`, refusing a folder that holds anything
+    /// else and a database that holds column families the store does not know.
+    pub(crate) fn open(path: &Path) -> Result<Db, StorageError> {
+        let existing = check_folder(path)?;
+        let opts = options();
+        if existing {
+            let found = DB::list_cf(&opts, path).map_err(|source| open_error(path, source))?;
+            let unknown: Vec<&String> = found
+                .iter()
+                .filter(|cf| cf.as_str() != CF_DEFAULT && !COLUMN_FAMILIES.contains(&cf.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(StorageError::NotADatabase {
+                    path: path.to_owned(),
+                    why: format!("it is a RocksDB database with column families {unknown:?} that Taksa does not use"),
+                });
+            }
+        }
+        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, options()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| open_error(path, source))?;
+        Ok(Db { db, path: path.to_owned() })
+    }
+
+    /// A column family handle.
+    pub(crate) fn cf(&self, name: &'static str) -> Result<&ColumnFamily, StorageError> {
+        self.db.cf_handle(name).ok_or_else(|| self.corrupt(format!("column family `{name}` is missing")))
+    }
+
+    /// The raw value at `key` in `cf`.
+    pub(crate) fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db.get_cf(self.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })
+    }
+
+    /// The value at `key` in `cf`, decoded with `limit_bytes`; `what` names it in errors.
+    pub(crate) fn get_decoded<T: Decode<()>>(
+        &self,
+        cf: &'static str,
+        key: &[u8],
+        limit_bytes: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<Option<T>, StorageError> {
+        match self.db.get_pinned_cf(self.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&bytes, limit_bytes, what).map(Some),
+        }
+    }
+
+    /// Decodes a stored value; failure is corruption.
+    pub(crate) fn decode<T: Decode<()>>(
+        &self,
+        bytes: &[u8],
+        limit_bytes: usize,
+        what: impl FnOnce() -> String,
+    ) -> Result<T, StorageError> {
+        codec::decode(bytes, limit_bytes).map_err(|e| self.corrupt(format!("{} does not decode: {e}", what())))
+    }
+
+    /// Writes a batch, fsyncing the write-ahead log first when `sync`.
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(sync);
+        self.db.write_opt(batch, &opts).map_err(|source| StorageError::Db { op: "write", source })
+    }
+
+    /// A corruption error for this folder.
+    pub(crate) fn corrupt(&self, what: String) -> StorageError {
+        StorageError::Corrupt { path: self.path.clone(), what }
+    }
+}
+
+/// Checks what is at `path`: nothing (created), an empty folder, or a RocksDB folder. Returns
+/// whether a database already exists there.
+fn check_folder(path: &Path) -> Result<bool, StorageError> {
+    let io = |source| StorageError::Io { path: path.to_owned(), source };
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            fs::create_dir_all(path).map_err(io)?;
+            return Ok(false);
+        }
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_dir() {
+        return Err(StorageError::NotADatabase { path: path.to_owned(), why: "it is a file, not a folder".into() });
+    }
+    if path.join("CURRENT").is_file() {
+        return Ok(true);
+    }
+    if fs::read_dir(path).map_err(io)?.next().is_none() {
+        return Ok(false);
+    }
+    Err(StorageError::NotADatabase {
+        path: path.to_owned(),
+        why: "the folder holds other files and no RocksDB database (no CURRENT file)".into(),
+    })
+}
+
+/// Tells a lock held by another process (or another handle in this one) from other failures.
+fn open_error(path: &Path, source: rocksdb::Error) -> StorageError {
+    let text = source.to_string().to_ascii_lowercase();
+    if text.contains("lock") {
+        StorageError::Locked { path: path.to_owned(), source }
+    } else {
+        StorageError::Open { path: path.to_owned(), source }
+    }
+}

@@ -1,0 +1,23 @@
+//! Taksa storage: the finalized chain and its account state in RocksDB, checked on open and
+//! written one block per atomic, fsynced batch.
+//!
+//! Bird's-eye view:
+//! - [`Store`] is the shared handle. [`Store::open`] initialises a new folder from genesis or
+//!   checks an existing one (same genesis, head present, every height linked to its parent,
+//!   accounts digesting to the head's state root) and refuses to start otherwise.
+//! - Accounts and the head header are served from memory, loaded on open and updated after each
+//!   [`Store::commit_block`]; blocks, certificates, the transaction index, per-address history
+//!   and drop records are read from RocksDB.
+//! - The layout (column families and key encodings) is in `schema.rs`.
+
+mod check;
+mod commit;
+mod db;
+mod error;
+mod pending;
+mod schema;
+mod store;
+
+pub use error::StorageError;
+pub use schema::{DroppedTx, HistoryItem, TxLocation};
+pub use store::{Store, BLOCKS_RANGE_MAX, HISTORY_LIMIT_MAX};

@@ -1,0 +1,237 @@
+//! The on-disk layout: column families, key encodings, the stored value types and their decode
+//! limits.
+//!
+//! Heights are big-endian so that RocksDB's byte order is height order; a history key is
+//! `address || height || index` so that one address's entries are contiguous and sorted oldest
+//! first, which lets [`crate::Store::history`] page newest-first with one reverse seek.
+
+use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
+use bincode::{Decode, Encode};
+use taksa_consensus::codec::{BLOCK_BYTES_MAX, MESSAGE_BYTES_MAX};
+use taksa_consensus::{Address, Hash, Header, PublicKey};
+
+/// hash -> encoded Block.
+pub(crate) const CF_BLOCKS: &str = "blocks";
+/// height (u64 BE) -> block hash.
+pub(crate) const CF_HEIGHTS: &str = "heights";
+/// height (u64 BE) -> encoded finalization Certificate.
+pub(crate) const CF_FINALITY: &str = "finality";
+/// tx hash -> encoded [`TxLocation`].
+pub(crate) const CF_TXS: &str = "txs";
+/// address (32 bytes) -> encoded Account.
+pub(crate) const CF_ACCOUNTS: &str = "accounts";
+/// address || height (u64 BE) || index (u32 BE) -> flags byte ([`FLAG_SENT`] | [`FLAG_RECEIVED`]).
+pub(crate) const CF_HISTORY: &str = "history";
+/// tx hash -> encoded [`DroppedTx`].
+pub(crate) const CF_DROPPED: &str = "dropped";
+/// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`].
+pub(crate) const CF_META: &str = "meta";
+
+/// Every column family the store uses, besides RocksDB's own `default`.
+pub(crate) const COLUMN_FAMILIES: [&str; 8] =
+    [CF_BLOCKS, CF_HEIGHTS, CF_FINALITY, CF_TXS, CF_ACCOUNTS, CF_HISTORY, CF_DROPPED, CF_META];
+/// The column family RocksDB always has.
+pub(crate) const CF_DEFAULT: &str = "default";
+
+/// meta key: the 32-byte genesis hash.
+pub(crate) const META_GENESIS: &[u8] = b"genesis_hash";
+/// meta key: the head, as height (u64 BE) || hash (32 bytes).
+pub(crate) const META_HEAD: &[u8] = b"head";
+/// meta key: the consensus safety record, opaque bytes.
+pub(crate) const META_SAFETY: &[u8] = b"safety_record";
+
+/// History flag: the address sent the transaction.
+pub(crate) const FLAG_SENT: u8 = 1;
+/// History flag: the address received the transaction.
+pub(crate) const FLAG_RECEIVED: u8 = 2;
+
+/// Stored blocks are read back with a limit well above the network's, so that a block the node
+/// accepted can never become unreadable.
+pub(crate) const STORED_BLOCK_BYTES_MAX: usize = 16 * BLOCK_BYTES_MAX;
+/// Read limit for a stored certificate.
+pub(crate) const STORED_CERT_BYTES_MAX: usize = 16 * MESSAGE_BYTES_MAX;
+/// Read limit for a stored account (24 bytes today).
+pub(crate) const STORED_ACCOUNT_BYTES_MAX: usize = 256;
+/// Read limit for a stored [`TxLocation`] (12 bytes today).
+pub(crate) const STORED_LOCATION_BYTES_MAX: usize = 256;
+/// Read and write limit for a stored [`DroppedTx`].
+pub(crate) const STORED_DROPPED_BYTES_MAX: usize = 64 * 1024;
+/// Write limit for the safety record.
+pub(crate) const SAFETY_RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// A header is read from the front of a stored block during the open check; no header is this
+/// large.
+const HEADER_BYTES_MAX: usize = 1024 * 1024;
+
+/// Where a committed transaction is: its block's height and its position in the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct TxLocation {
+    /// The block height.
+    pub height: u64,
+    /// The position in the block's transaction list.
+    pub index: u32,
+}
+
+/// Why a transaction left the pool without being included.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct DroppedTx {
+    /// The machine-readable reason (for example a [`taksa_consensus::TxError::reason`]).
+    pub reason: String,
+    /// A message for humans.
+    pub message: String,
+    /// The head height when it was dropped.
+    pub height: u64,
+}
+
+/// One entry of an address's history: a transaction that it sent, received or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryItem {
+    /// The block height.
+    pub height: u64,
+    /// The position in the block.
+    pub index: u32,
+    /// The address is the transaction's sender.
+    pub sent: bool,
+    /// The address is the transaction's recipient.
+    pub received: bool,
+}
+
+/// The key of a height in [`CF_HEIGHTS`] and [`CF_FINALITY`].
+pub(crate) fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// The height a [`height_key`] encodes.
+pub(crate) fn parse_height_key(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// The length of a [`history_key`].
+pub(crate) const HISTORY_KEY_BYTES: usize = 32 + 8 + 4;
+
+/// The key of a history entry.
+pub(crate) fn history_key(addr: &Address, height: u64, index: u32) -> [u8; HISTORY_KEY_BYTES] {
+    let mut key = [0u8; HISTORY_KEY_BYTES];
+    let (a, rest) = key.split_at_mut(32);
+    let (h, i) = rest.split_at_mut(8);
+    a.copy_from_slice(addr.as_bytes());
+    h.copy_from_slice(&height.to_be_bytes());
+    i.copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The (height, index) of a history key, if it is one.
+pub(crate) fn parse_history_key(key: &[u8]) -> Option<(u64, u32)> {
+    if key.len() != HISTORY_KEY_BYTES {
+        return None;
+    }
+    let height = key.get(32..40)?.try_into().ok().map(u64::from_be_bytes)?;
+    let index = key.get(40..44)?.try_into().ok().map(u32::from_be_bytes)?;
+    Some((height, index))
+}
+
+/// The address an accounts key encodes.
+pub(crate) fn parse_address(key: &[u8]) -> Option<Address> {
+    key.try_into().ok().map(|bytes| Address(PublicKey(bytes)))
+}
+
+/// A 32-byte hash value.
+pub(crate) fn parse_hash(bytes: &[u8]) -> Option<Hash> {
+    bytes.try_into().ok().map(Hash)
+}
+
+/// The [`META_HEAD`] value.
+pub(crate) fn head_value(height: u64, hash: &Hash) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    let (h, rest) = out.split_at_mut(8);
+    h.copy_from_slice(&height.to_be_bytes());
+    rest.copy_from_slice(&hash.0);
+    out
+}
+
+/// Parses a [`META_HEAD`] value.
+pub(crate) fn parse_head_value(bytes: &[u8]) -> Option<(u64, Hash)> {
+    if bytes.len() != 40 {
+        return None;
+    }
+    let height = parse_height_key(bytes.get(..8)?)?;
+    Some((height, parse_hash(bytes.get(8..)?)?))
+}
+
+/// The canonical configuration of `taksa_consensus::codec`, with a limit. It is repeated here
+/// only to read a header from the front of a stored block without decoding the transactions;
+/// `header_prefix_matches_the_canonical_codec` below pins the two together.
+const PREFIX_CONFIG: Configuration<LittleEndian, Fixint, Limit<HEADER_BYTES_MAX>> =
+    bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<HEADER_BYTES_MAX>();
+
+/// Decodes the header at the front of an encoded block and returns it with its hash. A block's
+/// encoding starts with its header's canonical encoding, so the block hash is the SHA-256 of
+/// exactly the bytes the header used.
+pub(crate) fn decode_block_header(block_bytes: &[u8]) -> Result<(Header, Hash), String> {
+    let (header, used): (Header, usize) =
+        bincode::decode_from_slice(block_bytes, PREFIX_CONFIG).map_err(|e| e.to_string())?;
+    let prefix = block_bytes.get(..used).ok_or_else(|| "header is longer than the block".to_owned())?;
+    Ok((header, Hash::of(&[prefix])))
+}
+
+#[cfg(test)]
+mod tests {
+    use taksa_consensus::{Block, Certificate, VoteKind};
+
+    use super::*;
+
+    fn header() -> Header {
+        Header {
+            chain_id: "taksa-test".into(),
+            height: 7,
+            view: 9,
+            parent_hash: Hash([3; 32]),
+            proposer: Address(PublicKey([4; 32])),
+            timestamp_ms: 1_700_000_000_000,
+            tx_root: Hash([5; 32]),
+            state_root: Hash([6; 32]),
+            validator_set_hash: Hash([7; 32]),
+            parent_cert: Some(Certificate {
+                kind: VoteKind::Notarize,
+                view: 8,
+                block_hash: Some(Hash([3; 32])),
+                signers: vec![0b101],
+                signatures: vec![taksa_consensus::Signature([9; 64]); 2],
+            }),
+        }
+    }
+
+    #[test]
+    fn header_prefix_matches_the_canonical_codec() {
+        let block = Block { header: header(), txs: Vec::new(), evidence: Vec::new() };
+        let (decoded, hash) = decode_block_header(&block.encode()).expect("decodes");
+        assert_eq!(decoded, block.header);
+        assert_eq!(hash, block.hash());
+    }
+
+    #[test]
+    fn truncated_block_header_does_not_decode() {
+        let bytes = Block { header: header(), txs: Vec::new(), evidence: Vec::new() }.encode();
+        assert!(decode_block_header(&bytes[..40]).is_err());
+    }
+
+    #[test]
+    fn history_keys_sort_by_address_then_height_then_index() {
+        let a = Address(PublicKey([1; 32]));
+        let b = Address(PublicKey([2; 32]));
+        let mut keys =
+            vec![history_key(&b, 0, 0), history_key(&a, 256, 0), history_key(&a, 1, 70_000), history_key(&a, 1, 2)];
+        keys.sort();
+        let parsed: Vec<(u64, u32)> = keys.iter().filter_map(|k| parse_history_key(k)).collect();
+        assert_eq!(parsed, vec![(1, 2), (1, 70_000), (256, 0), (0, 0)]);
+        assert_eq!(parse_history_key(&keys[0][..43]), None);
+    }
+
+    #[test]
+    fn head_value_roundtrips_and_rejects_wrong_lengths() {
+        let hash = Hash([8; 32]);
+        let value = head_value(u64::MAX - 1, &hash);
+        assert_eq!(parse_head_value(&value), Some((u64::MAX - 1, hash)));
+        assert_eq!(parse_head_value(&value[..39]), None);
+        assert!(height_key(255) < height_key(256), "big-endian heights sort numerically");
+    }
+}

@@ -1,0 +1,283 @@
+//! [`Store`]: the handle the node shares. Opening runs the checks of [`crate::check`]; reads of
+//! accounts and the head come from memory, everything else from RocksDB.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+use taksa_consensus::state::StateReader;
+use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header, SignedTransaction};
+
+use crate::check::{hex, open_checked};
+use crate::db::Db;
+use crate::schema::{
+    height_key, history_key, parse_hash, parse_history_key, DroppedTx, HistoryItem, TxLocation, CF_BLOCKS, CF_DROPPED,
+    CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_TXS, FLAG_RECEIVED, FLAG_SENT, META_SAFETY,
+    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_LOCATION_BYTES_MAX,
+};
+use crate::StorageError;
+
+/// The most entries one [`Store::history`] call returns.
+pub const HISTORY_LIMIT_MAX: usize = 1000;
+/// The most blocks one [`Store::blocks_range`] call returns.
+pub const BLOCKS_RANGE_MAX: usize = 1000;
+
+/// The finalized chain and its state. Cheap to clone: clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: Db,
+    pub(crate) genesis_hash: Hash,
+    /// The head and the accounts after it, changed together so a reader never sees one without
+    /// the other.
+    pub(crate) hot: RwLock<Hot>,
+    /// Serialises commits: the head check, the write and the memory update happen as one step.
+    pub(crate) commit_lock: Mutex<()>,
+}
+
+/// The state served from memory.
+pub(crate) struct Hot {
+    pub(crate) head: Header,
+    pub(crate) head_hash: Hash,
+    pub(crate) accounts: HashMap<Address, Account>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hot = self.hot();
+        f.debug_struct("Store")
+            .field("path", &self.inner.db.path)
+            .field("head_height", &hot.head.height)
+            .field("head_hash", &hot.head_hash)
+            .field("accounts", &hot.accounts.len())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database in `path` (creating and initialising it from `genesis` if the folder
+    /// is missing or empty) and checks it: same genesis, head present, heights contiguous and
+    /// linked, accounts matching the head's state root. Refuses to open otherwise.
+    pub fn open(path: &Path, genesis: &Genesis) -> Result<Store, StorageError> {
+        let db = Db::open(path)?;
+        let loaded = open_checked(&db, genesis)?;
+        tracing::info!(
+            target: "storage",
+            path = %path.display(),
+            head_height = loaded.head.height,
+            head_hash = %loaded.head_hash,
+            accounts = loaded.accounts.len(),
+            "opened database"
+        );
+        let hot = Hot { head: loaded.head, head_hash: loaded.head_hash, accounts: loaded.accounts };
+        let inner = Inner { db, genesis_hash: genesis.hash(), hot: RwLock::new(hot), commit_lock: Mutex::new(()) };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// The folder the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.db.path
+    }
+
+    /// The genesis hash this database belongs to.
+    pub fn genesis_hash(&self) -> Hash {
+        self.inner.genesis_hash
+    }
+
+    /// The finalized head's header.
+    pub fn head(&self) -> Header {
+        self.hot().head.clone()
+    }
+
+    /// The finalized head's hash.
+    pub fn head_hash(&self) -> Hash {
+        self.hot().head_hash
+    }
+
+    /// The account at `addr` after the head (zero if never touched).
+    pub fn account(&self, addr: &Address) -> Account {
+        self.hot().accounts.get(addr).copied().unwrap_or_default()
+    }
+
+    /// How many non-zero accounts exist.
+    pub fn account_count(&self) -> usize {
+        self.hot().accounts.len()
+    }
+
+    /// Runs `f` on the head and the accounts map with no commit in between, for callers that
+    /// need several reads of one state.
+    pub fn with_state<T>(&self, f: impl FnOnce(&Header, &HashMap<Address, Account>) -> T) -> T {
+        let hot = self.hot();
+        f(&hot.head, &hot.accounts)
+    }
+
+    /// The block at `height`, if committed.
+    pub fn block_by_height(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        match self.hash_at(height)? {
+            None => Ok(None),
+            Some(hash) => self
+                .block_by_hash(&hash)?
+                .map(Some)
+                .ok_or_else(|| self.db().corrupt(format!("block {hash} at height {height} is missing"))),
+        }
+    }
+
+    /// The committed block with this hash.
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        self.db().get_decoded(CF_BLOCKS, &hash.0, STORED_BLOCK_BYTES_MAX, || format!("block {hash}"))
+    }
+
+    /// The hash of the committed block at `height`.
+    pub fn hash_at(&self, height: u64) -> Result<Option<Hash>, StorageError> {
+        match self.db().get(CF_HEIGHTS, &height_key(height))? {
+            None => Ok(None),
+            Some(bytes) => parse_hash(&bytes)
+                .map(Some)
+                .ok_or_else(|| self.db().corrupt(format!("the hash stored for height {height} is not 32 bytes"))),
+        }
+    }
+
+    /// The finalization certificate stored with the block at `height`, if one was.
+    pub fn finalization(&self, height: u64) -> Result<Option<Certificate>, StorageError> {
+        self.db().get_decoded(CF_FINALITY, &height_key(height), STORED_CERT_BYTES_MAX, || {
+            format!("the finalization certificate at height {height}")
+        })
+    }
+
+    /// Where a committed transaction is.
+    pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
+        self.db().get_decoded(CF_TXS, &hash.0, STORED_LOCATION_BYTES_MAX, || format!("the location of tx {hash}"))
+    }
+
+    /// A committed transaction and where it is (reads its block).
+    pub fn tx(&self, hash: &Hash) -> Result<Option<(SignedTransaction, TxLocation)>, StorageError> {
+        let Some(loc) = self.tx_location(hash)? else { return Ok(None) };
+        let block = self
+            .block_by_height(loc.height)?
+            .ok_or_else(|| self.db().corrupt(format!("tx {hash} is indexed at missing height {}", loc.height)))?;
+        let tx =
+            usize::try_from(loc.index).ok().and_then(|i| block.txs.get(i)).filter(|tx| tx.hash() == *hash).ok_or_else(
+                || {
+                    self.db().corrupt(format!(
+                        "tx {hash} is indexed at height {} index {}, which holds another",
+                        loc.height, loc.index
+                    ))
+                },
+            )?;
+        Ok(Some((tx.clone(), loc)))
+    }
+
+    /// Why a transaction was dropped from the pool, if it was.
+    pub fn dropped(&self, hash: &Hash) -> Result<Option<DroppedTx>, StorageError> {
+        self.db().get_decoded(CF_DROPPED, &hash.0, STORED_DROPPED_BYTES_MAX, || format!("the drop record of tx {hash}"))
+    }
+
+    /// The transactions `addr` sent or received, newest first. With `before`, only entries
+    /// strictly older than that (height, index). At most `limit`, capped at
+    /// [`HISTORY_LIMIT_MAX`].
+    pub fn history(
+        &self,
+        addr: &Address,
+        before: Option<(u64, u32)>,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StorageError> {
+        let limit = limit.min(HISTORY_LIMIT_MAX);
+        let mut out = Vec::with_capacity(limit);
+        if limit == 0 {
+            return Ok(out);
+        }
+        let (height, index) = before.unwrap_or((u64::MAX, u32::MAX));
+        let start = history_key(addr, height, index);
+        let mut opts = ReadOptions::default();
+        opts.set_iterate_lower_bound(addr.as_bytes().to_vec());
+        let iter = self.db().db.iterator_cf_opt(
+            self.db().cf(CF_HISTORY)?,
+            opts,
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        for item in iter {
+            let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+            if !key.starts_with(addr.as_bytes()) {
+                break;
+            }
+            let (h, i) = parse_history_key(&key)
+                .ok_or_else(|| self.db().corrupt(format!("history key 0x{} has the wrong length", hex(&key))))?;
+            if before == Some((h, i)) {
+                continue;
+            }
+            let flags = match *value {
+                [f] if f & !(FLAG_SENT | FLAG_RECEIVED) == 0 && f != 0 => f,
+                _ => {
+                    return Err(self.db().corrupt(format!("history entry 0x{} has flags 0x{}", hex(&key), hex(&value))))
+                }
+            };
+            out.push(HistoryItem {
+                height: h,
+                index: i,
+                sent: flags & FLAG_SENT != 0,
+                received: flags & FLAG_RECEIVED != 0,
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Committed blocks from `from` to `to_inclusive` (clamped to the head), in order, stopping
+    /// before the total encoded size would pass `bytes_max` (the first block is always returned
+    /// if it exists) and after [`BLOCKS_RANGE_MAX`] blocks. For serving sync.
+    pub fn blocks_range(&self, from: u64, to_inclusive: u64, bytes_max: usize) -> Result<Vec<Block>, StorageError> {
+        let to = to_inclusive.min(self.hot().head.height);
+        let mut out = Vec::new();
+        let mut bytes_total: usize = 0;
+        let mut height = from;
+        while height <= to && out.len() < BLOCKS_RANGE_MAX {
+            let hash = self
+                .hash_at(height)?
+                .ok_or_else(|| self.db().corrupt(format!("block at height {height} is missing")))?;
+            let bytes = self
+                .db()
+                .get(CF_BLOCKS, &hash.0)?
+                .ok_or_else(|| self.db().corrupt(format!("block {hash} at height {height} is missing")))?;
+            bytes_total = bytes_total.saturating_add(bytes.len());
+            if !out.is_empty() && bytes_total > bytes_max {
+                break;
+            }
+            out.push(self.db().decode(&bytes, STORED_BLOCK_BYTES_MAX, || format!("block {hash}"))?);
+            let Some(next) = height.checked_add(1) else { break };
+            height = next;
+        }
+        Ok(out)
+    }
+
+    /// The last consensus safety record written by [`Store::put_safety_record`].
+    pub fn safety_record(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.db().get(CF_META, META_SAFETY)
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub(crate) fn hot(&self) -> RwLockReadGuard<'_, Hot> {
+        // The only writer does plain inserts and removals under the lock, which do not panic,
+        // so even a poisoned lock holds a whole state.
+        self.inner.hot.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn hot_mut(&self) -> RwLockWriteGuard<'_, Hot> {
+        self.inner.hot.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl StateReader for Store {
+    fn account(&self, addr: &Address) -> Account {
+        Store::account(self, addr)
+    }
+}

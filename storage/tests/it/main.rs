@@ -1,0 +1,6 @@
+//! Integration tests of the storage crate: one binary, one module per concern.
+
+mod commit;
+mod crash;
+mod open;
+mod support;

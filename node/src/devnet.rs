@@ -156,9 +156,12 @@ mod tests {
     #[test]
     fn dev_addresses_are_stable() {
         // Golden values; docs/transaction-format.md explains how to recompute them with Python.
-        assert_eq!(bech32(&dev_validator_key(), DEV_HRP), "GOLDEN_DEV_VALIDATOR");
-        assert_eq!(bech32(&dev_account(0), DEV_HRP), "GOLDEN_DEV_ACCOUNT_0");
-        assert_eq!(bech32(&dev_account(9), DEV_HRP), "GOLDEN_DEV_ACCOUNT_9");
+        assert_eq!(
+            bech32(&dev_validator_key(), DEV_HRP),
+            "tdev13u53d8cgh2w48s7jcslp5wu460vftp528y6ep0q6z5quq4jdxc5qlxqesu"
+        );
+        assert_eq!(bech32(&dev_account(0), DEV_HRP), "tdev1ze6m3239k9ns3faxvzjjehyr0nam2fml7xhe9ujfmyqt9v2nfn4q8yqjuj");
+        assert_eq!(bech32(&dev_account(9), DEV_HRP), "tdev17hxj80y5txkf4jzpeermyfrdh2adgdtccl7z7rdyptrmrd6392fqs0fn5y");
     }
 
     #[test]

@@ -89,9 +89,9 @@ impl RpcServer {
         self.handle.stop().map_err(|_| RpcError::AlreadyStopped)
     }
 
-    /// Waits until the server has stopped.
-    pub async fn stopped(self) {
-        self.handle.stopped().await
+    /// Waits until the server has stopped and closed every connection.
+    pub async fn stopped(&self) {
+        self.handle.clone().stopped().await
     }
 }
 
@@ -124,7 +124,7 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
         .map_err(bind_error)?;
     let local_addr = server.local_addr().map_err(bind_error)?;
     let handle = server.start(module);
-    tracing::info!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket");
+    tracing::debug!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket");
     Ok(RpcServer { local_addr, handle })
 }
 

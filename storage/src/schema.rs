@@ -219,7 +219,7 @@ mod tests {
         let a = Address(PublicKey([1; 32]));
         let b = Address(PublicKey([2; 32]));
         let mut keys =
-            vec![history_key(&b, 0, 0), history_key(&a, 256, 0), history_key(&a, 1, 70_000), history_key(&a, 1, 2)];
+            [history_key(&b, 0, 0), history_key(&a, 256, 0), history_key(&a, 1, 70_000), history_key(&a, 1, 2)];
         keys.sort();
         let parsed: Vec<(u64, u32)> = keys.iter().filter_map(|k| parse_history_key(k)).collect();
         assert_eq!(parsed, vec![(1, 2), (1, 70_000), (256, 0), (0, 0)]);

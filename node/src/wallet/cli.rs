@@ -32,7 +32,7 @@ const HISTORY_LIMIT_DEFAULT: u32 = 20;
 
 /// `taksa wallet`: keys, balances and transfers.
 #[derive(Args, Debug)]
-pub struct WalletArgs {
+pub(crate) struct WalletArgs {
     /// The node's JSON-RPC endpoint.
     #[arg(long, env = "TAKSA_RPC", default_value = "http://127.0.0.1:8545", global = true)]
     rpc: String,

@@ -13,7 +13,7 @@ use jsonrpsee::rpc_params;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
-use taksa_consensus::{Address, Hash};
+use taksa_consensus::Hash;
 
 /// How long one request may take.
 const REQUEST_TIMEOUT_MS: u64 = 10_000;
@@ -30,10 +30,6 @@ pub(crate) struct ChainInfo {
     pub(crate) genesis_hash: String,
     /// The bech32m prefix of addresses.
     pub(crate) address_hrp: String,
-    /// The latest block.
-    pub(crate) head_height: u64,
-    /// The latest finalized block.
-    pub(crate) finalized_height: u64,
     /// The smallest fee, base units, decimal string.
     pub(crate) fee_floor: String,
     /// The token's symbol, for display.
@@ -247,9 +243,4 @@ impl NodeClient {
     pub(crate) async fn tx_status(&self, hash: &Hash) -> anyhow::Result<Option<TxStatus>> {
         self.call("tx_get", rpc_params![hash.to_hex()]).await
     }
-}
-
-/// Parses `who` as an address of the network with prefix `hrp`.
-pub(crate) fn parse_address(who: &str, hrp: &str) -> anyhow::Result<Address> {
-    Address::parse(who, hrp).with_context(|| format!("`{who}` is not an address of this network (prefix `{hrp}`)"))
 }

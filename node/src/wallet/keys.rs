@@ -19,8 +19,10 @@ use zeroize::Zeroizing;
 
 /// Taksa's BIP44 coin type.
 pub(crate) const COIN_TYPE: u32 = 7331;
-/// Words in a newly generated mnemonic (256 bits of entropy).
+/// Words in a newly generated mnemonic.
 pub(crate) const NEW_MNEMONIC_WORDS: usize = 24;
+/// Entropy of a newly generated mnemonic: 32 bits per 3 words.
+const NEW_MNEMONIC_ENTROPY_BYTES: usize = NEW_MNEMONIC_WORDS / 3 * 4;
 /// The bit that marks a hardened step.
 const HARDENED: u32 = 1 << 31;
 /// The SLIP-0010 HMAC key of the ed25519 curve.
@@ -122,7 +124,7 @@ impl fmt::Display for DerivationPath {
 
 /// A new random 24-word English mnemonic from the operating system's RNG.
 pub(crate) fn generate_mnemonic() -> Mnemonic {
-    let mut entropy = Zeroizing::new([0u8; 32]);
+    let mut entropy = Zeroizing::new([0u8; NEW_MNEMONIC_ENTROPY_BYTES]);
     OsRng.fill_bytes(entropy.as_mut());
     match Mnemonic::from_entropy_in(Language::English, entropy.as_ref()) {
         Ok(m) => m,

@@ -523,7 +523,8 @@ mod tests {
         let (_tmp, ks) = store();
         let key = Keypair::from_seed(&[7; 32]);
         let other = Address::from_public_key(Keypair::from_seed(&[8; 32]).public());
-        let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let edits: Vec<(&str, Edit)> = vec![
             ("t", Box::new(|v| v["kdf"]["t"] = 2.into())),
             ("mKiB", Box::new(|v| v["kdf"]["mKiB"] = 128.into())),
             (

@@ -18,7 +18,10 @@ async fn malformed_json_gets_parse_error_and_server_keeps_serving() {
     let server = serve().await;
     for body in [&b"{\"jsonrpc\":"[..], b"not json at all", b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"] {
         let (status, reply) = raw_post(server.local_addr, body).await;
-        assert_eq!(status, 200, "jsonrpsee answers a body that is not JSON with 200: {reply}");
+        assert!(
+            status == 200 || status == 400,
+            "a body that is not JSON gets a JSON-RPC reply, HTTP {status}: {reply}"
+        );
         assert_eq!(reply["error"]["code"], -32700, "{reply}");
         assert_eq!(reply["id"], Value::Null);
     }

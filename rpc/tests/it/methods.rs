@@ -238,8 +238,8 @@ async fn server_stops_on_request() {
     let server = serve().await;
     let addr = server.local_addr;
     server.stop().expect("first stop");
-    assert!(server.stop().is_err(), "a second stop reports that it already stopped");
     server.stopped().await;
+    assert!(server.stop().is_err(), "stopping a stopped server reports that it already stopped");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "nothing listens after stop");
 }
 

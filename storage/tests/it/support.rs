@@ -13,21 +13,21 @@ use taksa_consensus::{
 use taksa_storage::Store;
 
 /// Balance of every funded test key.
-pub const FUNDS: u128 = 1_000_000_000;
+pub(crate) const FUNDS: u128 = 1_000_000_000;
 /// The fee every test transfer pays.
-pub const FEE: u128 = 10;
+pub(crate) const FEE: u128 = 10;
 
 /// A chain being built in memory, mirroring what a store should hold.
-pub struct Chain {
-    pub genesis: Genesis,
-    pub keys: Vec<Keypair>,
-    pub validator: Keypair,
-    pub head: Header,
-    pub state: BTreeMap<Address, Account>,
+pub(crate) struct Chain {
+    pub(crate) genesis: Genesis,
+    pub(crate) keys: Vec<Keypair>,
+    pub(crate) validator: Keypair,
+    pub(crate) head: Header,
+    pub(crate) state: BTreeMap<Address, Account>,
 }
 
 /// The genesis of chain `chain_id` with `n` funded keys (seeds 1..=n) and one validator.
-pub fn genesis(chain_id: &str, n: u8) -> (Genesis, Vec<Keypair>, Keypair) {
+pub(crate) fn genesis(chain_id: &str, n: u8) -> (Genesis, Vec<Keypair>, Keypair) {
     let keys: Vec<Keypair> = (1..=n).map(|i| Keypair::from_seed(&[i; 32])).collect();
     let validator = Keypair::from_seed(&[200; 32]);
     let mut allocations: Vec<(Address, u128)> = keys.iter().map(|k| (Address(k.public()), FUNDS)).collect();
@@ -47,12 +47,12 @@ pub fn genesis(chain_id: &str, n: u8) -> (Genesis, Vec<Keypair>, Keypair) {
 
 impl Chain {
     /// A chain at genesis with four funded keys.
-    pub fn new() -> Chain {
+    pub(crate) fn new() -> Chain {
         Chain::with_id("taksa-test")
     }
 
     /// A chain at genesis with chain id `chain_id`.
-    pub fn with_id(chain_id: &str) -> Chain {
+    pub(crate) fn with_id(chain_id: &str) -> Chain {
         let (genesis, keys, validator) = genesis(chain_id, 4);
         let head = genesis.header();
         let state = genesis.accounts().collect();
@@ -60,17 +60,17 @@ impl Chain {
     }
 
     /// The address of key `i`.
-    pub fn addr(&self, i: usize) -> Address {
+    pub(crate) fn addr(&self, i: usize) -> Address {
         Address(self.keys[i].public())
     }
 
     /// Opens a store for this chain's genesis at `path`.
-    pub fn open(&self, path: &Path) -> Store {
+    pub(crate) fn open(&self, path: &Path) -> Store {
         Store::open(path, &self.genesis).expect("store opens")
     }
 
     /// A signed transfer of `amount` from key `from` to key `to` with the sender's next nonce.
-    pub fn transfer(&self, from: usize, to: usize, amount: u128, nonce: u64) -> SignedTransaction {
+    pub(crate) fn transfer(&self, from: usize, to: usize, amount: u128, nonce: u64) -> SignedTransaction {
         Transaction {
             chain_id: self.genesis.chain_id.clone(),
             from: self.addr(from),
@@ -86,7 +86,7 @@ impl Chain {
 
     /// Builds the next block from `transfers` (from, to, amount) and advances the chain; returns
     /// the block and the changed accounts.
-    pub fn next_block(&mut self, transfers: &[(usize, usize, u128)]) -> (Block, BTreeMap<Address, Account>) {
+    pub(crate) fn next_block(&mut self, transfers: &[(usize, usize, u128)]) -> (Block, BTreeMap<Address, Account>) {
         let height = self.head.height + 1;
         let proposer = Address(self.validator.public());
         let mut overlay = Overlay::new(&self.state);
@@ -118,7 +118,7 @@ impl Chain {
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.
-    pub fn commit_next(&mut self, store: &Store, transfers: &[(usize, usize, u128)]) -> Block {
+    pub(crate) fn commit_next(&mut self, store: &Store, transfers: &[(usize, usize, u128)]) -> Block {
         let (block, changes) = self.next_block(transfers);
         let cert = self.finalization(&block);
         store.commit_block(&block, Some(&cert), &changes, &[]).expect("commit succeeds");
@@ -126,7 +126,7 @@ impl Chain {
     }
 
     /// The validator's finalization certificate for `block`.
-    pub fn finalization(&self, block: &Block) -> Certificate {
+    pub(crate) fn finalization(&self, block: &Block) -> Certificate {
         let domain = Domain { chain_id: self.genesis.chain_id.clone(), genesis_hash: self.genesis.hash() };
         let view = block.header.view;
         let vote = Vote::sign(&domain, &self.validator, VoteKind::Finalize, view, Some(block.hash()));
@@ -134,12 +134,12 @@ impl Chain {
     }
 
     /// The non-zero accounts the store should hold.
-    pub fn expected_accounts(&self) -> BTreeMap<Address, Account> {
+    pub(crate) fn expected_accounts(&self) -> BTreeMap<Address, Account> {
         self.state.iter().filter(|(_, a)| **a != Account::default()).map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Asserts that `store` holds exactly this chain's head and accounts.
-    pub fn assert_matches(&self, store: &Store) {
+    pub(crate) fn assert_matches(&self, store: &Store) {
         assert_eq!(store.head(), self.head, "head header");
         assert_eq!(store.head_hash(), self.head.hash(), "head hash");
         let expected = self.expected_accounts();

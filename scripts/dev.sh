@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build -p taksa-node --bin taksa
+taksa_build
 exec "$CARGO_TARGET_DIR/debug/taksa" dev "$@"

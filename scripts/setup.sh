@@ -27,3 +27,18 @@ mkdir -p "$CARGO_TARGET_DIR"
 if [ ! -d "$CARGO_TARGET_DIR/debug/build" ]; then
   echo "setup: first build: compiling RocksDB, libp2p and jsonrpsee takes 15-20 minutes on 2 cores" >&2
 fi
+
+# The one build every script shares: the whole workspace with its tests, with clippy's lints (as
+# errors) run by clippy-driver wrapping rustc for the workspace's own crates. Building the same
+# way everywhere matters: any other selection of crates or flags gives RocksDB's build script
+# another fingerprint, and RocksDB's C++ compiles again.
+taksa_build() {
+  local driver
+  if driver=$(command -v clippy-driver); then
+    export RUSTC_WORKSPACE_WRAPPER="$driver"
+    export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  else
+    echo "setup: clippy-driver not found (rustup component add clippy): building without lints" >&2
+  fi
+  cargo build --workspace --all-targets "$@"
+}

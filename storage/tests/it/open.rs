@@ -86,7 +86,7 @@ fn second_open_while_the_first_is_alive_reports_the_lock() {
     let first = chain.open(dir.path());
     let err = Store::open(dir.path(), &chain.genesis).expect_err("locked");
     assert!(matches!(err, StorageError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("another taksa node"), "{err}");
+    assert!(err.to_string().contains("stop the other taksa node"), "{err}");
     drop(first);
     chain.open(dir.path());
 }

@@ -100,3 +100,62 @@ pub(crate) async fn raw_post(addr: SocketAddr, body: &[u8]) -> (u16, Value) {
     let status: u16 = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status code");
     (status, serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())))
 }
+
+/// A minimal WebSocket client over raw TCP, for what jsonrpsee's client will not send or
+/// survive (it drops the connection on a reply with a null id).
+pub(crate) struct RawWs(TcpStream);
+
+impl RawWs {
+    pub(crate) async fn connect(addr: SocketAddr) -> RawWs {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let hello = format!(
+            "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(hello.as_bytes()).await.expect("handshake");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("handshake reply"));
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        RawWs(stream)
+    }
+
+    /// Sends one masked text frame (clients must mask; the mask is fixed, which is allowed).
+    pub(crate) async fn send(&mut self, text: &str) {
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut frame = vec![0x81u8];
+        match text.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= usize::from(u16::MAX) => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.0.write_all(&frame).await.expect("send frame");
+    }
+
+    /// The next text message, parsed as JSON; other frames are skipped.
+    pub(crate) async fn recv(&mut self) -> Value {
+        loop {
+            let opcode = self.0.read_u8().await.expect("frame header") & 0x0f;
+            let len = match self.0.read_u8().await.expect("frame length") & 0x7f {
+                126 => u64::from(self.0.read_u16().await.expect("length")),
+                127 => self.0.read_u64().await.expect("length"),
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; usize::try_from(len).expect("fits")];
+            self.0.read_exact(&mut payload).await.expect("payload");
+            if opcode == 1 {
+                return serde_json::from_slice(&payload).expect("a JSON message");
+            }
+            assert_ne!(opcode, 8, "the server closed the connection");
+        }
+    }
+}

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use taksa_consensus::{Address, Hash, SignedTransaction};
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, HealthInfo, HistoryEntry, HistoryPage,
-    SubmitError, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
+    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
 };
 use taksa_storage::StorageError;
 
-use crate::chain::Shared;
-use crate::mempool::AdmitError;
+use crate::chain::{now_ms, Shared};
+use crate::mempool::{AdmitError, Admitted};
 
 /// The token's display symbol.
 pub(crate) const TOKEN_SYMBOL: &str = "TKS";
@@ -41,6 +41,7 @@ impl Backend for NodeBackend {
             fee_floor: s.genesis.fee_floor,
             token_symbol: TOKEN_SYMBOL.to_owned(),
             token_decimals: TOKEN_DECIMALS,
+            sync: self.sync_info(),
         }
     }
 
@@ -110,8 +111,17 @@ impl Backend for NodeBackend {
         tx.check_stateless(&s.genesis.chain_id, &s.genesis_hash, s.genesis.fee_floor).map_err(SubmitError::Rejected)?;
         let next_height = s.store.head().height.saturating_add(1);
         let mut pool = s.mempool.lock().map_err(|_| SubmitError::Internal("mempool lock poisoned".into()))?;
-        match pool.admit(tx, hash, bytes, &s.store, next_height) {
-            Ok(_) => Ok(hash),
+        match pool.admit(tx.clone(), hash, bytes, &s.store, next_height) {
+            Ok(admitted) => {
+                drop(pool);
+                if let (Some(p2p), Admitted::New | Admitted::Replaced(_)) = (&s.p2p, admitted) {
+                    // Validators learn it by gossip; our pool keeps it either way.
+                    if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, tx.encode()) {
+                        tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
+                    }
+                }
+                Ok(hash)
+            }
             Err(AdmitError::Rejected(e)) => Err(SubmitError::Rejected(e)),
             Err(AdmitError::PoolFull { txs_max }) => Err(SubmitError::PoolFull { txs_max }),
             Err(AdmitError::SenderLimit { per_sender_max }) => Err(SubmitError::SenderLimit { per_sender_max }),
@@ -147,6 +157,83 @@ impl Backend for NodeBackend {
         let s = &self.shared;
         let head = s.store.head().height;
         let (mempool_txs, mempool_bytes) = s.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
-        HealthInfo { head_height: head, finalized_height: head, mempool_txs, mempool_bytes, peers: 0, syncing: false }
+        let peers = s.peers.read().map_or(0, |p| p.len());
+        let syncing = self.sync_info().syncing;
+        HealthInfo { head_height: head, finalized_height: head, mempool_txs, mempool_bytes, peers, syncing }
+    }
+
+    fn node_info(&self) -> NodeInfo {
+        let s = &self.shared;
+        NodeInfo {
+            peer_id: s.p2p.as_ref().map(|p| p.local_peer_id().to_string()),
+            listen_addrs: s.listen_addrs.read().map(|l| l.clone()).unwrap_or_default(),
+            role: s.validator.map_or(NodeRole::Full, |address| NodeRole::Validator { address }),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    fn peers(&self) -> Vec<PeerRecord> {
+        let now = now_ms();
+        let peers = self.shared.peers.read().map(|p| p.clone()).unwrap_or_default();
+        peers
+            .into_iter()
+            .map(|p| PeerRecord {
+                peer_id: p.peer.to_string(),
+                address: p.addr,
+                inbound: p.inbound,
+                score: p.score,
+                agent: p.agent,
+                connected_ms: now.saturating_sub(p.connected_ms),
+            })
+            .collect()
+    }
+
+    fn consensus_status(&self) -> ConsensusStatus {
+        let s = &self.shared;
+        let head = s.store.head();
+        let status = s.status.read().ok().and_then(|st| st.clone());
+        let validators = s.validators.len();
+        let quorum = s.validators.quorum();
+        match status {
+            Some(st) => ConsensusStatus {
+                view: st.view,
+                leader: st.leader,
+                is_validator: st.is_validator,
+                // The engine's view of finality may run ahead of what is committed here.
+                finalized_height: head.height.max(st.finalized_height),
+                finalized_view: st.finalized_view.max(head.view),
+                finalized_hash: if st.finalized_height > head.height { st.finalized_hash } else { head.hash() },
+                notarized_view: st.notarized_view,
+                failed_views: u64::from(st.failed_views),
+                evidence_count: st.evidence_count,
+                validators,
+                quorum,
+            },
+            None => ConsensusStatus {
+                view: head.view.saturating_add(1),
+                leader: s.validators.leader(head.view.saturating_add(1)),
+                is_validator: s.validator.is_some(),
+                finalized_height: head.height,
+                finalized_view: head.view,
+                finalized_hash: head.hash(),
+                notarized_view: head.view,
+                failed_views: 0,
+                evidence_count: 0,
+                validators,
+                quorum,
+            },
+        }
+    }
+
+    fn evidence(&self, limit: usize) -> Vec<taksa_consensus::Evidence> {
+        let list = self.shared.evidence.read().map(|e| e.clone()).unwrap_or_default();
+        list.into_iter().rev().take(limit).collect()
+    }
+}
+
+impl NodeBackend {
+    fn sync_info(&self) -> SyncInfo {
+        let s = self.shared.sync.read().map(|s| *s).unwrap_or_default();
+        SyncInfo { syncing: s.syncing, target_height: s.target_height, blocks_per_second: s.blocks_per_second }
     }
 }

@@ -164,7 +164,11 @@ async fn fund(client: &HttpClient, facts: &ChainFacts, keys: &[Keypair], per_acc
     const FUNDERS: u32 = 10;
     const WAVE_PER_FUNDER: usize = 100;
     let amount = (per_account as u128 + 10) * (1 + facts.fee_floor);
-    let funders: Vec<Keypair> = (0..FUNDERS).map(devnet::dev_account).collect();
+    // The publicly known funded accounts of the dev chain or of the testnet (its genesis file
+    // may change the block time, hence the chain id rather than the genesis hash).
+    let funder: fn(u32) -> Keypair =
+        if facts.chain_id == devnet::TESTNET_CHAIN_ID { devnet::testnet_account } else { devnet::dev_account };
+    let funders: Vec<Keypair> = (0..FUNDERS).map(funder).collect();
     let started = Instant::now();
     for wave in keys.chunks(WAVE_PER_FUNDER * FUNDERS as usize) {
         let mut last = Vec::new();
@@ -175,7 +179,8 @@ async fn fund(client: &HttpClient, facts: &ChainFacts, keys: &[Keypair], per_acc
                 let stx = transfer(facts, funder, Address(key.public()), amount, addr_nonce + k as u64);
                 let h =
                     call(client, "tx_submit", rpc_params![format!("0x{}", hex::encode(stx.encode()))]).await.context(
-                        "funding failed: bench funds its accounts from the dev accounts, so run it against `taksa dev`",
+                        "funding failed: bench funds its accounts from the public test accounts of `taksa dev` or \
+                         of the testnet genesis; run it against one of those",
                     )?;
                 last.push(h);
             }

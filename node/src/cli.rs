@@ -74,12 +74,29 @@ pub(crate) struct NodeArgs {
     /// File whose first line is the validator key's password.
     #[arg(long)]
     pub(crate) password_file: Option<PathBuf>,
-    /// libp2p listen address (multiaddr), for the validator network.
-    #[arg(long)]
-    pub(crate) p2p_addr: Option<String>,
-    /// A peer to connect to at start (multiaddr with /p2p/ID); repeatable.
-    #[arg(long)]
+    /// Peer-to-peer listen address: `IP:PORT` or a multiaddr (`/ip4/IP/tcp/PORT`). Port 0 picks
+    /// a free port. Listen on 0.0.0.0 to accept peers from other machines.
+    #[arg(long, env = "TAKSA_P2P_ADDR", default_value = "127.0.0.1:30333")]
+    pub(crate) p2p_addr: String,
+    /// A peer to connect to at start, `IP:PORT` or a multiaddr (optionally ending in
+    /// `/p2p/PEER_ID`); repeatable. Other peers are then found through it. A running node logs
+    /// its own addresses ("p2p listening") and answers them over `node_info`.
+    #[arg(long, value_name = "ADDR")]
     pub(crate) bootnode: Vec<String>,
+    /// Talk only to the peers listed in FILE: one peer id per line (`#` comments and blank lines
+    /// allowed).
+    ///
+    /// While the file lists any peer, the node connects to and accepts connections from those
+    /// peers only, and drops every other connection: for validators that should talk only to
+    /// each other, or for tests that partition a network. A peer id is the part after `/p2p/`
+    /// of a node's address (logged as "p2p listening" and shown by `node_info`). The file is
+    /// read at start (an invalid line stops the node) and looked at again every second: edit it
+    /// to change the set; empty or delete it to lift the restriction, after which the node
+    /// reconnects to the other peers by itself. A later version with an invalid line is ignored
+    /// with a warning and the previous set stays. A missing file means no restriction. Peers
+    /// banned for misbehaviour stay banned whether listed or not.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) reserved_peers_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

@@ -124,6 +124,11 @@ pub fn testnet_validator_key(index: u32) -> Keypair {
     TestKeys::of(TESTNET_MNEMONIC).validator(index)
 }
 
+/// Testnet funded account `index` (0 to 9): account key `index` of [`TESTNET_MNEMONIC`].
+pub fn testnet_account(index: u32) -> Keypair {
+    TestKeys::of(TESTNET_MNEMONIC).account(index)
+}
+
 /// The text of the root `genesis.json`.
 pub fn testnet_genesis_json() -> anyhow::Result<String> {
     let mut text = serde_json::to_string_pretty(&testnet_genesis().to_file(Some(TESTNET_COMMENT.to_owned())))?;

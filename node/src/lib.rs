@@ -4,7 +4,8 @@
 //! `run` opens storage and starts the chain thread and the JSON-RPC server; `chain` drives the
 //! consensus engine, builds and executes blocks and commits what is finalized; `mempool` admits
 //! transactions; `backend` answers JSON-RPC from storage and the pool; `wallet` is the
-//! key-holding client; `bench` the load driver; [`devnet`] the embedded dev and testnet genesis.
+//! key-holding client; `bench` the load driver; [`devnet`] the embedded dev and testnet genesis;
+//! `reserved` follows the reserved peers file of `taksa node --reserved-peers-file`.
 
 mod backend;
 mod bench;
@@ -12,5 +13,7 @@ mod chain;
 pub mod cli;
 pub mod devnet;
 mod mempool;
+mod network;
+mod reserved;
 mod run;
 mod wallet;

@@ -2,13 +2,20 @@
 //! same-nonce replacement by a higher fee and idempotent resubmission.
 //!
 //! Signatures are checked by the caller before it takes the pool's lock, so that admission
-//! verifies on every core. The pool keeps, per sender, a gap-free run of nonces starting at the
-//! account's committed nonce; that is what `next_nonce` reports (Ethereum's `pending`).
+//! verifies on every core. Per sender the pool keeps nonces from the account's committed nonce
+//! up to [`NONCE_WINDOW`] ahead: gossip delivers a sender's transactions in any order, so a
+//! later nonce may arrive first and waits (queued) until the gap fills. Only the gap-free run
+//! from the committed nonce is proposed, and its end is what `next_nonce` reports (Ethereum's
+//! `pending`).
 
 use std::collections::{BTreeMap, HashMap};
 
 use taksa_consensus::state::StateReader;
 use taksa_consensus::{Address, Hash, SignedTransaction, TxError};
+
+/// How far past the committed nonce a sender's transaction may be held, waiting for the ones
+/// before it.
+pub(crate) const NONCE_WINDOW: u64 = 64;
 
 /// The pool's bounds.
 #[derive(Clone, Debug)]
@@ -108,11 +115,16 @@ impl Mempool {
 
     /// The nonce the sender's next transaction should use, counting the pool.
     pub(crate) fn next_nonce(&self, addr: &Address, state: &impl StateReader) -> u64 {
-        let committed = state.account(addr).nonce;
-        self.by_sender
-            .get(addr)
-            .and_then(|q| q.keys().next_back())
-            .map_or(committed, |last| last.saturating_add(1).max(committed))
+        let mut next = state.account(addr).nonce;
+        if let Some(queue) = self.by_sender.get(addr) {
+            for nonce in queue.range(next..).map(|(n, _)| *n) {
+                if nonce != next {
+                    break;
+                }
+                next = next.saturating_add(1);
+            }
+        }
+        next
     }
 
     /// Admits a transaction whose signature and stateless fields the caller has checked.
@@ -138,9 +150,9 @@ impl Mempool {
         if tx.nonce < account.nonce {
             return Err(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }.into());
         }
-        let next = self.next_nonce(&tx.from, state);
-        if tx.nonce > next {
-            return Err(TxError::NonceGap { expected: next, got: tx.nonce }.into());
+        if tx.nonce > account.nonce.saturating_add(NONCE_WINDOW) {
+            let expected = self.next_nonce(&tx.from, state);
+            return Err(TxError::NonceGap { expected, got: tx.nonce }.into());
         }
         let replaced = self.by_sender.get(&tx.from).and_then(|q| q.get(&tx.nonce)).copied();
         if let Some(old) = replaced.and_then(|h| self.by_hash.get(&h)) {
@@ -200,16 +212,24 @@ impl Mempool {
         Some(entry.stx)
     }
 
-    /// Up to `max` transactions for a proposal: each sender's in nonce order, senders
-    /// interleaved by arrival, so one busy sender cannot starve the others.
-    pub(crate) fn candidates(&self, max: usize) -> Vec<SignedTransaction> {
+    /// Up to `max` transactions for a proposal on `state`: each sender's gap-free run from its
+    /// nonce in `state`, in nonce order, senders interleaved by arrival, so one busy sender
+    /// cannot starve the others.
+    pub(crate) fn candidates(&self, max: usize, state: &impl StateReader) -> Vec<SignedTransaction> {
         let mut keyed: Vec<(usize, u64, &SignedTransaction)> = Vec::with_capacity(self.by_hash.len().min(max * 2));
-        for queue in self.by_sender.values() {
-            let first_arrival = queue.values().filter_map(|h| self.by_hash.get(h)).map(|e| e.arrival).min();
-            for (pos, h) in queue.values().enumerate() {
-                if let Some(e) = self.by_hash.get(h) {
-                    keyed.push((pos, first_arrival.unwrap_or(e.arrival), &e.stx));
-                }
+        for (sender, queue) in &self.by_sender {
+            let mut next = state.account(sender).nonce;
+            let run: Vec<&Entry> = queue
+                .range(next..)
+                .map_while(|(n, h)| {
+                    let e = (*n == next).then(|| self.by_hash.get(h)).flatten()?;
+                    next = next.saturating_add(1);
+                    Some(e)
+                })
+                .collect();
+            let first_arrival = run.iter().map(|e| e.arrival).min().unwrap_or(0);
+            for (pos, e) in run.into_iter().enumerate() {
+                keyed.push((pos, first_arrival, &e.stx));
             }
         }
         keyed.sort_by_key(|(pos, arrival, _)| (*pos, *arrival));
@@ -235,6 +255,9 @@ impl Mempool {
         out
     }
 
+    /// Drops the sender's transactions the new state makes invalid: nonces already taken,
+    /// nonces beyond the window, and in the gap-free run the expired and the unaffordable.
+    /// Those after a gap (or after a dropped one) stay queued until the gap fills.
     fn revalidate_sender(&mut self, sender: &Address, state: &impl StateReader, next_height: u64) -> Vec<Dropped> {
         let account = state.account(sender);
         let queue: Vec<Hash> = self.by_sender.get(sender).map(|q| q.values().copied().collect()).unwrap_or_default();
@@ -244,10 +267,14 @@ impl Mempool {
         let mut broken = false;
         for h in queue {
             let Some(tx) = self.by_hash.get(&h).map(|e| e.stx.tx.clone()) else { continue };
+            let window_end = account.nonce.saturating_add(NONCE_WINDOW);
             let error = if tx.nonce < account.nonce {
                 Some(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce })
-            } else if broken || tx.nonce != expected {
+            } else if tx.nonce > window_end {
                 Some(TxError::NonceGap { expected, got: tx.nonce })
+            } else if broken || tx.nonce != expected {
+                // Past a gap: queued until the transactions before it arrive.
+                None
             } else if let Some(until) = tx.valid_until_height.filter(|u| *u < next_height) {
                 Some(TxError::Expired { valid_until: until, height: next_height })
             } else {
@@ -257,11 +284,13 @@ impl Mempool {
             };
             match error {
                 Some(e) => {
+                    // The rest cannot apply until this nonce is sent again.
                     broken = broken || tx.nonce >= account.nonce;
                     self.remove(&h);
                     out.push(dropped(h, &e));
                 }
-                None => expected = expected.saturating_add(1),
+                None if tx.nonce == expected => expected = expected.saturating_add(1),
+                None => {}
             }
         }
         out
@@ -329,20 +358,40 @@ mod tests {
     }
 
     #[test]
-    fn nonce_gap_and_reuse_are_refused_and_next_nonce_counts_the_pool() {
+    fn used_and_far_nonces_are_refused_and_next_nonce_counts_the_gap_free_run() {
         let k = Keypair::from_seed(&[1; 32]);
         let s = state(&k, 1000, 5);
         let mut pool = Mempool::new(Limits::default());
         let (low, hl) = tx(&k, 2, 1, 1, 4);
         assert!(matches!(pool.admit(low, hl, 10, &s, 1), Err(AdmitError::Rejected(TxError::NonceTooLow { .. }))));
-        let (gap, hg) = tx(&k, 2, 1, 1, 7);
+        let (far, hf) = tx(&k, 2, 1, 1, 5 + NONCE_WINDOW + 1);
         assert!(matches!(
-            pool.admit(gap, hg, 10, &s, 1),
+            pool.admit(far, hf, 10, &s, 1),
             Err(AdmitError::Rejected(TxError::NonceGap { expected: 5, .. }))
         ));
+        let (gap, hg) = tx(&k, 2, 1, 1, 7);
+        assert_eq!(pool.admit(gap, hg, 10, &s, 1), Ok(Admitted::New), "queued behind a gap");
         let (ok, ho) = tx(&k, 2, 1, 1, 5);
         assert!(pool.admit(ok, ho, 10, &s, 1).is_ok());
-        assert_eq!(pool.next_nonce(&Address(k.public()), &s), 6);
+        assert_eq!(pool.next_nonce(&Address(k.public()), &s), 6, "7 waits for 6");
+    }
+
+    #[test]
+    fn out_of_order_arrivals_are_proposed_once_the_gap_fills() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (t2, h2) = tx(&k, 2, 1, 1, 2);
+        let (t0, h0) = tx(&k, 2, 1, 1, 0);
+        let (t1, h1) = tx(&k, 2, 1, 1, 1);
+        pool.admit(t2, h2, 10, &s, 1).expect("2");
+        pool.admit(t0, h0, 10, &s, 1).expect("0");
+        let nonces = |pool: &Mempool| pool.candidates(10, &s).iter().map(|t| t.tx.nonce).collect::<Vec<_>>();
+        assert_eq!(nonces(&pool), vec![0], "2 is not proposed while 1 is missing");
+        assert!(pool.on_commit(&[], &s, 2).is_empty(), "a queued transaction is not dropped");
+        pool.admit(t1, h1, 10, &s, 1).expect("1");
+        assert_eq!(nonces(&pool), vec![0, 1, 2]);
+        assert_eq!(pool.next_nonce(&Address(k.public()), &s), 3);
     }
 
     #[test]
@@ -406,7 +455,7 @@ mod tests {
             let (t, h) = tx(&k2, 9, 1, 1, n);
             pool.admit(t, h, 10, &s, 1).expect("k2");
         }
-        let c = pool.candidates(6);
+        let c = pool.candidates(6, &s);
         for sender in [Address(k1.public()), Address(k2.public())] {
             let nonces: Vec<u64> = c.iter().filter(|t| t.tx.from == sender).map(|t| t.tx.nonce).collect();
             assert_eq!(nonces, vec![0, 1, 2]);

@@ -1,17 +1,18 @@
 //! Starting and stopping a node: `taksa dev` and `taksa node`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
-use taksa_consensus::{Genesis, Keypair, Rules};
+use taksa_consensus::{Genesis, Keypair};
 use taksa_storage::Store;
 
 use crate::backend::{NodeBackend, TOKEN_DECIMALS, TOKEN_SYMBOL};
-use crate::chain::{Alone, Chain, ChainMsg, Shared};
+use crate::chain::{Alone, Chain, ChainMsg, Network, Shared, INBOX_MAX};
 use crate::cli::{CommonArgs, DevArgs, NodeArgs};
 use crate::mempool::{Limits, Mempool};
-use crate::{devnet, wallet};
+use crate::network::{self, P2pNetwork, Rejections};
+use crate::{devnet, reserved, wallet};
 
 /// `taksa dev`: a one-validator chain from the embedded dev genesis.
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -25,10 +26,10 @@ pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let banner = dev_banner(&genesis);
     let hint = "a dev chain's genesis depends on --block-time-ms: start with the same value, or add --reset \
                 to start a fresh dev chain in this --data-dir";
-    run_node(genesis, Some(key), &args.data_dir, &args.common, Some(banner), Some(hint)).await
+    run_node(genesis, Some(key), &args.data_dir, &args.common, None, Some(banner), Some(hint)).await
 }
 
-/// `taksa node`: a validator (with a key) or a full node.
+/// `taksa node`: a validator (with a key) or a full node, on the peer-to-peer network.
 pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     init_logs(args.common.log_json);
     let text = std::fs::read_to_string(&args.genesis)
@@ -41,19 +42,56 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    if genesis.validators.len() > 1 || args.p2p_addr.is_some() || !args.bootnode.is_empty() {
-        bail!(
-            "this genesis has {} validators, but this build has no peer-to-peer networking yet \
-             (the validator network is the next milestone); use a single-validator genesis or `taksa dev`",
-            genesis.validators.len()
-        );
-    }
     if let Some(k) = &key {
         if genesis.validator_set().index_of(&taksa_consensus::Address(k.public())).is_none() {
-            bail!("the key in {:?} is not a validator of this genesis", args.validator_key);
+            bail!(
+                "the key in {} ({}) is not a validator of this genesis; run without --validator-key for a full node",
+                args.validator_key.as_deref().unwrap_or(Path::new("?")).display(),
+                taksa_consensus::Address(k.public()).to_bech32(&genesis.address_hrp)
+            );
         }
     }
-    run_node(genesis, key, &args.data_dir, &args.common, None, None).await
+    let p2p = P2pArgs {
+        listen_addr: args.p2p_addr.clone(),
+        bootnodes: args.bootnode.clone(),
+        reserved_peers_file: args.reserved_peers_file.clone(),
+    };
+    run_node(genesis, key, &args.data_dir, &args.common, Some(p2p), None, None).await
+}
+
+/// Where to listen, whom to ask first, and where the reserved peers are listed.
+struct P2pArgs {
+    listen_addr: String,
+    bootnodes: Vec<String>,
+    reserved_peers_file: Option<std::path::PathBuf>,
+}
+
+/// The node's libp2p identity: a random ed25519 seed kept in the data folder, so its peer id
+/// stays the same across restarts (peers and bootnode lists name it).
+fn p2p_identity(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
+    let path = data_dir.join("p2p-identity.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key: delete it to get a new peer id", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let seed: [u8; 32] = rand::random();
+            std::fs::create_dir_all(data_dir)?;
+            write_private(&path, &seed).with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(seed)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 async fn run_node(
@@ -61,6 +99,7 @@ async fn run_node(
     key: Option<Keypair>,
     data_dir: &Path,
     common: &CommonArgs,
+    p2p_args: Option<P2pArgs>,
     banner: Option<String>,
     open_hint: Option<&str>,
 ) -> anyhow::Result<()> {
@@ -71,20 +110,56 @@ async fn run_node(
         }
         Err(e) => return Err(e.into()),
     };
-    let genesis_hash = genesis.hash();
-    let rules = Rules { chain_id: genesis.chain_id.clone(), genesis_hash, fee_floor: genesis.fee_floor };
-    let block_time_ms = genesis.block_time_ms;
     let head = store.head();
     tracing::info!(target: "storage", path = %data_dir.display(), height = head.height, hash = %head.hash(), "opened chain data");
-    let shared = Arc::new(Shared {
-        genesis,
-        genesis_hash,
-        rules,
-        store,
-        mempool: Mutex::new(Mempool::new(Limits::default())),
-        evidence: RwLock::new(Vec::new()),
-    });
-    let (chain, inbox) = Chain::new(shared.clone(), key, Box::new(Alone), block_time_ms)?;
+    let validator = key.as_ref().map(|k| taksa_consensus::Address(k.public()));
+    let mut shared = Shared::new(genesis, store, Mempool::new(Limits::default()), validator);
+    let (inbox_tx, inbox_rx) = std::sync::mpsc::sync_channel(INBOX_MAX);
+    let mut network: Box<dyn Network> = Box::new(Alone);
+    let mut p2p_events = None;
+    if let Some(args) = p2p_args {
+        let mut config = taksa_p2p::Config::new(
+            args.listen_addr.clone(),
+            shared.genesis.chain_id.clone(),
+            shared.genesis_hash,
+            p2p_identity(data_dir)?,
+        );
+        config.bootnodes = args.bootnodes;
+        // Read before the network starts, so that no other peer gets in meanwhile.
+        let watcher = match args.reserved_peers_file {
+            Some(path) => Some(reserved::Watcher::load(path).await?),
+            None => None,
+        };
+        config.reserved = watcher.as_ref().and_then(reserved::Watcher::reserved);
+        let (handle, events) = taksa_p2p::start(config).await.with_context(|| {
+            format!("cannot start the p2p network on {} (is another node using it? pick --p2p-addr)", args.listen_addr)
+        })?;
+        if let Some(watcher) = watcher {
+            tokio::spawn(watcher.run(handle.clone()));
+        }
+        let addrs = handle.listen_addrs().await;
+        for addr in &addrs {
+            tracing::info!(target: "p2p", %addr, "p2p listening");
+        }
+        if let Ok(mut l) = shared.listen_addrs.write() {
+            *l = addrs;
+        }
+        let rejections = Arc::new(Rejections::default());
+        network = Box::new(P2pNetwork {
+            handle: handle.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            inbox: inbox_tx.clone(),
+            rejections: rejections.clone(),
+        });
+        shared.p2p = Some(handle.clone());
+        p2p_events = Some((handle, events, rejections));
+    }
+    let shared = Arc::new(shared);
+    if let Some((handle, events, rejections)) = p2p_events {
+        tokio::spawn(network::route(shared.clone(), handle.clone(), events, inbox_tx.clone(), rejections.clone()));
+        tokio::spawn(network::sync(shared.clone(), handle, inbox_tx.clone(), rejections));
+    }
+    let chain = Chain::new(shared.clone(), key, network, inbox_rx)?;
     let chain_thread = std::thread::Builder::new().name("chain".into()).spawn(move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config::new(common.rpc_addr);
@@ -96,6 +171,8 @@ async fn run_node(
     tracing::info!(target: "rpc", %url, "JSON-RPC listening (HTTP and WebSocket)");
     if let Some(b) = banner {
         println!("{}", b.replace("{RPC_URL}", &url));
+    } else {
+        println!("{}", node_banner(&shared, &url));
     }
 
     let stop_reason = tokio::select! {
@@ -103,8 +180,12 @@ async fn run_node(
         () = wait_thread(&chain_thread) => "the chain service stopped",
     };
     tracing::info!(target: "node", reason = stop_reason, "shutting down");
-    let _ = inbox.try_send(ChainMsg::Shutdown);
+    shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = inbox_tx.try_send(ChainMsg::Shutdown);
     let _ = server.stop();
+    if let Some(p2p) = &shared.p2p {
+        p2p.shutdown().await;
+    }
     let result = tokio::task::spawn_blocking(move || chain_thread.join()).await;
     match result {
         Ok(Ok(Ok(()))) => {
@@ -150,6 +231,24 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// What `taksa node` prints once it serves: the addresses a wallet, a script or another node's
+/// `--bootnode` need.
+fn node_banner(shared: &Shared, url: &str) -> String {
+    let g = &shared.genesis;
+    let role = match &shared.validator {
+        Some(a) => format!("validator {}", a.to_bech32(&g.address_hrp)),
+        None => "full node (no validator key)".to_owned(),
+    };
+    let mut s = format!("\nTaksa node: {role}\n");
+    s.push_str(&format!("  chain id:     {} ({} validators)\n", g.chain_id, g.validators.len()));
+    s.push_str(&format!("  genesis hash: {}\n", shared.genesis_hash));
+    s.push_str(&format!("  RPC URL:      {url}  (HTTP and WebSocket)\n"));
+    for addr in shared.listen_addrs.read().map(|l| l.clone()).unwrap_or_default() {
+        s.push_str(&format!("  p2p address:  {addr}\n"));
+    }
+    s
+}
+
 fn dev_banner(genesis: &Genesis) -> String {
     let mut s = String::new();
     s.push_str("\nTaksa dev chain\n");
@@ -171,7 +270,13 @@ fn dev_banner(genesis: &Genesis) -> String {
 
 fn init_logs(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TAKSA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut spec = std::env::var("TAKSA_LOG").unwrap_or_else(|_| "info".to_owned());
+    if !spec.contains("libp2p") {
+        // libp2p warns about routine events (a duplicate publish, a bootstrap before any peer);
+        // our own `p2p` target reports what an operator must know.
+        spec.push_str(",libp2p_gossipsub=error,libp2p_kad=error");
+    }
+    let filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if json {

@@ -4,7 +4,7 @@
 //! Every method is synchronous and may block briefly (a database read, a pool lock): the server
 //! calls it on tokio's blocking pool, never on an async worker.
 
-use taksa_consensus::{Account, Address, Block, Hash, Header, SignedTransaction, TxError};
+use taksa_consensus::{Account, Address, Block, Evidence, Hash, Header, SignedTransaction, TxError};
 
 /// What the node offers the RPC server.
 pub trait Backend: Send + Sync + 'static {
@@ -25,6 +25,14 @@ pub trait Backend: Send + Sync + 'static {
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError>;
     /// Liveness and progress figures for operators.
     fn health(&self) -> HealthInfo;
+    /// Who this node is on the network: its peer id, listen addresses, role and version.
+    fn node_info(&self) -> NodeInfo;
+    /// The peers connected now.
+    fn peers(&self) -> Vec<PeerRecord>;
+    /// Where consensus stands: the view, its leader, the finalized and notarized progress.
+    fn consensus_status(&self) -> ConsensusStatus;
+    /// Up to `limit` pieces of equivocation evidence this node holds, newest first.
+    fn evidence(&self, limit: usize) -> Vec<Evidence>;
 }
 
 /// How a block is named: by height on the finalized chain, or by hash.
@@ -37,7 +45,7 @@ pub enum BlockId {
 }
 
 /// Network parameters and the chain's tip.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ChainInfo {
     /// The genesis chain id.
     pub chain_id: String,
@@ -59,6 +67,19 @@ pub struct ChainInfo {
     pub token_symbol: String,
     /// How many decimal places a display amount has (base units per token = 10^decimals).
     pub token_decimals: u8,
+    /// How far the node is from the network's tip.
+    pub sync: SyncInfo,
+}
+
+/// Catch-up progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SyncInfo {
+    /// Whether the node is fetching blocks it is missing.
+    pub syncing: bool,
+    /// The highest height peers have announced, when known.
+    pub target_height: Option<u64>,
+    /// The recent rate of blocks applied while syncing, when measured.
+    pub blocks_per_second: Option<f64>,
 }
 
 /// A stored block and whether it is final.
@@ -167,6 +188,75 @@ pub struct HealthInfo {
     pub peers: usize,
     /// Whether the node is catching up with the network.
     pub syncing: bool,
+}
+
+/// This node's identity on the network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The libp2p peer id; `None` when the node runs without p2p (the dev chain).
+    pub peer_id: Option<String>,
+    /// The multiaddrs peers can dial, each ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<String>,
+    /// Whether the node votes.
+    pub role: NodeRole,
+    /// The node software's version.
+    pub version: String,
+}
+
+/// What part a node plays in consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRole {
+    /// The node holds a validator key and votes.
+    Validator {
+        /// The validator's address.
+        address: Address,
+    },
+    /// The node follows and serves the chain without voting.
+    Full,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerRecord {
+    /// The peer's libp2p peer id.
+    pub peer_id: String,
+    /// The peer's multiaddr on this connection.
+    pub address: String,
+    /// Whether the peer dialled us.
+    pub inbound: bool,
+    /// The node's reputation score for the peer; misbehaviour lowers it.
+    pub score: i64,
+    /// The agent string the peer announced, if any.
+    pub agent: Option<String>,
+    /// How long the peer has been connected, in milliseconds.
+    pub connected_ms: u64,
+}
+
+/// Where consensus stands on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsensusStatus {
+    /// The view the node is in.
+    pub view: u64,
+    /// The leader of that view.
+    pub leader: Address,
+    /// Whether this node is in the validator set.
+    pub is_validator: bool,
+    /// The newest finalized block's height.
+    pub finalized_height: u64,
+    /// The view in which that block was finalized.
+    pub finalized_view: u64,
+    /// The newest finalized block's hash.
+    pub finalized_hash: Hash,
+    /// The newest view with a notarized block.
+    pub notarized_view: u64,
+    /// Consecutive views left by nullification (a timeout or a bad leader) up to now.
+    pub failed_views: u64,
+    /// Pieces of equivocation evidence the node holds.
+    pub evidence_count: usize,
+    /// Validators in the set.
+    pub validators: usize,
+    /// Votes needed for a certificate.
+    pub quorum: usize,
 }
 
 /// Why the pool refused a transaction.

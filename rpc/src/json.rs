@@ -2,9 +2,12 @@
 //! addresses as bech32m with the network's prefix.
 
 use serde::Serialize;
-use taksa_consensus::{Block, Hash, SignedTransaction};
+use taksa_consensus::{Block, Evidence, Hash, SignedTransaction, Vote, VoteKind};
 
-use crate::backend::{AccountInfo, ChainInfo, HealthInfo, HistoryEntry, TxRecord, TxStatus};
+use crate::backend::{
+    AccountInfo, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry, NodeInfo, NodeRole, PeerRecord, SyncInfo,
+    TxRecord, TxStatus,
+};
 
 /// A transaction.
 #[derive(Serialize)]
@@ -62,6 +65,27 @@ pub(crate) struct ChainInfoJson {
     fee_floor: String,
     token_symbol: String,
     token_decimals: u8,
+    sync: SyncJson,
+}
+
+/// Catch-up progress, inside `chain_getInfo`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncJson {
+    syncing: bool,
+    target_height: Option<u64>,
+    blocks_per_second: Option<f64>,
+}
+
+impl From<SyncInfo> for SyncJson {
+    fn from(s: SyncInfo) -> SyncJson {
+        SyncJson {
+            syncing: s.syncing,
+            target_height: s.target_height,
+            // JSON has no NaN or infinity; an unmeasurable rate is unknown, not an error.
+            blocks_per_second: s.blocks_per_second.filter(|r| r.is_finite()),
+        }
+    }
 }
 
 impl From<ChainInfo> for ChainInfoJson {
@@ -84,7 +108,145 @@ impl From<ChainInfo> for ChainInfoJson {
             fee_floor: info.fee_floor.to_string(),
             token_symbol: info.token_symbol.clone(),
             token_decimals: info.token_decimals,
+            sync: SyncJson::from(info.sync),
             address_hrp: info.address_hrp,
+        }
+    }
+}
+
+/// The result of `node_info`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NodeInfoJson {
+    peer_id: Option<String>,
+    listen_addrs: Vec<String>,
+    role: &'static str,
+    validator_address: Option<String>,
+    version: String,
+}
+
+impl NodeInfoJson {
+    pub(crate) fn new(info: NodeInfo, hrp: &str) -> NodeInfoJson {
+        let (role, validator_address) = match info.role {
+            NodeRole::Validator { address } => ("validator", Some(address.to_bech32(hrp))),
+            NodeRole::Full => ("full", None),
+        };
+        NodeInfoJson {
+            peer_id: info.peer_id,
+            listen_addrs: info.listen_addrs,
+            role,
+            validator_address,
+            version: info.version,
+        }
+    }
+}
+
+/// One item of `node_peers`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PeerJson {
+    peer_id: String,
+    address: String,
+    inbound: bool,
+    score: i64,
+    agent: Option<String>,
+    connected_ms: u64,
+}
+
+impl From<PeerRecord> for PeerJson {
+    fn from(p: PeerRecord) -> PeerJson {
+        PeerJson {
+            peer_id: p.peer_id,
+            address: p.address,
+            inbound: p.inbound,
+            score: p.score,
+            agent: p.agent,
+            connected_ms: p.connected_ms,
+        }
+    }
+}
+
+/// The result of `consensus_getStatus`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsensusStatusJson {
+    view: u64,
+    leader: String,
+    is_validator: bool,
+    finalized_height: u64,
+    finalized_view: u64,
+    finalized_hash: String,
+    notarized_view: u64,
+    failed_views: u64,
+    evidence_count: usize,
+    validators: usize,
+    quorum: usize,
+}
+
+impl ConsensusStatusJson {
+    pub(crate) fn new(s: &ConsensusStatus, hrp: &str) -> ConsensusStatusJson {
+        ConsensusStatusJson {
+            view: s.view,
+            leader: s.leader.to_bech32(hrp),
+            is_validator: s.is_validator,
+            finalized_height: s.finalized_height,
+            finalized_view: s.finalized_view,
+            finalized_hash: s.finalized_hash.to_hex(),
+            notarized_view: s.notarized_view,
+            failed_views: s.failed_views,
+            evidence_count: s.evidence_count,
+            validators: s.validators,
+            quorum: s.quorum,
+        }
+    }
+}
+
+/// A signed consensus vote.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VoteJson {
+    kind: &'static str,
+    view: u64,
+    block_hash: Option<String>,
+    signer: String,
+    signature: String,
+}
+
+impl VoteJson {
+    pub(crate) fn new(v: &Vote, hrp: &str) -> VoteJson {
+        let kind = match v.kind {
+            VoteKind::Notarize => "notarize",
+            VoteKind::Nullify => "nullify",
+            VoteKind::Finalize => "finalize",
+        };
+        VoteJson {
+            kind,
+            view: v.view,
+            block_hash: v.block_hash.map(|h| h.to_hex()),
+            signer: v.signer.to_bech32(hrp),
+            signature: v.signature.to_hex(),
+        }
+    }
+}
+
+/// One item of `consensus_getEvidence`: two conflicting votes by one validator.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EvidenceJson {
+    signer: String,
+    view: u64,
+    a: VoteJson,
+    b: VoteJson,
+}
+
+impl EvidenceJson {
+    pub(crate) fn new(e: &Evidence, hrp: &str) -> EvidenceJson {
+        // Valid evidence has one signer and one view; the first vote names them.
+        EvidenceJson {
+            signer: e.a.signer.to_bech32(hrp),
+            view: e.a.view,
+            a: VoteJson::new(&e.a, hrp),
+            b: VoteJson::new(&e.b, hrp),
         }
     }
 }
@@ -284,5 +446,24 @@ impl From<HealthInfo> for HealthJson {
             peers: h.peers,
             syncing: h.syncing,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, to_value};
+
+    use super::*;
+
+    #[test]
+    fn sync_rate_that_is_not_finite_is_null() {
+        for rate in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let sync = SyncInfo { syncing: true, target_height: Some(9), blocks_per_second: Some(rate) };
+            let v = to_value(SyncJson::from(sync)).expect("serializes");
+            assert_eq!(v, json!({"syncing": true, "targetHeight": 9, "blocksPerSecond": null}), "{rate}");
+        }
+        let measured = SyncInfo { syncing: true, target_height: None, blocks_per_second: Some(12.5) };
+        let v = to_value(SyncJson::from(measured)).expect("serializes");
+        assert_eq!(v, json!({"syncing": true, "targetHeight": null, "blocksPerSecond": 12.5}));
     }
 }

@@ -5,7 +5,7 @@
 //! - [`backend`]: the [`Backend`] trait the node implements over its storage and mempool; this
 //!   crate knows neither.
 //! - `methods`: one table of method names and handlers (`chain_`, `account_`, `tx_`, `node_`,
-//!   `rpc.discover`), each reading strict parameters and returning camelCase JSON with amounts
+//!   `consensus_`, `rpc.discover`), each reading strict parameters and returning camelCase JSON with amounts
 //!   as decimal strings.
 //! - [`error`]: the stable error codes; every failure carries `data.reason`.
 //! - `openrpc.json` (served by `rpc.discover`) and `docs/rpc.md` describe every method and code;
@@ -30,8 +30,8 @@ use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use tokio::sync::Semaphore;
 
 pub use backend::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, HealthInfo, HistoryEntry, HistoryPage,
-    SubmitError, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
+    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
 };
 pub use error::{ErrorCode, RpcError};
 

@@ -11,7 +11,10 @@ use tokio::sync::Semaphore;
 
 use crate::backend::Backend;
 use crate::error::{ApiError, ErrorCode, RpcError};
-use crate::json::{AccountJson, BlockJson, ChainInfoJson, HealthJson, HistoryItemJson, HistoryJson, TxStatusJson};
+use crate::json::{
+    AccountJson, BlockJson, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson, HistoryJson,
+    NodeInfoJson, PeerJson, TxStatusJson,
+};
 use crate::params::{self, Args};
 
 /// What every handler needs.
@@ -39,6 +42,10 @@ pub(crate) const METHODS: &[(&str, Handler)] = &[
     ("tx_submit", tx_submit),
     ("tx_get", tx_get),
     ("node_health", node_health),
+    ("node_info", node_info),
+    ("node_peers", node_peers),
+    ("consensus_getStatus", consensus_get_status),
+    ("consensus_getEvidence", consensus_get_evidence),
     ("rpc.discover", rpc_discover),
 ];
 
@@ -142,6 +149,29 @@ fn tx_get(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
 fn node_health(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
     Args::read(params, &[])?;
     to_json(HealthJson::from(ctx.backend.health()))
+}
+
+fn node_info(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
+    Args::read(params, &[])?;
+    to_json(NodeInfoJson::new(ctx.backend.node_info(), &ctx.hrp))
+}
+
+fn node_peers(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
+    Args::read(params, &[])?;
+    to_json(ctx.backend.peers().into_iter().map(PeerJson::from).collect::<Vec<_>>())
+}
+
+fn consensus_get_status(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
+    Args::read(params, &[])?;
+    to_json(ConsensusStatusJson::new(&ctx.backend.consensus_status(), &ctx.hrp))
+}
+
+fn consensus_get_evidence(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
+    let args = Args::read(params, &["limit"])?;
+    let limit = params::evidence_limit(args.optional(0, "limit"))?;
+    let evidence = ctx.backend.evidence(limit);
+    // The page is bounded here too, whatever the backend returns.
+    to_json(evidence.iter().take(limit).map(|e| EvidenceJson::new(e, &ctx.hrp)).collect::<Vec<_>>())
 }
 
 fn rpc_discover(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {

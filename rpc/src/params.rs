@@ -14,6 +14,12 @@ pub(crate) const HISTORY_LIMIT_DEFAULT: usize = 20;
 /// The largest history page; larger requests are served this many.
 pub(crate) const HISTORY_LIMIT_MAX: usize = 100;
 
+/// The evidence page size when the client names none.
+pub(crate) const EVIDENCE_LIMIT_DEFAULT: usize = 100;
+/// The most evidence one call may ask for; more is refused rather than clamped, so a client
+/// never mistakes a clamped page for all there is.
+pub(crate) const EVIDENCE_LIMIT_MAX: usize = 1000;
+
 /// The first byte of every cursor, so the format can change without misreading old cursors.
 const CURSOR_VERSION: u8 = 1;
 /// Version byte, height (u64) and index (u32), big-endian.
@@ -150,6 +156,21 @@ fn history_limit(v: &Value) -> Result<usize, ApiError> {
     }
 }
 
+/// The `limit` of `consensus_getEvidence`: absent means the default; otherwise an integer from 1
+/// to [`EVIDENCE_LIMIT_MAX`].
+pub(crate) fn evidence_limit(v: Option<&Value>) -> Result<usize, ApiError> {
+    let Some(v) = v else { return Ok(EVIDENCE_LIMIT_DEFAULT) };
+    let bad = || {
+        ApiError::invalid_params(format!("`limit` must be an integer from 1 to {EVIDENCE_LIMIT_MAX}"))
+            .with("param", "limit")
+            .with("limitMax", EVIDENCE_LIMIT_MAX)
+    };
+    match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+        Some(n) if (1..=EVIDENCE_LIMIT_MAX).contains(&n) => Ok(n),
+        _ => Err(bad()),
+    }
+}
+
 /// The opaque cursor for a history position.
 pub(crate) fn encode_cursor(height: u64, index: u32) -> String {
     let mut bytes = Vec::with_capacity(CURSOR_BYTES);
@@ -216,6 +237,17 @@ mod tests {
         assert_eq!(history_options(Some(&zero)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
         let typo = json!({"limt": 5});
         assert_eq!(history_options(Some(&typo)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+    }
+
+    #[test]
+    fn evidence_limit_defaults_and_refuses_out_of_range() {
+        assert_eq!(evidence_limit(None).ok(), Some(EVIDENCE_LIMIT_DEFAULT));
+        assert_eq!(evidence_limit(Some(&json!(1))).ok(), Some(1));
+        assert_eq!(evidence_limit(Some(&json!(EVIDENCE_LIMIT_MAX))).ok(), Some(EVIDENCE_LIMIT_MAX));
+        for bad in [json!(0), json!(EVIDENCE_LIMIT_MAX + 1), json!(u64::MAX), json!(-1), json!(2.5), json!("10")] {
+            let e = evidence_limit(Some(&bad)).err();
+            assert_eq!(e.as_ref().map(ApiError::code), Some(ErrorCode::InvalidParams), "{bad}");
+        }
     }
 
     #[test]

@@ -341,4 +341,37 @@ mod tests {
         assert_ne!(a0, v0);
         assert_eq!(derive_keypair(&m, &DerivationPath::account(0)).public(), a0);
     }
+
+    fn base58(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+        let mut digits: Vec<u8> = Vec::new();
+        for &byte in bytes {
+            let mut carry = u32::from(byte);
+            for d in digits.iter_mut() {
+                carry += u32::from(*d) << 8;
+                *d = (carry % 58) as u8;
+                carry /= 58;
+            }
+            while carry > 0 {
+                digits.push((carry % 58) as u8);
+                carry /= 58;
+            }
+        }
+        let zeros = bytes.iter().take_while(|b| **b == 0).count();
+        let mut out: String = std::iter::repeat_n('1', zeros).collect();
+        out.extend(digits.iter().rev().map(|d| char::from(ALPHABET[usize::from(*d)])));
+        out
+    }
+
+    #[test]
+    fn derivation_matches_solana_wallets_for_the_published_test_mnemonic() {
+        // Solana wallets (Phantom, solana-keygen with its BIP44 path) derive the same SLIP-0010
+        // chain at m/44'/501'/0'/0'; "abandon … about" gives this widely published address.
+        let m = parse_mnemonic(
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about",
+        )
+        .expect("valid");
+        let key = derive_keypair(&m, &path("m/44'/501'/0'/0'"));
+        assert_eq!(base58(&key.public().0), "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk");
+    }
 }

@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `taksa` binary on loopback ports it picks itself.
 
 mod bad_input;
+mod byzantine;
+mod network;
 mod restart;
 mod support;
+mod testnet;
 mod wallet_flow;

@@ -1,14 +1,18 @@
-//! An in-memory backend: a short chain, accounts, a pool and transaction records, enough to
-//! exercise every method's happy path and the mapping of every kind of backend answer.
+//! An in-memory backend: a short chain, accounts, a pool, transaction records, peers, consensus
+//! progress and signed evidence, enough to exercise every method's happy path and the mapping of
+//! every kind of backend answer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use taksa_consensus::block::tx_root;
-use taksa_consensus::{Account, Address, Block, Hash, Header, Keypair, SignedTransaction, Transaction, TxError};
+use taksa_consensus::{
+    Account, Address, Block, Domain, Evidence, Hash, Header, Keypair, SignedTransaction, Transaction, TxError,
+    ValidatorSet, Vote, VoteKind,
+};
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, HealthInfo, HistoryEntry, HistoryPage,
-    SubmitError, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
+    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
 };
 
 pub(crate) const CHAIN_ID: &str = "taksa-test";
@@ -18,6 +22,11 @@ pub(crate) const POOL_TXS_MAX: usize = 8;
 pub(crate) const GENESIS_HASH: Hash = Hash([7; 32]);
 /// A hash the backend reports as expired.
 pub(crate) const EXPIRED_HASH: Hash = Hash([0xee; 32]);
+/// The view consensus is in.
+pub(crate) const VIEW: u64 = 12;
+/// The version the node reports.
+pub(crate) const VERSION: &str = "0.1.0-test";
+pub(crate) const PEER_ID: &str = "12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
 
 pub(crate) fn alice() -> Keypair {
     Keypair::from_seed(&[1; 32])
@@ -30,6 +39,50 @@ pub(crate) fn validator() -> Keypair {
 }
 pub(crate) fn addr(k: &Keypair) -> Address {
     Address::from_public_key(k.public())
+}
+
+pub(crate) fn domain() -> Domain {
+    Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH }
+}
+
+pub(crate) fn validator_set() -> ValidatorSet {
+    ValidatorSet::new(vec![addr(&validator())])
+}
+
+/// Two votes the validator signed for one view that conflict, newest view first: two blocks
+/// notarized in view 9, a nullify and a finalize in view 5, two blocks finalized in view 2.
+pub(crate) fn evidence() -> Vec<Evidence> {
+    let (d, k) = (domain(), validator());
+    let pair = |view: u64, a: (VoteKind, Option<Hash>), b: (VoteKind, Option<Hash>)| Evidence {
+        a: Vote::sign(&d, &k, a.0, view, a.1),
+        b: Vote::sign(&d, &k, b.0, view, b.1),
+    };
+    vec![
+        pair(9, (VoteKind::Notarize, Some(Hash([0xa1; 32]))), (VoteKind::Notarize, Some(Hash([0xa2; 32])))),
+        pair(5, (VoteKind::Nullify, None), (VoteKind::Finalize, Some(Hash([0xb1; 32])))),
+        pair(2, (VoteKind::Finalize, Some(Hash([0xc1; 32]))), (VoteKind::Finalize, Some(Hash([0xc2; 32])))),
+    ]
+}
+
+pub(crate) fn peers() -> Vec<PeerRecord> {
+    vec![
+        PeerRecord {
+            peer_id: "12D3KooWA".to_owned(),
+            address: "/ip4/10.0.0.2/tcp/30333".to_owned(),
+            inbound: false,
+            score: 40,
+            agent: Some("taksa/0.1.0".to_owned()),
+            connected_ms: 61_000,
+        },
+        PeerRecord {
+            peer_id: "12D3KooWB".to_owned(),
+            address: "/ip4/10.0.0.3/tcp/51012".to_owned(),
+            inbound: true,
+            score: -25,
+            agent: None,
+            connected_ms: 1_500,
+        },
+    ]
 }
 
 pub(crate) fn transfer(
@@ -56,6 +109,10 @@ pub(crate) struct Fake {
     pub(crate) blocks: Vec<Block>,
     accounts: HashMap<Address, Account>,
     pool: Mutex<BTreeMap<Hash, SignedTransaction>>,
+    node: NodeInfo,
+    peers: Vec<PeerRecord>,
+    evidence: Vec<Evidence>,
+    sync: SyncInfo,
 }
 
 fn header(height: u64, parent: &Header, txs: &[SignedTransaction]) -> Header {
@@ -93,7 +150,28 @@ impl Fake {
         let mut accounts = HashMap::new();
         accounts.insert(addr(&a), Account { balance: 1_000_000 - 100 + 5 - 7 - 3 * FEE_FLOOR, nonce: 3 });
         accounts.insert(addr(&b), Account { balance: 100 - 5 + 7 - FEE_FLOOR, nonce: 1 });
-        Fake { blocks, accounts, pool: Mutex::new(BTreeMap::new()) }
+        let node = NodeInfo {
+            peer_id: Some(PEER_ID.to_owned()),
+            listen_addrs: vec![format!("/ip4/127.0.0.1/tcp/30333/p2p/{PEER_ID}")],
+            role: NodeRole::Validator { address: addr(&validator()) },
+            version: VERSION.to_owned(),
+        };
+        Fake {
+            blocks,
+            accounts,
+            pool: Mutex::new(BTreeMap::new()),
+            node,
+            peers: peers(),
+            evidence: evidence(),
+            sync: SyncInfo::default(),
+        }
+    }
+
+    /// The same chain on a full node without p2p (the dev chain's shape) that is catching up.
+    pub(crate) fn syncing_full_node() -> Fake {
+        let node = NodeInfo { peer_id: None, listen_addrs: vec![], role: NodeRole::Full, version: VERSION.to_owned() };
+        let sync = SyncInfo { syncing: true, target_height: Some(40), blocks_per_second: Some(12.5) };
+        Fake { node, peers: vec![], evidence: vec![], sync, ..Fake::new() }
     }
 
     fn committed(&self, address: &Address) -> Account {
@@ -140,6 +218,7 @@ impl Backend for Fake {
             fee_floor: FEE_FLOOR,
             token_symbol: "TKS".to_owned(),
             token_decimals: 9,
+            sync: self.sync,
         }
     }
 
@@ -235,8 +314,39 @@ impl Backend for Fake {
             finalized_height: self.blocks.len() as u64 - 1,
             mempool_txs: pool.len(),
             mempool_bytes: pool.values().map(|t| t.encode().len()).sum(),
-            peers: 2,
-            syncing: false,
+            peers: self.peers.len(),
+            syncing: self.sync.syncing,
         }
+    }
+
+    fn node_info(&self) -> NodeInfo {
+        self.node.clone()
+    }
+
+    fn peers(&self) -> Vec<PeerRecord> {
+        self.peers.clone()
+    }
+
+    fn consensus_status(&self) -> ConsensusStatus {
+        let set = validator_set();
+        let head = self.blocks.last().map(|b| b.header.clone()).unwrap_or_else(dummy_parent);
+        ConsensusStatus {
+            view: VIEW,
+            leader: set.leader(VIEW),
+            is_validator: matches!(self.node.role, NodeRole::Validator { .. }),
+            finalized_height: head.height,
+            finalized_view: head.view,
+            finalized_hash: head.hash(),
+            // Notarized in view 9, then views 10 and 11 timed out.
+            notarized_view: VIEW - 3,
+            failed_views: 2,
+            evidence_count: self.evidence.len(),
+            validators: set.len(),
+            quorum: set.quorum(),
+        }
+    }
+
+    fn evidence(&self, limit: usize) -> Vec<Evidence> {
+        self.evidence.iter().take(limit).cloned().collect()
     }
 }

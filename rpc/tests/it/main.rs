@@ -4,6 +4,7 @@
 mod errors;
 mod fake;
 mod methods;
+mod network;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +42,12 @@ pub(crate) async fn serve() -> RpcServer {
 pub(crate) async fn serve_with(f: impl FnOnce(Config) -> Config) -> RpcServer {
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
     taksa_rpc::start(f(Config::new(addr)), Arc::new(Fake::new())).await.expect("server starts")
+}
+
+/// A server with the default limits over `fake`.
+pub(crate) async fn serve_fake(fake: Fake) -> RpcServer {
+    let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    taksa_rpc::start(Config::new(addr), Arc::new(fake)).await.expect("server starts")
 }
 
 pub(crate) fn http(server: &RpcServer) -> HttpClient {

@@ -1,0 +1,170 @@
+//! Making blocks final: committing what the engine finalized, and catching up from finalized
+//! blocks that peers send by height (each certificate verified, each block re-executed).
+
+use anyhow::Context as _;
+use taksa_consensus::{Certificate, Hash, VoteKind};
+use taksa_p2p::FinalizedBlock;
+use taksa_storage::DroppedTx;
+
+use super::blocks::{Ready, FETCH_DEPTH_MAX};
+use super::Chain;
+use crate::mempool::Dropped;
+
+impl Chain {
+    /// The engine finalized `tip`: commit it once it and its ancestors are executed here.
+    pub(super) fn on_finalized(&mut self, tip: Hash, height: u64, certificate: Certificate) -> anyhow::Result<()> {
+        if height <= self.shared.store.head().height {
+            return Ok(());
+        }
+        if self.parked.commit.as_ref().is_none_or(|(_, h, _)| *h < height) {
+            self.parked.commit = Some((tip, height, certificate));
+        }
+        self.try_commit()
+    }
+
+    /// Commits the parked finalized block if everything it needs is here.
+    pub(super) fn try_commit(&mut self) -> anyhow::Result<()> {
+        let head = self.shared.store.head().height;
+        let Some((tip, height, cert)) = self.parked.commit.clone() else { return Ok(()) };
+        if height <= head {
+            self.parked.commit = None;
+            return Ok(());
+        }
+        if height > head.saturating_add(FETCH_DEPTH_MAX) {
+            // Far behind: sync brings the blocks by height.
+            return Ok(());
+        }
+        match self.prepare(tip, height) {
+            Ready::Yes => {
+                self.parked.commit = None;
+                self.commit_chain(tip, &cert)
+            }
+            Ready::Missing => Ok(()),
+            Ready::Invalid => {
+                // A quorum finalized it, so it must execute: more than f validators are faulty,
+                // or this node's state is wrong. Refuse loudly rather than follow.
+                tracing::error!(target: "consensus", %tip, height, "a finalized block does not execute on this node's state");
+                self.parked.commit = None;
+                Ok(())
+            }
+        }
+    }
+
+    /// Commits `tip` and its executed ancestors, oldest first, each in one atomic batch.
+    pub(super) fn commit_chain(&mut self, tip: Hash, certificate: &Certificate) -> anyhow::Result<()> {
+        let head = self.shared.store.head();
+        let mut chain = Vec::new();
+        let mut at = tip;
+        while at != head.hash() {
+            let Some(p) = self.pending.get(&at) else {
+                anyhow::bail!("block {at} was prepared for commit but is not executed (internal error)");
+            };
+            at = p.block.header.parent_hash;
+            chain.push(p.block.hash());
+        }
+        while let Some(hash) = chain.pop() {
+            let Some(p) = self.pending.remove(&hash) else { continue };
+            let cert = (hash == tip).then_some(certificate);
+            let h = &p.block.header;
+            let included: Vec<Hash> = p.block.txs.iter().map(|t| t.hash()).collect();
+            let next_height = h.height.saturating_add(1);
+            // The pool's lock spans the commit and the pool update, so an admission never sees
+            // the new balances together with the old pending set (it would count spends twice).
+            let dropped = {
+                let mut pool = self.shared.mempool.lock().map_err(|_| anyhow::anyhow!("mempool lock poisoned"))?;
+                self.shared
+                    .store
+                    .commit_block(&p.block, cert, &p.outcome.changes, &[])
+                    .context("committing a block failed")?;
+                pool.on_commit(&included, &self.shared.store, next_height)
+            };
+            tracing::info!(target: "consensus", height = h.height, hash = %hash, view = h.view, txs = p.block.txs.len(), "committed block");
+            self.record_dropped(&dropped, h.height);
+        }
+        let committed = self.shared.store.head().height;
+        self.pending.retain(|_, p| p.block.header.height > committed);
+        self.seen.retain(|_, b| b.header.height > committed);
+        if self.sync_tip.is_some_and(|(_, h)| h <= committed) {
+            self.sync_tip = None;
+        }
+        Ok(())
+    }
+
+    /// Finalized blocks from a peer, ascending from our next height. Each must extend the one
+    /// before, carry a valid notarization of its parent and execute to its state root; a block
+    /// with a valid finalization is committed with everything below it. Returns the next height
+    /// to ask for, or why the answer was refused (the caller penalises the peer). An `Err` of
+    /// the outer result is a local failure (a write).
+    pub(super) fn apply_synced(&mut self, blocks: Vec<FinalizedBlock>) -> anyhow::Result<Result<u64, String>> {
+        for FinalizedBlock { block, finalization } in blocks {
+            let head = self.shared.store.head();
+            let (tip_hash, tip_height) = match self.sync_tip {
+                Some((h, height)) if height > head.height && self.pending.contains_key(&h) => (h, height),
+                _ => (head.hash(), head.height),
+            };
+            let hash = block.hash();
+            let h = &block.header;
+            if h.height <= head.height {
+                continue;
+            }
+            if h.height != tip_height.saturating_add(1) || h.parent_hash != tip_hash {
+                return Ok(Err(format!("block {} at height {} does not extend {tip_hash}", hash, h.height)));
+            }
+            if let Err(e) = self.check_parent_cert(&block.header, tip_hash) {
+                return Ok(Err(e));
+            }
+            if let Some(fin) = &finalization {
+                let ok = fin.kind == VoteKind::Finalize && fin.block_hash == Some(hash) && fin.view == h.view;
+                if !ok || fin.verify(&self.shared.domain, &self.shared.validators).is_err() {
+                    return Ok(Err(format!("the finalization of block {hash} does not verify")));
+                }
+            }
+            let height = h.height;
+            if let Err(e) = self.execute_into_pending(block, false) {
+                return Ok(Err(format!("block {hash} at height {height} does not execute: {e}")));
+            }
+            self.sync_tip = Some((hash, height));
+            if let Some(fin) = finalization {
+                self.commit_chain(hash, &fin)?;
+            }
+        }
+        let head = self.shared.store.head().height;
+        let next = self.sync_tip.map_or(head, |(_, h)| h.max(head)).saturating_add(1);
+        Ok(Ok(next))
+    }
+
+    /// A block's `parent_cert` must be a valid notarization of its parent (genesis has none).
+    fn check_parent_cert(&self, header: &taksa_consensus::Header, parent: Hash) -> Result<(), String> {
+        match &header.parent_cert {
+            None if header.height == 1 && parent == self.shared.genesis_hash => Ok(()),
+            None => Err(format!("block at height {} carries no certificate of its parent", header.height)),
+            Some(c) => {
+                let ok = c.kind == VoteKind::Notarize && c.block_hash == Some(parent) && c.view < header.view;
+                if ok && c.verify(&self.shared.domain, &self.shared.validators).is_ok() {
+                    Ok(())
+                } else {
+                    Err(format!("the parent certificate of the block at height {} does not verify", header.height))
+                }
+            }
+        }
+    }
+
+    pub(super) fn record_dropped(&self, dropped: &[Dropped], height: u64) {
+        if dropped.is_empty() {
+            return;
+        }
+        let items: Vec<(Hash, DroppedTx)> = dropped
+            .iter()
+            .map(|d| {
+                let reason = if d.expired { "expired".to_owned() } else { d.reason.clone() };
+                (d.hash, DroppedTx { reason, message: d.message.clone(), height })
+            })
+            .collect();
+        for (h, d) in &items {
+            tracing::info!(target: "mempool", hash = %h, reason = %d.reason, "dropped transaction");
+        }
+        if let Err(e) = self.shared.store.put_dropped(&items) {
+            tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");
+        }
+    }
+}

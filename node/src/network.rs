@@ -1,0 +1,368 @@
+//! The node's side of the peer-to-peer network: checks gossip before it is forwarded, serves
+//! and runs sync, and connects the chain thread to [`taksa_p2p::Handle`].
+//!
+//! Gossip is hostile until checked. A consensus message is forwarded only once its signatures
+//! verify against the genesis validators and this chain's domain (which also rules out votes of
+//! another chain); a transaction only once it decodes, is signed for this chain and enters our
+//! pool. Invalid data is `Reject`ed (the sender loses score); valid data we do not want now
+//! (an old view, a transaction we cannot admit) is `Ignore`d without penalty.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
+use taksa_consensus::{codec, Block, Hash, SignedTransaction, VoteKind};
+use taksa_p2p::{
+    Event, FinalizedBlock, Handle, PeerId, Reply, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
+    SYNC_RESPONSE_BYTES_MAX,
+};
+
+use crate::chain::{ChainMsg, Network, Shared};
+use crate::mempool::Admitted;
+
+/// How often peers' heights are asked for and the peer list refreshed.
+const SYNC_INTERVAL_MS: u64 = 1000;
+/// Behind by more than this many blocks counts as syncing.
+const SYNCING_LAG_BLOCKS: u64 = 2;
+/// How many peers are asked for a missing block before giving up (the chain asks again later).
+const FETCH_PEERS_MAX: usize = 4;
+/// Pool transactions still pending after this many sync ticks are gossiped again: a peer may
+/// have missed them (it was restarting, or its mesh was forming).
+const REGOSSIP_TICKS: u64 = 5;
+/// The most transactions gossiped again per round.
+const REGOSSIP_MAX: usize = 512;
+/// Headroom under the response limit for the encoding of the list and certificates.
+const RESPONSE_MARGIN_BYTES: usize = 1024 * 1024;
+
+/// Rejections of peer data by reason: counted for operators and logged.
+#[derive(Default)]
+pub(crate) struct Rejections {
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    total: AtomicU64,
+}
+
+impl Rejections {
+    fn count(&self, reason: &'static str, peer: &PeerId) {
+        let total = self.total.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let n = self.counts.lock().map_or(0, |mut c| {
+            let n = c.entry(reason).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        });
+        tracing::warn!(target: "p2p", %peer, reason, count = n, total, "rejected data from a peer");
+    }
+}
+
+/// The chain thread's network: publishes on gossip, fetches blocks by request-response.
+pub(crate) struct P2pNetwork {
+    pub(crate) handle: Handle,
+    pub(crate) runtime: tokio::runtime::Handle,
+    pub(crate) inbox: SyncSender<ChainMsg>,
+    pub(crate) rejections: Arc<Rejections>,
+}
+
+impl Network for P2pNetwork {
+    fn broadcast(&self, msg: &Message) {
+        if let Err(e) = self.handle.publish(Topic::Consensus, msg.encode()) {
+            tracing::warn!(target: "p2p", error = %e, view = msg.view(), "could not publish a consensus message");
+        }
+    }
+
+    fn fetch_block(&self, hash: Hash) {
+        let handle = self.handle.clone();
+        let inbox = self.inbox.clone();
+        let rejections = self.rejections.clone();
+        self.runtime.spawn(async move {
+            for info in handle.peers().await.into_iter().take(FETCH_PEERS_MAX) {
+                match handle.request(&info.peer, Request::Block { hash }).await {
+                    Ok(Response::Block(Some(block))) if block.hash() == hash => {
+                        let _ = inbox.try_send(ChainMsg::Fetched(block));
+                        return;
+                    }
+                    Ok(Response::Block(None)) | Err(_) => {}
+                    Ok(_) => {
+                        rejections.count("fetched block of another hash", &info.peer);
+                        handle.penalize(&info.peer, "answered a block request with another block");
+                    }
+                }
+            }
+            tracing::debug!(target: "p2p", %hash, "no peer had the block; asking again later");
+        });
+    }
+}
+
+/// Handles the network's events until it stops: gossip checks and sync requests.
+pub(crate) async fn route(
+    shared: Arc<Shared>,
+    handle: Handle,
+    mut events: tokio::sync::mpsc::Receiver<Event>,
+    inbox: SyncSender<ChainMsg>,
+    rejections: Arc<Rejections>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Gossip { topic: Topic::Consensus, from, id, data } => {
+                let verdict = match check_consensus(&shared, &data) {
+                    Ok(Some(msg)) => {
+                        if inbox.try_send(ChainMsg::Consensus(msg)).is_err() {
+                            tracing::warn!(target: "p2p", "the chain is busy: dropped a consensus message");
+                            Verdict::Ignore
+                        } else {
+                            Verdict::Accept
+                        }
+                    }
+                    Ok(None) => Verdict::Ignore,
+                    Err(reason) => {
+                        rejections.count(reason, &from);
+                        Verdict::Reject
+                    }
+                };
+                handle.report(id, from, verdict);
+            }
+            Event::Gossip { topic: Topic::Transactions, from, id, data } => {
+                let shared = shared.clone();
+                let handle = handle.clone();
+                let rejections = rejections.clone();
+                // Signature checks and the pool's lock: off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let verdict = match admit_gossiped(&shared, &data) {
+                        Ok(true) => Verdict::Accept,
+                        Ok(false) => Verdict::Ignore,
+                        Err(reason) => {
+                            rejections.count(reason, &from);
+                            Verdict::Reject
+                        }
+                    };
+                    handle.report(id, from, verdict);
+                });
+            }
+            Event::Request { from, request, reply } => {
+                let shared = shared.clone();
+                tokio::task::spawn_blocking(move || serve(&shared, &from, request, reply));
+            }
+            Event::Connected { peer } => tracing::info!(target: "p2p", %peer, "peer connected"),
+            Event::Disconnected { peer } => tracing::info!(target: "p2p", %peer, "peer disconnected"),
+        }
+    }
+}
+
+/// Decodes and checks a consensus message's signatures. `Ok(None)`: valid but too old to matter.
+fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'static str> {
+    let msg = Message::decode(data).map_err(|_| "consensus message does not decode")?;
+    let (domain, validators) = (&shared.domain, &shared.validators);
+    let finalized_view = shared.status.read().ok().and_then(|s| s.as_ref().map(|s| s.finalized_view)).unwrap_or(0);
+    if msg.view().saturating_add(EVIDENCE_TAIL_VIEWS) < finalized_view {
+        return Ok(None);
+    }
+    match &msg {
+        Message::Vote(vote) => {
+            vote.verify(domain, validators).map_err(|_| "vote signature or signer invalid")?;
+        }
+        Message::Certificate(cert) => {
+            cert.verify(domain, validators).map_err(|_| "certificate does not verify")?;
+        }
+        Message::Proposal { block, leader_vote } => {
+            let h = &block.header;
+            let leader = validators.leader(h.view);
+            let signed_by_leader = leader_vote.kind == VoteKind::Notarize
+                && leader_vote.view == h.view
+                && leader_vote.signer == leader
+                && h.proposer == leader
+                && leader_vote.block_hash == Some(block.hash());
+            if !signed_by_leader || h.chain_id != domain.chain_id {
+                return Err("proposal not signed by the view's leader");
+            }
+            leader_vote.verify(domain, validators).map_err(|_| "proposal signature invalid")?;
+            block.check_shape().map_err(|_| "proposal block malformed")?;
+        }
+    }
+    Ok(Some(msg))
+}
+
+/// Admits a gossiped transaction. `Ok(true)` when it is new in our pool (forward it).
+fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
+    let tx: SignedTransaction = codec::decode(data, codec::TX_BYTES_MAX).map_err(|_| "transaction does not decode")?;
+    let hash = tx.hash();
+    if shared.mempool.lock().is_ok_and(|p| p.contains(&hash)) {
+        return Ok(false);
+    }
+    tx.check_stateless(&shared.genesis.chain_id, &shared.genesis_hash, shared.genesis.fee_floor)
+        .map_err(|_| "transaction invalid for this chain (signature, chain or fields)")?;
+    let next_height = shared.store.head().height.saturating_add(1);
+    let Ok(mut pool) = shared.mempool.lock() else { return Ok(false) };
+    match pool.admit(tx, hash, data.len(), &shared.store, next_height) {
+        Ok(Admitted::New | Admitted::Replaced(_)) => Ok(true),
+        Ok(Admitted::AlreadyPending) => Ok(false),
+        // Valid but not admissible here now (nonce, balance, a full pool): not the peer's fault.
+        Err(_) => Ok(false),
+    }
+}
+
+/// Answers a peer's sync request from storage.
+fn serve(shared: &Shared, from: &PeerId, request: Request, reply: Reply) {
+    let store = &shared.store;
+    let response = match request {
+        Request::Status => {
+            let head = store.head();
+            Response::Status { finalized_height: head.height, finalized_hash: head.hash() }
+        }
+        Request::Blocks { from_height, count } => {
+            let count = u64::from(count.clamp(1, BLOCKS_PER_REQUEST_MAX));
+            let to = from_height.saturating_add(count - 1).min(store.head().height);
+            let bytes_max = SYNC_RESPONSE_BYTES_MAX - RESPONSE_MARGIN_BYTES;
+            let blocks = if from_height > to { Ok(Vec::new()) } else { store.blocks_range(from_height, to, bytes_max) };
+            match blocks {
+                Ok(blocks) => Response::Blocks(
+                    blocks
+                        .into_iter()
+                        .map(|block| {
+                            let finalization = store.finalization(block.header.height).ok().flatten();
+                            FinalizedBlock { block, finalization }
+                        })
+                        .collect(),
+                ),
+                Err(e) => {
+                    tracing::error!(target: "storage", error = %e, "cannot read blocks for a peer");
+                    return;
+                }
+            }
+        }
+        Request::Block { hash } => Response::Block(find_block(shared, &hash)),
+    };
+    tracing::debug!(target: "p2p", peer = %from, "served a sync request");
+    reply.send(response);
+}
+
+fn find_block(shared: &Shared, hash: &Hash) -> Option<Block> {
+    if let Ok(Some(b)) = shared.store.block_by_hash(hash) {
+        return Some(b);
+    }
+    shared.store.pending_blocks().ok()?.into_iter().find(|b| b.hash() == *hash)
+}
+
+/// Keeps the peer list fresh and catches up from the peer with the highest finalized block.
+pub(crate) async fn sync(
+    shared: Arc<Shared>,
+    handle: Handle,
+    inbox: SyncSender<ChainMsg>,
+    rejections: Arc<Rejections>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(SYNC_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u64;
+    let mut pending_before: HashSet<Hash> = HashSet::new();
+    loop {
+        tick.tick().await;
+        ticks = ticks.wrapping_add(1);
+        if ticks % REGOSSIP_TICKS == 0 {
+            pending_before = regossip(&shared, &handle, &pending_before);
+        }
+        let peers = handle.peers().await;
+        let mut best: Option<(PeerId, u64)> = None;
+        for info in &peers {
+            if let Ok(Response::Status { finalized_height, .. }) = handle.request(&info.peer, Request::Status).await {
+                if best.as_ref().is_none_or(|(_, h)| finalized_height > *h) {
+                    best = Some((info.peer, finalized_height));
+                }
+            }
+        }
+        if let Ok(mut p) = shared.peers.write() {
+            *p = peers;
+        }
+        let head = shared.store.head().height;
+        let target = best.as_ref().map(|(_, h)| *h);
+        if let Ok(mut s) = shared.sync.write() {
+            s.target_height = target;
+            s.syncing = target.is_some_and(|t| t > head.saturating_add(SYNCING_LAG_BLOCKS));
+        }
+        if let Some((peer, height)) = best {
+            if height > head {
+                catch_up(&shared, &handle, &inbox, &rejections, &peer, height).await;
+            }
+        }
+    }
+}
+
+/// Gossips again the proposable pool transactions that were already pending last round;
+/// returns what is pending now.
+fn regossip(shared: &Shared, handle: &Handle, before: &HashSet<Hash>) -> HashSet<Hash> {
+    let candidates = shared.mempool.lock().map(|p| p.candidates(REGOSSIP_MAX, &shared.store)).unwrap_or_default();
+    let mut now = HashSet::with_capacity(candidates.len());
+    let mut sent = 0usize;
+    for stx in candidates {
+        let hash = stx.hash();
+        if before.contains(&hash) && handle.publish(Topic::Transactions, stx.encode()).is_ok() {
+            sent += 1;
+        }
+        now.insert(hash);
+    }
+    if sent > 0 {
+        tracing::debug!(target: "mempool", sent, "gossiped still-pending transactions again");
+    }
+    now
+}
+
+/// Fetches finalized blocks from `peer` up to `target` and hands them to the chain thread.
+async fn catch_up(
+    shared: &Shared,
+    handle: &Handle,
+    inbox: &SyncSender<ChainMsg>,
+    rejections: &Rejections,
+    peer: &PeerId,
+    target: u64,
+) {
+    let started = Instant::now();
+    let start_height = shared.store.head().height;
+    let mut next = start_height.saturating_add(1);
+    let mut last_log = Instant::now();
+    while next <= target {
+        let request = Request::Blocks { from_height: next, count: BLOCKS_PER_REQUEST_MAX };
+        let blocks = match handle.request(peer, request).await {
+            Ok(Response::Blocks(blocks)) if !blocks.is_empty() => blocks,
+            Ok(Response::Blocks(_)) => {
+                // It announced this height as finalized: an honest peer serves it.
+                rejections.count("announced blocks it does not serve", peer);
+                handle.penalize(peer, "announced finalized blocks it does not serve");
+                return;
+            }
+            Err(_) => return,
+            Ok(_) => {
+                rejections.count("sync answer of the wrong kind", peer);
+                handle.penalize(peer, "answered a blocks request with something else");
+                return;
+            }
+        };
+        let batch_started = Instant::now();
+        let count = blocks.len();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if inbox.try_send(ChainMsg::Synced { blocks, reply: tx }).is_err() {
+            return;
+        }
+        match rx.await {
+            Ok(Ok(n)) if n > next => next = n,
+            Ok(Ok(_)) => return,
+            Ok(Err(reason)) => {
+                tracing::warn!(target: "sync", %peer, %reason, "refused blocks from a peer");
+                rejections.count("sync answer does not verify", peer);
+                handle.penalize(peer, "sent blocks that do not verify");
+                return;
+            }
+            Err(_) => return,
+        }
+        let done = next.saturating_sub(1);
+        let rate = count as f64 / batch_started.elapsed().as_secs_f64().max(1e-3);
+        if let Ok(mut s) = shared.sync.write() {
+            s.blocks_per_second = Some(rate);
+            s.syncing = target > done.saturating_add(SYNCING_LAG_BLOCKS);
+        }
+        if last_log.elapsed() >= Duration::from_secs(2) || next > target {
+            last_log = Instant::now();
+            let total = done.saturating_sub(start_height) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            let left_s = target.saturating_sub(done) as f64 / total.max(1e-3);
+            tracing::info!(target: "sync", height = done, target, blocks_per_s = format!("{total:.0}"), remaining_s = format!("{left_s:.0}"), "syncing");
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Hostile peers against real validators: a libp2p peer in the test process joins a 4-validator
+//! network and gossips garbage, forged and conflicting data (the consensus guide's test 7 with
+//! real processes). The testnet's validator keys are public, so the peer can equivocate in a
+//! validator's name: every honest node must then hold the evidence, and nothing forks.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use taksa_consensus::engine::Message;
+use taksa_consensus::{Address, Domain, Hash, Keypair, Transaction, Vote, VoteKind};
+use taksa_consensus::{Block, Header};
+use taksa_node::devnet;
+use taksa_p2p::{Config, FinalizedBlock, Handle, Request, Response, Topic};
+
+use crate::support::{call, params};
+use crate::testnet::{exclusive, Testnet};
+
+const BLOCK_MS: u64 = 500;
+
+async fn status(net: &Testnet, i: usize) -> Value {
+    call(&net.client(i), "consensus_getStatus", params(&[])).await.expect("consensus_getStatus")
+}
+
+async fn evil_peer(net: &Testnet, genesis_hash: Hash) -> Handle {
+    evil_peer_with(net, genesis_hash, None).await
+}
+
+/// A peer that answers every sync request with this block (at the height asked for), if given;
+/// else it drops them.
+async fn evil_peer_with(net: &Testnet, genesis_hash: Hash, lie: Option<Block>) -> Handle {
+    let mut config = Config::new("127.0.0.1:0", devnet::TESTNET_CHAIN_ID, genesis_hash, [66; 32]);
+    config.bootnodes = vec![net.nodes[0].p2p.clone()];
+    let (handle, mut events) = taksa_p2p::start(config).await.expect("evil peer starts");
+    // It validates nothing: it drains its events so the swarm never waits on it.
+    let drain = handle.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                taksa_p2p::Event::Gossip { id, from, .. } => drain.report(id, from, taksa_p2p::Verdict::Ignore),
+                taksa_p2p::Event::Request { request, reply, .. } => {
+                    let Some(block) = lie.clone() else { continue };
+                    reply.send(match request {
+                        Request::Status => {
+                            Response::Status { finalized_height: 1_000_000, finalized_hash: block.hash() }
+                        }
+                        Request::Blocks { from_height, .. } => {
+                            let mut block = block.clone();
+                            block.header.height = from_height;
+                            Response::Blocks(vec![FinalizedBlock { block, finalization: None }])
+                        }
+                        Request::Block { .. } => Response::Block(None),
+                    });
+                }
+                _ => {}
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.peers().await.len() < 2 {
+        assert!(Instant::now() < deadline, "the evil peer could not join the network");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Gossipsub meshes form on the heartbeat: give them a moment before publishing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    handle
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_evidence_everywhere() {
+    let _one = exclusive().await;
+    let net = Testnet::start(4, 0, BLOCK_MS);
+    net.wait_finalized(&[0, 1, 2, 3], 2, Duration::from_secs(90)).await;
+    let info = net.info(0).await.expect("info");
+    let genesis = Hash::from_hex(info["genesisHash"].as_str().expect("genesisHash")).expect("hash");
+    let domain = Domain { chain_id: devnet::TESTNET_CHAIN_ID.into(), genesis_hash: genesis };
+    let evil = evil_peer(&net, genesis).await;
+
+    // Validator 3's key is public: two notarize votes for different blocks in one view ahead.
+    let view = status(&net, 0).await["view"].as_u64().expect("view") + 3;
+    let v3 = devnet::testnet_validator_key(3);
+    for block in [Hash([1; 32]), Hash([2; 32])] {
+        let vote = Vote::sign(&domain, &v3, VoteKind::Notarize, view, Some(block));
+        evil.publish(Topic::Consensus, Message::Vote(vote).encode()).expect("publish");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for i in 0..4 {
+        loop {
+            let ev = call(&net.client(i), "consensus_getEvidence", params(&[])).await.expect("evidence");
+            let list = ev.as_array().cloned().unwrap_or_default();
+            if let Some(e) = list.first() {
+                assert_eq!(e["view"].as_u64(), Some(view), "node {i}: {e}");
+                assert_eq!(e["signer"], json!(Address(v3.public()).to_bech32("tks")), "node {i}: {e}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "node {i} has no evidence of the double vote{}", net.logs(&[i]));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Garbage, a bad signature, a non-validator, another chain, a forged transaction: each is
+    // refused, counted and logged; the sender ends up disconnected and banned.
+    let outsider = Keypair::from_seed(&[9; 32]);
+    let other_chain = Domain { chain_id: "another-chain".into(), genesis_hash: genesis };
+    let mut bad_sig = Vote::sign(&domain, &v3, VoteKind::Nullify, view + 1, None);
+    bad_sig.signature.0[0] ^= 1;
+    let mut forged_tx = Transaction {
+        chain_id: devnet::TESTNET_CHAIN_ID.into(),
+        from: Address(devnet::testnet_account(0).public()),
+        to: Address(outsider.public()),
+        amount: 5,
+        fee: devnet::FEE_FLOOR,
+        nonce: 0,
+        valid_until_height: None,
+        memo: None,
+    }
+    .sign(&devnet::testnet_account(0), &genesis);
+    forged_tx.tx.amount = 5_000_000;
+    let bad: Vec<(Topic, Vec<u8>)> = vec![
+        (Topic::Consensus, vec![0xff; 100]),
+        (Topic::Consensus, Message::Vote(bad_sig).encode()),
+        (Topic::Consensus, Message::Vote(Vote::sign(&domain, &outsider, VoteKind::Nullify, view, None)).encode()),
+        (Topic::Consensus, Message::Vote(Vote::sign(&other_chain, &v3, VoteKind::Nullify, view + 2, None)).encode()),
+        (Topic::Transactions, forged_tx.encode()),
+        (Topic::Transactions, vec![1, 2, 3]),
+    ];
+    for (topic, data) in bad {
+        evil.publish(topic, data).expect("publish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let evil_id = evil.local_peer_id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut listed = false;
+        for i in 0..4 {
+            let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
+            listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(evil_id));
+        }
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the evil peer is still connected after 6 invalid messages");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rejected = net.nodes[0].log().matches("rejected data from a peer").count()
+        + net.nodes[1].log().matches("rejected data from a peer").count();
+    assert!(rejected >= 3, "rejections were not logged ({rejected})");
+
+    // The honest nodes kept finalizing one chain.
+    let top = net.finalized(0).await;
+    net.wait_finalized(&[0, 1, 2, 3], top + 3, Duration::from_secs(30)).await;
+    let at = top + 3;
+    for i in 1..4 {
+        assert_eq!(net.hash_at(i, at).await, net.hash_at(0, at).await, "node {i} at {at}");
+    }
+    evil.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chain_goes_on() {
+    let _one = exclusive().await;
+    let net = Testnet::start(4, 0, BLOCK_MS);
+    net.wait_finalized(&[0, 1, 2, 3], 2, Duration::from_secs(90)).await;
+    let info = net.info(0).await.expect("info");
+    let genesis = Hash::from_hex(info["genesisHash"].as_str().expect("genesisHash")).expect("hash");
+    // It claims a far-ahead chain and serves a block that extends nothing we have.
+    let head = net.finalized(0).await;
+    let forged = Block {
+        header: Header {
+            chain_id: devnet::TESTNET_CHAIN_ID.into(),
+            height: head + 1,
+            view: 9_999,
+            parent_hash: Hash([3; 32]),
+            proposer: Address(devnet::testnet_validator_key(0).public()),
+            timestamp_ms: 1,
+            tx_root: Hash([0; 32]),
+            state_root: Hash([0; 32]),
+            validator_set_hash: Hash([0; 32]),
+            parent_cert: None,
+        },
+        txs: Vec::new(),
+        evidence: Vec::new(),
+    };
+    let liar = evil_peer_with(&net, genesis, Some(forged)).await;
+    let liar_id = liar.local_peer_id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut listed = false;
+        for i in 0..4 {
+            let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
+            listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(liar_id));
+        }
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lying peer is still connected{}", net.logs(&[0]));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let refused: usize = (0..4).map(|i| net.nodes[i].log().matches("refused blocks from a peer").count()).sum();
+    assert!(refused >= 2, "lying sync answers were not refused and logged ({refused})");
+    let top = net.finalized(0).await;
+    net.wait_finalized(&[0, 1, 2, 3], top + 3, Duration::from_secs(30)).await;
+    for i in 0..4 {
+        let info = net.info(i).await.expect("info");
+        assert_ne!(info["sync"]["targetHeight"], json!(1_000_000), "node {i} still believes the liar: {info}");
+    }
+    liar.shutdown().await;
+}

@@ -216,7 +216,7 @@ async fn all_four_killed_mid_view_five_times_restart_to_the_same_head_without_eq
 
 /// The guide's test 5 in full: `cargo test -p taksa-node --test it network_slow -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow: 20 kill-all rounds, about 3 minutes"]
+#[ignore = "slow: 20 kill-all rounds, about a minute"]
 async fn network_slow_all_four_killed_twenty_times() {
     kill_all_rounds(20).await;
 }

@@ -144,19 +144,23 @@ impl Chain {
 
     /// Asks again for blocks whose answer has not come.
     pub(super) fn retry_fetches(&mut self) {
+        // Runs after every message the chain thread handles: nothing to read when nothing is asked.
+        if self.fetching.is_empty() {
+            return;
+        }
         let now = now_ms();
-        let head = self.shared.store.head().height;
         let stale: Vec<Hash> = self
             .fetching
             .iter()
             .filter(|(_, at)| now.saturating_sub(**at) >= FETCH_RETRY_MS)
             .map(|(h, _)| *h)
             .collect();
+        let head = self.shared.store.head().height;
+        let wanted = self.parked.commit.as_ref().is_some_and(|(_, height, _)| *height > head)
+            || !self.parked.verify.is_empty()
+            || self.parked.propose.is_some();
         for hash in stale {
             self.fetching.remove(&hash);
-            let wanted = self.parked.commit.as_ref().is_some_and(|(_, height, _)| *height > head)
-                || !self.parked.verify.is_empty()
-                || self.parked.propose.is_some();
             if wanted {
                 self.fetch(hash);
             }

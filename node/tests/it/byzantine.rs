@@ -21,6 +21,23 @@ async fn status(net: &Testnet, i: usize) -> Value {
     call(&net.client(i), "consensus_getStatus", params(&[])).await.expect("consensus_getStatus")
 }
 
+/// Waits until no node lists `peer` in `node_peers` (it was disconnected and banned).
+async fn wait_until_no_node_lists(net: &Testnet, peer: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut listed = false;
+        for i in 0..net.nodes.len() {
+            let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
+            listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(peer));
+        }
+        if !listed {
+            return;
+        }
+        assert!(Instant::now() < deadline, "peer {peer} is still connected after {timeout:?}{}", net.logs(&[0]));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn evil_peer(net: &Testnet, genesis_hash: Hash) -> Handle {
     evil_peer_with(net, genesis_hash, None).await
 }
@@ -128,19 +145,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let evil_id = evil.local_peer_id().to_string();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut listed = false;
-        for i in 0..4 {
-            let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
-            listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(evil_id));
-        }
-        if !listed {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the evil peer is still connected after 6 invalid messages");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_no_node_lists(&net, &evil_id, Duration::from_secs(20)).await;
     let rejected = net.nodes[0].log().matches("rejected data from a peer").count()
         + net.nodes[1].log().matches("rejected data from a peer").count();
     assert!(rejected >= 3, "rejections were not logged ({rejected})");
@@ -182,19 +187,7 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
     };
     let liar = evil_peer_with(&net, genesis, Some(forged)).await;
     let liar_id = liar.local_peer_id().to_string();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let mut listed = false;
-        for i in 0..4 {
-            let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
-            listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(liar_id));
-        }
-        if !listed {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the lying peer is still connected{}", net.logs(&[0]));
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until_no_node_lists(&net, &liar_id, Duration::from_secs(30)).await;
     let refused: usize = (0..4).map(|i| net.nodes[i].log().matches("refused blocks from a peer").count()).sum();
     assert!(refused >= 2, "lying sync answers were not refused and logged ({refused})");
     let top = net.finalized(0).await;

@@ -42,3 +42,29 @@ taksa_build() {
   fi
   cargo build --workspace --all-targets "$@"
 }
+
+# What the browser test of the web explorer needs (test.sh calls this; dev.sh does not): Debian's
+# Chromium, Node.js with npm, and playwright-core from node/tests/browser/package-lock.json.
+# Playwright drives /usr/bin/chromium; it never downloads a browser of its own.
+taksa_browser_setup() {
+  local root need=()
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]} (for the explorer's browser test)" >&2
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null; }; then
+      echo "setup: could not install ${need[*]}; run: sudo apt-get install -y chromium nodejs npm" >&2
+      return 1
+    fi
+  fi
+  if [ ! -d "$root/node/tests/browser/node_modules/playwright-core" ]; then
+    echo "setup: installing playwright-core for the browser test (npm ci in node/tests/browser)" >&2
+    (cd "$root/node/tests/browser" && npm ci --no-audit --no-fund --loglevel=error) || {
+      echo "setup: npm ci failed in node/tests/browser; run it by hand to see why" >&2
+      return 1
+    }
+  fi
+}

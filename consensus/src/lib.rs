@@ -8,6 +8,7 @@
 //! - [`tx`], [`block`], [`vote`], [`genesis`], [`validators`]: the data that is signed, hashed,
 //!   stored and sent.
 //! - [`state`]: accounts and the state transition; a block applies all or nothing.
+//! - [`event`]: the events each finalized block yields, ordered by a `(height, index)` cursor.
 //! - [`engine`]: the sans-IO Simplex-style consensus state machine (`step(input, now_ms) ->
 //!   effects`); its module docs write out the protocol.
 //!
@@ -20,6 +21,7 @@ pub mod codec;
 pub mod crypto;
 pub mod engine;
 mod error;
+pub mod event;
 pub mod genesis;
 pub mod state;
 pub mod tx;
@@ -30,6 +32,7 @@ pub use address::Address;
 pub use block::{Block, Header};
 pub use crypto::{Hash, Keypair, PublicKey, Signature};
 pub use error::Error;
+pub use event::{BlockEvent, Cursor, Event, TransferEvent};
 pub use genesis::Genesis;
 pub use state::{Account, Rules};
 pub use tx::{SignedTransaction, Transaction, TxError};

@@ -188,6 +188,24 @@ pub struct Outcome {
     pub changes: BTreeMap<Address, Account>,
     /// The state digest after the block.
     pub state_root: Hash,
+    /// One receipt per transaction, in block order.
+    pub receipts: Vec<Receipt>,
+}
+
+/// What one applied transaction left behind: the balances of its two parties just after it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The sender's balance after the transaction (amount and fee paid).
+    pub from_balance: u128,
+    /// The recipient's balance after the transaction.
+    pub to_balance: u128,
+}
+
+impl<R: StateReader + ?Sized> Overlay<'_, R> {
+    /// The receipt of `stx` right after it was applied to this overlay.
+    fn receipt(&self, stx: &SignedTransaction) -> Receipt {
+        Receipt { from_balance: self.account(&stx.tx.from).balance, to_balance: self.account(&stx.tx.to).balance }
+    }
 }
 
 /// Computes the digest after `changes`, starting from `parent_root` over `base`.
@@ -274,15 +292,17 @@ pub fn execute_block<R: StateReader + ?Sized>(
     }
     verify_signatures(rules, block, &hashes, sig_known_valid)?;
     let mut overlay = Overlay::new(base);
+    let mut receipts = Vec::with_capacity(block.txs.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
         overlay.apply(stx, h.height, &h.proposer).map_err(|error| BlockError::Tx { index, hash: *hash, error })?;
+        receipts.push(overlay.receipt(stx));
     }
     let changes = overlay.into_changes();
     let state_root = next_root(base, &parent.state_root, &changes);
     if state_root != h.state_root {
         return Err(BlockError::StateRoot { claimed: h.state_root, computed: state_root });
     }
-    Ok(Outcome { changes, state_root })
+    Ok(Outcome { changes, state_root, receipts })
 }
 
 fn verify_signatures(
@@ -322,17 +342,21 @@ pub fn select_transactions<R: StateReader + ?Sized>(
 ) -> (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>) {
     let mut overlay = Overlay::new(base);
     let mut kept = Vec::new();
+    let mut receipts = Vec::new();
     let mut refused = Vec::new();
     for stx in candidates {
         if kept.len() >= txs_max {
             break;
         }
         match overlay.apply(&stx, height, proposer) {
-            Ok(()) => kept.push(stx),
+            Ok(()) => {
+                receipts.push(overlay.receipt(&stx));
+                kept.push(stx);
+            }
             Err(e) => refused.push((stx.hash(), e)),
         }
     }
     let changes = overlay.into_changes();
     let state_root = next_root(base, parent_root, &changes);
-    (kept, Outcome { changes, state_root }, refused)
+    (kept, Outcome { changes, state_root, receipts }, refused)
 }

@@ -1,13 +1,16 @@
 //! The JSON-RPC backend: answers reads from storage and the pool, admits submissions.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use taksa_consensus::{Address, Hash, SignedTransaction};
+use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
-    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
+    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
+    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
-use taksa_storage::StorageError;
+use taksa_storage::{HistoryItem, StorageError};
+use tokio::sync::broadcast;
 
 use crate::chain::{now_ms, Shared};
 use crate::mempool::{AdmitError, Admitted};
@@ -66,34 +69,31 @@ impl Backend for NodeBackend {
         AccountInfo { account, next_nonce, pending }
     }
 
-    fn history(
-        &self,
-        address: &Address,
-        before: Option<(u64, u32)>,
-        limit: usize,
-    ) -> Result<HistoryPage, BackendError> {
+    fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {
         let store = &self.shared.store;
-        let items = store.history(address, before, limit).map_err(internal)?;
-        let mut entries = Vec::with_capacity(items.len());
-        let mut block_cache: Option<taksa_consensus::Block> = None;
-        for item in &items {
-            if block_cache.as_ref().map(|b| b.header.height) != Some(item.height) {
-                block_cache = store.block_by_height(item.height).map_err(internal)?;
+        let newest_first = query.order == HistoryOrder::NewestFirst;
+        let filter = match query.filter {
+            HistoryFilter::All => taksa_storage::HistoryFilter::Any,
+            HistoryFilter::Sent => taksa_storage::HistoryFilter::Sent,
+            HistoryFilter::Received => taksa_storage::HistoryFilter::Received,
+        };
+        // One more than asked says whether a next page exists.
+        let mut items = store
+            .history_page(address, query.after, newest_first, filter, query.limit.saturating_add(1))
+            .map_err(internal)?;
+        let more = items.len() > query.limit;
+        items.truncate(query.limit);
+        let entries = self.history_entries(&items)?;
+        let next = if more { items.last().map(|i| (i.height, i.index)) } else { None };
+        // Something lies before the first entry only if the listing did not start at the edge.
+        let prev = match (query.after, items.first()) {
+            (Some(_), Some(first)) => {
+                let back = store.history_page(address, Some((first.height, first.index)), !newest_first, filter, 1);
+                back.map_err(internal)?.first().map(|_| (first.height, first.index))
             }
-            let Some(block) = &block_cache else { continue };
-            let Some(tx) = usize::try_from(item.index).ok().and_then(|i| block.txs.get(i)) else { continue };
-            entries.push(HistoryEntry {
-                height: item.height,
-                index: item.index,
-                timestamp_ms: block.header.timestamp_ms,
-                hash: tx.hash(),
-                tx: tx.clone(),
-                sent: item.sent,
-                received: item.received,
-            });
-        }
-        let next_before = if items.len() >= limit { items.last().map(|i| (i.height, i.index)) } else { None };
-        Ok(HistoryPage { entries, next_before })
+            _ => None,
+        };
+        Ok(HistoryPage { entries, next, prev })
     }
 
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
@@ -229,9 +229,143 @@ impl Backend for NodeBackend {
         let list = self.shared.evidence.read().map(|e| e.clone()).unwrap_or_default();
         list.into_iter().rev().take(limit).collect()
     }
+
+    fn events(
+        &self,
+        after: Option<Cursor>,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<(Cursor, Event)>, BackendError> {
+        let store = &self.shared.store;
+        match filter {
+            EventFilter::All => store.events_after(after, limit),
+            EventFilter::Blocks => store.block_events_after(after, limit),
+            EventFilter::Address(a) => store.address_events_after(a, after, limit),
+        }
+        .map_err(internal)
+    }
+
+    fn last_cursor(&self) -> Cursor {
+        let store = &self.shared.store;
+        store.last_cursor().unwrap_or_else(|_| Cursor::new(store.head().height, 0))
+    }
+
+    fn feed(&self) -> broadcast::Receiver<FeedItem> {
+        self.shared.feed.subscribe()
+    }
+
+    fn block_summaries(&self, below_height: Option<u64>, limit: usize) -> Result<Vec<BlockEvent>, BackendError> {
+        self.shared.store.summaries_before(below_height, limit).map_err(internal)
+    }
+
+    fn stats(&self, window_blocks: usize) -> Result<ChainStats, BackendError> {
+        let s = &self.shared;
+        let blocks = s.store.summaries_before(None, window_blocks).map_err(internal)?;
+        let window_txs: u64 = blocks.iter().map(|b| u64::from(b.tx_count)).sum();
+        let span_ms = match (blocks.first(), blocks.last()) {
+            (Some(newest), Some(oldest)) => newest.timestamp_ms.saturating_sub(oldest.timestamp_ms),
+            _ => 0,
+        };
+        let gaps = blocks.len().saturating_sub(1);
+        // The oldest block's transactions were made before the span began: rate over the gaps.
+        let txs_in_span = window_txs.saturating_sub(blocks.last().map_or(0, |b| u64::from(b.tx_count)));
+        let lags = s.finality_lags_ms.lock().map(|l| l.iter().copied().collect::<Vec<u64>>()).unwrap_or_default();
+        let head = s.store.head().height;
+        Ok(ChainStats {
+            window_blocks: blocks.len() as u64,
+            window_txs,
+            tps: if span_ms > 0 { txs_in_span as f64 * 1000.0 / span_ms as f64 } else { 0.0 },
+            block_time_ms: if gaps > 0 { span_ms as f64 / gaps as f64 } else { 0.0 },
+            finality_lag_ms: (!lags.is_empty()).then(|| lags.iter().sum::<u64>() as f64 / lags.len() as f64),
+            head_height: head,
+            finalized_height: head,
+            total_txs: s.store.txs_total(),
+            total_accounts: s.store.account_count() as u64,
+            validators: s.validators.len(),
+            mempool_txs: s.mempool.lock().map(|p| p.len()).unwrap_or(0),
+        })
+    }
+
+    fn validators(&self) -> Vec<ValidatorRecord> {
+        let s = &self.shared;
+        let stats = s.store.validator_stats();
+        let seen = s.last_seen.read().map(|l| l.clone()).unwrap_or_default();
+        s.genesis
+            .validators
+            .iter()
+            .enumerate()
+            .map(|(i, address)| {
+                let st = stats.get(i).copied().unwrap_or_default();
+                // A validator hears itself without the network.
+                let seen_ms =
+                    if s.validator == Some(*address) { Some(now_ms()) } else { seen.get(i).copied().flatten() };
+                ValidatorRecord {
+                    name: s.genesis.validator_names.get(i).cloned().unwrap_or_default(),
+                    address: *address,
+                    signed: st.signed,
+                    missed: st.missed,
+                    proposed: st.proposed,
+                    last_signed_height: st.last_signed_height,
+                    last_seen_ms: seen_ms,
+                }
+            })
+            .collect()
+    }
+
+    fn readiness(&self) -> Readiness {
+        let s = &self.shared;
+        Readiness {
+            syncing: self.sync_info().syncing,
+            peers: s.peers.read().map_or(0, |p| p.len()),
+            needs_peers: s.p2p.is_some() && (s.validators.len() > 1 || s.validator.is_none()),
+            storage: s.store.probe_write(now_ms()).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn metrics(&self) -> NodeMetrics {
+        let s = &self.shared;
+        let health = self.health();
+        NodeMetrics {
+            head_height: health.head_height,
+            finalized_height: health.finalized_height,
+            txs_finalized_total: s.store.txs_total(),
+            mempool_txs: health.mempool_txs,
+            mempool_bytes: health.mempool_bytes,
+            peers: health.peers,
+            consensus_view: self.consensus_status().view,
+            consensus_timeouts_total: s.timeouts.load(Ordering::Relaxed),
+            validators: self.validators(),
+            storage_bytes: s.store.size_bytes(),
+            syncing: health.syncing,
+        }
+    }
 }
 
 impl NodeBackend {
+    /// The transactions behind history items, read block by block.
+    fn history_entries(&self, items: &[HistoryItem]) -> Result<Vec<HistoryEntry>, BackendError> {
+        let store = &self.shared.store;
+        let mut entries = Vec::with_capacity(items.len());
+        let mut block_cache: Option<taksa_consensus::Block> = None;
+        for item in items {
+            if block_cache.as_ref().map(|b| b.header.height) != Some(item.height) {
+                block_cache = store.block_by_height(item.height).map_err(internal)?;
+            }
+            let Some(block) = &block_cache else { continue };
+            let Some(tx) = usize::try_from(item.index).ok().and_then(|i| block.txs.get(i)) else { continue };
+            entries.push(HistoryEntry {
+                height: item.height,
+                index: item.index,
+                timestamp_ms: block.header.timestamp_ms,
+                hash: tx.hash(),
+                tx: tx.clone(),
+                sent: item.sent,
+                received: item.received,
+            });
+        }
+        Ok(entries)
+    }
+
     fn sync_info(&self) -> SyncInfo {
         let s = self.shared.sync.read().map(|s| *s).unwrap_or_default();
         SyncInfo { syncing: s.syncing, target_height: s.target_height, blocks_per_second: s.blocks_per_second }

@@ -179,6 +179,12 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
             block.check_shape().map_err(|_| "proposal block malformed")?;
         }
     }
+    match &msg {
+        Message::Vote(vote) => shared.saw_validator(&vote.signer),
+        Message::Proposal { leader_vote, .. } => shared.saw_validator(&leader_vote.signer),
+        // A certificate may be relayed by anyone: it says nothing of who is online now.
+        Message::Certificate(_) => {}
+    }
     Ok(Some(msg))
 }
 

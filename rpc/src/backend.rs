@@ -4,7 +4,12 @@
 //! Every method is synchronous and may block briefly (a database read, a pool lock): the server
 //! calls it on tokio's blocking pool, never on an async worker.
 
-use taksa_consensus::{Account, Address, Block, Evidence, Hash, Header, SignedTransaction, TxError};
+use std::sync::Arc;
+
+use taksa_consensus::{
+    Account, Address, Block, BlockEvent, Cursor, Event, Evidence, Hash, Header, SignedTransaction, TxError,
+};
+use tokio::sync::broadcast;
 
 /// What the node offers the RPC server.
 pub trait Backend: Send + Sync + 'static {
@@ -14,10 +19,8 @@ pub trait Backend: Send + Sync + 'static {
     fn block(&self, id: BlockId) -> Result<Option<BlockRecord>, BackendError>;
     /// The account's state, with the next nonce counting the node's pool.
     fn account(&self, address: &Address) -> AccountInfo;
-    /// Up to `limit` transactions touching `address`, newest first, strictly older than
-    /// `before` (a `(height, index)` position) when given.
-    fn history(&self, address: &Address, before: Option<(u64, u32)>, limit: usize)
-        -> Result<HistoryPage, BackendError>;
+    /// One page of the transactions touching `address`, as `query` asks.
+    fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError>;
     /// Admits a transaction to the pool. Idempotent: the same bytes again give `Ok` with the
     /// same hash, not an "already known" error.
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
@@ -33,6 +36,183 @@ pub trait Backend: Send + Sync + 'static {
     fn consensus_status(&self) -> ConsensusStatus;
     /// Up to `limit` pieces of equivocation evidence this node holds, newest first.
     fn evidence(&self, limit: usize) -> Vec<Evidence>;
+
+    /// Up to `limit` finalized events strictly after `after` (from the very first when `None`)
+    /// that match `filter`, in cursor order. Read from storage, so they survive restarts.
+    fn events(
+        &self,
+        after: Option<Cursor>,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<(Cursor, Event)>, BackendError>;
+    /// The cursor of the newest finalized event: the head block's own event.
+    fn last_cursor(&self) -> Cursor;
+    /// A live feed of what happens from now on. A receiver that falls behind the channel gets
+    /// `Lagged` and must re-read what it missed with [`Backend::events`]; the feed is a wake-up
+    /// and a fast path, storage is the record.
+    fn feed(&self) -> broadcast::Receiver<FeedItem>;
+    /// Up to `limit` finalized blocks, newest first, strictly below `below_height` (from the
+    /// head when `None`).
+    fn block_summaries(&self, below_height: Option<u64>, limit: usize) -> Result<Vec<BlockEvent>, BackendError>;
+    /// Throughput, block time and totals over the newest `window_blocks` blocks.
+    fn stats(&self, window_blocks: usize) -> Result<ChainStats, BackendError>;
+    /// Every validator with its signing record.
+    fn validators(&self) -> Vec<ValidatorRecord>;
+    /// What a load balancer needs to decide whether to send traffic here.
+    fn readiness(&self) -> Readiness;
+    /// The node's figures for Prometheus.
+    fn metrics(&self) -> NodeMetrics;
+}
+
+/// Which events a reader wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventFilter {
+    /// Every event.
+    All,
+    /// Only block events.
+    Blocks,
+    /// Only transfers that this address sent or received.
+    Address(Address),
+}
+
+/// Something that just happened, on the live feed.
+#[derive(Clone, Debug)]
+pub enum FeedItem {
+    /// A block was committed (final): its events, in cursor order.
+    Committed(Arc<Vec<(Cursor, Event)>>),
+    /// Consensus notarized a block this node has executed; it is not final yet.
+    Notarized(Arc<Header>),
+    /// A transaction left the pool without being included; `status` is `Rejected` or `Expired`.
+    Dropped {
+        /// The transaction's hash.
+        hash: Hash,
+        /// Why it left.
+        status: TxStatus,
+    },
+}
+
+/// Which way a history page runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HistoryOrder {
+    /// Newest first; continuing goes to older entries.
+    #[default]
+    NewestFirst,
+    /// Oldest first; continuing goes to newer entries.
+    OldestFirst,
+}
+
+/// Which of an address's transactions a history page lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HistoryFilter {
+    /// Sent and received.
+    #[default]
+    All,
+    /// Only those the address sent.
+    Sent,
+    /// Only those the address received.
+    Received,
+}
+
+/// A history request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Start strictly after this `(height, index)` position in `order`; from the newest (or
+    /// oldest) entry when `None`.
+    pub after: Option<(u64, u32)>,
+    /// Which way the page runs.
+    pub order: HistoryOrder,
+    /// Which entries it lists.
+    pub filter: HistoryFilter,
+    /// The most entries.
+    pub limit: usize,
+}
+
+/// Throughput and totals over recent blocks, for the explorer.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChainStats {
+    /// How many blocks the rates cover.
+    pub window_blocks: u64,
+    /// Transactions in those blocks.
+    pub window_txs: u64,
+    /// Transactions per second over the window (0 when it spans no time).
+    pub tps: f64,
+    /// The mean time between the window's blocks, in milliseconds.
+    pub block_time_ms: f64,
+    /// The mean time from a block's timestamp to its commit on this node, over blocks this node
+    /// committed live (not from sync), in milliseconds; `None` before there is one.
+    pub finality_lag_ms: Option<f64>,
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest finalized block's height.
+    pub finalized_height: u64,
+    /// Transactions finalized since genesis.
+    pub total_txs: u64,
+    /// Accounts with a non-zero balance or nonce.
+    pub total_accounts: u64,
+    /// Validators in the set.
+    pub validators: usize,
+    /// Transactions waiting in the pool.
+    pub mempool_txs: usize,
+}
+
+/// A validator and how it has signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorRecord {
+    /// Its name in genesis.
+    pub name: String,
+    /// Its address.
+    pub address: Address,
+    /// Finalized blocks whose certificate it signed.
+    pub signed: u64,
+    /// Finalized blocks whose certificate lacks it.
+    pub missed: u64,
+    /// Finalized blocks it proposed.
+    pub proposed: u64,
+    /// The newest finalized block it signed, if any.
+    pub last_signed_height: Option<u64>,
+    /// When this node last received a valid consensus message from it, in Unix milliseconds;
+    /// `None` if never since start (and always on a node without p2p, except for itself).
+    pub last_seen_ms: Option<u64>,
+}
+
+/// The facts behind `GET /ready`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// Whether the node is catching up with the network.
+    pub syncing: bool,
+    /// Connected peers.
+    pub peers: usize,
+    /// Whether the node should have peers (it runs p2p and the network has other validators).
+    pub needs_peers: bool,
+    /// `Ok` if a test write to storage succeeded; otherwise why not.
+    pub storage: Result<(), String>,
+}
+
+/// The node's figures for Prometheus; the RPC server adds its own request counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeMetrics {
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest finalized block's height.
+    pub finalized_height: u64,
+    /// Transactions finalized since genesis.
+    pub txs_finalized_total: u64,
+    /// Transactions in the pool.
+    pub mempool_txs: usize,
+    /// Encoded bytes of the pool's transactions.
+    pub mempool_bytes: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// The consensus view the node is in.
+    pub consensus_view: u64,
+    /// Views this node left by timeout since it started.
+    pub consensus_timeouts_total: u64,
+    /// Every validator's record (the `missed` count becomes `validator_missed_blocks`).
+    pub validators: Vec<ValidatorRecord>,
+    /// Bytes the database takes on disk.
+    pub storage_bytes: u64,
+    /// Whether the node is catching up.
+    pub syncing: bool,
 }
 
 /// How a block is named: by height on the finalized chain, or by hash.
@@ -121,13 +301,17 @@ pub struct HistoryEntry {
     pub received: bool,
 }
 
-/// One page of history, newest first.
+/// One page of history, in the query's order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryPage {
     /// The entries.
     pub entries: Vec<HistoryEntry>,
-    /// Where the next (older) page starts, as `before`; `None` when this is the last page.
-    pub next_before: Option<(u64, u32)>,
+    /// Where the next page in the same order starts (as `after`); `None` when nothing further
+    /// exists now.
+    pub next: Option<(u64, u32)>,
+    /// Where a page in the reverse order starts (as `after`, reversed) to list what lies before
+    /// this page's first entry; `None` when nothing does.
+    pub prev: Option<(u64, u32)>,
 }
 
 /// Where a transaction stands.

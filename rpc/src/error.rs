@@ -68,13 +68,17 @@ pub enum ErrorCode {
     BadCursor,
     /// The block id is neither a height nor a hash.
     BadBlockId,
+    /// A subscription's start cursor or height lies beyond this node's newest event.
+    CursorAhead,
+    /// The connection already has the most subscriptions one connection may hold.
+    TooManySubscriptions,
     /// The node failed; the request may succeed later.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -102,6 +106,8 @@ impl ErrorCode {
         ErrorCode::BadHash,
         ErrorCode::BadCursor,
         ErrorCode::BadBlockId,
+        ErrorCode::CursorAhead,
+        ErrorCode::TooManySubscriptions,
         ErrorCode::Internal,
     ];
 
@@ -135,6 +141,8 @@ impl ErrorCode {
             ErrorCode::BadHash => 3002,
             ErrorCode::BadCursor => 3003,
             ErrorCode::BadBlockId => 3004,
+            ErrorCode::CursorAhead => 3005,
+            ErrorCode::TooManySubscriptions => -32006,
             ErrorCode::Internal => 5000,
         }
     }
@@ -169,6 +177,8 @@ impl ErrorCode {
             ErrorCode::BadHash => "bad_hash",
             ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::BadBlockId => "bad_block_id",
+            ErrorCode::CursorAhead => "cursor_ahead",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
             ErrorCode::Internal => "internal",
         }
     }

@@ -360,7 +360,10 @@ impl HistoryItemJson {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct HistoryJson {
     pub(crate) items: Vec<HistoryItemJson>,
+    /// Continues in the same order.
     pub(crate) next_cursor: Option<String>,
+    /// Lists what lies before the first item, in the reverse order.
+    pub(crate) prev_cursor: Option<String>,
 }
 
 /// The result of `tx_get`.

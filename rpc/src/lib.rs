@@ -7,19 +7,36 @@
 //! - `methods`: one table of method names and handlers (`chain_`, `account_`, `tx_`, `node_`,
 //!   `consensus_`, `rpc.discover`), each reading strict parameters and returning camelCase JSON with amounts
 //!   as decimal strings.
+//! - `subscribe`: WebSocket subscriptions (heads, finalized blocks, an address's activity, a
+//!   transaction's status, every event) that start from a cursor, read the backlog from storage
+//!   and follow the live feed with no gap or duplicate; a client that stops reading is told
+//!   `lagged` with its resume cursor.
+//! - `cursor`: the opaque event and history cursors.
+//! - `explorer`: the `explorer_` methods (search, recent blocks, stats, validators).
+//! - `http`: plain `GET` on the same port for operators and browsers: `/health`, `/ready`,
+//!   `/metrics` and the web explorer's files (`explorer/`, compiled in). `POST` and WebSocket
+//!   upgrades pass through to JSON-RPC.
+//! - `metrics`: the Prometheus exposition: the node's figures read at scrape time, and every
+//!   JSON-RPC call counted and timed by method (`middleware::Metered`).
+//! - `middleware`: per-call layers: metrics, and `data.reason` for jsonrpsee's own errors.
 //! - [`error`]: the stable error codes; every failure carries `data.reason`.
 //! - `openrpc.json` (served by `rpc.discover`) and `docs/rpc.md` describe every method and code;
-//!   tests keep them in step with the code.
+//!   `docs/operators.md` the HTTP endpoints and metrics; tests keep them in step with the code.
 //!
 //! Limits: request and response bytes, connections, calls per batch, and backend calls in flight
 //! are all bounded; an oversized or malformed request gets an error and the server keeps serving.
 
 pub mod backend;
+mod cursor;
 pub mod error;
+mod explorer;
+mod http;
 mod json;
 mod methods;
+mod metrics;
 mod middleware;
 mod params;
+mod subscribe;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -30,8 +47,9 @@ use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use tokio::sync::Semaphore;
 
 pub use backend::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
-    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
+    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
+    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
 pub use error::{ErrorCode, RpcError};
 
@@ -49,6 +67,12 @@ pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
 pub const BATCH_CALLS_MAX: u32 = 64;
 /// The most backend calls running at once; further calls wait their turn.
 pub const BACKEND_CALLS_IN_FLIGHT_MAX: usize = 32;
+/// The default number of subscriptions one WebSocket connection may hold.
+pub const SUBSCRIPTIONS_PER_CONNECTION_MAX_DEFAULT: u32 = 16;
+/// The default number of messages buffered per connection for a client that reads slowly.
+pub const MESSAGE_BUFFER_PER_CONNECTION_DEFAULT: u32 = 256;
+/// The default time a subscriber may leave its buffer full before it is told `lagged`.
+pub const LAG_TIMEOUT_MS_DEFAULT: u64 = 5_000;
 
 /// How to run the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +85,12 @@ pub struct Config {
     pub response_bytes_max: u32,
     /// The most simultaneous connections; further ones are refused.
     pub connections_max: u32,
+    /// The most subscriptions one connection may hold; more get error -32006.
+    pub subscriptions_per_connection_max: u32,
+    /// Messages buffered per connection while the client is not reading.
+    pub message_buffer_per_connection: u32,
+    /// How long a subscriber's buffer may stay full before it is told `lagged` and closed.
+    pub lag_timeout_ms: u64,
 }
 
 impl Config {
@@ -71,6 +101,9 @@ impl Config {
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
             response_bytes_max: RESPONSE_BYTES_MAX_DEFAULT,
             connections_max: CONNECTIONS_MAX_DEFAULT,
+            subscriptions_per_connection_max: SUBSCRIPTIONS_PER_CONNECTION_MAX_DEFAULT,
+            message_buffer_per_connection: MESSAGE_BUFFER_PER_CONNECTION_DEFAULT,
+            lag_timeout_ms: LAG_TIMEOUT_MS_DEFAULT,
         }
     }
 }
@@ -95,36 +128,51 @@ impl RpcServer {
     }
 }
 
-/// Binds `config.addr` and serves every method over HTTP and WebSocket until stopped.
+/// Binds `config.addr` and serves every method over HTTP and WebSocket, and the operator
+/// endpoints and web explorer over plain HTTP `GET`, until stopped.
 pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServer, RpcError> {
     let openrpc = serde_json::from_str(OPENRPC_JSON)?;
     let hrp = backend.chain_info().address_hrp;
     let calls = Arc::new(Semaphore::new(BACKEND_CALLS_IN_FLIGHT_MAX));
-    let module = methods::module(Arc::new(methods::Ctx { backend, hrp, openrpc, calls }))?;
+    let lag_timeout = std::time::Duration::from_millis(config.lag_timeout_ms);
+    let ctx = methods::Ctx { backend: backend.clone(), hrp: hrp.clone(), openrpc, calls: calls.clone(), lag_timeout };
+    let module = methods::module(Arc::new(ctx))?;
     let names: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
+    let rpc_metrics = Arc::new(metrics::RpcMetrics::new(names.clone()));
 
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.request_bytes_max)
         .max_response_body_size(config.response_bytes_max)
         .max_connections(config.connections_max)
+        .max_subscriptions_per_connection(config.subscriptions_per_connection_max)
+        .set_message_buffer_capacity(config.message_buffer_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(BATCH_CALLS_MAX))
         .build();
     let response_bytes_max = config.response_bytes_max;
-    let rpc_middleware = RpcServiceBuilder::new().layer_fn(move |inner| middleware::Reasons {
-        inner,
-        methods: names.clone(),
-        response_bytes_max,
-    });
+    let subscriptions_max = config.subscriptions_per_connection_max;
+    // Metered is outermost, so calls that Reasons answers itself (unknown methods) are counted.
+    let metered = rpc_metrics.clone();
+    let rpc_middleware = RpcServiceBuilder::new()
+        .layer_fn(move |inner| middleware::Metered { inner, metrics: metered.clone(), response_bytes_max })
+        .layer_fn(move |inner| middleware::Reasons {
+            inner,
+            methods: names.clone(),
+            response_bytes_max,
+            subscriptions_max,
+        });
+    let operator = http::OperatorLayer::new(http::HttpState { backend, hrp, calls, metrics: rpc_metrics });
+    let http_middleware = tower::ServiceBuilder::new().layer(operator);
     let bind_error = |source| RpcError::Bind { addr: config.addr, source };
     let server = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(rpc_middleware)
+        .set_http_middleware(http_middleware)
         .build(config.addr)
         .await
         .map_err(bind_error)?;
     let local_addr = server.local_addr().map_err(bind_error)?;
     let handle = server.start(module);
-    tracing::debug!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket");
+    tracing::debug!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket, with /health /ready /metrics");
     Ok(RpcServer { local_addr, handle })
 }
 
@@ -150,7 +198,11 @@ mod tests {
             .iter()
             .map(|m| m["name"].as_str().expect("method name").to_owned())
             .collect();
-        let registered: BTreeSet<String> = methods::METHODS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        let mut registered: BTreeSet<String> = methods::METHODS.iter().map(|(n, _)| (*n).to_owned()).collect();
+        for (subscribe, _, unsubscribe) in subscribe::SUBSCRIPTIONS {
+            registered.insert(subscribe.to_owned());
+            registered.insert(unsubscribe.to_owned());
+        }
         assert_eq!(documented, registered);
     }
 
@@ -184,6 +236,11 @@ mod tests {
         let docs = include_str!("../../docs/rpc.md");
         for (name, _) in methods::METHODS {
             assert!(docs.contains(&format!("`{name}`")), "docs/rpc.md lacks {name}");
+        }
+        for (subscribe, notification, unsubscribe) in subscribe::SUBSCRIPTIONS {
+            for name in [subscribe, notification, unsubscribe] {
+                assert!(docs.contains(&format!("`{name}`")), "docs/rpc.md lacks {name}");
+            }
         }
         for code in ErrorCode::ALL {
             let row = format!("| {} | `{}` |", code.code(), code.reason());

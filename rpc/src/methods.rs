@@ -9,8 +9,10 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, HistoryOrder};
+use crate::cursor::{self, HistoryCursor};
 use crate::error::{ApiError, ErrorCode, RpcError};
+use crate::explorer;
 use crate::json::{
     AccountJson, BlockJson, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson, HistoryJson,
     NodeInfoJson, PeerJson, TxStatusJson,
@@ -27,6 +29,8 @@ pub(crate) struct Ctx {
     /// Bounds the backend calls running at once, so a flood of requests queues here instead of
     /// occupying every thread of the blocking pool.
     pub(crate) calls: Arc<Semaphore>,
+    /// How long a subscriber's full buffer is waited on before it is told `lagged`.
+    pub(crate) lag_timeout: std::time::Duration,
 }
 
 type Handler = fn(&Ctx, &Params<'_>) -> Result<Value, ApiError>;
@@ -46,6 +50,10 @@ pub(crate) const METHODS: &[(&str, Handler)] = &[
     ("node_peers", node_peers),
     ("consensus_getStatus", consensus_get_status),
     ("consensus_getEvidence", consensus_get_evidence),
+    ("explorer_search", explorer::explorer_search),
+    ("explorer_recentBlocks", explorer::explorer_recent_blocks),
+    ("explorer_getStats", explorer::explorer_get_stats),
+    ("explorer_getValidators", explorer::explorer_get_validators),
     ("rpc.discover", rpc_discover),
 ];
 
@@ -57,6 +65,7 @@ pub(crate) fn module(ctx: Arc<Ctx>) -> Result<RpcModule<Ctx>, RpcError> {
             .register_async_method(name, move |params, ctx, _| run(ctx, params, handler))
             .map_err(|e| RpcError::Register { method: name, message: e.to_string() })?;
     }
+    crate::subscribe::register(&mut module)?;
     Ok(module)
 }
 
@@ -78,7 +87,7 @@ async fn run(ctx: Arc<Ctx>, params: Params<'static>, handler: Handler) -> Result
     }
 }
 
-fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {
+pub(crate) fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|e| ApiError::internal(format!("cannot serialize the result: {e}")))
 }
 
@@ -121,11 +130,17 @@ fn account_get_nonce(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> 
 fn account_get_history(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
     let args = Args::read(params, &["address", "options"])?;
     let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-    let options = params::history_options(args.optional(1, "options"))?;
-    let page = ctx.backend.history(&address, options.before, options.limit)?;
+    let query = params::history_query(args.optional(1, "options"))?;
+    let page = ctx.backend.history(&address, &query)?;
+    let reverse = match query.order {
+        HistoryOrder::NewestFirst => HistoryOrder::OldestFirst,
+        HistoryOrder::OldestFirst => HistoryOrder::NewestFirst,
+    };
+    let cursor = |after, order| cursor::encode_history(HistoryCursor { after, order, filter: query.filter });
     to_json(HistoryJson {
         items: page.entries.iter().map(|e| HistoryItemJson::new(e, &ctx.hrp)).collect(),
-        next_cursor: page.next_before.map(|(height, index)| params::encode_cursor(height, index)),
+        next_cursor: page.next.map(|after| cursor(after, query.order)),
+        prev_cursor: page.prev.map(|after| cursor(after, reverse)),
     })
 }
 

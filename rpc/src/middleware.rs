@@ -1,15 +1,93 @@
-//! A call middleware that gives jsonrpsee's own per-call errors the same `data.reason` shape as
-//! ours: an unknown method and a response over the size limit.
+//! Call middleware: [`Metered`] counts and times every call for `/metrics`, and [`Reasons`] gives
+//! jsonrpsee's own per-call errors the same `data.reason` shape as ours (an unknown method, a
+//! response over the size limit, one subscription too many).
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use jsonrpsee::server::middleware::rpc::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
-use jsonrpsee::server::MethodResponse;
+use jsonrpsee::server::{BatchResponseBuilder, MethodResponse};
 use jsonrpsee::types::{ErrorObjectOwned, Request};
 
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::RpcMetrics;
+
+/// Records each call's method, outcome and duration; sits outside [`Reasons`], so unknown
+/// methods are counted too.
+#[derive(Clone)]
+pub(crate) struct Metered<S> {
+    pub(crate) inner: S,
+    pub(crate) metrics: Arc<RpcMetrics>,
+    /// The largest batch response, in bytes, as the server is configured.
+    pub(crate) response_bytes_max: u32,
+}
+
+impl<S> RpcServiceT for Metered<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+        let inner = self.inner.clone();
+        let metrics = self.metrics.clone();
+        let method = metrics.label(&req.method);
+        async move {
+            let started = Instant::now();
+            let rp = inner.call(req).await;
+            metrics.record(method, rp.is_success(), started.elapsed());
+            rp
+        }
+    }
+
+    /// Answers a batch call by call through [`Metered::call`], as jsonrpsee's own service does
+    /// (whose batch handling would bypass every middleware's `call`), so each call is counted.
+    fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
+        let this = self.clone();
+        async move {
+            let mut answers = BatchResponseBuilder::new_with_limit(this.response_bytes_max as usize);
+            let mut got_notification = false;
+            for entry in batch {
+                let answer = match entry {
+                    Ok(BatchEntry::Call(req)) => this.call(req).await,
+                    Ok(BatchEntry::Notification(n)) => {
+                        got_notification = true;
+                        this.inner.notification(n).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        let (err, id) = e.into_parts();
+                        MethodResponse::error(id, err)
+                    }
+                };
+                if let Err(too_large) = answers.append(answer) {
+                    return too_large;
+                }
+            }
+            if answers.is_empty() && got_notification {
+                MethodResponse::notification()
+            } else {
+                // An empty batch becomes jsonrpsee's "invalid request" answer here.
+                MethodResponse::from_batch(answers.finish())
+            }
+        }
+    }
+
+    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+        self.inner.notification(n)
+    }
+}
 
 /// Wraps the inner call service.
 #[derive(Clone)]
@@ -17,6 +95,7 @@ pub(crate) struct Reasons<S> {
     pub(crate) inner: S,
     pub(crate) methods: Arc<HashSet<&'static str>>,
     pub(crate) response_bytes_max: u32,
+    pub(crate) subscriptions_max: u32,
 }
 
 fn method_not_found(method: &str) -> ErrorObjectOwned {
@@ -45,6 +124,7 @@ where
         let inner = self.inner.clone();
         let known = self.methods.contains(req.method.as_ref());
         let response_bytes_max = self.response_bytes_max;
+        let subscriptions_max = self.subscriptions_max;
         async move {
             let id = req.id.clone().into_owned();
             if !known {
@@ -57,6 +137,18 @@ where
                     format!("the response is larger than {response_bytes_max} bytes"),
                 )
                 .with("bytesMax", response_bytes_max);
+                let extensions = rp.extensions().clone();
+                return MethodResponse::error(id, ErrorObjectOwned::from(err)).with_extensions(extensions);
+            }
+            if rp.as_error_code() == Some(ErrorCode::TooManySubscriptions.code()) {
+                let err = ApiError::new(
+                    ErrorCode::TooManySubscriptions,
+                    format!(
+                        "this connection already holds {subscriptions_max} subscriptions; unsubscribe one or open \
+                         another connection"
+                    ),
+                )
+                .with("subscriptionsMax", subscriptions_max);
                 let extensions = rp.extensions().clone();
                 return MethodResponse::error(id, ErrorObjectOwned::from(err)).with_extensions(extensions);
             }

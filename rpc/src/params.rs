@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use taksa_consensus::codec::TX_BYTES_MAX;
 use taksa_consensus::{Address, Hash, SignedTransaction};
 
-use crate::backend::BlockId;
+use crate::backend::{BlockId, HistoryFilter, HistoryOrder, HistoryQuery};
+use crate::cursor;
 use crate::error::{ApiError, ErrorCode};
 
 /// The history page size when the client names none.
@@ -19,11 +20,6 @@ pub(crate) const EVIDENCE_LIMIT_DEFAULT: usize = 100;
 /// The most evidence one call may ask for; more is refused rather than clamped, so a client
 /// never mistakes a clamped page for all there is.
 pub(crate) const EVIDENCE_LIMIT_MAX: usize = 1000;
-
-/// The first byte of every cursor, so the format can change without misreading old cursors.
-const CURSOR_VERSION: u8 = 1;
-/// Version byte, height (u64) and index (u32), big-endian.
-const CURSOR_BYTES: usize = 1 + 8 + 4;
 
 /// A method's parameters, given as a JSON array (by position) or object (by name).
 pub(crate) enum Args {
@@ -121,31 +117,64 @@ pub(crate) fn signed_tx(v: &Value) -> Result<SignedTransaction, ApiError> {
     SignedTransaction::decode(&bytes).map_err(|e| ApiError::from_decode(&e))
 }
 
-/// The options of `account_getHistory`: where to start and how many.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct HistoryOptions {
-    pub(crate) before: Option<(u64, u32)>,
-    pub(crate) limit: usize,
-}
-
-/// Reads `{cursor?, limit?}`; absent means the newest page of the default size.
-pub(crate) fn history_options(v: Option<&Value>) -> Result<HistoryOptions, ApiError> {
-    let mut out = HistoryOptions { before: None, limit: HISTORY_LIMIT_DEFAULT };
-    let Some(v) = v else { return Ok(out) };
+/// Reads `{cursor?, limit?, order?, direction?}`; absent means the newest page of the default
+/// size. A cursor carries its own order and direction; naming a different one beside it is
+/// refused rather than silently ignored.
+pub(crate) fn history_query(v: Option<&Value>) -> Result<HistoryQuery, ApiError> {
+    let mut query = HistoryQuery {
+        after: None,
+        order: HistoryOrder::NewestFirst,
+        filter: HistoryFilter::All,
+        limit: HISTORY_LIMIT_DEFAULT,
+    };
+    let Some(v) = v else { return Ok(query) };
     let map = v.as_object().ok_or_else(|| ApiError::invalid_params("`options` must be an object"))?;
+    let (mut cursor, mut order, mut filter) = (None, None, None);
     for (key, value) in map {
         match (key.as_str(), value) {
             (_, Value::Null) => {}
-            ("cursor", Value::String(s)) => out.before = Some(decode_cursor(s)?),
+            ("cursor", Value::String(s)) => cursor = Some(cursor::decode_history(s)?),
             ("cursor", _) => return Err(ApiError::invalid_params("`cursor` must be a string").with("param", "cursor")),
-            ("limit", value) => out.limit = history_limit(value)?,
+            ("limit", value) => query.limit = history_limit(value)?,
+            ("order", value) => order = Some(history_order(value)?),
+            ("direction", value) => filter = Some(history_filter(value)?),
             (other, _) => {
                 return Err(ApiError::invalid_params(format!("unknown option `{other}`"))
-                    .with("expected", vec!["cursor", "limit"]));
+                    .with("expected", vec!["cursor", "limit", "order", "direction"]));
             }
         }
     }
-    Ok(out)
+    if let Some(c) = cursor {
+        if order.is_some_and(|o| o != c.order) || filter.is_some_and(|f| f != c.filter) {
+            return Err(ApiError::invalid_params(
+                "the cursor continues its own listing; drop `order` and `direction` or start without a cursor",
+            )
+            .with("param", "cursor"));
+        }
+        (query.after, query.order, query.filter) = (Some(c.after), c.order, c.filter);
+    } else {
+        query.order = order.unwrap_or_default();
+        query.filter = filter.unwrap_or_default();
+    }
+    Ok(query)
+}
+
+fn history_order(v: &Value) -> Result<HistoryOrder, ApiError> {
+    match v.as_str() {
+        Some("newest") => Ok(HistoryOrder::NewestFirst),
+        Some("oldest") => Ok(HistoryOrder::OldestFirst),
+        _ => Err(ApiError::invalid_params("`order` must be \"newest\" or \"oldest\"").with("param", "order")),
+    }
+}
+
+fn history_filter(v: &Value) -> Result<HistoryFilter, ApiError> {
+    match v.as_str() {
+        Some("all") => Ok(HistoryFilter::All),
+        Some("sent") => Ok(HistoryFilter::Sent),
+        Some("received") => Ok(HistoryFilter::Received),
+        _ => Err(ApiError::invalid_params("`direction` must be \"all\", \"sent\" or \"received\"")
+            .with("param", "direction")),
+    }
 }
 
 /// A page size: a positive integer, served at most [`HISTORY_LIMIT_MAX`].
@@ -171,49 +200,11 @@ pub(crate) fn evidence_limit(v: Option<&Value>) -> Result<usize, ApiError> {
     }
 }
 
-/// The opaque cursor for a history position.
-pub(crate) fn encode_cursor(height: u64, index: u32) -> String {
-    let mut bytes = Vec::with_capacity(CURSOR_BYTES);
-    bytes.push(CURSOR_VERSION);
-    bytes.extend_from_slice(&height.to_be_bytes());
-    bytes.extend_from_slice(&index.to_be_bytes());
-    hex::encode(bytes)
-}
-
-/// The position inside a cursor this server issued.
-pub(crate) fn decode_cursor(s: &str) -> Result<(u64, u32), ApiError> {
-    let bad = |why: &str| {
-        ApiError::new(ErrorCode::BadCursor, format!("cursor is not one this server issued: {why}"))
-            .with("param", "cursor")
-    };
-    let mut bytes = [0u8; CURSOR_BYTES];
-    hex::decode_to_slice(s, &mut bytes).map_err(|_| bad("wrong length or not hex"))?;
-    let (version, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
-    if *version != CURSOR_VERSION {
-        return Err(bad("unknown version"));
-    }
-    let (height, index) = rest.split_at(8);
-    let height = u64::from_be_bytes(height.try_into().map_err(|_| bad("height"))?);
-    let index = u32::from_be_bytes(index.try_into().map_err(|_| bad("index"))?);
-    Ok((height, index))
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn cursor_roundtrips_and_rejects_tampering() {
-        let c = encode_cursor(u64::MAX - 3, 7);
-        assert_eq!(decode_cursor(&c).ok(), Some((u64::MAX - 3, 7)));
-        let mut wrong_version = c.clone();
-        wrong_version.replace_range(0..2, "02");
-        assert_eq!(decode_cursor(&wrong_version).map_err(|e| e.code()), Err(ErrorCode::BadCursor));
-        assert_eq!(decode_cursor(&c[..c.len() - 2]).map_err(|e| e.code()), Err(ErrorCode::BadCursor));
-        assert_eq!(decode_cursor("zz").map_err(|e| e.code()), Err(ErrorCode::BadCursor));
-    }
 
     #[test]
     fn block_id_accepts_number_numeric_string_and_hash() {
@@ -230,13 +221,36 @@ mod tests {
 
     #[test]
     fn history_limit_defaults_clamps_and_refuses_zero() {
-        assert_eq!(history_options(None).ok(), Some(HistoryOptions { before: None, limit: 20 }));
+        let default = history_query(None).ok();
+        assert_eq!(default.map(|q| (q.after, q.limit, q.order)), Some((None, 20, HistoryOrder::NewestFirst)));
         let big = json!({"limit": 1000});
-        assert_eq!(history_options(Some(&big)).map(|o| o.limit).ok(), Some(HISTORY_LIMIT_MAX));
+        assert_eq!(history_query(Some(&big)).map(|o| o.limit).ok(), Some(HISTORY_LIMIT_MAX));
         let zero = json!({"limit": 0});
-        assert_eq!(history_options(Some(&zero)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+        assert_eq!(history_query(Some(&zero)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
         let typo = json!({"limt": 5});
-        assert_eq!(history_options(Some(&typo)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+        assert_eq!(history_query(Some(&typo)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+    }
+
+    #[test]
+    fn history_cursor_overrides_nothing_silently() {
+        let c = cursor::encode_history(cursor::HistoryCursor {
+            after: (3, 1),
+            order: HistoryOrder::OldestFirst,
+            filter: HistoryFilter::Sent,
+        });
+        let q = history_query(Some(&json!({"cursor": c}))).ok();
+        assert_eq!(
+            q.map(|q| (q.after, q.order, q.filter)),
+            Some((Some((3, 1)), HistoryOrder::OldestFirst, HistoryFilter::Sent))
+        );
+        let same = json!({"cursor": c, "order": "oldest", "direction": "sent"});
+        assert!(history_query(Some(&same)).is_ok());
+        let clash = json!({"cursor": c, "order": "newest"});
+        assert_eq!(history_query(Some(&clash)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+        let bad_dir = json!({"direction": "up"});
+        assert_eq!(history_query(Some(&bad_dir)).map_err(|e| e.code()).err(), Some(ErrorCode::InvalidParams));
+        let received = history_query(Some(&json!({"direction": "received", "order": "oldest"}))).ok();
+        assert_eq!(received.map(|q| (q.filter, q.order)), Some((HistoryFilter::Received, HistoryOrder::OldestFirst)));
     }
 
     #[test]

@@ -11,7 +11,8 @@ use taksa_consensus::{Account, Address, Block, Genesis, Hash, Header};
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
-    CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, META_GENESIS, META_HEAD, STORED_ACCOUNT_BYTES_MAX,
+    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, META_GENESIS, META_HEAD, META_SCHEMA, META_TXS_TOTAL,
+    META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -23,6 +24,8 @@ pub(crate) struct Loaded {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
     pub(crate) accounts: HashMap<Address, Account>,
+    pub(crate) txs_total: u64,
+    pub(crate) validator_stats: Vec<ValidatorStats>,
 }
 
 /// Initialises an empty database or checks an existing one against `genesis`.
@@ -49,8 +52,49 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
         }
     }
     let (head, head_hash) = check_chain(db, &expected)?;
+    check_schema(db, head.height)?;
     let accounts = load_accounts(db, &head)?;
-    Ok(Loaded { head, head_hash, accounts })
+    let (txs_total, validator_stats) = load_totals(db, genesis.validators.len())?;
+    Ok(Loaded { head, head_hash, accounts, txs_total, validator_stats })
+}
+
+/// A database from before events were kept is refused unless it holds only genesis, which is
+/// simply upgraded in place.
+fn check_schema(db: &Db, head_height: u64) -> Result<(), StorageError> {
+    let found = match db.get(CF_META, META_SCHEMA)? {
+        None => 1,
+        Some(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map(u32::from_be_bytes)
+            .map_err(|_| db.corrupt("the layout version is not 4 bytes".into()))?,
+    };
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if found < SCHEMA_VERSION && head_height == 0 {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(db.cf(CF_META)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
+        return db.write(batch, true);
+    }
+    Err(StorageError::OldSchema { path: db.path.clone(), found, needed: SCHEMA_VERSION })
+}
+
+/// The transaction total and one statistics entry per validator (zeros when absent).
+fn load_totals(db: &Db, validators: usize) -> Result<(u64, Vec<ValidatorStats>), StorageError> {
+    let txs_total = match db.get(CF_META, META_TXS_TOTAL)? {
+        None => 0,
+        Some(bytes) => bytes
+            .as_slice()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| db.corrupt("the transaction total is not 8 bytes".into()))?,
+    };
+    let mut stats: Vec<ValidatorStats> = db
+        .get_decoded(CF_META, META_VALIDATOR_STATS, STORED_STATS_BYTES_MAX, || "the validator statistics".into())?
+        .unwrap_or_default();
+    stats.resize(validators, ValidatorStats::default());
+    Ok((txs_total, stats))
 }
 
 /// A database without a genesis hash must hold nothing else: genesis is written in the same
@@ -80,6 +124,7 @@ fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
     let meta = db.cf(CF_META)?;
     batch.put_cf(meta, META_GENESIS, hash.0);
     batch.put_cf(meta, META_HEAD, head_value(0, &hash));
+    batch.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
     db.write(batch, true)
 }
 

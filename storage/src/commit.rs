@@ -5,21 +5,26 @@ use std::collections::BTreeMap;
 use std::sync::PoisonError;
 
 use rocksdb::WriteBatch;
-use taksa_consensus::state::next_root;
-use taksa_consensus::{codec, Account, Address, Block, Certificate, Hash};
+use taksa_consensus::event::block_events;
+use taksa_consensus::state::{next_root, Outcome};
+use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
-    head_value, height_key, history_key, DroppedTx, TxLocation, CF_ACCOUNTS, CF_BLOCKS, CF_DROPPED, CF_FINALITY,
-    CF_HEIGHTS, CF_HISTORY, CF_META, CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY,
+    event_key, head_value, height_key, history_key, DroppedTx, TxLocation, ValidatorStats, CF_ACCOUNTS, CF_BLOCKS,
+    CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TXS, FLAG_RECEIVED,
+    FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
     SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
+    STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::{StorageError, Store};
 
 impl Store {
     /// Commits `block` as the new head, atomically and durably (fsync) with everything it
     /// changes: `finalization` (its finalization certificate, if known; it must name this
-    /// block), `changes` (the new value of every account the block changed), the transaction
-    /// index, the history of each sender and recipient, and `dropped` pool records.
+    /// block), `outcome` (its execution: the new value of every account it changed and one
+    /// receipt per transaction), the transaction index, the history of each sender and
+    /// recipient, its events and summary, the totals and validator statistics, and `dropped`
+    /// pool records. Returns the block's events, in cursor order, for the live feed.
     ///
     /// Refuses a block that does not extend the head ([`StorageError::NotChild`]) and changes
     /// that do not produce the header's state root ([`StorageError::StateRootMismatch`]), since
@@ -28,9 +33,10 @@ impl Store {
         &self,
         block: &Block,
         finalization: Option<&Certificate>,
-        changes: &BTreeMap<Address, Account>,
+        outcome: &Outcome,
         dropped: &[(Hash, DroppedTx)],
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<(Cursor, Event)>, StorageError> {
+        let changes = &outcome.changes;
         let _commit = self.inner.commit_lock.lock().unwrap_or_else(PoisonError::into_inner);
         let header = &block.header;
         let hash = block.hash();
@@ -64,9 +70,14 @@ impl Store {
                 });
             }
         }
-        let batch = self.block_batch(block, &hash, finalization, changes, dropped)?;
+        let events = block_events(block, &outcome.receipts);
+        let (txs_total, stats) = self.next_totals(block);
+        let mut batch = self.block_batch(block, &hash, finalization, changes, dropped)?;
+        self.add_events(&mut batch, &events, txs_total, &stats)?;
         self.db().write(batch, true)?;
         let mut hot = self.hot_mut();
+        hot.txs_total = txs_total;
+        hot.validator_stats = stats;
         for (addr, account) in changes {
             if *account == Account::default() {
                 hot.accounts.remove(addr);
@@ -78,6 +89,56 @@ impl Store {
         hot.head_hash = hash;
         drop(hot);
         tracing::debug!(target: "storage", height = header.height, %hash, txs = block.txs.len(), changed = changes.len(), "block written");
+        Ok(events)
+    }
+
+    /// The transaction total and validator statistics after `block`: its parent's notarization
+    /// (which it carries) counts as signed or missed for each validator.
+    fn next_totals(&self, block: &Block) -> (u64, Vec<ValidatorStats>) {
+        let hot = self.hot();
+        let txs_total = hot.txs_total.saturating_add(u64::try_from(block.txs.len()).unwrap_or(u64::MAX));
+        let mut stats = hot.validator_stats.clone();
+        drop(hot);
+        let h = &block.header;
+        if let Some(i) = self.inner.validators.iter().position(|a| *a == h.proposer) {
+            if let Some(s) = stats.get_mut(i) {
+                s.proposed = s.proposed.saturating_add(1);
+            }
+        }
+        if let (Some(cert), Some(parent_height)) = (&h.parent_cert, h.height.checked_sub(1)) {
+            let signers = cert.signer_indices();
+            for (i, s) in stats.iter_mut().enumerate() {
+                if signers.contains(&i) {
+                    s.signed = s.signed.saturating_add(1);
+                    s.last_signed_height = Some(parent_height);
+                } else {
+                    s.missed = s.missed.saturating_add(1);
+                }
+            }
+        }
+        (txs_total, stats)
+    }
+
+    fn add_events(
+        &self,
+        batch: &mut WriteBatch,
+        events: &[(Cursor, Event)],
+        txs_total: u64,
+        stats: &[ValidatorStats],
+    ) -> Result<(), StorageError> {
+        let db = self.db();
+        let (events_cf, summaries) = (db.cf(CF_EVENTS)?, db.cf(CF_SUMMARIES)?);
+        for (cursor, event) in events {
+            let bytes = checked(codec::encode(event), "event", STORED_EVENT_BYTES_MAX)?;
+            batch.put_cf(events_cf, event_key(*cursor), bytes);
+            if let Event::Block(summary) = event {
+                batch.put_cf(summaries, height_key(summary.height), codec::encode(summary));
+            }
+        }
+        let meta = db.cf(CF_META)?;
+        batch.put_cf(meta, META_TXS_TOTAL, txs_total.to_be_bytes());
+        let stats = checked(codec::encode(&stats.to_vec()), "validator statistics", STORED_STATS_BYTES_MAX)?;
+        batch.put_cf(meta, META_VALIDATOR_STATS, stats);
         Ok(())
     }
 

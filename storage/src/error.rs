@@ -64,6 +64,21 @@ pub enum StorageError {
         /// Its hash.
         expected_genesis: Hash,
     },
+    /// The folder was written by an older Taksa whose layout lacks what this one needs.
+    #[error(
+        "the database in {} has layout version {found}, but this node needs version {needed} (it keeps every \
+         block's events); move the folder aside and start again: a full node or validator syncs the chain back \
+         from its peers (`scripts/testnet.sh start --reset` does this for the local testnet)",
+        path.display()
+    )]
+    OldSchema {
+        /// The folder.
+        path: PathBuf,
+        /// The version found (1 for databases written before versions were recorded).
+        found: u32,
+        /// The version this code writes.
+        needed: u32,
+    },
     /// A stored value is missing, does not decode, or breaks an invariant.
     #[error("the database in {} is corrupt: {what}; remove the data folder and resync", path.display())]
     Corrupt {

@@ -8,6 +8,8 @@
 //! - Accounts and the head header are served from memory, loaded on open and updated after each
 //!   [`Store::commit_block`]; blocks, certificates, the transaction index, per-address history
 //!   and drop records are read from RocksDB.
+//! - Each block's commit also writes its events (`(height, index)` cursors), its summary, the
+//!   transaction total and validator signing statistics; `events.rs` reads them.
 //! - The layout (column families and key encodings) is in `schema.rs`.
 
 // StorageError carries paths, hashes and messages so that its Display says what to do; it is
@@ -18,10 +20,12 @@ mod check;
 mod commit;
 mod db;
 mod error;
+mod events;
 mod pending;
 mod schema;
 mod store;
 
 pub use error::StorageError;
-pub use schema::{DroppedTx, HistoryItem, TxLocation};
+pub use events::{HistoryFilter, EVENTS_LIMIT_MAX};
+pub use schema::{DroppedTx, HistoryItem, TxLocation, ValidatorStats};
 pub use store::{Store, BLOCKS_RANGE_MAX, HISTORY_LIMIT_MAX};

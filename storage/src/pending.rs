@@ -96,7 +96,18 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path(), &g).expect("reopen");
         assert_eq!(store.pending_blocks().expect("read"), vec![block.clone()]);
-        store.commit_block(&block, None, &Default::default(), &[]).expect("commit");
+        store
+            .commit_block(
+                &block,
+                None,
+                &taksa_consensus::state::Outcome {
+                    changes: Default::default(),
+                    state_root: block.header.state_root,
+                    receipts: vec![],
+                },
+                &[],
+            )
+            .expect("commit");
         assert!(store.pending_blocks().expect("read").is_empty(), "a committed block is not pending");
         let other = Block {
             header: taksa_consensus::Header { height: 2, parent_hash: Hash([9; 32]), ..block.header.clone() },

@@ -8,7 +8,7 @@
 use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
 use bincode::{Decode, Encode};
 use taksa_consensus::codec::{BLOCK_BYTES_MAX, MESSAGE_BYTES_MAX};
-use taksa_consensus::{Address, Hash, Header, PublicKey};
+use taksa_consensus::{Address, Cursor, Hash, Header, PublicKey};
 
 /// hash -> encoded Block.
 pub(crate) const CF_BLOCKS: &str = "blocks";
@@ -24,12 +24,17 @@ pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_HISTORY: &str = "history";
 /// tx hash -> encoded [`DroppedTx`].
 pub(crate) const CF_DROPPED: &str = "dropped";
-/// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`].
+/// height (u64 BE) || index (u32 BE) -> encoded [`taksa_consensus::Event`].
+pub(crate) const CF_EVENTS: &str = "events";
+/// height (u64 BE) -> encoded [`taksa_consensus::BlockEvent`], the small record explorers list.
+pub(crate) const CF_SUMMARIES: &str = "summaries";
+/// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
+/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`].
 pub(crate) const CF_META: &str = "meta";
 
 /// Every column family the store uses, besides RocksDB's own `default`.
-pub(crate) const COLUMN_FAMILIES: [&str; 8] =
-    [CF_BLOCKS, CF_HEIGHTS, CF_FINALITY, CF_TXS, CF_ACCOUNTS, CF_HISTORY, CF_DROPPED, CF_META];
+pub(crate) const COLUMN_FAMILIES: [&str; 10] =
+    [CF_BLOCKS, CF_HEIGHTS, CF_FINALITY, CF_TXS, CF_ACCOUNTS, CF_HISTORY, CF_DROPPED, CF_EVENTS, CF_SUMMARIES, CF_META];
 /// The column family RocksDB always has.
 pub(crate) const CF_DEFAULT: &str = "default";
 
@@ -39,6 +44,15 @@ pub(crate) const META_GENESIS: &[u8] = b"genesis_hash";
 pub(crate) const META_HEAD: &[u8] = b"head";
 /// meta key: the consensus safety record, opaque bytes.
 pub(crate) const META_SAFETY: &[u8] = b"safety_record";
+/// meta key: the layout version (u32 BE). Absent in databases written before events were kept.
+pub(crate) const META_SCHEMA: &[u8] = b"schema";
+/// meta key: transactions committed since genesis (u64 BE).
+pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
+/// meta key: encoded `Vec<ValidatorStats>`, one per validator in set order.
+pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
+
+/// The layout this code writes: 2 added events, summaries, totals and validator statistics.
+pub(crate) const SCHEMA_VERSION: u32 = 2;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;
@@ -54,6 +68,10 @@ pub(crate) const STORED_CERT_BYTES_MAX: usize = 16 * MESSAGE_BYTES_MAX;
 pub(crate) const STORED_ACCOUNT_BYTES_MAX: usize = 256;
 /// Read limit for a stored [`TxLocation`] (12 bytes today).
 pub(crate) const STORED_LOCATION_BYTES_MAX: usize = 256;
+/// Read limit for a stored event (a transfer with the longest memo is well under this).
+pub(crate) const STORED_EVENT_BYTES_MAX: usize = 64 * 1024;
+/// Read limit for the validator statistics (a few dozen bytes per validator).
+pub(crate) const STORED_STATS_BYTES_MAX: usize = 1024 * 1024;
 /// Read and write limit for a stored [`DroppedTx`].
 pub(crate) const STORED_DROPPED_BYTES_MAX: usize = 64 * 1024;
 /// Write limit for the safety record.
@@ -80,6 +98,20 @@ pub struct DroppedTx {
     pub message: String,
     /// The head height when it was dropped.
     pub height: u64,
+}
+
+/// How one validator has signed, counted over finalized blocks from the notarization
+/// certificate that each block's child carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct ValidatorStats {
+    /// Blocks whose certificate it signed.
+    pub signed: u64,
+    /// Blocks whose certificate lacks it.
+    pub missed: u64,
+    /// Blocks it proposed.
+    pub proposed: u64,
+    /// The newest block it signed.
+    pub last_signed_height: Option<u64>,
 }
 
 /// One entry of an address's history: a transaction that it sent, received or both.
@@ -127,6 +159,28 @@ pub(crate) fn parse_history_key(key: &[u8]) -> Option<(u64, u32)> {
     let height = key.get(32..40)?.try_into().ok().map(u64::from_be_bytes)?;
     let index = key.get(40..44)?.try_into().ok().map(u32::from_be_bytes)?;
     Some((height, index))
+}
+
+/// The length of an [`event_key`].
+pub(crate) const EVENT_KEY_BYTES: usize = 8 + 4;
+
+/// The key of an event.
+pub(crate) fn event_key(c: Cursor) -> [u8; EVENT_KEY_BYTES] {
+    let mut key = [0u8; EVENT_KEY_BYTES];
+    let (h, i) = key.split_at_mut(8);
+    h.copy_from_slice(&c.height.to_be_bytes());
+    i.copy_from_slice(&c.index.to_be_bytes());
+    key
+}
+
+/// The cursor an [`event_key`] encodes.
+pub(crate) fn parse_event_key(key: &[u8]) -> Option<Cursor> {
+    if key.len() != EVENT_KEY_BYTES {
+        return None;
+    }
+    let height = key.get(..8)?.try_into().ok().map(u64::from_be_bytes)?;
+    let index = key.get(8..)?.try_into().ok().map(u32::from_be_bytes)?;
+    Some(Cursor::new(height, index))
 }
 
 /// The address an accounts key encodes.
@@ -224,6 +278,18 @@ mod tests {
         let parsed: Vec<(u64, u32)> = keys.iter().filter_map(|k| parse_history_key(k)).collect();
         assert_eq!(parsed, vec![(1, 2), (1, 70_000), (256, 0), (0, 0)]);
         assert_eq!(parse_history_key(&keys[0][..43]), None);
+    }
+
+    #[test]
+    fn event_keys_sort_by_cursor() {
+        let cursors = [Cursor::new(256, 0), Cursor::new(1, 70_000), Cursor::new(1, 2), Cursor::new(0, 0)];
+        let mut keys: Vec<[u8; EVENT_KEY_BYTES]> = cursors.iter().map(|c| event_key(*c)).collect();
+        keys.sort();
+        let parsed: Vec<Cursor> = keys.iter().filter_map(|k| parse_event_key(k)).collect();
+        let mut expected = cursors.to_vec();
+        expected.sort();
+        assert_eq!(parsed, expected);
+        assert_eq!(parse_event_key(&keys[0][..11]), None);
     }
 
     #[test]

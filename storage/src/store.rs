@@ -6,16 +6,15 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use rocksdb::{Direction, IteratorMode, ReadOptions};
 use taksa_consensus::state::StateReader;
 use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header, SignedTransaction};
 
-use crate::check::{hex, open_checked};
+use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
-    height_key, history_key, parse_hash, parse_history_key, DroppedTx, HistoryItem, TxLocation, CF_BLOCKS, CF_DROPPED,
-    CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_TXS, FLAG_RECEIVED, FLAG_SENT, META_SAFETY,
-    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_LOCATION_BYTES_MAX,
+    height_key, parse_hash, DroppedTx, HistoryItem, TxLocation, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_FINALITY,
+    CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
+    STORED_LOCATION_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -38,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) hot: RwLock<Hot>,
     /// Serialises commits: the head check, the write and the memory update happen as one step.
     pub(crate) commit_lock: Mutex<()>,
+    /// The validator set, in order, for the signing statistics.
+    pub(crate) validators: Vec<Address>,
 }
 
 /// The state served from memory.
@@ -45,6 +46,10 @@ pub(crate) struct Hot {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
     pub(crate) accounts: HashMap<Address, Account>,
+    /// Transactions committed since genesis.
+    pub(crate) txs_total: u64,
+    /// One entry per validator, in set order.
+    pub(crate) validator_stats: Vec<ValidatorStats>,
 }
 
 impl fmt::Debug for Store {
@@ -74,8 +79,20 @@ impl Store {
             accounts = loaded.accounts.len(),
             "opened database"
         );
-        let hot = Hot { head: loaded.head, head_hash: loaded.head_hash, accounts: loaded.accounts };
-        let inner = Inner { db, genesis_hash: genesis.hash(), hot: RwLock::new(hot), commit_lock: Mutex::new(()) };
+        let hot = Hot {
+            head: loaded.head,
+            head_hash: loaded.head_hash,
+            accounts: loaded.accounts,
+            txs_total: loaded.txs_total,
+            validator_stats: loaded.validator_stats,
+        };
+        let inner = Inner {
+            db,
+            genesis_hash: genesis.hash(),
+            hot: RwLock::new(hot),
+            commit_lock: Mutex::new(()),
+            validators: genesis.validators.clone(),
+        };
         Ok(Store { inner: Arc::new(inner) })
     }
 
@@ -186,47 +203,7 @@ impl Store {
         before: Option<(u64, u32)>,
         limit: usize,
     ) -> Result<Vec<HistoryItem>, StorageError> {
-        let limit = limit.min(HISTORY_LIMIT_MAX);
-        let mut out = Vec::with_capacity(limit);
-        if limit == 0 {
-            return Ok(out);
-        }
-        let (height, index) = before.unwrap_or((u64::MAX, u32::MAX));
-        let start = history_key(addr, height, index);
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(addr.as_bytes().to_vec());
-        let iter = self.db().db.iterator_cf_opt(
-            self.db().cf(CF_HISTORY)?,
-            opts,
-            IteratorMode::From(&start, Direction::Reverse),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
-            if !key.starts_with(addr.as_bytes()) {
-                break;
-            }
-            let (h, i) = parse_history_key(&key)
-                .ok_or_else(|| self.db().corrupt(format!("history key 0x{} has the wrong length", hex(&key))))?;
-            if before == Some((h, i)) {
-                continue;
-            }
-            let flags = match *value {
-                [f] if f & !(FLAG_SENT | FLAG_RECEIVED) == 0 && f != 0 => f,
-                _ => {
-                    return Err(self.db().corrupt(format!("history entry 0x{} has flags 0x{}", hex(&key), hex(&value))))
-                }
-            };
-            out.push(HistoryItem {
-                height: h,
-                index: i,
-                sent: flags & FLAG_SENT != 0,
-                received: flags & FLAG_RECEIVED != 0,
-            });
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        self.history_page(addr, before, true, crate::HistoryFilter::Any, limit)
     }
 
     /// Committed blocks from `from` to `to_inclusive` (clamped to the head), in order, stopping

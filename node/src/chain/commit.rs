@@ -1,9 +1,12 @@
 //! Making blocks final: committing what the engine finalized, and catching up from finalized
 //! blocks that peers send by height (each certificate verified, each block re-executed).
 
+use std::sync::Arc;
+
 use anyhow::Context as _;
 use taksa_consensus::{Certificate, Hash, VoteKind};
 use taksa_p2p::FinalizedBlock;
+use taksa_rpc::{FeedItem, TxStatus};
 use taksa_storage::DroppedTx;
 
 use super::blocks::{Ready, FETCH_DEPTH_MAX};
@@ -37,7 +40,7 @@ impl Chain {
         match self.prepare(tip, height) {
             Ready::Yes => {
                 self.parked.commit = None;
-                self.commit_chain(tip, &cert)
+                self.commit_chain(tip, &cert, true)
             }
             Ready::Missing => Ok(()),
             Ready::Invalid => {
@@ -50,8 +53,10 @@ impl Chain {
         }
     }
 
-    /// Commits `tip` and its executed ancestors, oldest first, each in one atomic batch.
-    pub(super) fn commit_chain(&mut self, tip: Hash, certificate: &Certificate) -> anyhow::Result<()> {
+    /// Commits `tip` and its executed ancestors, oldest first, each in one atomic batch, and
+    /// announces each block's events. `live` when consensus finalized it here (not sync), so
+    /// its finality lag means something.
+    pub(super) fn commit_chain(&mut self, tip: Hash, certificate: &Certificate, live: bool) -> anyhow::Result<()> {
         let head = self.shared.store.head();
         let mut chain = Vec::new();
         let mut at = tip;
@@ -70,15 +75,20 @@ impl Chain {
             let next_height = h.height.saturating_add(1);
             // The pool's lock spans the commit and the pool update, so an admission never sees
             // the new balances together with the old pending set (it would count spends twice).
-            let dropped = {
+            let (events, dropped) = {
                 let mut pool = self.shared.mempool.lock().map_err(|_| anyhow::anyhow!("mempool lock poisoned"))?;
-                self.shared
+                let events = self
+                    .shared
                     .store
-                    .commit_block(&p.block, cert, &p.outcome.changes, &[])
+                    .commit_block(&p.block, cert, &p.outcome, &[])
                     .context("committing a block failed")?;
-                pool.on_commit(&included, &self.shared.store, next_height)
+                (events, pool.on_commit(&included, &self.shared.store, next_height))
             };
             tracing::info!(target: "consensus", height = h.height, hash = %hash, view = h.view, txs = p.block.txs.len(), "committed block");
+            if live {
+                self.shared.record_finality_lag(h.timestamp_ms);
+            }
+            self.shared.announce(FeedItem::Committed(Arc::new(events)));
             self.record_dropped(&dropped, h.height);
         }
         let committed = self.shared.store.head().height;
@@ -125,7 +135,7 @@ impl Chain {
             }
             self.sync_tip = Some((hash, height));
             if let Some(fin) = finalization {
-                self.commit_chain(hash, &fin)?;
+                self.commit_chain(hash, &fin, false)?;
             }
         }
         let head = self.shared.store.head().height;
@@ -162,6 +172,12 @@ impl Chain {
             .collect();
         for (h, d) in &items {
             tracing::info!(target: "mempool", hash = %h, reason = %d.reason, "dropped transaction");
+            let status = if d.reason == "expired" {
+                TxStatus::Expired { reason: d.reason.clone(), message: d.message.clone() }
+            } else {
+                TxStatus::Rejected { reason: d.reason.clone(), message: d.message.clone() }
+            };
+            self.shared.announce(FeedItem::Dropped { hash: *h, status });
         }
         if let Err(e) = self.shared.store.put_dropped(&items) {
             tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");

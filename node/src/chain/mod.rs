@@ -15,8 +15,8 @@
 mod blocks;
 mod commit;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +34,11 @@ use crate::mempool::Mempool;
 pub(crate) const INBOX_MAX: usize = 4096;
 /// How many evidence items are kept for RPC.
 const EVIDENCE_KEPT_MAX: usize = 1024;
+/// How many items the live feed holds for its slowest receiver; one that falls further behind
+/// re-reads from storage (see `taksa_rpc::Backend::feed`).
+pub(crate) const FEED_CAPACITY: usize = 1024;
+/// How many recent finality lags the explorer's figure averages.
+const FINALITY_LAGS_KEPT: usize = 100;
 
 /// What the rest of the node sends to the chain thread.
 pub(crate) enum ChainMsg {
@@ -81,6 +86,14 @@ pub(crate) struct Shared {
     pub(crate) validator: Option<taksa_consensus::Address>,
     /// Set when the node is shutting down (the inbox may be full).
     pub(crate) stopping: AtomicBool,
+    /// Commits, notarized heads and dropped transactions, for subscriptions.
+    pub(crate) feed: tokio::sync::broadcast::Sender<taksa_rpc::FeedItem>,
+    /// When each validator (in set order) last sent a valid consensus message, Unix ms.
+    pub(crate) last_seen: RwLock<Vec<Option<u64>>>,
+    /// Views this node left by timeout since it started.
+    pub(crate) timeouts: AtomicU64,
+    /// Commit time minus block timestamp, in ms, for the newest blocks committed live.
+    pub(crate) finality_lags_ms: Mutex<VecDeque<u64>>,
 }
 
 impl Shared {
@@ -92,6 +105,7 @@ impl Shared {
         validator: Option<taksa_consensus::Address>,
     ) -> Shared {
         let genesis_hash = genesis.hash();
+        let genesis_validators = genesis.validators.len();
         let rules = Rules { chain_id: genesis.chain_id.clone(), genesis_hash, fee_floor: genesis.fee_floor };
         Shared {
             domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
@@ -109,6 +123,34 @@ impl Shared {
             listen_addrs: RwLock::new(Vec::new()),
             validator,
             stopping: AtomicBool::new(false),
+            feed: tokio::sync::broadcast::channel(FEED_CAPACITY).0,
+            last_seen: RwLock::new(vec![None; genesis_validators]),
+            timeouts: AtomicU64::new(0),
+            finality_lags_ms: Mutex::new(VecDeque::with_capacity(FINALITY_LAGS_KEPT)),
+        }
+    }
+
+    /// Notes that `validator` just sent a valid consensus message.
+    pub(crate) fn saw_validator(&self, validator: &taksa_consensus::Address) {
+        if let (Some(i), Ok(mut seen)) = (self.validators.index_of(validator), self.last_seen.write()) {
+            if let Some(slot) = seen.get_mut(i) {
+                *slot = Some(now_ms());
+            }
+        }
+    }
+
+    /// Announces `item` to subscribers; nobody listening is fine.
+    pub(crate) fn announce(&self, item: taksa_rpc::FeedItem) {
+        let _ = self.feed.send(item);
+    }
+
+    /// Records how long after its timestamp a block became final here.
+    fn record_finality_lag(&self, timestamp_ms: u64) {
+        if let Ok(mut lags) = self.finality_lags_ms.lock() {
+            if lags.len() >= FINALITY_LAGS_KEPT {
+                lags.pop_front();
+            }
+            lags.push_back(now_ms().saturating_sub(timestamp_ms));
         }
     }
 }
@@ -260,6 +302,9 @@ impl Chain {
                     break;
                 }
                 self.timers.pop_first();
+                if self.engine.status().view == view {
+                    self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
+                }
                 self.step(Input::Timer { view })?;
             }
             let wait_ms = self.timers.first().map_or(1000, |(at, _)| at.saturating_sub(now_ms()).min(1000));
@@ -335,6 +380,10 @@ impl Chain {
             }
             Effect::Notarized { certificate } => {
                 tracing::debug!(target: "consensus", view = certificate.view, "notarized");
+                let executed = certificate.block_hash.and_then(|h| self.pending.get(&h));
+                if let Some(p) = executed {
+                    self.shared.announce(taksa_rpc::FeedItem::Notarized(Arc::new(p.block.header.clone())));
+                }
                 Ok(None)
             }
             Effect::Finalized { block_hash, height, certificate } => {

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `taksa` binary on loopback ports it picks itself.
 
 mod bad_input;
+mod browser;
 mod byzantine;
+mod events;
 mod network;
 mod restart;
 mod support;

@@ -3,17 +3,24 @@
 //! every kind of backend answer.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use taksa_consensus::block::tx_root;
+use taksa_consensus::event::block_events;
+use taksa_consensus::state::Receipt;
 use taksa_consensus::{
-    Account, Address, Block, Domain, Evidence, Hash, Header, Keypair, SignedTransaction, Transaction, TxError,
-    ValidatorSet, Vote, VoteKind,
+    Account, Address, Block, BlockEvent, Cursor, Domain, Event, Evidence, Hash, Header, Keypair, SignedTransaction,
+    Transaction, TxError, ValidatorSet, Vote, VoteKind,
 };
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry,
-    HistoryPage, NodeInfo, NodeRole, PeerRecord, SubmitError, SyncInfo, TxRecord, TxStatus,
+    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
+    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
+    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
+use tokio::sync::broadcast;
+
+/// The live feed's capacity in the fake.
+pub(crate) const FEED_CAPACITY: usize = 64;
 
 pub(crate) const CHAIN_ID: &str = "taksa-test";
 pub(crate) const HRP: &str = "tks";
@@ -113,6 +120,10 @@ pub(crate) struct Fake {
     peers: Vec<PeerRecord>,
     evidence: Vec<Evidence>,
     sync: SyncInfo,
+    /// Events beyond the blocks' own, appended by tests with [`Fake::publish`].
+    extra_events: Mutex<Vec<(Cursor, Event)>>,
+    feed: broadcast::Sender<FeedItem>,
+    dropped: Mutex<HashMap<Hash, TxStatus>>,
 }
 
 fn header(height: u64, parent: &Header, txs: &[SignedTransaction]) -> Header {
@@ -164,7 +175,41 @@ impl Fake {
             peers: peers(),
             evidence: evidence(),
             sync: SyncInfo::default(),
+            extra_events: Mutex::new(Vec::new()),
+            feed: broadcast::channel(FEED_CAPACITY).0,
+            dropped: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Every stored event, in cursor order: the blocks' own (genesis yields none), then the
+    /// published ones.
+    pub(crate) fn all_events(&self) -> Vec<(Cursor, Event)> {
+        let mut out: Vec<(Cursor, Event)> = Vec::new();
+        for b in self.blocks.iter().skip(1) {
+            out.extend(block_events(b, &vec![Receipt { from_balance: 1, to_balance: 2 }; b.txs.len()]));
+        }
+        out.extend(self.extra_events.lock().expect("events lock").iter().cloned());
+        out
+    }
+
+    /// Stores `events` (which must follow every stored one) and announces them on the feed, as
+    /// the node does after a commit.
+    pub(crate) fn publish(&self, events: Vec<(Cursor, Event)>) {
+        self.extra_events.lock().expect("events lock").extend(events.iter().cloned());
+        // No receiver is fine: nobody is subscribed yet.
+        let _ = self.feed.send(FeedItem::Committed(Arc::new(events)));
+    }
+
+    /// Sends `item` on the feed without storing anything (a replay, or a notarized head).
+    pub(crate) fn announce(&self, item: FeedItem) {
+        let _ = self.feed.send(item);
+    }
+
+    /// Drops a pooled transaction with `status`, as the node's pool does, and announces it.
+    pub(crate) fn drop_tx(&self, hash: Hash, status: TxStatus) {
+        self.pool.lock().expect("pool lock").remove(&hash);
+        self.dropped.lock().expect("dropped lock").insert(hash, status.clone());
+        let _ = self.feed.send(FeedItem::Dropped { hash, status });
     }
 
     /// The same chain on a full node without p2p (the dev chain's shape) that is catching up.
@@ -236,18 +281,20 @@ impl Backend for Fake {
         AccountInfo { account, next_nonce: account.nonce + pending as u64, pending }
     }
 
-    fn history(
-        &self,
-        address: &Address,
-        before: Option<(u64, u32)>,
-        limit: usize,
-    ) -> Result<HistoryPage, BackendError> {
+    fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {
         let mut all: Vec<HistoryEntry> = Vec::new();
-        for b in self.blocks.iter().rev() {
-            for (i, t) in b.txs.iter().enumerate().rev() {
+        let newest_first = query.order == HistoryOrder::NewestFirst;
+        let wanted = |sent: bool, received: bool| match query.filter {
+            HistoryFilter::All => sent || received,
+            HistoryFilter::Sent => sent,
+            HistoryFilter::Received => received,
+        };
+        for b in self.blocks.iter() {
+            for (i, t) in b.txs.iter().enumerate() {
                 let (sent, received) = (t.tx.from == *address, t.tx.to == *address);
                 let pos = (b.header.height, i as u32);
-                if (sent || received) && before.is_none_or(|cursor| pos < cursor) {
+                let beyond = query.after.is_none_or(|c| if newest_first { pos < c } else { pos > c });
+                if wanted(sent, received) && beyond {
                     let (height, index) = pos;
                     let timestamp_ms = b.header.timestamp_ms;
                     all.push(HistoryEntry {
@@ -262,10 +309,14 @@ impl Backend for Fake {
                 }
             }
         }
-        let more = all.len() > limit;
-        all.truncate(limit);
-        let next_before = if more { all.last().map(|e| (e.height, e.index)) } else { None };
-        Ok(HistoryPage { entries: all, next_before })
+        if newest_first {
+            all.reverse();
+        }
+        let more = all.len() > query.limit;
+        all.truncate(query.limit);
+        let next = if more { all.last().map(|e| (e.height, e.index)) } else { None };
+        let prev = if query.after.is_some() { all.first().map(|e| (e.height, e.index)) } else { None };
+        Ok(HistoryPage { entries: all, next, prev })
     }
 
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
@@ -290,6 +341,9 @@ impl Backend for Fake {
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
+        if let Some(status) = self.dropped.lock().expect("dropped lock").get(hash) {
+            return Ok(Some(TxRecord { hash: *hash, tx: None, status: status.clone() }));
+        }
         if *hash == EXPIRED_HASH {
             let status = TxStatus::Expired {
                 reason: "expired".to_owned(),
@@ -348,5 +402,112 @@ impl Backend for Fake {
 
     fn evidence(&self, limit: usize) -> Vec<Evidence> {
         self.evidence.iter().take(limit).cloned().collect()
+    }
+
+    fn events(
+        &self,
+        after: Option<Cursor>,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<(Cursor, Event)>, BackendError> {
+        Ok(self
+            .all_events()
+            .into_iter()
+            .filter(|(c, _)| after.is_none_or(|a| *c > a))
+            .filter(|(_, e)| match filter {
+                EventFilter::All => true,
+                EventFilter::Blocks => matches!(e, Event::Block(_)),
+                EventFilter::Address(a) => e.touches(a),
+            })
+            .take(limit)
+            .collect())
+    }
+
+    fn last_cursor(&self) -> Cursor {
+        self.all_events().last().map(|(c, _)| *c).unwrap_or_default()
+    }
+
+    fn feed(&self) -> broadcast::Receiver<FeedItem> {
+        self.feed.subscribe()
+    }
+
+    fn block_summaries(&self, below_height: Option<u64>, limit: usize) -> Result<Vec<BlockEvent>, BackendError> {
+        let mut out: Vec<BlockEvent> = self
+            .all_events()
+            .into_iter()
+            .filter_map(|(_, e)| match e {
+                Event::Block(b) if below_height.is_none_or(|h| b.height < h) => Some(b),
+                _ => None,
+            })
+            .collect();
+        out.reverse();
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn stats(&self, window_blocks: usize) -> Result<ChainStats, BackendError> {
+        let blocks: Vec<&Block> = self.blocks.iter().skip(1).rev().take(window_blocks).collect();
+        let window_txs: u64 = blocks.iter().map(|b| b.txs.len() as u64).sum();
+        let (newest, oldest) =
+            (blocks.first().map(|b| b.header.timestamp_ms), blocks.last().map(|b| b.header.timestamp_ms));
+        let span_ms = newest.zip(oldest).map_or(0, |(n, o)| n - o);
+        let gaps = blocks.len().saturating_sub(1) as f64;
+        Ok(ChainStats {
+            window_blocks: blocks.len() as u64,
+            window_txs,
+            tps: if span_ms > 0 { window_txs as f64 * 1000.0 / span_ms as f64 } else { 0.0 },
+            block_time_ms: if gaps > 0.0 { span_ms as f64 / gaps } else { 0.0 },
+            finality_lag_ms: Some(150.0),
+            head_height: self.blocks.len() as u64 - 1,
+            finalized_height: self.blocks.len() as u64 - 1,
+            total_txs: self.blocks.iter().map(|b| b.txs.len() as u64).sum(),
+            total_accounts: self.accounts.len() as u64,
+            validators: validator_set().len(),
+            mempool_txs: self.pool.lock().expect("pool lock").len(),
+        })
+    }
+
+    fn validators(&self) -> Vec<ValidatorRecord> {
+        let proposer = addr(&validator());
+        validator_set()
+            .addresses()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| ValidatorRecord {
+                name: format!("validator-{i}"),
+                address: *a,
+                signed: 3 - (i as u64 % 2),
+                missed: i as u64 % 2,
+                proposed: if *a == proposer { 3 } else { 0 },
+                last_signed_height: Some(3),
+                last_seen_ms: (i == 0).then_some(1_700_000_003_000),
+            })
+            .collect()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness {
+            syncing: self.sync.syncing,
+            peers: self.peers.len(),
+            needs_peers: self.node.peer_id.is_some(),
+            storage: Ok(()),
+        }
+    }
+
+    fn metrics(&self) -> NodeMetrics {
+        let health = self.health();
+        NodeMetrics {
+            head_height: health.head_height,
+            finalized_height: health.finalized_height,
+            txs_finalized_total: self.blocks.iter().map(|b| b.txs.len() as u64).sum(),
+            mempool_txs: health.mempool_txs,
+            mempool_bytes: health.mempool_bytes,
+            peers: health.peers,
+            consensus_view: VIEW,
+            consensus_timeouts_total: 2,
+            validators: self.validators(),
+            storage_bytes: 123_456,
+            syncing: self.sync.syncing,
+        }
     }
 }

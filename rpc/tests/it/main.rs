@@ -2,9 +2,12 @@
 //! called over HTTP and WebSocket with jsonrpsee's clients and with raw HTTP for malformed input.
 
 mod errors;
+mod explorer;
 mod fake;
+mod http;
 mod methods;
 mod network;
+mod subscribe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,7 +117,17 @@ pub(crate) struct RawWs(TcpStream);
 
 impl RawWs {
     pub(crate) async fn connect(addr: SocketAddr) -> RawWs {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        RawWs::connect_with(addr, None).await
+    }
+
+    /// Connects with the socket's receive buffer set to `recv_buffer_bytes` when given (a tiny
+    /// one makes a client that does not read fill the server's buffers quickly).
+    pub(crate) async fn connect_with(addr: SocketAddr, recv_buffer_bytes: Option<u32>) -> RawWs {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        if let Some(bytes) = recv_buffer_bytes {
+            socket.set_recv_buffer_size(bytes).expect("buffer size");
+        }
+        let mut stream = socket.connect(addr).await.expect("connect");
         let hello = format!(
             "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

@@ -1,7 +1,5 @@
 //! Committing blocks and reading back what they wrote.
 
-use std::collections::BTreeMap;
-
 use taksa_consensus::{Account, Hash};
 use taksa_storage::{DroppedTx, HistoryItem, StorageError, TxLocation};
 
@@ -56,14 +54,14 @@ fn block_that_does_not_extend_the_head_is_refused_and_changes_nothing() {
     let store = chain.open(dir.path());
     let mut skipped = Chain::new();
     let _ = skipped.next_block(&[]);
-    let (grandchild, changes) = skipped.next_block(&[(0, 1, 1)]);
-    let err = store.commit_block(&grandchild, None, &changes, &[]).expect_err("height 2 on head 0 is refused");
+    let (grandchild, outcome) = skipped.next_block(&[(0, 1, 1)]);
+    let err = store.commit_block(&grandchild, None, &outcome, &[]).expect_err("height 2 on head 0 is refused");
     assert!(matches!(err, StorageError::NotChild { height: 2, head_height: 0, .. }), "{err}");
 
     let mut fork = Chain::with_id("taksa-test");
-    let (mut sibling, changes) = fork.next_block(&[]);
+    let (mut sibling, outcome) = fork.next_block(&[]);
     sibling.header.parent_hash = Hash([9; 32]);
-    let err = store.commit_block(&sibling, None, &changes, &[]).expect_err("wrong parent is refused");
+    let err = store.commit_block(&sibling, None, &outcome, &[]).expect_err("wrong parent is refused");
     assert!(matches!(err, StorageError::NotChild { height: 1, .. }), "{err}");
     assert!(err.to_string().contains("does not extend the head"), "{err}");
     chain.assert_matches(&store);
@@ -78,9 +76,9 @@ fn changes_that_do_not_give_the_state_root_are_refused() {
     let mut chain = Chain::new();
     let store = chain.open(dir.path());
     let before = chain.head.clone();
-    let (block, mut changes) = chain.next_block(&[(0, 1, 50)]);
-    changes.insert(chain.addr(3), Account { balance: 1, nonce: 0 });
-    let err = store.commit_block(&block, None, &changes, &[]).expect_err("wrong changes are refused");
+    let (block, mut outcome) = chain.next_block(&[(0, 1, 50)]);
+    outcome.changes.insert(chain.addr(3), Account { balance: 1, nonce: 0 });
+    let err = store.commit_block(&block, None, &outcome, &[]).expect_err("wrong changes are refused");
     assert!(matches!(err, StorageError::StateRootMismatch { height: 1, .. }), "{err}");
     assert_eq!(store.head(), before);
     assert_eq!(store.account(&chain.addr(3)), Account { balance: FUNDS, nonce: 0 });
@@ -153,10 +151,10 @@ fn dropped_records_are_stored_and_cleared_when_the_tx_is_included() {
     store.put_dropped(&[(later.hash(), record("expired")), (other, record("nonce_too_low"))]).expect("writes");
     assert_eq!(store.dropped(&later.hash()).expect("reads"), Some(record("expired")));
 
-    let (block, changes) = chain.next_block(&[(2, 3, 9)]);
+    let (block, outcome) = chain.next_block(&[(2, 3, 9)]);
     assert_eq!(block.txs[0], later);
     let third = Hash([5; 32]);
-    store.commit_block(&block, None, &changes, &[(third, record("evicted"))]).expect("commits");
+    store.commit_block(&block, None, &outcome, &[(third, record("evicted"))]).expect("commits");
     assert_eq!(store.dropped(&later.hash()).expect("reads"), None, "included tx is no longer dropped");
     assert_eq!(store.dropped(&other).expect("reads"), Some(record("nonce_too_low")));
     assert_eq!(store.dropped(&third).expect("reads"), Some(record("evicted")));
@@ -185,15 +183,15 @@ fn account_that_returns_to_zero_is_removed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut chain = Chain::new();
     let store = chain.open(dir.path());
-    let (block, mut changes) = chain.next_block(&[]);
+    let (block, mut outcome) = chain.next_block(&[]);
     // Only the state root matters to the store: a change to the zero account leaves it.
     let ghost = taksa_consensus::Address(taksa_consensus::PublicKey([77; 32]));
-    changes.insert(ghost, Account::default());
-    store.commit_block(&block, None, &changes, &[]).expect("commits");
+    outcome.changes.insert(ghost, Account::default());
+    store.commit_block(&block, None, &outcome, &[]).expect("commits");
     assert_eq!(store.account_count(), chain.expected_accounts().len());
     assert_eq!(store.account(&ghost), Account::default());
-    let empty: BTreeMap<_, _> = BTreeMap::new();
-    let (next, _) = chain.next_block(&[]);
+    let (next, empty) = chain.next_block(&[]);
+    assert!(empty.changes.is_empty());
     store.commit_block(&next, None, &empty, &[]).expect("an empty block commits");
     chain.assert_matches(&store);
 }

@@ -2,5 +2,6 @@
 
 mod commit;
 mod crash;
+mod events;
 mod open;
 mod support;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use taksa_consensus::block::tx_root;
-use taksa_consensus::state::{next_root, Overlay, StateReader};
+use taksa_consensus::state::{next_root, Outcome, Overlay, Receipt, StateReader};
 use taksa_consensus::{
     Account, Address, Block, Certificate, Domain, Genesis, Header, Keypair, SignedTransaction, Transaction, Vote,
     VoteKind,
@@ -85,16 +85,21 @@ impl Chain {
     }
 
     /// Builds the next block from `transfers` (from, to, amount) and advances the chain; returns
-    /// the block and the changed accounts.
-    pub(crate) fn next_block(&mut self, transfers: &[(usize, usize, u128)]) -> (Block, BTreeMap<Address, Account>) {
+    /// the block and its execution outcome (changed accounts and receipts).
+    pub(crate) fn next_block(&mut self, transfers: &[(usize, usize, u128)]) -> (Block, Outcome) {
         let height = self.head.height + 1;
         let proposer = Address(self.validator.public());
         let mut overlay = Overlay::new(&self.state);
         let mut txs = Vec::new();
+        let mut receipts = Vec::new();
         for &(from, to, amount) in transfers {
             let nonce = overlay.account(&self.addr(from)).nonce;
             let stx = self.transfer(from, to, amount, nonce);
             overlay.apply(&stx, height, &proposer).expect("test transfer applies");
+            receipts.push(Receipt {
+                from_balance: overlay.account(&self.addr(from)).balance,
+                to_balance: overlay.account(&self.addr(to)).balance,
+            });
             txs.push(stx);
         }
         let changes = overlay.into_changes();
@@ -114,14 +119,15 @@ impl Chain {
             self.state.insert(*addr, *account);
         }
         self.head = header.clone();
-        (Block { header, txs, evidence: Vec::new() }, changes)
+        let state_root = header.state_root;
+        (Block { header, txs, evidence: Vec::new() }, Outcome { changes, state_root, receipts })
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.
     pub(crate) fn commit_next(&mut self, store: &Store, transfers: &[(usize, usize, u128)]) -> Block {
-        let (block, changes) = self.next_block(transfers);
+        let (block, outcome) = self.next_block(transfers);
         let cert = self.finalization(&block);
-        store.commit_block(&block, Some(&cert), &changes, &[]).expect("commit succeeds");
+        store.commit_block(&block, Some(&cert), &outcome, &[]).expect("commit succeeds");
         block
     }
 

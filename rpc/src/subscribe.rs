@@ -1,0 +1,496 @@
+//! WebSocket subscriptions that nobody misses: every stream is read from storage from the
+//! subscriber's cursor, then follows the live feed, with no gap and no duplicate at the seam.
+//!
+//! How the seam works: a subscription takes a feed receiver *before* it reads the backlog, so an
+//! event committed while the backlog is read is both stored and on the feed; events at or before
+//! the last delivered cursor are skipped. If the feed itself overflows (the receiver lagged the
+//! broadcast channel), the stream simply reads storage again from its cursor. Nothing is lost by
+//! the node; only a client that stops reading is cut off: when its connection's buffer stays full
+//! for the lag timeout, it is sent `{"type":"lagged","resumeCursor":...}` and the subscription
+//! ends. It can subscribe again with `after` set to that cursor.
+
+use std::sync::Arc;
+
+use jsonrpsee::core::server::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
+use jsonrpsee::server::SendTimeoutError;
+use jsonrpsee::types::Params;
+use jsonrpsee::RpcModule;
+use serde::Serialize;
+use serde_json::{json, Value};
+use taksa_consensus::{Address, Cursor, Event, Header, TransferEvent};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::backend::{EventFilter, FeedItem, TxRecord, TxStatus};
+use crate::cursor;
+use crate::error::{ApiError, ErrorCode, RpcError};
+use crate::explorer::BlockSummaryJson;
+use crate::json::TxStatusJson;
+use crate::methods::Ctx;
+use crate::params::{self, Args};
+
+/// Events read from storage per backlog page.
+const BACKLOG_PAGE: usize = 256;
+/// How long the `lagged` notice waits for room in a stalled client's buffer; a client that
+/// reads nothing for this long after being cut off never sees it (its connection buffer is
+/// all it costs meanwhile).
+const LAGGED_NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// (subscribe, notification, unsubscribe) method names.
+pub(crate) const SUBSCRIPTIONS: [(&str, &str, &str); 5] = [
+    ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
+    ("chain_subscribeFinalized", "chain_finalized", "chain_unsubscribeFinalized"),
+    ("account_subscribe", "account_activity", "account_unsubscribe"),
+    ("tx_subscribeStatus", "tx_status", "tx_unsubscribeStatus"),
+    ("events_subscribe", "events_event", "events_unsubscribe"),
+];
+
+/// What a stream delivers.
+#[derive(Clone, Copy)]
+enum Stream {
+    /// Notarized heads live, and every finalized block (with its cursor).
+    Heads,
+    /// Finalized blocks.
+    Finalized,
+    /// Transfers touching the address, from its point of view.
+    Account(Address),
+    /// Every event.
+    All,
+}
+
+impl Stream {
+    fn filter(self) -> EventFilter {
+        match self {
+            Stream::Heads | Stream::Finalized => EventFilter::Blocks,
+            Stream::Account(a) => EventFilter::Address(a),
+            Stream::All => EventFilter::All,
+        }
+    }
+
+    fn wants(self, event: &Event) -> bool {
+        match (self, event) {
+            (Stream::Heads | Stream::Finalized, Event::Block(_)) => true,
+            (Stream::Account(a), e) => e.touches(&a),
+            (Stream::All, _) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Registers every subscription on `module`.
+pub(crate) fn register(module: &mut RpcModule<Ctx>) -> Result<(), RpcError> {
+    let [heads, finalized, account, tx, all] = SUBSCRIPTIONS;
+    let reg = |e: jsonrpsee::core::RegisterMethodError, name: &'static str| RpcError::Register {
+        method: name,
+        message: e.to_string(),
+    };
+    module
+        .register_subscription(heads.0, heads.1, heads.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, None))
+        .map_err(|e| reg(e, heads.0))?;
+    module
+        .register_subscription(finalized.0, finalized.1, finalized.2, |p, sink, ctx, _| {
+            subscribe_stream(p, sink, ctx, Some(Stream::Finalized))
+        })
+        .map_err(|e| reg(e, finalized.0))?;
+    module
+        .register_subscription(account.0, account.1, account.2, |p, sink, ctx, _| subscribe_account(p, sink, ctx))
+        .map_err(|e| reg(e, account.0))?;
+    module
+        .register_subscription(tx.0, tx.1, tx.2, |p, sink, ctx, _| subscribe_tx(p, sink, ctx))
+        .map_err(|e| reg(e, tx.0))?;
+    module
+        .register_subscription(all.0, all.1, all.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, Some(Stream::All)))
+        .map_err(|e| reg(e, all.0))?;
+    Ok(())
+}
+
+/// Runs a backend call on the blocking pool, bounded like method calls.
+async fn blocking<T: Send + 'static>(
+    ctx: &Arc<Ctx>,
+    f: impl FnOnce(&Ctx) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let permit = ctx.calls.clone().acquire_owned().await.map_err(|_| ApiError::internal("the server is stopping"))?;
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f(&ctx)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the subscription failed inside the node"))?
+}
+
+/// `chain_subscribeNewHeads`, `chain_subscribeFinalized`, `events_subscribe`: `[options?]`.
+async fn subscribe_stream(
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+    ctx: Arc<Ctx>,
+    stream: Option<Stream>,
+) {
+    let stream = stream.unwrap_or(Stream::Heads);
+    let parsed = Args::read(&params, &["options"]).and_then(|args| start_options(args.optional(0, "options")));
+    run_stream(pending, ctx, stream, parsed).await;
+}
+
+/// `account_subscribe`: `[address, options?]`.
+async fn subscribe_account(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>) {
+    let parsed = Args::read(&params, &["address", "options"]).and_then(|args| {
+        let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
+        Ok((address, start_options(args.optional(1, "options"))?))
+    });
+    match parsed {
+        Ok((address, start)) => run_stream(pending, ctx, Stream::Account(address), Ok(start)).await,
+        Err(e) => pending.reject(e).await,
+    }
+}
+
+/// Where a stream starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// Only events committed from now on.
+    Live,
+    /// Strictly after this cursor.
+    After(Cursor),
+    /// From the first event at this height.
+    Height(u64),
+}
+
+/// Reads `{after?, fromHeight?}`.
+fn start_options(v: Option<&Value>) -> Result<Start, ApiError> {
+    let Some(v) = v else { return Ok(Start::Live) };
+    let map = v.as_object().ok_or_else(|| ApiError::invalid_params("`options` must be an object"))?;
+    let mut start = Start::Live;
+    for (key, value) in map {
+        let next = match (key.as_str(), value) {
+            (_, Value::Null) => continue,
+            ("after", Value::String(s)) => Start::After(cursor::decode_event(s, "after")?),
+            ("after", _) => {
+                return Err(ApiError::invalid_params("`after` must be a cursor string").with("param", "after"))
+            }
+            ("fromHeight", v) => Start::Height(v.as_u64().ok_or_else(|| {
+                ApiError::invalid_params("`fromHeight` must be a non-negative integer").with("param", "fromHeight")
+            })?),
+            (other, _) => {
+                return Err(ApiError::invalid_params(format!("unknown option `{other}`"))
+                    .with("expected", vec!["after", "fromHeight"]))
+            }
+        };
+        if start != Start::Live {
+            return Err(ApiError::invalid_params("give `after` or `fromHeight`, not both"));
+        }
+        start = next;
+    }
+    Ok(start)
+}
+
+/// Resolves `start` against the chain: a cursor or height beyond the head is refused.
+fn resolve(ctx: &Ctx, start: Start) -> Result<Option<Cursor>, ApiError> {
+    let last = ctx.backend.last_cursor();
+    match start {
+        Start::Live => Ok(Some(last)),
+        Start::After(c) if c > last => Err(ApiError::new(
+            ErrorCode::CursorAhead,
+            format!(
+                "cursor {c} is beyond the newest event {last}; this node has not seen it (is it from another chain?)"
+            ),
+        )
+        .with("newest", cursor::encode_event(last))),
+        Start::After(c) => Ok(Some(c)),
+        Start::Height(h) if h > last.height.saturating_add(1) => Err(ApiError::new(
+            ErrorCode::CursorAhead,
+            format!("height {h} does not exist yet; the head is {}", last.height),
+        )
+        .with("headHeight", last.height)),
+        Start::Height(h) => Ok(Cursor::before_height(h)),
+    }
+}
+
+async fn run_stream(pending: PendingSubscriptionSink, ctx: Arc<Ctx>, stream: Stream, start: Result<Start, ApiError>) {
+    let start = match start {
+        Ok(s) => s,
+        Err(e) => return pending.reject(e).await,
+    };
+    // The feed is joined before the backlog is read: see the module docs.
+    let mut feed = ctx.backend.feed();
+    let after = match blocking(&ctx, move |ctx| resolve(ctx, start)).await {
+        Ok(a) => a,
+        Err(e) => return pending.reject(e).await,
+    };
+    let Ok(sink) = pending.accept().await else { return };
+    let mut out = Out { sink, ctx: ctx.clone(), stream, after };
+    loop {
+        if out.catch_up().await.is_err() {
+            return;
+        }
+        loop {
+            let item = tokio::select! {
+                item = feed.recv() => item,
+                _ = out.sink.closed() => return,
+            };
+            let done = match item {
+                Ok(FeedItem::Committed(events)) => out.live(&events).await,
+                Ok(FeedItem::Notarized(header)) => out.notarized(&header).await,
+                Ok(FeedItem::Dropped { .. }) => Ok(()),
+                // Fell behind the feed: storage has everything, read it from the cursor.
+                Err(RecvError::Lagged(_)) => break,
+                Err(RecvError::Closed) => return,
+            };
+            if done.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Why a stream stopped delivering.
+struct Stop;
+
+/// One subscriber's stream and where it is.
+struct Out {
+    sink: SubscriptionSink,
+    ctx: Arc<Ctx>,
+    stream: Stream,
+    /// The newest cursor delivered (or skipped as not wanted).
+    after: Option<Cursor>,
+}
+
+impl Out {
+    /// Delivers every stored event after the cursor.
+    async fn catch_up(&mut self) -> Result<(), Stop> {
+        loop {
+            let (after, filter) = (self.after, self.stream.filter());
+            let page = blocking(&self.ctx, move |ctx| Ok(ctx.backend.events(after, &filter, BACKLOG_PAGE)?))
+                .await
+                .map_err(|_| Stop)?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            for (c, e) in page.iter() {
+                self.deliver(*c, e).await?;
+            }
+        }
+    }
+
+    /// Delivers the live events not yet delivered.
+    async fn live(&mut self, events: &[(Cursor, Event)]) -> Result<(), Stop> {
+        for (c, e) in events {
+            if self.after.is_some_and(|a| *c <= a) {
+                continue;
+            }
+            if self.stream.wants(e) {
+                self.deliver(*c, e).await?;
+            } else {
+                self.after = Some(*c);
+            }
+        }
+        Ok(())
+    }
+
+    async fn notarized(&mut self, header: &Header) -> Result<(), Stop> {
+        if !matches!(self.stream, Stream::Heads) || self.after.is_some_and(|a| header.height <= a.height) {
+            return Ok(());
+        }
+        let msg = json!({"type": "head", "status": "notarized", "block": header_json(header, &self.ctx.hrp)});
+        self.send(msg).await
+    }
+
+    async fn deliver(&mut self, c: Cursor, e: &Event) -> Result<(), Stop> {
+        let hrp = &self.ctx.hrp;
+        let cur = cursor::encode_event(c);
+        let msg = match (self.stream, e) {
+            (Stream::Heads, Event::Block(b)) => {
+                json!({"type": "head", "status": "finalized", "cursor": cur, "block": BlockSummaryJson::new(b, hrp)})
+            }
+            (Stream::Finalized | Stream::All, Event::Block(b)) => {
+                json!({"type": "block", "cursor": cur, "block": BlockSummaryJson::new(b, hrp)})
+            }
+            (Stream::Account(a), Event::Transfer(t)) => activity_json(&a, c, t, hrp),
+            (Stream::All, Event::Transfer(t)) => {
+                json!({"type": "transfer", "cursor": cur, "height": c.height, "index": c.index, "transfer": TransferJson::new(t, hrp)})
+            }
+            _ => {
+                self.after = Some(c);
+                return Ok(());
+            }
+        };
+        self.send(msg).await?;
+        self.after = Some(c);
+        Ok(())
+    }
+
+    /// Sends, or tells the subscriber it lagged and stops.
+    async fn send(&mut self, msg: Value) -> Result<(), Stop> {
+        let lag = self.ctx.lag_timeout;
+        match self.sink.send_timeout(message(&msg)?, lag).await {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => Err(Stop),
+            Err(SendTimeoutError::Timeout(_)) => {
+                let resume = self.after.map(cursor::encode_event);
+                tracing::info!(target: "rpc", method = self.sink.method_name(), resume = ?resume, "subscriber lagged: closing its subscription");
+                let notice = json!({
+                    "type": "lagged",
+                    "resumeCursor": resume,
+                    "message": format!(
+                        "this subscription was closed because the client read nothing for {} ms while events were waiting; \
+                         subscribe again with {{\"after\": resumeCursor}} to continue without a gap",
+                        lag.as_millis()
+                    ),
+                });
+                // The buffer is full: the notice waits for room behind the events already queued.
+                let _ = self.sink.send_timeout(message(&notice)?, LAGGED_NOTICE_WAIT).await;
+                Err(Stop)
+            }
+        }
+    }
+}
+
+fn message(v: &Value) -> Result<SubscriptionMessage, Stop> {
+    serde_json::value::to_raw_value(v).map(SubscriptionMessage::from).map_err(|_| Stop)
+}
+
+/// `tx_subscribeStatus`: `[hash]`. The first notification is the current status (the status is
+/// a state, so the current one is the whole backlog); then each change, until a final one.
+async fn subscribe_tx(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>) {
+    let hash = match Args::read(&params, &["hash"]).and_then(|a| params::hash(a.required(0, "hash")?, "hash")) {
+        Ok(h) => h,
+        Err(e) => return pending.reject(e).await,
+    };
+    let mut feed = ctx.backend.feed();
+    let record = match blocking(&ctx, move |ctx| Ok(ctx.backend.tx(&hash)?)).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let e = ApiError::new(ErrorCode::TxNotFound, "this node does not know that transaction; submit it first")
+                .with("hash", hash.to_hex());
+            return pending.reject(e).await;
+        }
+        Err(e) => return pending.reject(e).await,
+    };
+    let Ok(sink) = pending.accept().await else { return };
+    let mut out = Out { sink, ctx: ctx.clone(), stream: Stream::All, after: None };
+    if out.send_status(&record).await.is_err() || record.status != TxStatus::Pending {
+        return;
+    }
+    loop {
+        let item = tokio::select! {
+            item = feed.recv() => item,
+            _ = out.sink.closed() => return,
+        };
+        let changed = match item {
+            Ok(FeedItem::Committed(events)) => {
+                events.iter().any(|(_, e)| matches!(e, Event::Transfer(t) if t.hash == hash))
+            }
+            Ok(FeedItem::Dropped { hash: h, .. }) => h == hash,
+            Ok(FeedItem::Notarized(_)) => false,
+            Err(RecvError::Lagged(_)) => true,
+            Err(RecvError::Closed) => return,
+        };
+        if !changed {
+            continue;
+        }
+        let Ok(Some(record)) = blocking(&ctx, move |ctx| Ok(ctx.backend.tx(&hash)?)).await else { return };
+        if record.status != TxStatus::Pending {
+            let _ = out.send_status(&record).await;
+            return;
+        }
+    }
+}
+
+impl Out {
+    async fn send_status(&mut self, record: &TxRecord) -> Result<(), Stop> {
+        let mut v = serde_json::to_value(TxStatusJson::new(record, &self.ctx.hrp)).map_err(|_| Stop)?;
+        if let Value::Object(map) = &mut v {
+            map.insert("type".into(), Value::from("status"));
+        }
+        self.send(v).await
+    }
+}
+
+/// A notarized (not yet final) head: the header only, no cursor.
+fn header_json(h: &Header, hrp: &str) -> Value {
+    json!({
+        "hash": h.hash().to_hex(),
+        "height": h.height,
+        "view": h.view,
+        "parentHash": h.parent_hash.to_hex(),
+        "proposer": h.proposer.to_bech32(hrp),
+        "timestampMs": h.timestamp_ms,
+        "stateRoot": h.state_root.to_hex(),
+    })
+}
+
+/// A finalized transfer with both balances after it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferJson {
+    hash: String,
+    from: String,
+    to: String,
+    amount: String,
+    fee: String,
+    nonce: u64,
+    memo: Option<String>,
+    from_balance: String,
+    to_balance: String,
+    block_hash: String,
+    timestamp_ms: u64,
+}
+
+impl TransferJson {
+    fn new(t: &TransferEvent, hrp: &str) -> TransferJson {
+        TransferJson {
+            hash: t.hash.to_hex(),
+            from: t.from.to_bech32(hrp),
+            to: t.to.to_bech32(hrp),
+            amount: t.amount.to_string(),
+            fee: t.fee.to_string(),
+            nonce: t.nonce,
+            memo: t.memo.clone(),
+            from_balance: t.from_balance.to_string(),
+            to_balance: t.to_balance.to_string(),
+            block_hash: t.block_hash.to_hex(),
+            timestamp_ms: t.timestamp_ms,
+        }
+    }
+}
+
+/// A transfer from the subscribed address's point of view.
+fn activity_json(me: &Address, c: Cursor, t: &TransferEvent, hrp: &str) -> Value {
+    let (direction, counterparty, balance) = match (t.from == *me, t.to == *me) {
+        (true, true) => ("self", t.to, t.to_balance),
+        (true, false) => ("sent", t.to, t.from_balance),
+        _ => ("received", t.from, t.to_balance),
+    };
+    json!({
+        "type": "activity",
+        "cursor": cursor::encode_event(c),
+        "height": c.height,
+        "index": c.index,
+        "hash": t.hash.to_hex(),
+        "direction": direction,
+        "counterparty": counterparty.to_bech32(hrp),
+        "amount": t.amount.to_string(),
+        "fee": t.fee.to_string(),
+        "nonce": t.nonce,
+        "memo": t.memo,
+        "balanceAfter": balance.to_string(),
+        "blockHash": t.block_hash.to_hex(),
+        "timestampMs": t.timestamp_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_options_read_cursor_height_or_nothing() {
+        assert_eq!(start_options(None).ok(), Some(Start::Live));
+        let c = cursor::encode_event(Cursor::new(4, 2));
+        assert_eq!(start_options(Some(&json!({"after": c}))).ok(), Some(Start::After(Cursor::new(4, 2))));
+        assert_eq!(start_options(Some(&json!({"fromHeight": 9}))).ok(), Some(Start::Height(9)));
+        let code = |v: Value| start_options(Some(&v)).map_err(|e| e.code()).err();
+        assert_eq!(code(json!({"after": "nope"})), Some(ErrorCode::BadCursor));
+        assert_eq!(code(json!({"after": 5})), Some(ErrorCode::InvalidParams));
+        assert_eq!(code(json!({"fromHeight": -1})), Some(ErrorCode::InvalidParams));
+        assert_eq!(code(json!({"after": c, "fromHeight": 1})), Some(ErrorCode::InvalidParams));
+        assert_eq!(code(json!({"from": 1})), Some(ErrorCode::InvalidParams));
+    }
+}

@@ -9,7 +9,7 @@ use taksa_rpc::{
     FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
     NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
-use taksa_storage::{HistoryItem, StorageError};
+use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
 use crate::chain::{now_ms, Shared};
@@ -23,6 +23,16 @@ pub(crate) const TOKEN_DECIMALS: u8 = 9;
 /// The node's [`Backend`].
 pub(crate) struct NodeBackend {
     pub(crate) shared: Arc<Shared>,
+}
+
+/// What a drop record tells a client: expired, or rejected with the pool's reason.
+pub(crate) fn dropped_status(d: &DroppedTx) -> TxStatus {
+    let (reason, message) = (d.reason.clone(), d.message.clone());
+    if reason == "expired" {
+        TxStatus::Expired { reason, message }
+    } else {
+        TxStatus::Rejected { reason, message }
+    }
 }
 
 fn internal(e: StorageError) -> BackendError {
@@ -143,12 +153,7 @@ impl Backend for NodeBackend {
             return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status }));
         }
         if let Some(d) = s.store.dropped(hash).map_err(internal)? {
-            let status = if d.reason == "expired" {
-                TxStatus::Expired { reason: d.reason, message: d.message }
-            } else {
-                TxStatus::Rejected { reason: d.reason, message: d.message }
-            };
-            return Ok(Some(TxRecord { hash: *hash, tx: None, status }));
+            return Ok(Some(TxRecord { hash: *hash, tx: None, status: dropped_status(&d) }));
         }
         Ok(None)
     }

@@ -65,15 +65,6 @@ impl Stream {
             Stream::All => EventFilter::All,
         }
     }
-
-    fn wants(self, event: &Event) -> bool {
-        match (self, event) {
-            (Stream::Heads | Stream::Finalized, Event::Block(_)) => true,
-            (Stream::Account(a), e) => e.touches(&a),
-            (Stream::All, _) => true,
-            _ => false,
-        }
-    }
 }
 
 /// Registers every subscription on `module`.
@@ -84,11 +75,13 @@ pub(crate) fn register(module: &mut RpcModule<Ctx>) -> Result<(), RpcError> {
         message: e.to_string(),
     };
     module
-        .register_subscription(heads.0, heads.1, heads.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, None))
+        .register_subscription(heads.0, heads.1, heads.2, |p, sink, ctx, _| {
+            subscribe_stream(p, sink, ctx, Stream::Heads)
+        })
         .map_err(|e| reg(e, heads.0))?;
     module
         .register_subscription(finalized.0, finalized.1, finalized.2, |p, sink, ctx, _| {
-            subscribe_stream(p, sink, ctx, Some(Stream::Finalized))
+            subscribe_stream(p, sink, ctx, Stream::Finalized)
         })
         .map_err(|e| reg(e, finalized.0))?;
     module
@@ -98,7 +91,7 @@ pub(crate) fn register(module: &mut RpcModule<Ctx>) -> Result<(), RpcError> {
         .register_subscription(tx.0, tx.1, tx.2, |p, sink, ctx, _| subscribe_tx(p, sink, ctx))
         .map_err(|e| reg(e, tx.0))?;
     module
-        .register_subscription(all.0, all.1, all.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, Some(Stream::All)))
+        .register_subscription(all.0, all.1, all.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, Stream::All))
         .map_err(|e| reg(e, all.0))?;
     Ok(())
 }
@@ -119,13 +112,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `chain_subscribeNewHeads`, `chain_subscribeFinalized`, `events_subscribe`: `[options?]`.
-async fn subscribe_stream(
-    params: Params<'static>,
-    pending: PendingSubscriptionSink,
-    ctx: Arc<Ctx>,
-    stream: Option<Stream>,
-) {
-    let stream = stream.unwrap_or(Stream::Heads);
+async fn subscribe_stream(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>, stream: Stream) {
     let parsed = Args::read(&params, &["options"]).and_then(|args| start_options(args.optional(0, "options")));
     run_stream(pending, ctx, stream, parsed).await;
 }
@@ -275,11 +262,7 @@ impl Out {
             if self.after.is_some_and(|a| *c <= a) {
                 continue;
             }
-            if self.stream.wants(e) {
-                self.deliver(*c, e).await?;
-            } else {
-                self.after = Some(*c);
-            }
+            self.deliver(*c, e).await?;
         }
         Ok(())
     }
@@ -302,10 +285,11 @@ impl Out {
             (Stream::Finalized | Stream::All, Event::Block(b)) => {
                 json!({"type": "block", "cursor": cur, "block": BlockSummaryJson::new(b, hrp)})
             }
-            (Stream::Account(a), Event::Transfer(t)) => activity_json(&a, c, t, hrp),
+            (Stream::Account(a), Event::Transfer(t)) if e.touches(&a) => activity_json(&a, c, t, hrp),
             (Stream::All, Event::Transfer(t)) => {
                 json!({"type": "transfer", "cursor": cur, "height": c.height, "index": c.index, "transfer": TransferJson::new(t, hrp)})
             }
+            // Not for this stream: passed over, but the cursor moves past it.
             _ => {
                 self.after = Some(c);
                 return Ok(());
@@ -314,6 +298,14 @@ impl Out {
         self.send(msg).await?;
         self.after = Some(c);
         Ok(())
+    }
+
+    async fn send_status(&mut self, record: &TxRecord) -> Result<(), Stop> {
+        let mut v = serde_json::to_value(TxStatusJson::new(record, &self.ctx.hrp)).map_err(|_| Stop)?;
+        if let Value::Object(map) = &mut v {
+            map.insert("type".into(), Value::from("status"));
+        }
+        self.send(v).await
     }
 
     /// Sends, or tells the subscriber it lagged and stops.
@@ -390,16 +382,6 @@ async fn subscribe_tx(params: Params<'static>, pending: PendingSubscriptionSink,
             let _ = out.send_status(&record).await;
             return;
         }
-    }
-}
-
-impl Out {
-    async fn send_status(&mut self, record: &TxRecord) -> Result<(), Stop> {
-        let mut v = serde_json::to_value(TxStatusJson::new(record, &self.ctx.hrp)).map_err(|_| Stop)?;
-        if let Value::Object(map) = &mut v {
-            map.insert("type".into(), Value::from("status"));
-        }
-        self.send(v).await
     }
 }
 

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use taksa_consensus::{Certificate, Hash, VoteKind};
 use taksa_p2p::FinalizedBlock;
-use taksa_rpc::{FeedItem, TxStatus};
+use taksa_rpc::FeedItem;
 use taksa_storage::DroppedTx;
 
 use super::blocks::{Ready, FETCH_DEPTH_MAX};
 use super::Chain;
+use crate::backend::dropped_status;
 use crate::mempool::Dropped;
 
 impl Chain {
@@ -172,12 +173,7 @@ impl Chain {
             .collect();
         for (h, d) in &items {
             tracing::info!(target: "mempool", hash = %h, reason = %d.reason, "dropped transaction");
-            let status = if d.reason == "expired" {
-                TxStatus::Expired { reason: d.reason.clone(), message: d.message.clone() }
-            } else {
-                TxStatus::Rejected { reason: d.reason.clone(), message: d.message.clone() }
-            };
-            self.shared.announce(FeedItem::Dropped { hash: *h, status });
+            self.shared.announce(FeedItem::Dropped { hash: *h, status: dropped_status(d) });
         }
         if let Err(e) = self.shared.store.put_dropped(&items) {
             tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");

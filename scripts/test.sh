@@ -14,5 +14,5 @@ echo "== cargo build --workspace --all-targets (with clippy lints, -D warnings)"
 taksa_build
 echo "== browser test setup (chromium, node, playwright-core)"
 taksa_browser_setup
-echo "== cargo test --workspace"
-cargo test --workspace
+echo "== cargo test --workspace (every test binary runs even when one fails)"
+cargo test --workspace --no-fail-fast

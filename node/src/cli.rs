@@ -37,6 +37,11 @@ pub(crate) struct CommonArgs {
     /// JSON-RPC listen address (HTTP and WebSocket on one port).
     #[arg(long, env = "TAKSA_RPC_ADDR", default_value = "127.0.0.1:8545")]
     pub(crate) rpc_addr: SocketAddr,
+    /// The kernel send buffer per RPC connection, in bytes. By default the kernel sizes it (up to
+    /// net.ipv4.tcp_wmem's maximum, often 4 MiB). Smaller holds less memory per slow WebSocket
+    /// client and tells a subscriber that stopped reading `lagged` sooner.
+    #[arg(long, env = "TAKSA_RPC_SEND_BUFFER_BYTES", value_parser = clap::value_parser!(u32).range(4096..))]
+    pub(crate) rpc_send_buffer_bytes: Option<u32>,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     pub(crate) log_json: bool,

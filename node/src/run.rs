@@ -162,7 +162,10 @@ async fn run_node(
     let chain = Chain::new(shared.clone(), key, network, inbox_rx)?;
     let chain_thread = std::thread::Builder::new().name("chain".into()).spawn(move || chain.run())?;
 
-    let rpc_config = taksa_rpc::Config::new(common.rpc_addr);
+    let rpc_config = taksa_rpc::Config {
+        send_buffer_bytes: common.rpc_send_buffer_bytes,
+        ..taksa_rpc::Config::new(common.rpc_addr)
+    };
     let server =
         taksa_rpc::start(rpc_config, Arc::new(NodeBackend { shared: shared.clone() })).await.with_context(|| {
             format!("cannot serve JSON-RPC on {} (is another node using it? pick --rpc-addr)", common.rpc_addr)

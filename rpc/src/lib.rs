@@ -91,6 +91,11 @@ pub struct Config {
     pub message_buffer_per_connection: u32,
     /// How long a subscriber's buffer may stay full before it is told `lagged` and closed.
     pub lag_timeout_ms: u64,
+    /// The kernel's send buffer per connection, in bytes. `None` leaves it to the kernel, which
+    /// grows it up to `net.ipv4.tcp_wmem`'s maximum (4 MiB on most machines, more on some). A
+    /// smaller buffer holds less memory per slow client and notices it sooner: a subscriber is
+    /// told `lagged` once this buffer and `message_buffer_per_connection` are both full.
+    pub send_buffer_bytes: Option<u32>,
 }
 
 impl Config {
@@ -104,6 +109,7 @@ impl Config {
             subscriptions_per_connection_max: SUBSCRIPTIONS_PER_CONNECTION_MAX_DEFAULT,
             message_buffer_per_connection: MESSAGE_BUFFER_PER_CONNECTION_DEFAULT,
             lag_timeout_ms: LAG_TIMEOUT_MS_DEFAULT,
+            send_buffer_bytes: None,
         }
     }
 }
@@ -135,10 +141,18 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
     let hrp = backend.chain_info().address_hrp;
     let calls = Arc::new(Semaphore::new(BACKEND_CALLS_IN_FLIGHT_MAX));
     let lag_timeout = std::time::Duration::from_millis(config.lag_timeout_ms);
-    let ctx = methods::Ctx { backend: backend.clone(), hrp: hrp.clone(), openrpc, calls: calls.clone(), lag_timeout };
+    let lagged = metrics::LaggedCounter::default();
+    let ctx = methods::Ctx {
+        backend: backend.clone(),
+        hrp: hrp.clone(),
+        openrpc,
+        calls: calls.clone(),
+        lag_timeout,
+        lagged: lagged.clone(),
+    };
     let module = methods::module(Arc::new(ctx))?;
     let names: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
-    let rpc_metrics = Arc::new(metrics::RpcMetrics::new(names.clone()));
+    let rpc_metrics = Arc::new(metrics::RpcMetrics::new(names.clone(), lagged));
 
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.request_bytes_max)
@@ -163,17 +177,29 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
     let operator = http::OperatorLayer::new(http::HttpState { backend, hrp, calls, metrics: rpc_metrics });
     let http_middleware = tower::ServiceBuilder::new().layer(operator);
     let bind_error = |source| RpcError::Bind { addr: config.addr, source };
+    let listener = listen(config.addr, config.send_buffer_bytes).map_err(bind_error)?;
     let server = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(rpc_middleware)
         .set_http_middleware(http_middleware)
-        .build(config.addr)
-        .await
+        .build_from_tcp(listener)
         .map_err(bind_error)?;
     let local_addr = server.local_addr().map_err(bind_error)?;
     let handle = server.start(module);
     tracing::debug!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket, with /health /ready /metrics");
     Ok(RpcServer { local_addr, handle })
+}
+
+/// Binds `addr` as `TcpListener::bind` does; connections accepted from it inherit its send
+/// buffer size.
+fn listen(addr: SocketAddr, send_buffer_bytes: Option<u32>) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if let Some(bytes) = send_buffer_bytes {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 #[cfg(test)]

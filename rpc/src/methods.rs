@@ -31,6 +31,8 @@ pub(crate) struct Ctx {
     pub(crate) calls: Arc<Semaphore>,
     /// How long a subscriber's full buffer is waited on before it is told `lagged`.
     pub(crate) lag_timeout: std::time::Duration,
+    /// Counts the subscriptions told `lagged`, for `/metrics`.
+    pub(crate) lagged: crate::metrics::LaggedCounter,
 }
 
 type Handler = fn(&Ctx, &Params<'_>) -> Result<Value, ApiError>;

@@ -57,11 +57,26 @@ pub(crate) const NAMES: &[&str] = &[
     "taksa_syncing",
     "taksa_rpc_requests_total",
     "taksa_rpc_request_duration_seconds",
+    "taksa_rpc_subscriptions_lagged_total",
 ];
 
 type MethodLabels = [(&'static str, &'static str); 1];
 type CallLabels = [(&'static str, &'static str); 2];
 type ValidatorLabels = [(&'static str, String); 2];
+type NotificationLabels = [(&'static str, String); 1];
+
+/// Subscriptions closed with a `lagged` notice, by notification method. Made before the
+/// method table (the subscriptions count into it) and then shared with [`RpcMetrics`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LaggedCounter(Family<NotificationLabels, Counter>);
+
+impl LaggedCounter {
+    /// Counts one subscription told `lagged`; `notification` is one of the server's own
+    /// notification method names, never a client's string.
+    pub(crate) fn inc(&self, notification: &str) {
+        self.0.get_or_create(&[("method", notification.to_owned())]).inc();
+    }
+}
 
 /// The server's counters of JSON-RPC calls, shared by every connection.
 #[derive(Debug)]
@@ -70,6 +85,7 @@ pub(crate) struct RpcMetrics {
     methods: Arc<HashSet<&'static str>>,
     calls: Family<CallLabels, Counter>,
     durations: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    lagged: LaggedCounter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -78,11 +94,12 @@ fn duration_histogram() -> Histogram {
 
 impl RpcMetrics {
     /// Counters whose `method` label is one of `methods` or [`UNKNOWN_METHOD`].
-    pub(crate) fn new(methods: Arc<HashSet<&'static str>>) -> RpcMetrics {
+    pub(crate) fn new(methods: Arc<HashSet<&'static str>>, lagged: LaggedCounter) -> RpcMetrics {
         RpcMetrics {
             methods,
             calls: Family::default(),
             durations: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            lagged,
         }
     }
 
@@ -109,6 +126,11 @@ impl RpcMetrics {
             "Time to answer a JSON-RPC call, by method",
             Unit::Seconds,
             self.durations.clone(),
+        );
+        registry.register(
+            "rpc_subscriptions_lagged",
+            "Subscriptions closed with a lagged notice because the client stopped reading, by notification method",
+            self.lagged.0.clone(),
         );
         let mut out = String::new();
         text::encode(&mut out, &registry)?;
@@ -271,13 +293,15 @@ mod tests {
     }
 
     fn metrics() -> RpcMetrics {
-        RpcMetrics::new(Arc::new(["chain_getInfo", "tx_submit"].into_iter().collect()))
+        RpcMetrics::new(Arc::new(["chain_getInfo", "tx_submit"].into_iter().collect()), LaggedCounter::default())
     }
 
     #[test]
     fn exposition_holds_every_metric_and_ends_with_eof() {
-        let m = metrics();
+        let lagged = LaggedCounter::default();
+        let m = RpcMetrics::new(Arc::new(["chain_getInfo"].into_iter().collect()), lagged.clone());
         m.record(m.label("chain_getInfo"), true, Duration::from_millis(3));
+        lagged.inc("events_event");
         let out = m.encode(node(), "tks").expect("encodes");
         for name in NAMES {
             assert!(out.contains(&format!("\n{name}")), "{name} missing from\n{out}");
@@ -292,6 +316,7 @@ mod tests {
         assert!(out.contains("taksa_storage_bytes 4096\n"), "{out}");
         assert!(out.contains("taksa_syncing 1\n"), "{out}");
         assert!(out.contains("taksa_consensus_timeouts_total 1\n"), "{out}");
+        assert!(out.contains("taksa_rpc_subscriptions_lagged_total{method=\"events_event\"} 1\n"), "{out}");
     }
 
     #[test]

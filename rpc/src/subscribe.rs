@@ -317,6 +317,7 @@ impl Out {
             Err(SendTimeoutError::Timeout(_)) => {
                 let resume = self.after.map(cursor::encode_event);
                 tracing::info!(target: "rpc", method = self.sink.method_name(), resume = ?resume, "subscriber lagged: closing its subscription");
+                self.ctx.lagged.inc(self.sink.method_name());
                 let notice = json!({
                     "type": "lagged",
                     "resumeCursor": resume,

@@ -130,6 +130,17 @@ async fn stalled_ws(addr: SocketAddr, request: &Value) -> TcpStream {
     stream
 }
 
+/// `taksa_rpc_subscriptions_lagged_total` for `notification`, from the node's `GET /metrics`.
+async fn lagged_total(addr: SocketAddr, notification: &str) -> u64 {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.expect("a UTF-8 reply");
+    let series = format!("taksa_rpc_subscriptions_lagged_total{{method=\"{notification}\"}} ");
+    reply.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.parse().expect("a count"))
+}
+
 /// The next text message on a raw WebSocket, or `None` when nothing comes for `wait`.
 async fn next_text(stream: &mut TcpStream, wait: Duration) -> Option<Value> {
     let read = async {
@@ -156,8 +167,9 @@ async fn next_text(stream: &mut TcpStream, wait: Duration) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_told_lagged_and_another_keeps_its_stream() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let node = DevNode::start(&tmp.path().join("data"), 200);
-    // Ten thousand transfers make a backlog larger than every buffer between node and client.
+    // Ten thousand transfers make a backlog larger than every buffer between node and client; the
+    // node's send buffer is set so that this does not depend on the machine's `net.ipv4.tcp_wmem`.
+    let node = DevNode::start_with(&tmp.path().join("data"), 200, &["--rpc-send-buffer-bytes", "65536"]);
     let out = Command::new(bin())
         .args(["bench", "--rpc", &node.url, "--accounts", "200", "--txs", "10000", "--concurrency", "32"])
         .output()
@@ -186,6 +198,12 @@ async fn a_client_that_stops_reading_is_told_lagged_and_another_keeps_its_stream
         }
     }
     assert!(fast_count > 10_000, "the reading client got the whole backlog ({fast_count} events)");
+    // However slow this machine, the stalled client reads only once the node has given up on it.
+    let waited = Instant::now();
+    while lagged_total(addr, "events_event").await == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the stalled subscriber was never told lagged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The stalled client now reads: what was buffered, then the lagged notice, then nothing.
     let mut received = 0u64;

@@ -27,11 +27,17 @@ pub(crate) struct DevNode {
 impl DevNode {
     /// Starts `taksa dev` on a free port (127.0.0.1:0) with the given data folder.
     pub(crate) fn start(data_dir: &Path, block_time_ms: u64) -> DevNode {
+        DevNode::start_with(data_dir, block_time_ms, &[])
+    }
+
+    /// As [`DevNode::start`], with more `taksa dev` options.
+    pub(crate) fn start_with(data_dir: &Path, block_time_ms: u64, options: &[&str]) -> DevNode {
         let log_path = data_dir.with_extension(format!("log{}", Instant::now().elapsed().as_nanos()));
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = Command::new(bin())
             .args(["dev", "--rpc-addr", "127.0.0.1:0", "--block-time-ms", &block_time_ms.to_string(), "--data-dir"])
             .arg(data_dir)
+            .args(options)
             .env("TAKSA_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(log)

@@ -14,10 +14,10 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:";
 
 /// An HTTP response read off the wire.
-struct Reply {
+pub(crate) struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
@@ -46,7 +46,7 @@ async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
     Reply { status, headers, body: body.to_owned() }
 }
 
-async fn get(addr: SocketAddr, path: &str) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, path: &str) -> Reply {
     request(addr, "GET", path).await
 }
 

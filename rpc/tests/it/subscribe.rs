@@ -218,16 +218,32 @@ async fn bad_subscriptions_are_refused_with_reasons_and_the_connection_keeps_ser
 #[tokio::test]
 async fn a_client_that_stops_reading_is_told_lagged_with_a_cursor_that_resumes_without_gap() {
     let fake = Arc::new(Fake::new());
-    fake.publish((4..30_004).map(block_event).collect());
-    let server = serve_shared(fake, |c| Config { lag_timeout_ms: 300, message_buffer_per_connection: 8, ..c }).await;
+    let mut top = 10_003;
+    fake.publish((4..=top).map(block_event).collect());
+    // A small kernel send buffer, so that what the stalled client can be behind does not depend on
+    // this machine's `net.ipv4.tcp_wmem` (some grow a connection's buffer past the whole backlog).
+    let server = serve_shared(fake.clone(), |c| Config {
+        lag_timeout_ms: 300,
+        message_buffer_per_connection: 8,
+        send_buffer_bytes: Some(64 * 1024),
+        ..c
+    })
+    .await;
     let mut slow = RawWs::connect_with(server.local_addr, Some(4096)).await;
     slow.send(
         &json!({"jsonrpc": "2.0", "id": 1, "method": "chain_subscribeFinalized", "params": [{"fromHeight": 1}]})
             .to_string(),
     )
     .await;
-    // The client reads nothing for a while; others are served meanwhile.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The client reads nothing until the server has given up on it, however slow this machine and
+    // however large its socket buffers: blocks keep coming meanwhile. Others are served meanwhile.
+    let waited = std::time::Instant::now();
+    while lagged_total(&server, "chain_finalized").await == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(60), "the stalled subscriber was never told lagged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        fake.publish((top + 1..=top + 1000).map(block_event).collect());
+        top += 1000;
+    }
     assert_alive(&http(&server)).await;
     let mut last_height = 0;
     let mut delivered = 0;
@@ -247,7 +263,7 @@ async fn a_client_that_stops_reading_is_told_lagged_with_a_cursor_that_resumes_w
             _ => {}
         }
     };
-    assert!(delivered < 30_003, "the slow client was cut off before the end ({delivered} delivered)");
+    assert!(last_height < top, "the slow client was cut off before the end ({delivered} of {top} delivered)");
     let resume = notice["resumeCursor"].as_str().expect("a resume cursor").to_owned();
     assert!(notice["message"].as_str().unwrap_or("").contains("after"), "{notice}");
     assert!(
@@ -258,4 +274,11 @@ async fn a_client_that_stops_reading_is_told_lagged_with_a_cursor_that_resumes_w
     again.call("chain_subscribeFinalized", json!([{"after": resume}])).await;
     let next = again.next().await;
     assert_eq!(next["block"]["height"].as_u64(), Some(last_height + 1), "resuming continues right after");
+}
+
+/// `taksa_rpc_subscriptions_lagged_total` for `notification`, from `GET /metrics`.
+async fn lagged_total(server: &RpcServer, notification: &str) -> u64 {
+    let body = crate::http::get(server.local_addr, "/metrics").await.body;
+    let series = format!("taksa_rpc_subscriptions_lagged_total{{method=\"{notification}\"}} ");
+    body.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.parse().expect("a count"))
 }

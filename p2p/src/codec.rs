@@ -3,9 +3,7 @@
 //! allocated, and the payload is read through a cap, so a peer can never make us hold more than
 //! the limit.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 
 use bincode::Decode;
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -121,75 +119,38 @@ async fn write_request<W: AsyncWrite + Unpin>(io: &mut W, frame: RequestFrame) -
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SyncCodec;
 
-/// What `#[async_trait]` expands an async trait method into; written out to avoid the macro
-/// dependency.
-type BoxIo<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
-
+#[async_trait::async_trait]
 impl libp2p::request_response::Codec for SyncCodec {
     type Protocol = StreamProtocol;
     type Request = RequestFrame;
     type Response = Response;
 
-    fn read_request<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _protocol: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-    ) -> BoxIo<'async_trait, RequestFrame>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<RequestFrame>
     where
-        T: AsyncRead + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncRead + Unpin + Send,
     {
-        Box::pin(read_request(io))
+        read_request(io).await
     }
 
-    fn read_response<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _protocol: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-    ) -> BoxIo<'async_trait, Response>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Response>
     where
-        T: AsyncRead + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncRead + Unpin + Send,
     {
-        Box::pin(read_response(io))
+        read_response(io).await
     }
 
-    fn write_request<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _protocol: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-        request: RequestFrame,
-    ) -> BoxIo<'async_trait, ()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, request: RequestFrame) -> io::Result<()>
     where
-        T: AsyncWrite + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncWrite + Unpin + Send,
     {
-        Box::pin(write_request(io, request))
+        write_request(io, request).await
     }
 
-    fn write_response<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _protocol: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-        response: Response,
-    ) -> BoxIo<'async_trait, ()>
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, response: Response) -> io::Result<()>
     where
-        T: AsyncWrite + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncWrite + Unpin + Send,
     {
-        Box::pin(async move { write_frame(io, &codec::encode(&response), SYNC_RESPONSE_BYTES_MAX).await })
+        write_frame(io, &codec::encode(&response), SYNC_RESPONSE_BYTES_MAX).await
     }
 }
 

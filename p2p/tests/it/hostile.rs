@@ -1,9 +1,7 @@
 //! A hostile peer built from raw libp2p: it speaks gossipsub and our sync protocol name but
 //! sends whatever bytes a scenario gives it, which our own nodes never would.
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
 use std::time::Duration;
 
 use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
@@ -103,8 +101,6 @@ impl Hostile {
 #[derive(Clone, Copy, Default)]
 struct RawCodec;
 
-type BoxIo<'a, T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send + 'a>>;
-
 async fn read_all<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     io.take(READ_BYTES_MAX).read_to_end(&mut out).await?;
@@ -115,71 +111,38 @@ async fn write_all<T: AsyncWrite + Unpin>(io: &mut T, bytes: Vec<u8>) -> io::Res
     io.write_all(&bytes).await
 }
 
+#[async_trait::async_trait]
 impl request_response::Codec for RawCodec {
     type Protocol = StreamProtocol;
     type Request = Vec<u8>;
     type Response = Vec<u8>;
 
-    fn read_request<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-    ) -> BoxIo<'async_trait, Vec<u8>>
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
-        T: AsyncRead + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncRead + Unpin + Send,
     {
         // Our nodes close their side after the request, so reading to the end is reading it.
-        Box::pin(read_all(io))
+        read_all(io).await
     }
 
-    fn read_response<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-    ) -> BoxIo<'async_trait, Vec<u8>>
+    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
     where
-        T: AsyncRead + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncRead + Unpin + Send,
     {
-        Box::pin(read_all(io))
+        read_all(io).await
     }
 
-    fn write_request<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-        request: Vec<u8>,
-    ) -> BoxIo<'async_trait, ()>
+    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, request: Vec<u8>) -> io::Result<()>
     where
-        T: AsyncWrite + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncWrite + Unpin + Send,
     {
-        Box::pin(write_all(io, request))
+        write_all(io, request).await
     }
 
-    fn write_response<'life0, 'life1, 'life2, 'async_trait, T>(
-        &'life0 mut self,
-        _: &'life1 StreamProtocol,
-        io: &'life2 mut T,
-        response: Vec<u8>,
-    ) -> BoxIo<'async_trait, ()>
+    async fn write_response<T>(&mut self, _: &StreamProtocol, io: &mut T, response: Vec<u8>) -> io::Result<()>
     where
-        T: AsyncWrite + Unpin + Send + 'async_trait,
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        Self: 'async_trait,
+        T: AsyncWrite + Unpin + Send,
     {
-        Box::pin(write_all(io, response))
+        write_all(io, response).await
     }
 }

@@ -7,13 +7,13 @@ use bincode::{Decode, Encode};
 use crate::codec;
 use crate::crypto::Hash;
 use crate::tx::SignedTransaction;
-use crate::vote::{Certificate, Evidence};
+use crate::vote::Certificate;
 use crate::{Address, Error};
 
 /// The most transactions one block may carry.
 pub const BLOCK_TXS_MAX: usize = 10_000;
-/// The most evidence items one block may carry.
-pub const BLOCK_EVIDENCE_MAX: usize = 64;
+/// Bytes a block's transaction list costs beyond the transactions: its length prefix.
+const TX_LIST_PREFIX_BYTES: usize = 8;
 
 /// A block header. Its hash is the block's hash.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -48,15 +48,15 @@ impl Header {
     }
 }
 
-/// A block: header, transactions and misbehaviour evidence.
+/// A block: a header and the transactions it commits to. Everything in it is covered by its
+/// hash (the header's): the transactions through `tx_root`. Equivocation evidence is not part
+/// of blocks; nodes keep what they see and serve it over RPC.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Block {
     /// The header.
     pub header: Header,
     /// The transactions, applied in order, all or nothing.
     pub txs: Vec<SignedTransaction>,
-    /// Conflicting votes seen by the proposer.
-    pub evidence: Vec<Evidence>,
 }
 
 impl Block {
@@ -75,14 +75,16 @@ impl Block {
         codec::decode(bytes, codec::BLOCK_BYTES_MAX)
     }
 
-    /// Checks the block's shape against its header: counts within limits, `tx_root` matches.
+    /// Checks the block's shape against its header: at most [`BLOCK_TXS_MAX`] transactions, at
+    /// most [`codec::BLOCK_BYTES_MAX`] encoded bytes (so that a proposal always fits its
+    /// message limit), and `tx_root` matches.
     pub fn check_shape(&self) -> Result<(), Error> {
-        if self.txs.len() > BLOCK_TXS_MAX || self.evidence.len() > BLOCK_EVIDENCE_MAX {
-            return Err(Error::BadBlock(format!(
-                "{} txs and {} evidence items; limits are {BLOCK_TXS_MAX} and {BLOCK_EVIDENCE_MAX}",
-                self.txs.len(),
-                self.evidence.len()
-            )));
+        if self.txs.len() > BLOCK_TXS_MAX {
+            return Err(Error::BadBlock(format!("{} transactions; the limit is {BLOCK_TXS_MAX}", self.txs.len())));
+        }
+        let bytes = codec::encoded_len(self);
+        if bytes > codec::BLOCK_BYTES_MAX {
+            return Err(Error::BadBlock(format!("{bytes} bytes; the limit is {}", codec::BLOCK_BYTES_MAX)));
         }
         let root = tx_root(&self.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
         if root != self.header.tx_root {
@@ -93,6 +95,14 @@ impl Block {
         }
         Ok(())
     }
+}
+
+/// How many bytes of transactions a block under `header` may carry: what
+/// [`codec::BLOCK_BYTES_MAX`] leaves after the header (with its parent certificate) and the
+/// list's length prefix. The header's size does not depend on the transactions (its roots are
+/// fixed-size), so a proposer can take it from the header it is about to fill.
+pub fn tx_bytes_max(header: &Header) -> usize {
+    codec::BLOCK_BYTES_MAX.saturating_sub(codec::encoded_len(header)).saturating_sub(TX_LIST_PREFIX_BYTES)
 }
 
 /// The Merkle root of transaction hashes, shaped as RFC 6962: leaves are `H(0x00 || hash)`,

@@ -37,6 +37,16 @@ pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
     bincode::encode_to_vec(value, CONFIG).unwrap_or_default()
 }
 
+/// The length of a value's canonical encoding, without building it.
+pub fn encoded_len<T: Encode>(value: &T) -> usize {
+    let mut encoder = bincode::enc::EncoderImpl::new(bincode::enc::write::SizeWriter::default(), CONFIG);
+    // Counting cannot fail for our types, for the reason `encode` gives.
+    if value.encode(&mut encoder).is_err() {
+        return usize::MAX;
+    }
+    encoder.into_writer().bytes_written
+}
+
 /// Appends a value's canonical encoding to `out`.
 pub fn encode_into<T: Encode>(value: &T, out: &mut Vec<u8>) {
     out.extend_from_slice(&encode(value));
@@ -88,6 +98,12 @@ mod tests {
         let mut tx_like = vec![0u8; 8];
         tx_like[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(decode::<SignedTransaction>(&tx_like, TX_BYTES_MAX).is_err());
+    }
+
+    #[test]
+    fn encoded_len_is_the_length_of_the_encoding() {
+        let values = (7u64, String::from("taksa"), vec![1u8, 2, 3], Some([9u8; 32]));
+        assert_eq!(encoded_len(&values), encode(&values).len());
     }
 
     #[test]

@@ -190,7 +190,7 @@ mod tests {
             validator_set_hash: Hash::ZERO,
             parent_cert: None,
         };
-        Block { header, txs, evidence: Vec::new() }
+        Block { header, txs }
     }
 
     #[test]

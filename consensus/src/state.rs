@@ -12,7 +12,8 @@ use crate::block::{Block, Header};
 use crate::codec;
 use crate::crypto::{self, Hash};
 use crate::tx::{SignedTransaction, TxError};
-use crate::{Address, Error};
+use crate::vote::{Domain, VoteKind};
+use crate::{Address, Error, ValidatorSet};
 
 /// An account: what the chain knows of an address. Every address starts at zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -226,6 +227,8 @@ pub struct Rules {
     pub genesis_hash: Hash,
     /// The fee floor, base units.
     pub fee_floor: u128,
+    /// The validators: who proposes which view, and whose signatures certify a parent.
+    pub validators: ValidatorSet,
 }
 
 /// Why a block is invalid.
@@ -255,8 +258,10 @@ pub enum BlockError {
 }
 
 /// Executes `block` on `base` (the state after its parent, whose header is `parent`) and checks
-/// that it is a valid child: height, parent hash, chain id, shape, every transaction (signatures
-/// of those for which `sig_known_valid` is false are verified on every core) and the state root.
+/// that it is a valid child: its header against the real parent ([`check_header`]), its shape,
+/// every transaction (signatures of those for which `sig_known_valid` is false are verified on
+/// every core) and the state root. Every block this node stores or votes for passes here,
+/// whether it came as a proposal, by fetch or by sync.
 pub fn execute_block<R: StateReader + ?Sized>(
     rules: &Rules,
     base: &R,
@@ -265,18 +270,7 @@ pub fn execute_block<R: StateReader + ?Sized>(
     sig_known_valid: &dyn Fn(&Hash) -> bool,
 ) -> Result<Outcome, BlockError> {
     let h = &block.header;
-    if h.chain_id != rules.chain_id {
-        return Err(Error::BadBlock(format!("chain id `{}`", h.chain_id)).into());
-    }
-    if Some(h.height) != parent.height.checked_add(1) || h.parent_hash != parent.hash() {
-        return Err(Error::BadBlock(format!(
-            "height {} does not extend parent {} at {}",
-            h.height,
-            parent.hash(),
-            parent.height
-        ))
-        .into());
-    }
+    check_header(rules, parent, h)?;
     block.check_shape()?;
     let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
     let mut seen = HashSet::with_capacity(hashes.len());
@@ -305,6 +299,50 @@ pub fn execute_block<R: StateReader + ?Sized>(
     Ok(Outcome { changes, state_root, receipts })
 }
 
+/// The header rules between a block and its parent, checked against the parent's real header
+/// (never a cached summary): chain id, height and parent hash, a later view, the view's leader
+/// as proposer, the validator set, a timestamp not before the parent's, and a `parent_cert`
+/// that is a verifying notarization of the parent in the parent's own view (absent only on a
+/// child of genesis). Only "not too far in the future" needs a clock; the engine checks that
+/// for live proposals.
+pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Error> {
+    let bad = |why: String| Err(Error::BadBlock(why));
+    if h.chain_id != rules.chain_id {
+        return bad(format!("chain id `{}`", h.chain_id));
+    }
+    let parent_hash = parent.hash();
+    if Some(h.height) != parent.height.checked_add(1) || h.parent_hash != parent_hash {
+        return bad(format!("height {} does not extend parent {parent_hash} at {}", h.height, parent.height));
+    }
+    if h.view <= parent.view {
+        return bad(format!("view {} is not after its parent's view {}", h.view, parent.view));
+    }
+    if h.proposer != rules.validators.leader(h.view) {
+        return bad(format!("proposer {:?} does not lead view {}", h.proposer, h.view));
+    }
+    if h.validator_set_hash != rules.validators.hash() {
+        return bad(format!("validator set {} is not this chain's", h.validator_set_hash));
+    }
+    if h.timestamp_ms < parent.timestamp_ms {
+        return bad(format!("timestamp {} is before its parent's {}", h.timestamp_ms, parent.timestamp_ms));
+    }
+    match &h.parent_cert {
+        None if parent.height == 0 => Ok(()),
+        None => bad(format!("block at height {} carries no certificate of its parent", h.height)),
+        Some(_) if parent.height == 0 => bad("a child of genesis carries a parent certificate".into()),
+        Some(c) => {
+            if c.kind != VoteKind::Notarize || c.block_hash != Some(parent_hash) || c.view != parent.view {
+                return bad(format!(
+                    "the parent certificate of height {} is not a notarization of its parent",
+                    h.height
+                ));
+            }
+            let domain = Domain { chain_id: rules.chain_id.clone(), genesis_hash: rules.genesis_hash };
+            c.verify(&domain, &rules.validators)
+        }
+    }
+}
+
 fn verify_signatures(
     rules: &Rules,
     block: &Block,
@@ -329,29 +367,42 @@ fn verify_signatures(
     })
 }
 
+/// How much of a block a proposal may fill.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockBudget {
+    /// The most transactions.
+    pub txs_max: usize,
+    /// The most encoded bytes of transactions (see [`crate::block::tx_bytes_max`]).
+    pub tx_bytes_max: usize,
+}
+
 /// Builds the body of a proposal on `base`: takes `candidates` in order, keeps each that applies
-/// (its signature already checked by the caller), and returns the kept transactions, the outcome
-/// and the refused ones with their reasons.
+/// (its signature already checked by the caller) until the budget is spent, and returns the kept
+/// transactions, the outcome and the refused ones with their reasons. Candidates left over when
+/// the budget runs out are neither kept nor refused: they wait for the next block.
 pub fn select_transactions<R: StateReader + ?Sized>(
     base: &R,
     parent_root: &Hash,
     height: u64,
     proposer: &Address,
     candidates: Vec<SignedTransaction>,
-    txs_max: usize,
+    budget: BlockBudget,
 ) -> (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>) {
     let mut overlay = Overlay::new(base);
     let mut kept = Vec::new();
+    let mut kept_bytes = 0usize;
     let mut receipts = Vec::new();
     let mut refused = Vec::new();
     for stx in candidates {
-        if kept.len() >= txs_max {
+        let bytes = codec::encoded_len(&stx);
+        if kept.len() >= budget.txs_max || kept_bytes.saturating_add(bytes) > budget.tx_bytes_max {
             break;
         }
         match overlay.apply(&stx, height, proposer) {
             Ok(()) => {
                 receipts.push(overlay.receipt(&stx));
                 kept.push(stx);
+                kept_bytes = kept_bytes.saturating_add(bytes);
             }
             Err(e) => refused.push((stx.hash(), e)),
         }

@@ -102,6 +102,23 @@ pub(crate) struct NodeArgs {
     /// banned for misbehaviour stay banned whether listed or not.
     #[arg(long, value_name = "FILE")]
     pub(crate) reserved_peers_file: Option<PathBuf>,
+    /// A peer that always gets a connection slot and is re-dialed whenever it is not connected,
+    /// however many other peers fill the node's slots: its peer id (the part after `/p2p/` of
+    /// its address); repeatable. Validators should list each other. Bootnodes and reserved peers
+    /// are priority peers already.
+    #[arg(long, value_name = "PEER_ID")]
+    pub(crate) priority_peer: Vec<String>,
+    /// The most inbound p2p connections (default 50); priority peers do not count.
+    #[arg(long, env = "TAKSA_P2P_INBOUND_MAX", value_name = "N")]
+    pub(crate) p2p_inbound_max: Option<usize>,
+    /// The most outbound p2p connections (default 20); priority peers do not count.
+    #[arg(long, env = "TAKSA_P2P_OUTBOUND_MAX", value_name = "N")]
+    pub(crate) p2p_outbound_max: Option<usize>,
+    /// The most inbound peers from one IP address (an IPv6 /64 counts as one; default 4);
+    /// priority peers do not count, and loopback addresses are exempt, so a local testnet is
+    /// unaffected.
+    #[arg(long, env = "TAKSA_P2P_INBOUND_PER_IP_MAX", value_name = "N")]
+    pub(crate) p2p_inbound_per_ip_max: Option<usize>,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

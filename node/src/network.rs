@@ -13,8 +13,10 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rand::seq::SliceRandom as _;
+
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{codec, Block, Hash, SignedTransaction, VoteKind};
+use taksa_consensus::{codec, Block, Hash, SignedTransaction};
 use taksa_p2p::{
     Event, FinalizedBlock, Handle, PeerId, Reply, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
     SYNC_RESPONSE_BYTES_MAX,
@@ -34,6 +36,9 @@ const FETCH_PEERS_MAX: usize = 4;
 const REGOSSIP_TICKS: u64 = 5;
 /// The most transactions gossiped again per round.
 const REGOSSIP_MAX: usize = 512;
+/// How often, and how long apart, a consensus message is offered again to a busy network.
+const BROADCAST_BUSY_RETRIES: usize = 20;
+const BROADCAST_BUSY_WAIT_MS: u64 = 10;
 /// Headroom under the response limit for the encoding of the list and certificates.
 const RESPONSE_MARGIN_BYTES: usize = 1024 * 1024;
 
@@ -65,10 +70,17 @@ pub(crate) struct P2pNetwork {
 }
 
 impl Network for P2pNetwork {
-    fn broadcast(&self, msg: &Message) {
-        if let Err(e) = self.handle.publish(Topic::Consensus, msg.encode()) {
-            tracing::warn!(target: "p2p", error = %e, view = msg.view(), "could not publish a consensus message");
+    fn broadcast(&self, msg: &Message) -> Result<(), taksa_p2p::Error> {
+        let data = msg.encode();
+        // A full command queue is back-pressure, not a reason to lose a vote or a proposal: the
+        // chain thread waits a little for room.
+        for _ in 0..BROADCAST_BUSY_RETRIES {
+            match self.handle.publish(Topic::Consensus, data.clone()) {
+                Err(taksa_p2p::Error::Busy) => std::thread::sleep(Duration::from_millis(BROADCAST_BUSY_WAIT_MS)),
+                result => return result,
+            }
         }
+        self.handle.publish(Topic::Consensus, data)
     }
 
     fn fetch_block(&self, hash: Hash) {
@@ -76,16 +88,20 @@ impl Network for P2pNetwork {
         let inbox = self.inbox.clone();
         let rejections = self.rejections.clone();
         self.runtime.spawn(async move {
-            for info in handle.peers().await.into_iter().take(FETCH_PEERS_MAX) {
+            // In random order: asked in a fixed order, a peer that picks a low id is always asked
+            // first and can withhold every block.
+            let mut peers = handle.peers().await;
+            peers.shuffle(&mut rand::thread_rng());
+            for info in peers.into_iter().take(FETCH_PEERS_MAX) {
                 match handle.request(&info.peer, Request::Block { hash }).await {
-                    Ok(Response::Block(Some(block))) if block.hash() == hash => {
+                    Ok(Response::Block(Some(block))) if fetched_block_is(&block, &hash) => {
                         let _ = inbox.try_send(ChainMsg::Fetched(block));
                         return;
                     }
                     Ok(Response::Block(None)) | Err(_) => {}
                     Ok(_) => {
-                        rejections.count("fetched block of another hash", &info.peer);
-                        handle.penalize(&info.peer, "answered a block request with another block");
+                        rejections.count("fetched block is not the one asked for", &info.peer);
+                        handle.penalize(&info.peer, "answered a block request with another block or body");
                     }
                 }
             }
@@ -94,14 +110,28 @@ impl Network for P2pNetwork {
     }
 }
 
-/// Handles the network's events until it stops: gossip checks and sync requests.
+/// Whether a block answered for `hash` is that block: its header hashes to it and its body is
+/// the one the header commits to (`tx_root`, within the limits). Honest peers store only blocks
+/// that passed this check, so a failure is the answering peer's doing.
+fn fetched_block_is(block: &Block, hash: &Hash) -> bool {
+    block.hash() == *hash && block.check_shape().is_ok()
+}
+
+/// Handles the network's events until it stops: gossip checks and sync requests. Consensus
+/// messages come first (`Events::recv` reads their own queue before the others), so no flood
+/// of transactions or requests delays them.
 pub(crate) async fn route(
     shared: Arc<Shared>,
     handle: Handle,
-    mut events: tokio::sync::mpsc::Receiver<Event>,
+    mut events: taksa_p2p::Events,
     inbox: SyncSender<ChainMsg>,
     rejections: Arc<Rejections>,
 ) {
+    /// Transaction checks running at once on the blocking pool. Beyond it, transaction gossip
+    /// is ignored (no penalty; the sender's node re-gossips what its pool holds), so a flood
+    /// cannot pile up unbounded work behind the p2p queue's bound.
+    const TX_CHECKS_IN_FLIGHT_MAX: usize = 1024;
+    let tx_checks = Arc::new(tokio::sync::Semaphore::new(TX_CHECKS_IN_FLIGHT_MAX));
     while let Some(event) = events.recv().await {
         match event {
             Event::Gossip { topic: Topic::Consensus, from, id, data } => {
@@ -123,11 +153,17 @@ pub(crate) async fn route(
                 handle.report(id, from, verdict);
             }
             Event::Gossip { topic: Topic::Transactions, from, id, data } => {
+                let Ok(permit) = tx_checks.clone().try_acquire_owned() else {
+                    tracing::debug!(target: "p2p", "transaction checks saturated: gossip ignored");
+                    handle.report(id, from, Verdict::Ignore);
+                    continue;
+                };
                 let shared = shared.clone();
                 let handle = handle.clone();
                 let rejections = rejections.clone();
                 // Signature checks and the pool's lock: off the async workers.
                 tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
                     let verdict = match admit_gossiped(&shared, &data) {
                         Ok(true) => Verdict::Accept,
                         Ok(false) => Verdict::Ignore,
@@ -157,28 +193,11 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
     if msg.view().saturating_add(EVIDENCE_TAIL_VIEWS) < finalized_view {
         return Ok(None);
     }
-    match &msg {
-        Message::Vote(vote) => {
-            vote.verify(domain, validators).map_err(|_| "vote signature or signer invalid")?;
-        }
-        Message::Certificate(cert) => {
-            cert.verify(domain, validators).map_err(|_| "certificate does not verify")?;
-        }
-        Message::Proposal { block, leader_vote } => {
-            let h = &block.header;
-            let leader = validators.leader(h.view);
-            let signed_by_leader = leader_vote.kind == VoteKind::Notarize
-                && leader_vote.view == h.view
-                && leader_vote.signer == leader
-                && h.proposer == leader
-                && leader_vote.block_hash == Some(block.hash());
-            if !signed_by_leader || h.chain_id != domain.chain_id {
-                return Err("proposal not signed by the view's leader");
-            }
-            leader_vote.verify(domain, validators).map_err(|_| "proposal signature invalid")?;
-            block.check_shape().map_err(|_| "proposal block malformed")?;
-        }
-    }
+    msg.verify(domain, validators).map_err(|_| match &msg {
+        Message::Vote(_) => "vote signature or signer invalid",
+        Message::Certificate(_) => "certificate does not verify",
+        Message::Proposal { .. } => "proposal invalid (leader, signature, shape or parent certificate)",
+    })?;
     match &msg {
         Message::Vote(vote) => shared.saw_validator(&vote.signer),
         Message::Proposal { leader_vote, .. } => shared.saw_validator(&leader_vote.signer),
@@ -370,5 +389,58 @@ async fn catch_up(
             let left_s = target.saturating_sub(done) as f64 / total.max(1e-3);
             tracing::info!(target: "sync", height = done, target, blocks_per_s = format!("{total:.0}"), remaining_s = format!("{left_s:.0}"), "syncing");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use taksa_consensus::block::tx_root;
+    use taksa_consensus::{Address, Header, Keypair, Transaction};
+
+    use super::*;
+
+    fn transfer(nonce: u64) -> SignedTransaction {
+        let key = Keypair::from_seed(&[3; 32]);
+        let tx = Transaction {
+            chain_id: "taksa-test".into(),
+            from: Address(key.public()),
+            to: Address::default(),
+            amount: 1,
+            fee: 1,
+            nonce,
+            valid_until_height: None,
+            memo: None,
+        };
+        tx.sign(&key, &Hash::ZERO)
+    }
+
+    #[test]
+    fn a_fetched_block_must_carry_the_body_its_header_commits_to() {
+        let txs = vec![transfer(0), transfer(1)];
+        let header = Header {
+            chain_id: "taksa-test".into(),
+            height: 3,
+            view: 3,
+            parent_hash: Hash([1; 32]),
+            proposer: Address::default(),
+            timestamp_ms: 1,
+            tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
+            state_root: Hash([2; 32]),
+            validator_set_hash: Hash([3; 32]),
+            parent_cert: None,
+        };
+        let block = Block { header, txs };
+        let hash = block.hash();
+        assert!(fetched_block_is(&block, &hash));
+        assert!(!fetched_block_is(&block, &Hash([9; 32])), "another block");
+
+        // A relay keeps the header (so the hash matches) and swaps the body.
+        let mut swapped = block.clone();
+        swapped.txs = vec![transfer(0), transfer(2)];
+        assert_eq!(swapped.hash(), hash);
+        assert!(!fetched_block_is(&swapped, &hash), "a body the header does not commit to");
+        let mut emptied = block;
+        emptied.txs.clear();
+        assert!(!fetched_block_is(&emptied, &hash), "a body with transactions removed");
     }
 }

@@ -51,19 +51,32 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
             );
         }
     }
+    let mut priority_peers = Vec::with_capacity(args.priority_peer.len());
+    for peer in &args.priority_peer {
+        priority_peers.push(peer.parse().with_context(|| format!("--priority-peer {peer}"))?);
+    }
     let p2p = P2pArgs {
         listen_addr: args.p2p_addr.clone(),
         bootnodes: args.bootnode.clone(),
         reserved_peers_file: args.reserved_peers_file.clone(),
+        priority_peers,
+        inbound_max: args.p2p_inbound_max,
+        outbound_max: args.p2p_outbound_max,
+        inbound_per_ip_max: args.p2p_inbound_per_ip_max,
     };
     run_node(genesis, key, &args.data_dir, &args.common, Some(p2p), None, None).await
 }
 
-/// Where to listen, whom to ask first, and where the reserved peers are listed.
+/// Where to listen, whom to ask first, where the reserved peers are listed, who else has
+/// priority, and the connection limits (the network's defaults where not given).
 struct P2pArgs {
     listen_addr: String,
     bootnodes: Vec<String>,
     reserved_peers_file: Option<std::path::PathBuf>,
+    priority_peers: Vec<taksa_p2p::PeerId>,
+    inbound_max: Option<usize>,
+    outbound_max: Option<usize>,
+    inbound_per_ip_max: Option<usize>,
 }
 
 /// The node's libp2p identity: a random ed25519 seed kept in the data folder, so its peer id
@@ -125,6 +138,10 @@ async fn run_node(
             p2p_identity(data_dir)?,
         );
         config.bootnodes = args.bootnodes;
+        config.priority_peers = args.priority_peers;
+        config.inbound_connections_max = args.inbound_max.unwrap_or(config.inbound_connections_max);
+        config.outbound_connections_max = args.outbound_max.unwrap_or(config.outbound_connections_max);
+        config.inbound_peers_per_ip_max = args.inbound_per_ip_max.unwrap_or(config.inbound_peers_per_ip_max);
         // Read before the network starts, so that no other peer gets in meanwhile.
         let watcher = match args.reserved_peers_file {
             Some(path) => Some(reserved::Watcher::load(path).await?),

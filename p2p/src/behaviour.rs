@@ -13,7 +13,7 @@ use taksa_consensus::engine::Message;
 
 use crate::codec::SyncCodec;
 use crate::config::Names;
-use crate::{reserved, Error, Topic, REQUEST_TIMEOUT_MS};
+use crate::{limits, reserved, Error, Topic, REQUEST_TIMEOUT_MS};
 
 /// The identify protocol version every Taksa node announces.
 pub(crate) const IDENTIFY_PROTOCOL: &str = "/taksa/id/1";
@@ -42,7 +42,10 @@ const DISCOVERY_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) struct Behaviour {
     pub(crate) reserved: reserved::Behaviour,
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    pub(crate) limits: connection_limits::Behaviour,
+    /// Inbound and outbound budgets, the per-address cap, priority peers and address bans.
+    pub(crate) limits: limits::Behaviour,
+    /// Handshakes in progress and connections per peer.
+    pub(crate) pending_limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
     pub(crate) identify: identify::Behaviour,
@@ -52,11 +55,10 @@ pub(crate) struct Behaviour {
 pub(crate) fn build(
     key: &Keypair,
     names: &Names,
-    peers_max: usize,
+    limits: limits::Behaviour,
     reserved: Option<HashSet<libp2p::PeerId>>,
 ) -> Result<Behaviour, Error> {
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established(Some(u32::try_from(peers_max).unwrap_or(u32::MAX)))
+    let pending_limits = connection_limits::ConnectionLimits::default()
         .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
         .with_max_pending_incoming(Some(PENDING_CONNECTIONS_MAX))
         .with_max_pending_outgoing(Some(PENDING_CONNECTIONS_MAX));
@@ -77,7 +79,8 @@ pub(crate) fn build(
     Ok(Behaviour {
         reserved: reserved::Behaviour::new(reserved),
         blocked: allow_block_list::Behaviour::default(),
-        limits: connection_limits::Behaviour::new(limits),
+        limits,
+        pending_limits: connection_limits::Behaviour::new(pending_limits),
         gossipsub,
         sync,
         identify,

@@ -9,8 +9,15 @@ use taksa_consensus::Hash;
 
 use crate::{Error, PeerId, Topic};
 
-/// The default connection limit.
-const PEERS_MAX_DEFAULT: usize = 50;
+/// The default limit of inbound connections: the old single limit, so that a bootnode of a
+/// local testnet accepts as many nodes as before.
+const INBOUND_CONNECTIONS_MAX_DEFAULT: usize = 50;
+/// The default limit of outbound connections. Discovery dials up to this many; the validator
+/// networks Taksa is tuned for have 4 to 10 nodes, so 20 leaves room for full nodes.
+const OUTBOUND_CONNECTIONS_MAX_DEFAULT: usize = 20;
+/// The default number of inbound peers per address (an IPv4 address or an IPv6 /64). With 4, an
+/// attacker needs 13 addresses to fill 50 inbound slots instead of one.
+const INBOUND_PEERS_PER_IP_MAX_DEFAULT: usize = 4;
 
 /// How to run the network.
 #[derive(Clone)]
@@ -28,8 +35,22 @@ pub struct Config {
     pub chain_id: String,
     /// The genesis hash; its first four bytes name the topics and protocols too.
     pub genesis_hash: Hash,
-    /// The most connections established at once, inbound and outbound together.
-    pub peers_max: usize,
+    /// The most inbound connections established at once, not counting priority peers.
+    pub inbound_connections_max: usize,
+    /// The most outbound connections established at once, not counting priority peers.
+    pub outbound_connections_max: usize,
+    /// The most inbound peers from one address (an IPv4 address or an IPv6 /64), not counting
+    /// priority peers. Loopback addresses are exempt unless [`Config::limit_loopback`] is set.
+    pub inbound_peers_per_ip_max: usize,
+    /// Whether the per-address cap and address bans apply to loopback addresses too. Off by
+    /// default: a local testnet runs every node on 127.0.0.1 (up to 64 with
+    /// `scripts/testnet.sh`), and a process on this machine needs no address cap to be kept
+    /// from eclipsing us, it shares the host. Tests of the cap turn it on.
+    pub limit_loopback: bool,
+    /// Priority peers besides the bootnodes and the reserved peers: they are never refused for
+    /// lack of a slot and are re-dialed whenever they are not connected (for validators, list
+    /// the other validators). At most `PRIORITY_PEERS_MAX` (128) ids count, all sources together.
+    pub priority_peers: Vec<PeerId>,
     /// Reserved peers: `Some(list)` connects to and accepts only these peers (an empty list
     /// means nobody); `None` (the default) accepts anyone. Change it later with
     /// [`crate::Handle::set_reserved`].
@@ -37,8 +58,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration with no bootnodes, no reserved peers and the default connection limit
-    /// (50).
+    /// A configuration with no bootnodes, no reserved or priority peers and the default
+    /// connection limits: 50 inbound, 20 outbound, 4 inbound peers per address.
     pub fn new(
         listen_addr: impl Into<String>,
         chain_id: impl Into<String>,
@@ -51,7 +72,11 @@ impl Config {
             identity_seed,
             chain_id: chain_id.into(),
             genesis_hash,
-            peers_max: PEERS_MAX_DEFAULT,
+            inbound_connections_max: INBOUND_CONNECTIONS_MAX_DEFAULT,
+            outbound_connections_max: OUTBOUND_CONNECTIONS_MAX_DEFAULT,
+            inbound_peers_per_ip_max: INBOUND_PEERS_PER_IP_MAX_DEFAULT,
+            limit_loopback: false,
+            priority_peers: Vec::new(),
             reserved: None,
         }
     }
@@ -65,7 +90,11 @@ impl fmt::Debug for Config {
             .field("bootnodes", &self.bootnodes)
             .field("chain_id", &self.chain_id)
             .field("genesis_hash", &self.genesis_hash)
-            .field("peers_max", &self.peers_max)
+            .field("inbound_connections_max", &self.inbound_connections_max)
+            .field("outbound_connections_max", &self.outbound_connections_max)
+            .field("inbound_peers_per_ip_max", &self.inbound_peers_per_ip_max)
+            .field("limit_loopback", &self.limit_loopback)
+            .field("priority_peers", &self.priority_peers)
             .field("reserved", &self.reserved)
             .finish_non_exhaustive()
     }

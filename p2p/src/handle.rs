@@ -1,6 +1,7 @@
 //! The node's side of the network: [`start`] and the cloneable [`Handle`] that sends commands to
 //! the swarm task.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
@@ -10,11 +11,11 @@ use libp2p::{noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{self, Behaviour};
-use crate::config::{self, Names};
+use crate::config::{self, Names, PeerAddr};
 use crate::service::{Command, Service};
 use crate::{
-    Config, Error, Event, MessageId, PeerId, PeerInfo, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
-    COMMANDS_QUEUE_MAX, EVENTS_QUEUE_MAX, REQUEST_TIMEOUT_MS,
+    events, limits, Config, Error, Events, MessageId, PeerId, PeerInfo, Request, Response, Topic, Verdict,
+    BLOCKS_PER_REQUEST_MAX, COMMANDS_QUEUE_MAX, REQUEST_TIMEOUT_MS,
 };
 
 /// Connections nobody uses (no mesh, no request) close after this long.
@@ -77,6 +78,7 @@ impl Handle {
     /// dialed. `None` lifts the restriction and dials the peers we know again (Kademlia's
     /// table and the bootnodes), so the node reconnects by itself within seconds. Bans of the
     /// scoring apply either way: a reserved peer that is banned stays out until its ban ends.
+    /// Reserved peers are priority peers: they never wait for a free slot.
     ///
     /// Fails with [`Error::Busy`] if the command queue is full (try again) or [`Error::Closed`]
     /// once the network has stopped.
@@ -146,14 +148,14 @@ impl Handle {
 
 /// Starts the network: builds the swarm, binds the listen address (returning once it is bound),
 /// dials the bootnodes and spawns the swarm task. Must be called inside a tokio runtime.
-pub async fn start(config: Config) -> Result<(Handle, mpsc::Receiver<Event>), Error> {
+pub async fn start(config: Config) -> Result<(Handle, Events), Error> {
     let listen = config::parse_addr(&config.listen_addr).await?;
     let mut bootnodes = Vec::with_capacity(config.bootnodes.len());
     for bootnode in &config.bootnodes {
         bootnodes.push(config::parse_addr(bootnode).await?);
     }
     let names = Names::new(&config.chain_id, &config.genesis_hash);
-    let mut swarm = build_swarm(&config, &names)?;
+    let mut swarm = build_swarm(&config, &names, &bootnodes)?;
     for topic in Topic::ALL {
         let topic = libp2p::gossipsub::IdentTopic::new(names.topic(topic));
         swarm
@@ -166,19 +168,20 @@ pub async fn start(config: Config) -> Result<(Handle, mpsc::Receiver<Event>), Er
     let local = PeerId(*swarm.local_peer_id());
     tracing::info!(target: "p2p", peer = %local, addrs = ?listen_addrs, "network listening");
 
-    let (events_tx, events_rx) = mpsc::channel(EVENTS_QUEUE_MAX);
+    let (queues, events) = events::channel();
     let (commands_tx, commands_rx) = mpsc::channel(COMMANDS_QUEUE_MAX);
-    let service = Service::new(swarm, &names, events_tx, bootnodes, listen_addrs, config.peers_max)?;
+    let service = Service::new(swarm, &names, queues, bootnodes, listen_addrs)?;
     tokio::spawn(service.run(commands_rx));
-    Ok((Handle { commands: commands_tx, local }, events_rx))
+    Ok((Handle { commands: commands_tx, local }, events))
 }
 
-fn build_swarm(config: &Config, names: &Names) -> Result<Swarm<Behaviour>, Error> {
+fn build_swarm(config: &Config, names: &Names, bootnodes: &[PeerAddr]) -> Result<Swarm<Behaviour>, Error> {
     let mut seed = config.identity_seed;
     let key = libp2p::identity::Keypair::ed25519_from_bytes(&mut seed)
         .map_err(|e| Error::Setup { what: "identity", reason: e.to_string() })?;
-    let reserved = config.reserved.as_ref().map(|peers| peers.iter().map(|p| p.0).collect());
-    let behaviour = behaviour::build(&key, names, config.peers_max, reserved)?;
+    let reserved: Option<HashSet<libp2p::PeerId>> =
+        config.reserved.as_ref().map(|peers| peers.iter().map(|p| p.0).collect());
+    let behaviour = behaviour::build(&key, names, build_limits(config, bootnodes, reserved.as_ref()), reserved)?;
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -188,6 +191,24 @@ fn build_swarm(config: &Config, names: &Names) -> Result<Swarm<Behaviour>, Error
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+/// The limits of `config`; the bootnodes and the listed priority peers have slots of their own.
+fn build_limits(
+    config: &Config,
+    bootnodes: &[PeerAddr],
+    reserved: Option<&HashSet<libp2p::PeerId>>,
+) -> limits::Behaviour {
+    let settings = limits::Settings {
+        inbound_max: config.inbound_connections_max,
+        outbound_max: config.outbound_connections_max,
+        per_ip_max: config.inbound_peers_per_ip_max,
+        limit_loopback: config.limit_loopback,
+    };
+    let named = bootnodes.iter().filter_map(|b| b.peer);
+    let fixed = named.chain(config.priority_peers.iter().map(|p| p.0)).collect();
+    let unnamed = bootnodes.iter().filter(|b| b.peer.is_none()).map(|b| b.addr.clone()).collect();
+    limits::Behaviour::new(settings, fixed, unnamed, reserved)
 }
 
 /// Binds `addr` and waits until the listener reports its actual address (the port, when 0 was

@@ -51,16 +51,17 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
             }
         }
     }
+    // Before anything is decoded: an older layout may encode blocks differently.
+    check_schema(db)?;
     let (head, head_hash) = check_chain(db, &expected)?;
-    check_schema(db, head.height)?;
     let accounts = load_accounts(db, &head)?;
     let (txs_total, validator_stats) = load_totals(db, genesis.validators.len())?;
     Ok(Loaded { head, head_hash, accounts, txs_total, validator_stats })
 }
 
-/// A database from before events were kept is refused unless it holds only genesis, which is
-/// simply upgraded in place.
-fn check_schema(db: &Db, head_height: u64) -> Result<(), StorageError> {
+/// A database of an older layout is refused with what to do: even a genesis-only one holds its
+/// genesis block in the older block encoding.
+fn check_schema(db: &Db) -> Result<(), StorageError> {
     let found = match db.get(CF_META, META_SCHEMA)? {
         None => 1,
         Some(bytes) => bytes
@@ -71,11 +72,6 @@ fn check_schema(db: &Db, head_height: u64) -> Result<(), StorageError> {
     };
     if found == SCHEMA_VERSION {
         return Ok(());
-    }
-    if found < SCHEMA_VERSION && head_height == 0 {
-        let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_META)?, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
-        return db.write(batch, true);
     }
     Err(StorageError::OldSchema { path: db.path.clone(), found, needed: SCHEMA_VERSION })
 }
@@ -109,7 +105,7 @@ fn ensure_empty(db: &Db) -> Result<(), StorageError> {
 }
 
 fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
-    let block = Block { header: genesis.header(), txs: Vec::new(), evidence: Vec::new() };
+    let block = Block { header: genesis.header(), txs: Vec::new() };
     let hash = block.hash();
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, block.encode());

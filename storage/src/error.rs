@@ -66,9 +66,10 @@ pub enum StorageError {
     },
     /// The folder was written by an older Taksa whose layout lacks what this one needs.
     #[error(
-        "the database in {} has layout version {found}, but this node needs version {needed} (it keeps every \
-         block's events); move the folder aside and start again: a full node or validator syncs the chain back \
-         from its peers (`scripts/testnet.sh start --reset` does this for the local testnet)",
+        "the database in {} has layout version {found}, but this node needs version {needed} (its blocks or \
+         indexes are stored differently); move the folder aside and start again: a full node or validator \
+         syncs the chain back from its peers (`taksa dev --reset` starts the dev chain over, \
+         `scripts/testnet.sh start --reset` the local testnet)",
         path.display()
     )]
     OldSchema {

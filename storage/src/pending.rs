@@ -91,7 +91,7 @@ mod tests {
             parent_cert: None,
             ..parent.clone()
         };
-        let block = Block { header, txs: vec![], evidence: vec![] };
+        let block = Block { header, txs: vec![] };
         store.put_pending(&block).expect("put");
         drop(store);
         let store = Store::open(dir.path(), &g).expect("reopen");

@@ -51,8 +51,9 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 /// meta key: encoded `Vec<ValidatorStats>`, one per validator in set order.
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 
-/// The layout this code writes: 2 added events, summaries, totals and validator statistics.
-pub(crate) const SCHEMA_VERSION: u32 = 2;
+/// The layout this code writes: 2 added events, summaries, totals and validator statistics; 3
+/// dropped the evidence list from the block encoding.
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;
@@ -256,7 +257,7 @@ mod tests {
 
     #[test]
     fn header_prefix_matches_the_canonical_codec() {
-        let block = Block { header: header(), txs: Vec::new(), evidence: Vec::new() };
+        let block = Block { header: header(), txs: Vec::new() };
         let (decoded, hash) = decode_block_header(&block.encode()).expect("decodes");
         assert_eq!(decoded, block.header);
         assert_eq!(hash, block.hash());
@@ -264,7 +265,7 @@ mod tests {
 
     #[test]
     fn truncated_block_header_does_not_decode() {
-        let bytes = Block { header: header(), txs: Vec::new(), evidence: Vec::new() }.encode();
+        let bytes = Block { header: header(), txs: Vec::new() }.encode();
         assert!(decode_block_header(&bytes[..40]).is_err());
     }
 

@@ -4,7 +4,8 @@
 use bincode::{Decode, Encode};
 
 use crate::codec;
-use crate::{Block, Certificate, Error, Vote};
+use crate::vote::{Domain, VoteKind};
+use crate::{Block, Certificate, Error, ValidatorSet, Vote};
 
 /// The bincode tag of [`Message::Proposal`]: the first four bytes (u32 LE) of its encoding.
 const PROPOSAL_TAG: [u8; 4] = [0, 0, 0, 0];
@@ -70,6 +71,20 @@ impl Message {
         Ok(msg)
     }
 
+    /// Checks everything that needs no chain state, so that gossip forwards nothing that no
+    /// honest node could accept: every signature against `validators` over this chain's
+    /// `domain`; for a proposal also that its view's leader proposed and signed it, its chain
+    /// id, validator set and shape (counts, bytes, `tx_root`), and that its `parent_cert` is a
+    /// verifying notarization of its parent in an earlier view (or absent, for a child of
+    /// genesis). The engine still checks a proposal against its own state (rule V1).
+    pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+        match self {
+            Message::Vote(vote) => vote.verify(domain, validators),
+            Message::Certificate(cert) => cert.verify(domain, validators),
+            Message::Proposal { block, leader_vote } => verify_proposal(block, leader_vote, domain, validators),
+        }
+    }
+
     /// The view the message is about.
     pub fn view(&self) -> u64 {
         match self {
@@ -80,11 +95,38 @@ impl Message {
     }
 }
 
+fn verify_proposal(block: &Block, leader_vote: &Vote, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+    let h = &block.header;
+    let leader = validators.leader(h.view);
+    let signed_by_leader = leader_vote.kind == VoteKind::Notarize
+        && leader_vote.view == h.view
+        && leader_vote.signer == leader
+        && h.proposer == leader
+        && leader_vote.block_hash == Some(block.hash());
+    if !signed_by_leader {
+        return Err(Error::BadBlock(format!("the proposal of view {} is not signed by its leader", h.view)));
+    }
+    if h.chain_id != domain.chain_id || h.validator_set_hash != validators.hash() {
+        return Err(Error::BadBlock("another chain id or validator set".into()));
+    }
+    block.check_shape()?;
+    match &h.parent_cert {
+        None if h.height == 1 && h.parent_hash == domain.genesis_hash => {}
+        None => return Err(Error::BadBlock(format!("block at height {} carries no parent certificate", h.height))),
+        Some(cert) => {
+            if cert.kind != VoteKind::Notarize || cert.block_hash != Some(h.parent_hash) || cert.view >= h.view {
+                return Err(Error::BadCertificate("the parent certificate is not a notarization of the parent".into()));
+            }
+            cert.verify(domain, validators)?;
+        }
+    }
+    leader_vote.verify(domain, validators)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::{Hash, Keypair, Signature};
-    use crate::vote::{Domain, VoteKind};
     use crate::{Address, Header};
 
     fn domain() -> Domain {
@@ -106,7 +148,6 @@ mod tests {
                 parent_cert: None,
             },
             txs: Vec::new(),
-            evidence: Vec::new(),
         }
     }
 
@@ -174,5 +215,67 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(Message::decode(&bytes[..len]).is_err(), "prefix of {len} bytes decoded");
         }
+    }
+
+    /// Four validators with seeds 1..=4; view 1 is led by the second (seed 2).
+    fn four() -> (Vec<Keypair>, ValidatorSet) {
+        let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_seed(&[i; 32])).collect();
+        let set = ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect());
+        (keys, set)
+    }
+
+    /// A proposal for `view` by its leader, at `height` on `parent` with `parent_cert`.
+    fn signed_proposal(
+        keys: &[Keypair],
+        set: &ValidatorSet,
+        view: u64,
+        height: u64,
+        parent_cert: Option<Certificate>,
+    ) -> Message {
+        let mut b = block();
+        b.header.view = view;
+        b.header.height = height;
+        b.header.parent_hash = parent_cert.as_ref().and_then(|c| c.block_hash).unwrap_or(domain().genesis_hash);
+        b.header.proposer = set.leader(view);
+        b.header.validator_set_hash = set.hash();
+        b.header.tx_root = crate::block::tx_root(&[]);
+        b.header.parent_cert = parent_cert;
+        let key = keys.iter().find(|k| Address(k.public()) == set.leader(view)).expect("leader key");
+        let leader_vote = Vote::sign(&domain(), key, VoteKind::Notarize, view, Some(b.hash()));
+        Message::Proposal { block: b, leader_vote }
+    }
+
+    fn notarization(keys: &[Keypair], set: &ValidatorSet, view: u64, hash: Hash) -> Certificate {
+        let votes: Vec<Vote> =
+            keys.iter().map(|k| Vote::sign(&domain(), k, VoteKind::Notarize, view, Some(hash))).collect();
+        Certificate::from_votes(set, VoteKind::Notarize, view, Some(hash), &votes)
+    }
+
+    #[test]
+    fn a_proposal_verifies_only_with_a_quorum_certificate_of_its_parent() {
+        let (keys, set) = four();
+        let child_of_genesis = signed_proposal(&keys, &set, 1, 1, None);
+        assert_eq!(child_of_genesis.verify(&domain(), &set), Ok(()));
+        let parent = Hash([0x55; 32]);
+        let good = signed_proposal(&keys, &set, 5, 2, Some(notarization(&keys[..3], &set, 1, parent)));
+        assert_eq!(good.verify(&domain(), &set), Ok(()));
+
+        let one_signer = signed_proposal(&keys, &set, 5, u64::MAX, Some(notarization(&keys[1..2], &set, 1, parent)));
+        assert!(matches!(one_signer.verify(&domain(), &set), Err(Error::BadCertificate(_))));
+        let not_earlier = signed_proposal(&keys, &set, 5, 2, Some(notarization(&keys[..3], &set, 5, parent)));
+        assert!(matches!(not_earlier.verify(&domain(), &set), Err(Error::BadCertificate(_))));
+        let orphan = signed_proposal(&keys, &set, 5, 2, None);
+        assert!(matches!(orphan.verify(&domain(), &set), Err(Error::BadBlock(_))));
+    }
+
+    #[test]
+    fn a_proposal_signed_by_another_than_the_leader_does_not_verify() {
+        let (keys, set) = four();
+        let Message::Proposal { block, .. } = signed_proposal(&keys, &set, 1, 1, None) else { unreachable!() };
+        let not_leader = &keys[0];
+        assert_ne!(Address(not_leader.public()), set.leader(1));
+        let leader_vote = Vote::sign(&domain(), not_leader, VoteKind::Notarize, 1, Some(block.hash()));
+        let forged = Message::Proposal { block, leader_vote };
+        assert!(matches!(forged.verify(&domain(), &set), Err(Error::BadBlock(_))));
     }
 }

@@ -479,7 +479,7 @@ mod tests {
             validator_set_hash: cfg.validators.hash(),
             parent_cert,
         };
-        Block { header, txs: Vec::new(), evidence: Vec::new() }
+        Block { header, txs: Vec::new() }
     }
 
     fn proposal(cfg: &Config, keys: &[Keypair], block: &Block) -> Message {
@@ -759,6 +759,46 @@ mod tests {
             assert_eq!(e.status().view, view + 1);
         }
         assert_eq!(waits, vec![1200, 2200, 4200, 8200, 8200, 8200, 8200]);
+    }
+
+    #[test]
+    fn a_later_proposal_with_a_forged_parent_certificate_cannot_poison_its_parents_height() {
+        let ks = keys(4);
+        let cfg = config(&ks, Some(0));
+        let mut e = Engine::new(cfg.clone(), genesis(), None);
+        let now = T0 + 300;
+        e.step(Input::Start, now);
+        let x = build(&cfg, 1, GENESIS, 0, None, T0 + 200);
+        // View 5's leader (validator 1) also leads view 1. Its view-5 proposal names X as parent
+        // with a "notarization" signed by itself alone and claims height u64::MAX.
+        let forged = cert(&cfg, &ks[1..2], VoteKind::Notarize, 1, Some(x.hash()));
+        let poison = build(&cfg, 5, x.hash(), u64::MAX - 1, Some(forged), T0 + 250);
+        assert_eq!(poison.header.height, u64::MAX);
+        e.step(Input::Message(proposal(&cfg, &ks, &poison)), now);
+
+        let mut fx = e.step(Input::Message(proposal(&cfg, &ks, &x)), now);
+        fx.extend(e.step(Input::Verified { block_hash: x.hash(), valid: true }, now));
+        let notarization = cert(&cfg, &ks[..3], VoteKind::Notarize, 1, Some(x.hash()));
+        fx.extend(e.step(Input::Message(Message::Certificate(notarization.clone())), now));
+        let finalization = cert(&cfg, &ks[..3], VoteKind::Finalize, 1, Some(x.hash()));
+        fx.extend(e.step(Input::Message(Message::Certificate(finalization)), now));
+        let finals: Vec<_> = fx
+            .iter()
+            .filter_map(|f| match f {
+                Effect::Finalized { block_hash, height, .. } => Some((*block_hash, *height)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(finals, vec![(x.hash(), 1)], "X is final at its own height");
+        assert_eq!(e.status().finalized_height, 1);
+
+        // A child of X in view 2 (validator 2 leads) is checked against X's true height.
+        let child = build(&cfg, 2, x.hash(), 1, Some(notarization), T0 + 400);
+        let fx = e.step(Input::Message(proposal(&cfg, &ks, &child)), T0 + 400);
+        assert!(
+            fx.iter().any(|f| matches!(f, Effect::Verify { block } if block.hash() == child.hash())),
+            "the child of X goes to the application: {fx:?}"
+        );
     }
 
     #[test]

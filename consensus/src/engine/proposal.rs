@@ -67,10 +67,32 @@ impl Engine {
         }
         if round.proposal.is_none() {
             round.proposal = Some((block, leader_vote));
-            self.blocks.entry(hash).or_insert(meta);
-            self.learn_certified(hash);
+            self.learn_header(hash, meta);
+            // The parent named by an uncertified header (and its parent_cert's view) is
+            // unchecked: a Byzantine leader can forge both. Only a certificate for this block
+            // makes them facts (a certificate may have come before the proposal).
+            if self.is_certified(view, hash) {
+                self.learn_certified(hash);
+            }
             self.try_finalize_pending();
         }
+    }
+
+    /// Records what a block's own header says of it. The hash binds the header, so its fields
+    /// describe this block; they replace a record derived from a certified child, which lacks
+    /// the timestamp.
+    fn learn_header(&mut self, hash: Hash, meta: BlockMeta) {
+        if self.blocks.get(&hash).is_none_or(|m| m.timestamp_ms.is_none()) {
+            self.blocks.insert(hash, meta);
+        }
+    }
+
+    /// Whether we hold a notarization or finalization of `hash` in `view`.
+    fn is_certified(&self, view: u64, hash: Hash) -> bool {
+        self.rounds.get(&view).is_some_and(|r| {
+            r.notarization.as_ref().is_some_and(|c| c.block_hash == Some(hash))
+                || r.finalization.as_ref().is_some_and(|c| c.block_hash == Some(hash))
+        })
     }
 
     /// V1 then [`Effect::Verify`] for the current view's proposal, once.

@@ -6,8 +6,8 @@ use taksa_consensus::codec;
 use taksa_consensus::engine::Message;
 use taksa_consensus::vote::VoteKind;
 use taksa_consensus::{
-    Address, Block, Certificate, Error, Evidence, Hash, Header, Keypair, PublicKey, Signature, SignedTransaction,
-    Transaction, Vote,
+    Address, Block, Certificate, Error, Hash, Header, Keypair, PublicKey, Signature, SignedTransaction, Transaction,
+    Vote,
 };
 
 fn hash() -> impl Strategy<Value = Hash> {
@@ -57,16 +57,8 @@ fn certificate() -> impl Strategy<Value = Certificate> {
 }
 
 fn block() -> impl Strategy<Value = Block> {
-    (
-        "[a-z0-9-]{0,20}",
-        any::<u64>(),
-        any::<u64>(),
-        hash(),
-        any::<u64>(),
-        prop::option::of(certificate()),
-        prop::collection::vec((vote(), vote()), 0..3),
-    )
-        .prop_map(|(chain_id, height, view, parent_hash, timestamp_ms, parent_cert, evidence)| Block {
+    ("[a-z0-9-]{0,20}", any::<u64>(), any::<u64>(), hash(), any::<u64>(), prop::option::of(certificate())).prop_map(
+        |(chain_id, height, view, parent_hash, timestamp_ms, parent_cert)| Block {
             header: Header {
                 chain_id,
                 height,
@@ -80,8 +72,8 @@ fn block() -> impl Strategy<Value = Block> {
                 parent_cert,
             },
             txs: Vec::new(),
-            evidence: evidence.into_iter().map(|(a, b)| Evidence { a, b }).collect(),
-        })
+        },
+    )
 }
 
 fn message() -> impl Strategy<Value = Message> {
@@ -170,7 +162,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
         1,
         Some(Hash([7; 32])),
     );
-    let m = Message::Proposal { block: Block { header, txs, evidence: Vec::new() }, leader_vote };
+    let m = Message::Proposal { block: Block { header, txs }, leader_vote };
     let bytes = m.encode();
     assert!(bytes.len() > 3 * 1024 * 1024 && bytes.len() < Message::PROPOSAL_BYTES_MAX, "{} bytes", bytes.len());
     assert_eq!(Message::decode(&bytes), Ok(m));

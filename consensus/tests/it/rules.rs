@@ -3,9 +3,13 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use taksa_consensus::block::tx_root;
-use taksa_consensus::state::{execute_block, select_transactions, StateDigest};
-use taksa_consensus::{Account, Address, Block, Hash, Header, Keypair, Rules, SignedTransaction, Transaction, TxError};
+use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
+use taksa_consensus::state::{execute_block, select_transactions, BlockBudget, StateDigest};
+use taksa_consensus::tx::MEMO_BYTES_MAX;
+use taksa_consensus::{
+    Account, Address, Block, Certificate, Domain, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
+    TxError, ValidatorSet, Vote, VoteKind,
+};
 
 const CHAIN: &str = "taksa-prop";
 
@@ -13,8 +17,18 @@ fn keys(n: u8) -> Vec<Keypair> {
     (0..n).map(|i| Keypair::from_seed(&[i + 1; 32])).collect()
 }
 
+/// The one validator of these tests: it leads every view and certifies every parent.
+fn validator() -> Keypair {
+    Keypair::from_seed(&[200; 32])
+}
+
 fn rules() -> Rules {
-    Rules { chain_id: CHAIN.into(), genesis_hash: Hash([7; 32]), fee_floor: 1 }
+    let validators = ValidatorSet::new(vec![Address(validator().public())]);
+    Rules { chain_id: CHAIN.into(), genesis_hash: Hash([7; 32]), fee_floor: 1, validators }
+}
+
+fn domain() -> Domain {
+    Domain { chain_id: CHAIN.into(), genesis_hash: rules().genesis_hash }
 }
 
 fn genesis_state(keys: &[Keypair], balance: u128) -> BTreeMap<Address, Account> {
@@ -58,23 +72,40 @@ fn parent(state: &BTreeMap<Address, Account>) -> Header {
     }
 }
 
-/// Builds a block from candidates the way a proposer does.
-fn build(
-    state: &BTreeMap<Address, Account>,
-    parent: &Header,
-    proposer: Address,
-    cands: Vec<SignedTransaction>,
-) -> Block {
-    let (txs, outcome, _) = select_transactions(state, &parent.state_root, 1, &proposer, cands, 10_000);
-    let header = Header {
-        height: 1,
+/// A budget of `txs_max` transactions with room for any bytes they take.
+fn budget(txs_max: usize) -> BlockBudget {
+    BlockBudget { txs_max, tx_bytes_max: usize::MAX }
+}
+
+/// Builds a block on `parent` from candidates the way the proposer (the validator) does.
+fn build(state: &BTreeMap<Address, Account>, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
+    let proposer = Address(validator().public());
+    let (txs, outcome, _) =
+        select_transactions(state, &parent.state_root, parent.height + 1, &proposer, cands, budget(10_000));
+    Block { header: child_header(parent, &txs, outcome.state_root), txs }
+}
+
+/// A valid header for a child of `parent` carrying `txs`: the next view, its leader, the parent's
+/// notarization (none for a child of genesis).
+fn child_header(parent: &Header, txs: &[SignedTransaction], state_root: Hash) -> Header {
+    let rules = rules();
+    let view = parent.view + 1;
+    let parent_cert = (parent.height > 0).then(|| {
+        let vote = Vote::sign(&domain(), &validator(), VoteKind::Notarize, parent.view, Some(parent.hash()));
+        Certificate::from_votes(&rules.validators, VoteKind::Notarize, parent.view, Some(parent.hash()), &[vote])
+    });
+    Header {
+        chain_id: CHAIN.into(),
+        height: parent.height + 1,
+        view,
         parent_hash: parent.hash(),
-        proposer,
+        proposer: rules.validators.leader(view),
+        timestamp_ms: parent.timestamp_ms + 1,
         tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
-        state_root: outcome.state_root,
-        ..parent.clone()
-    };
-    Block { header, txs, evidence: vec![] }
+        state_root,
+        validator_set_hash: rules.validators.hash(),
+        parent_cert,
+    }
 }
 
 proptest! {
@@ -94,7 +125,7 @@ proptest! {
             signed(&ks[f as usize], Address(ks[t as usize].public()), amount, fee, n)
         }).collect();
         let p = parent(&state);
-        let block = build(&state, &p, Address(ks[5].public()), cands);
+        let block = build(&state, &p, cands);
         let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("a built block is valid");
         let mut after = state.clone();
         after.extend(outcome.changes);
@@ -126,13 +157,13 @@ fn a_replayed_transaction_is_rejected() {
     let state = genesis_state(&ks, 1_000);
     let t = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
     let p = parent(&state);
-    let block = build(&state, &p, Address(ks[1].public()), vec![t.clone(), t.clone()]);
+    let block = build(&state, &p, vec![t.clone(), t.clone()]);
     assert_eq!(block.txs.len(), 1, "the proposer keeps only the first copy");
     let mut after = state.clone();
     after.extend(execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid").changes);
     // Block 2 carries the same signed transaction again.
-    let header = Header { height: 2, parent_hash: block.hash(), tx_root: tx_root(&[t.hash()]), ..block.header.clone() };
-    let replay = Block { header, txs: vec![t], evidence: vec![] };
+    let replay =
+        Block { header: child_header(&block.header, std::slice::from_ref(&t), block.header.state_root), txs: vec![t] };
     let err = execute_block(&rules(), &after, &block.header, &replay, &|_| false);
     assert!(
         matches!(err, Err(taksa_consensus::state::BlockError::Tx { error: TxError::NonceTooLow { .. }, .. })),
@@ -146,7 +177,7 @@ fn a_block_with_one_bad_transaction_applies_nothing() {
     let state = genesis_state(&ks, 1_000);
     let p = parent(&state);
     let good = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
-    let mut block = build(&state, &p, Address(ks[1].public()), vec![good]);
+    let mut block = build(&state, &p, vec![good]);
     let mut forged = signed(&ks[0], Address(ks[1].public()), 10, 1, 1);
     forged.tx.amount = 999; // signature no longer matches
     block.txs.push(forged);
@@ -163,7 +194,7 @@ fn a_wrong_state_root_is_caught_at_the_first_divergent_block() {
     let ks = keys(2);
     let state = genesis_state(&ks, 1_000);
     let p = parent(&state);
-    let mut block = build(&state, &p, Address(ks[1].public()), vec![signed(&ks[0], Address(ks[1].public()), 10, 1, 0)]);
+    let mut block = build(&state, &p, vec![signed(&ks[0], Address(ks[1].public()), 10, 1, 0)]);
     block.header.state_root.0[0] ^= 1;
     let err = execute_block(&rules(), &state, &p, &block, &|_| false);
     assert!(matches!(err, Err(taksa_consensus::state::BlockError::StateRoot { .. })), "{err:?}");
@@ -177,11 +208,11 @@ fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
     let p = parent(&state);
     let overflow = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
     let (kept, outcome, refused) =
-        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![overflow], 10);
+        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![overflow], budget(10));
     assert!(kept.is_empty() && outcome.changes.is_empty());
     assert_eq!(refused[0].1, TxError::Overflow);
     let broke = signed(&ks[0], Address::default(), 100, 1, 0);
-    let (_, _, refused) = select_transactions(&state, &p.state_root, 1, &Address::default(), vec![broke], 10);
+    let (_, _, refused) = select_transactions(&state, &p.state_root, 1, &Address::default(), vec![broke], budget(10));
     assert_eq!(refused[0].1, TxError::InsufficientBalance { needed: 101, available: 100 });
 }
 
@@ -192,4 +223,90 @@ fn a_signature_for_another_genesis_does_not_verify() {
     assert!(stx.check_stateless(CHAIN, &rules().genesis_hash, 1).is_ok());
     assert_eq!(stx.check_stateless(CHAIN, &Hash([8; 32]), 1), Err(TxError::BadSignature));
     assert!(matches!(stx.check_stateless("other-chain", &rules().genesis_hash, 1), Err(TxError::WrongChain { .. })));
+}
+
+#[test]
+fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
+    // 10,000 transfers with 256-byte memos are about 4.4 MB: more than a block may hold. The
+    // signatures do not matter here (the pool checked them), so one key signs all of them.
+    let senders: Vec<Keypair> = (0..40u8).map(|i| Keypair::from_seed(&[i.wrapping_add(100); 32])).collect();
+    let state = genesis_state(&senders, 1 << 60);
+    let p = parent(&state);
+    let memo = "m".repeat(MEMO_BYTES_MAX);
+    let mut cands = Vec::new();
+    for nonce in 0..250u64 {
+        for k in &senders {
+            let mut stx = signed(k, Address::default(), 1, 1, nonce);
+            stx.tx.memo = Some(memo.clone());
+            cands.push(stx);
+        }
+    }
+    assert_eq!(cands.len(), BLOCK_TXS_MAX);
+    let mut header = child_header(&p, &[], Hash::ZERO);
+    let all = Block { header: header.clone(), txs: cands.clone() };
+    assert!(codec_len(&all) > taksa_consensus::codec::BLOCK_BYTES_MAX, "the flood is over the limit");
+
+    let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
+    let (txs, outcome, refused) = select_transactions(&state, &p.state_root, 1, &header.proposer, cands, room);
+    assert!(refused.is_empty(), "what does not fit waits; nothing is refused");
+    assert!(txs.len() < BLOCK_TXS_MAX && txs.len() > 9_000, "{} transfers fit", txs.len());
+    header.tx_root = tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
+    header.state_root = outcome.state_root;
+    let block = Block { header: header.clone(), txs };
+    let bytes = codec_len(&block);
+    assert!(bytes <= taksa_consensus::codec::BLOCK_BYTES_MAX, "{bytes} bytes");
+    assert!(bytes + 2 * 1024 > taksa_consensus::codec::BLOCK_BYTES_MAX, "the block is filled: {bytes} bytes");
+    assert!(block.check_shape().is_ok());
+
+    // The whole flood in one block is refused by the shape check every path runs.
+    header.tx_root = tx_root(&all.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
+    let oversize = Block { header, txs: all.txs };
+    let err = oversize.check_shape().expect_err("an oversize block is invalid");
+    assert!(err.to_string().contains("bytes; the limit is"), "{err}");
+}
+
+fn codec_len(block: &Block) -> usize {
+    block.encode().len()
+}
+
+#[test]
+fn a_header_is_checked_against_its_real_parent() {
+    let state = genesis_state(&keys(1), 1_000);
+    let p = parent(&state);
+    let one = build(&state, &p, vec![]);
+    assert!(execute_block(&rules(), &state, &p, &one, &|_| false).is_ok());
+    let two = Block { header: child_header(&one.header, &[], one.header.state_root), txs: vec![] };
+    assert!(execute_block(&rules(), &state, &one.header, &two, &|_| false).is_ok());
+
+    let mut bad: Vec<(&str, Header)> = Vec::new();
+    let mut h = two.header.clone();
+    h.timestamp_ms = one.header.timestamp_ms - 1;
+    bad.push(("timestamp before the parent's", h));
+    let mut h = two.header.clone();
+    h.view = one.header.view;
+    bad.push(("view not after the parent's", h));
+    let mut h = two.header.clone();
+    h.proposer = Address(keys(1)[0].public());
+    bad.push(("proposer not the leader", h));
+    let mut h = two.header.clone();
+    h.validator_set_hash = Hash([1; 32]);
+    bad.push(("another validator set", h));
+    let mut h = two.header.clone();
+    h.parent_cert = None;
+    bad.push(("no parent certificate", h));
+    let mut h = two.header.clone();
+    if let Some(c) = &mut h.parent_cert {
+        c.signatures[0].0[0] ^= 1;
+    }
+    bad.push(("a forged parent certificate", h));
+    let mut h = two.header.clone();
+    if let Some(c) = &mut h.parent_cert {
+        c.view += 1;
+    }
+    bad.push(("a parent certificate of another view", h));
+    for (why, header) in bad {
+        let block = Block { header, txs: vec![] };
+        let err = execute_block(&rules(), &state, &one.header, &block, &|_| false);
+        assert!(err.is_err(), "{why} must be refused");
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use taksa_consensus::block::{tx_root, BLOCK_TXS_MAX};
+use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
 use taksa_consensus::engine::Input;
-use taksa_consensus::state::{self, StateReader};
+use taksa_consensus::state::{self, BlockBudget, StateReader};
 use taksa_consensus::{Account, Address, Block, Certificate, Hash, Header};
 use taksa_storage::Store;
 
@@ -190,21 +190,24 @@ impl Chain {
         let base = Layered { store: &self.shared.store, layers };
         let candidates = self.shared.mempool.lock().map(|p| p.candidates(BLOCK_TXS_MAX, &base)).unwrap_or_default();
         let height = parent_header.height.saturating_add(1);
-        let (txs, outcome, refused) =
-            state::select_transactions(&base, &parent_header.state_root, height, &proposer, candidates, BLOCK_TXS_MAX);
-        let header = Header {
+        let mut header = Header {
             chain_id: self.shared.genesis.chain_id.clone(),
             height,
             view,
             parent_hash: parent,
             proposer,
             timestamp_ms: now_ms().max(parent_header.timestamp_ms),
-            tx_root: tx_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>()),
-            state_root: outcome.state_root,
+            tx_root: Hash::ZERO,
+            state_root: Hash::ZERO,
             validator_set_hash: self.shared.validators.hash(),
             parent_cert,
         };
-        let block = Block { header, txs, evidence: Vec::new() };
+        let budget = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
+        let (txs, outcome, refused) =
+            state::select_transactions(&base, &parent_header.state_root, height, &proposer, candidates, budget);
+        header.tx_root = tx_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+        header.state_root = outcome.state_root;
+        let block = Block { header, txs };
         if !refused.is_empty() {
             let dropped = self.shared.mempool.lock().map(|mut p| p.reject(&refused)).unwrap_or_default();
             self.record_dropped(&dropped, height);

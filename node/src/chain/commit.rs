@@ -44,13 +44,15 @@ impl Chain {
                 self.commit_chain(tip, &cert, true)
             }
             Ready::Missing => Ok(()),
-            Ready::Invalid => {
-                // A quorum finalized it, so it must execute: more than f validators are faulty,
-                // or this node's state is wrong. Refuse loudly rather than follow.
-                tracing::error!(target: "consensus", %tip, height, "a finalized block does not execute on this node's state");
-                self.parked.commit = None;
-                Ok(())
-            }
+            // A quorum finalized it, so it must execute: more than a third of the validators
+            // are faulty, or this node's state is wrong. Either way following on is unsafe.
+            Ready::Invalid => Err(anyhow::anyhow!(
+                "block {tip} at height {height} was finalized by a quorum of validators but does not execute on \
+                 this node's state: more than a third of the validators are faulty, or this node's data is \
+                 corrupt. The node stops rather than follow. Compare the block with other operators \
+                 (chain_getBlock); to rebuild this node, move its data folder aside and start it again to sync \
+                 from its peers"
+            )),
         }
     }
 
@@ -102,7 +104,8 @@ impl Chain {
     }
 
     /// Finalized blocks from a peer, ascending from our next height. Each must extend the one
-    /// before, carry a valid notarization of its parent and execute to its state root; a block
+    /// before and execute on it (which checks its header against the parent, its parent
+    /// certificate and its state root: `state::execute_block`); a block
     /// with a valid finalization is committed with everything below it. Returns the next height
     /// to ask for, or why the answer was refused (the caller penalises the peer). An `Err` of
     /// the outer result is a local failure (a write).
@@ -120,9 +123,6 @@ impl Chain {
             }
             if h.height != tip_height.saturating_add(1) || h.parent_hash != tip_hash {
                 return Ok(Err(format!("block {} at height {} does not extend {tip_hash}", hash, h.height)));
-            }
-            if let Err(e) = self.check_parent_cert(&block.header, tip_hash) {
-                return Ok(Err(e));
             }
             if let Some(fin) = &finalization {
                 let ok = fin.kind == VoteKind::Finalize && fin.block_hash == Some(hash) && fin.view == h.view;
@@ -142,22 +142,6 @@ impl Chain {
         let head = self.shared.store.head().height;
         let next = self.sync_tip.map_or(head, |(_, h)| h.max(head)).saturating_add(1);
         Ok(Ok(next))
-    }
-
-    /// A block's `parent_cert` must be a valid notarization of its parent (genesis has none).
-    fn check_parent_cert(&self, header: &taksa_consensus::Header, parent: Hash) -> Result<(), String> {
-        match &header.parent_cert {
-            None if header.height == 1 && parent == self.shared.genesis_hash => Ok(()),
-            None => Err(format!("block at height {} carries no certificate of its parent", header.height)),
-            Some(c) => {
-                let ok = c.kind == VoteKind::Notarize && c.block_hash == Some(parent) && c.view < header.view;
-                if ok && c.verify(&self.shared.domain, &self.shared.validators).is_ok() {
-                    Ok(())
-                } else {
-                    Err(format!("the parent certificate of the block at height {} does not verify", header.height))
-                }
-            }
-        }
     }
 
     pub(super) fn record_dropped(&self, dropped: &[Dropped], height: u64) {

@@ -106,7 +106,12 @@ impl Shared {
     ) -> Shared {
         let genesis_hash = genesis.hash();
         let genesis_validators = genesis.validators.len();
-        let rules = Rules { chain_id: genesis.chain_id.clone(), genesis_hash, fee_floor: genesis.fee_floor };
+        let rules = Rules {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash,
+            fee_floor: genesis.fee_floor,
+            validators: genesis.validator_set(),
+        };
         Shared {
             domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
             validators: genesis.validator_set(),
@@ -157,8 +162,8 @@ impl Shared {
 
 /// What the chain thread asks of the network.
 pub(crate) trait Network: Send {
-    /// Sends a consensus message to every peer.
-    fn broadcast(&self, msg: &Message);
+    /// Sends a consensus message to every peer. An error means it did not leave this node.
+    fn broadcast(&self, msg: &Message) -> Result<(), taksa_p2p::Error>;
     /// Asks peers for the block with this hash; it arrives as [`ChainMsg::Fetched`].
     fn fetch_block(&self, hash: Hash);
 }
@@ -167,7 +172,9 @@ pub(crate) trait Network: Send {
 pub(crate) struct Alone;
 
 impl Network for Alone {
-    fn broadcast(&self, _msg: &Message) {}
+    fn broadcast(&self, _msg: &Message) -> Result<(), taksa_p2p::Error> {
+        Ok(())
+    }
     fn fetch_block(&self, _hash: Hash) {}
 }
 
@@ -371,7 +378,7 @@ impl Chain {
             }
             Effect::Broadcast(msg) => {
                 tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(&msg), "broadcast");
-                self.network.broadcast(&msg);
+                self.broadcast(&msg)?;
                 Ok(None)
             }
             Effect::SetTimer { view, at_ms } => {
@@ -403,6 +410,27 @@ impl Chain {
         }
     }
 
+    /// Sends our own consensus message. Every message the engine makes fits its limit (blocks
+    /// are built within [`taksa_consensus::codec::BLOCK_BYTES_MAX`]), so one that does not is a
+    /// broken invariant that stops the node; a network too busy to take it costs this view at
+    /// most (votes are sent again at each timeout).
+    fn broadcast(&self, msg: &Message) -> anyhow::Result<()> {
+        match self.network.broadcast(msg) {
+            Ok(()) => Ok(()),
+            Err(e @ taksa_p2p::Error::TooLarge { .. }) => Err(anyhow::anyhow!(
+                "internal error: our own {} for view {} is too large to send ({e}); this is a bug, please report it",
+                message_kind(msg),
+                msg.view()
+            )),
+            Err(taksa_p2p::Error::Closed) if self.shared.stopping.load(Ordering::Relaxed) => Ok(()),
+            Err(taksa_p2p::Error::Closed) => Err(anyhow::anyhow!("the p2p network stopped while consensus runs")),
+            Err(e) => {
+                tracing::warn!(target: "p2p", error = %e, view = msg.view(), kind = message_kind(msg), "could not send a consensus message");
+                Ok(())
+            }
+        }
+    }
+
     /// Retries parked work after a block arrived or the head moved.
     fn resume(&mut self) -> anyhow::Result<()> {
         if let Some((view, parent, parent_height, cert)) = self.parked.propose.take() {
@@ -418,3 +446,6 @@ impl Chain {
         self.try_commit()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -183,7 +183,6 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
             parent_cert: None,
         },
         txs: Vec::new(),
-        evidence: Vec::new(),
     };
     let liar = evil_peer_with(&net, genesis, Some(forged)).await;
     let liar_id = liar.local_peer_id().to_string();

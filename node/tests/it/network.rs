@@ -16,7 +16,20 @@ use crate::testnet::{exclusive, Testnet};
 const BLOCK_MS: u64 = 500;
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn transfer(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) -> String {
+/// A testnet transfer at the fee floor, as `tx_submit` takes it.
+pub(crate) fn transfer(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) -> String {
+    transfer_with_memo(key, to, amount, nonce, None, genesis)
+}
+
+/// [`transfer`] with a memo.
+pub(crate) fn transfer_with_memo(
+    key: &Keypair,
+    to: Address,
+    amount: u128,
+    nonce: u64,
+    memo: Option<String>,
+    genesis: &Hash,
+) -> String {
     let stx = Transaction {
         chain_id: devnet::TESTNET_CHAIN_ID.into(),
         from: Address(key.public()),
@@ -25,7 +38,7 @@ fn transfer(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash
         fee: devnet::FEE_FLOOR,
         nonce,
         valid_until_height: None,
-        memo: None,
+        memo,
     }
     .sign(key, genesis);
     format!("0x{}", hex::encode(stx.encode()))

@@ -22,12 +22,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::behaviour::{self, Behaviour, BehaviourEvent};
 use crate::config::{self, Names, PeerAddr};
+use crate::events::Queues;
+use crate::guard::{Admission, Guard};
 use crate::score::{Outcome, Scores, APP_PENALTY, DECAY_INTERVAL, GOSSIP_REJECT};
 use crate::{Error, Event, MessageId, PeerId, PeerInfo, Request, Response, Topic, Verdict};
 
-/// How often the housekeeping runs (score decay, ban expiry, bootnode re-dials).
+/// How often the housekeeping runs (score decay, ban expiry, re-dials).
 const TICK: Duration = Duration::from_millis(500);
-/// While we have no peer at all, the bootnodes are dialed again this often.
+/// Bootnodes and other priority peers we are not connected to are dialed again this often,
+/// whatever else we are connected to: a node whose slots are taken by strangers must still
+/// find its way back to the peers it was told to trust.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(2);
 /// Listen addresses taken from one peer's identify message into the DHT.
 const LISTEN_ADDRS_PER_PEER_MAX: usize = 8;
@@ -60,15 +64,15 @@ type PendingReply = Pin<Box<dyn Future<Output = (ResponseChannel<Response>, Opti
 
 pub(crate) struct Service {
     swarm: Swarm<Behaviour>,
-    events: mpsc::Sender<Event>,
+    queues: Queues,
     topics: HashMap<TopicHash, Topic>,
     sync_protocol: StreamProtocol,
     kad_protocol: String,
-    peers_max: usize,
     bootnodes: Vec<PeerAddr>,
     listen_addrs: Vec<Multiaddr>,
     peers: HashMap<libp2p::PeerId, Connected>,
     scores: Scores,
+    guard: Guard,
     outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Response, Error>>>,
     replies: FuturesUnordered<PendingReply>,
     last_decay: Instant,
@@ -79,23 +83,22 @@ impl Service {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
         names: &Names,
-        events: mpsc::Sender<Event>,
+        queues: Queues,
         bootnodes: Vec<PeerAddr>,
         listen_addrs: Vec<Multiaddr>,
-        peers_max: usize,
     ) -> Result<Service, Error> {
         let topics = Topic::ALL.into_iter().map(|t| (gossipsub::IdentTopic::new(names.topic(t)).hash(), t)).collect();
         Ok(Service {
             swarm,
-            events,
+            queues,
             topics,
             sync_protocol: behaviour::protocol(names.sync_protocol())?,
             kad_protocol: names.kad_protocol(),
-            peers_max,
             bootnodes,
             listen_addrs,
             peers: HashMap::new(),
             scores: Scores::default(),
+            guard: Guard::default(),
             outbound: HashMap::new(),
             replies: FuturesUnordered::new(),
             last_decay: Instant::now(),
@@ -177,6 +180,7 @@ impl Service {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
                 tracing::debug!(target: "p2p", peer = %peer_id, ?cause, "peer disconnected");
                 self.peers.remove(&peer_id);
+                self.guard.forget(&peer_id);
                 self.emit(Event::Disconnected { peer: PeerId(peer_id) });
             }
             SwarmEvent::NewListenAddr { address, .. } if !self.listen_addrs.contains(&address) => {
@@ -208,8 +212,8 @@ impl Service {
     /// Sends a connection event to the node; if its queue is full the event is lost (the node
     /// can always ask [`crate::Handle::peers`]).
     fn emit(&mut self, event: Event) {
-        if let Err(e) = self.events.try_send(event) {
-            tracing::warn!(target: "p2p", event = ?e.into_inner(), "event dropped: node's queue full");
+        if let Err(event) = self.queues.try_send(event) {
+            tracing::warn!(target: "p2p", ?event, "event dropped: node's queue full");
         }
     }
 
@@ -231,9 +235,11 @@ impl Service {
         }
     }
 
-    /// A peer the DHT found: connect if there is room and it may connect at all.
+    /// A peer the DHT found: connect if there is room (priority peers always have room) and it
+    /// may connect at all.
     fn discovered(&mut self, peer: libp2p::PeerId, addrs: Vec<Multiaddr>) {
-        let full = self.peers.len() >= self.peers_max;
+        let limits = &self.swarm.behaviour().limits;
+        let full = limits.outbound_full() && !limits.is_priority(&peer);
         if full || self.swarm.is_connected(&peer) || !self.may_connect(&peer) {
             return;
         }
@@ -244,12 +250,14 @@ impl Service {
     }
 
     /// Dials the bootnodes we are not connected to and may connect to. Those given without a
-    /// peer id cannot be told apart from our peers, so they are dialed only if `unnamed_too`.
+    /// peer id are known by the id found at their address once we have reached them; until
+    /// then they cannot be told apart from our peers, so they are dialed only if `unnamed_too`.
     fn dial_bootnodes(&mut self, unnamed_too: bool) {
         self.last_redial = Instant::now();
         let local = *self.swarm.local_peer_id();
         for bootnode in &self.bootnodes {
-            let opts = match bootnode.peer {
+            let peer = bootnode.peer.or_else(|| self.swarm.behaviour().limits.found_at(&bootnode.addr));
+            let opts = match peer {
                 Some(peer) if peer == local || self.swarm.is_connected(&peer) || !self.may_connect(&peer) => continue,
                 Some(peer) => DialOpts::peer_id(peer).addresses(vec![bootnode.addr.clone()]).build(),
                 None if !unnamed_too => continue,
@@ -270,8 +278,25 @@ impl Service {
         for peer in self.scores.expire_bans(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
         }
-        if self.peers.is_empty() && now.duration_since(self.last_redial) >= REDIAL_INTERVAL {
+        self.swarm.behaviour_mut().limits.expire(now);
+        if now.duration_since(self.last_redial) >= REDIAL_INTERVAL {
             self.dial_bootnodes(true);
+            self.dial_priority();
+        }
+    }
+
+    /// Dials the priority peers we are not connected to (at the addresses Kademlia knows);
+    /// bootnodes among them are dialed at their own addresses by `dial_bootnodes`.
+    fn dial_priority(&mut self) {
+        let local = *self.swarm.local_peer_id();
+        for peer in self.swarm.behaviour().limits.priority_peers() {
+            if peer == local || self.swarm.is_connected(&peer) || !self.may_connect(&peer) {
+                continue;
+            }
+            // Not dialed twice at once (the default condition); no address known is no error.
+            if let Err(error) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
+                tracing::debug!(target: "p2p", %peer, %error, "cannot dial priority peer");
+            }
         }
     }
 
@@ -307,10 +332,27 @@ impl Service {
             return;
         }
         data.truncate(payload_len);
+        let now = Instant::now();
+        let key = match self.guard.admit(source, topic, &data, now) {
+            Admission::Deliver(key) => key,
+            Admission::RateLimited => {
+                tracing::debug!(target: "p2p", peer = %source, ?topic, "gossip ignored: peer over its rate");
+                self.validate(&id, &source, MessageAcceptance::Ignore);
+                return;
+            }
+            Admission::Replay => {
+                tracing::debug!(target: "p2p", peer = %source, ?topic, "gossip ignored: payload delivered just now");
+                self.validate(&id, &source, MessageAcceptance::Ignore);
+                return;
+            }
+        };
         let event = Event::Gossip { topic, from: PeerId(source), id: MessageId(id.clone()), data };
-        if self.events.try_send(event).is_err() {
-            tracing::warn!(target: "p2p", ?topic, "gossip ignored: node's queue full");
-            self.validate(&id, &source, MessageAcceptance::Ignore);
+        match self.queues.try_send(event) {
+            Ok(()) => self.guard.delivered(key, now),
+            Err(_) => {
+                tracing::warn!(target: "p2p", ?topic, "gossip ignored: node's queue full");
+                self.validate(&id, &source, MessageAcceptance::Ignore);
+            }
         }
     }
 
@@ -334,11 +376,32 @@ impl Service {
     }
 
     /// Lowers `peer`'s score; at the threshold the block list closes its connections and refuses
-    /// new ones until the ban expires.
+    /// new ones until the ban expires, and the ban counts against the peer's address.
     fn penalize(&mut self, peer: libp2p::PeerId, delta: i64, reason: &'static str) {
-        if let Outcome::Ban(_) = self.scores.penalize(peer, delta, reason, Instant::now()) {
+        let now = Instant::now();
+        if let Outcome::Ban(_) = self.scores.penalize(peer, delta, reason, now) {
             self.swarm.behaviour_mut().blocked.block_peer(peer);
             self.swarm.behaviour_mut().kad.remove_peer(&peer);
+            self.ban_address_of(peer, now);
+        }
+    }
+
+    /// Counts a ban against the banned peer's address; when that bans the address (see
+    /// `limits`), the other non-priority peers that came in from it leave too.
+    fn ban_address_of(&mut self, peer: libp2p::PeerId, now: Instant) {
+        let Some(addr) = self.peers.get(&peer).map(|c| c.addr.clone()) else { return };
+        let Some(group) = self.swarm.behaviour_mut().limits.record_ban(&addr, now) else { return };
+        let limits = &self.swarm.behaviour().limits;
+        let same_address: Vec<libp2p::PeerId> = self
+            .peers
+            .iter()
+            .filter(|(p, c)| c.inbound && limits.in_group(&c.addr, group) && !limits.is_priority(p))
+            .map(|(p, _)| *p)
+            .collect();
+        for other in same_address {
+            tracing::debug!(target: "p2p", peer = %other, "disconnecting a peer from a banned address");
+            // An error only means the peer is already gone.
+            let _ = self.swarm.disconnect_peer_id(other);
         }
     }
 
@@ -365,7 +428,9 @@ impl Service {
 /// message, so the same payload sent again later is a new message. Consensus recovery depends on
 /// that: a stalled view re-sends the very same votes and certificates at each timeout, and
 /// gossipsub would refuse (and its peers drop) bytes it has seen, for as long as nothing new
-/// arrives to expire its seen-cache, which in a stalled network is forever.
+/// arrives to expire its seen-cache, which in a stalled network is forever. The price is that
+/// anyone can replay a valid payload under a fresh stamp; `guard` hands each payload to the node
+/// at most once per `guard::REPLAY_WINDOW`, shorter than any honest re-send.
 pub(crate) const SEND_STAMP_BYTES: usize = 8;
 
 fn send_stamp() -> u64 {

@@ -18,6 +18,7 @@ impl Service {
 
     pub(super) fn set_reserved(&mut self, peers: Option<Vec<PeerId>>) {
         let set: Option<HashSet<libp2p::PeerId>> = peers.map(|peers| peers.into_iter().map(|p| p.0).collect());
+        self.swarm.behaviour_mut().limits.set_reserved(set.as_ref());
         let reserved = &mut self.swarm.behaviour_mut().reserved;
         reserved.set(set);
         match reserved.len() {

@@ -51,7 +51,7 @@ impl Service {
         }
         let (reply, answer) = oneshot::channel();
         let event = Event::Request { from: PeerId(peer), request, reply: Reply(reply) };
-        if self.events.try_send(event).is_err() {
+        if self.queues.try_send(event).is_err() {
             tracing::warn!(target: "p2p", %peer, "sync request dropped: node's queue full");
             return;
         }

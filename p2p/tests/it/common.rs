@@ -7,7 +7,7 @@ use taksa_consensus::block::tx_root;
 use taksa_consensus::{
     Address, Block, Certificate, Domain, Genesis, Hash, Header, Keypair, Transaction, Vote, VoteKind,
 };
-use taksa_p2p::{Config, Event, FinalizedBlock, Handle, PeerId, PeerInfo, Request, Response, Topic, Verdict};
+use taksa_p2p::{Config, Event, Events, FinalizedBlock, Handle, PeerId, PeerInfo, Request, Response, Topic, Verdict};
 use tokio::sync::mpsc;
 
 pub(crate) const CHAIN_ID: &str = "taksa-p2p-test";
@@ -27,10 +27,11 @@ pub(crate) struct Node {
     pub(crate) id: PeerId,
     /// Our listen address, ending in `/p2p/<id>`.
     pub(crate) addr: String,
-    events: Option<mpsc::Receiver<Event>>,
+    events: Option<Events>,
 }
 
-/// Starts a node on a free port of 127.0.0.1 with `bootnodes`' addresses.
+/// Starts a node on a free port of 127.0.0.1 with `bootnodes`' addresses and at most
+/// `peers_max` connections each way (the bootnodes, priority peers, do not count).
 pub(crate) async fn start_node(seed: u8, bootnodes: &[&Node], peers_max: usize) -> Node {
     let bootnodes = bootnodes.iter().map(|n| n.addr.clone()).collect();
     start_at(seed, "127.0.0.1:0", bootnodes, peers_max).await
@@ -39,7 +40,8 @@ pub(crate) async fn start_node(seed: u8, bootnodes: &[&Node], peers_max: usize) 
 pub(crate) async fn start_at(seed: u8, listen: &str, bootnodes: Vec<String>, peers_max: usize) -> Node {
     let mut config = Config::new(listen, CHAIN_ID, genesis_hash(), [seed; 32]);
     config.bootnodes = bootnodes;
-    config.peers_max = peers_max;
+    config.inbound_connections_max = peers_max;
+    config.outbound_connections_max = peers_max;
     start_config(config).await
 }
 
@@ -107,6 +109,11 @@ impl Pump {
 }
 
 impl Node {
+    /// The node's events, for a scenario that reads them itself.
+    pub(crate) fn take_events(&mut self) -> Events {
+        self.events.take().expect("one reader per node")
+    }
+
     /// Spawns the node's event loop: every gossip gets `verdict(data)`, every request
     /// `respond(request)` (`None` drops the reply).
     pub(crate) fn pump(
@@ -114,7 +121,7 @@ impl Node {
         verdict: impl Fn(&[u8]) -> Verdict + Send + 'static,
         respond: impl Fn(&Request) -> Option<Response> + Send + 'static,
     ) -> Pump {
-        let mut events = self.events.take().expect("one pump per node");
+        let mut events = self.take_events();
         let handle = self.handle.clone();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -206,7 +213,7 @@ pub(crate) fn sample_blocks() -> Vec<FinalizedBlock> {
             validator_set_hash: validators.hash(),
             parent_cert: parent_cert.take(),
         };
-        let block = Block { header: header.clone(), txs, evidence: vec![] };
+        let block = Block { header: header.clone(), txs };
         let hash = Some(block.hash());
         let notarize = Vote::sign(&domain, &key, VoteKind::Notarize, height, hash);
         let finalize = Vote::sign(&domain, &key, VoteKind::Finalize, height, hash);

@@ -14,6 +14,8 @@ use crate::common::name;
 
 /// The most a hostile peer reads of anything, in bytes.
 const READ_BYTES_MAX: u64 = 64 * 1024;
+/// The most messages a hostile peer queues for sending.
+pub(crate) const FLOOD_MESSAGES_MAX: usize = 20_000;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
@@ -36,7 +38,12 @@ impl Hostile {
     /// byte.
     pub(crate) fn start(seed: u8, target: &str, answer: Vec<u8>) -> Hostile {
         let key = identity::Keypair::ed25519_from_bytes([seed; 32]).expect("a key from 32 bytes");
-        let config = gossipsub::ConfigBuilder::default().max_transmit_size(64 * 1024).build().expect("config");
+        // Room to queue a flood without dropping any of it.
+        let config = gossipsub::ConfigBuilder::default()
+            .max_transmit_size(64 * 1024)
+            .connection_handler_queue_len(FLOOD_MESSAGES_MAX)
+            .build()
+            .expect("config");
         let gossipsub =
             gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub");
         let protocol = StreamProtocol::try_from_owned(name("sync")).expect("protocol name");
@@ -85,8 +92,14 @@ impl Hostile {
 
     /// Publishes `data` on the topic named `name(suffix)` in our wire format (payload, then an
     /// 8-byte send stamp), with no size check of ours.
-    pub(crate) fn publish(&self, suffix: &str, mut data: Vec<u8>) {
-        data.extend_from_slice(&0u64.to_le_bytes());
+    pub(crate) fn publish(&self, suffix: &str, data: Vec<u8>) {
+        self.publish_stamped(suffix, data, 0);
+    }
+
+    /// Publishes `data` with the send stamp `stamp`: a new stamp makes the same payload a new
+    /// message to gossipsub, which is how a replay looks.
+    pub(crate) fn publish_stamped(&self, suffix: &str, mut data: Vec<u8>, stamp: u64) {
+        data.extend_from_slice(&stamp.to_le_bytes());
         let _ = self.commands.send(Command::Publish { topic: name(suffix), data });
     }
 

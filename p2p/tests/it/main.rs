@@ -1,6 +1,6 @@
 //! Real swarms on 127.0.0.1 in one process: gossip, validation and scoring, sync requests,
-//! discovery and connection limits, reserved peers, and a hostile raw libp2p peer for what our
-//! own nodes never send.
+//! discovery and connection limits, reserved peers, eclipse and replay resistance, and a hostile
+//! raw libp2p peer for what our own nodes never send.
 
 /// Polls `$cond` (which may `.await`) every 50 ms until it holds, failing after `$secs` seconds.
 macro_rules! eventually {
@@ -17,9 +17,11 @@ macro_rules! eventually {
 }
 
 mod common;
+mod eclipse;
 mod gossip;
 mod hostile;
 mod peers;
+mod replay;
 mod reserved;
 mod scoring;
 mod sync;

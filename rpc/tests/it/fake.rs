@@ -156,7 +156,7 @@ impl Fake {
         for (height, txs) in bodies.into_iter().enumerate() {
             let parent = blocks.last().map_or_else(dummy_parent, |b| b.header.clone());
             let header = header(height as u64, &parent, &txs);
-            blocks.push(Block { header, txs, evidence: vec![] });
+            blocks.push(Block { header, txs });
         }
         let mut accounts = HashMap::new();
         accounts.insert(addr(&a), Account { balance: 1_000_000 - 100 + 5 - 7 - 3 * FEE_FLOOR, nonce: 3 });

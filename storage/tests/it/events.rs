@@ -135,7 +135,7 @@ fn a_database_written_before_events_were_kept_is_refused_with_what_to_do() {
         db.delete_cf(db.cf_handle("meta").expect("meta"), b"schema").expect("deletes");
     }
     let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 2, .. }), "{err}");
+    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 3, .. }), "{err}");
     assert!(err.to_string().contains("move the folder aside"), "{err}");
 }
 

@@ -120,7 +120,7 @@ impl Chain {
         }
         self.head = header.clone();
         let state_root = header.state_root;
-        (Block { header, txs, evidence: Vec::new() }, Outcome { changes, state_root, receipts })
+        (Block { header, txs }, Outcome { changes, state_root, receipts })
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.

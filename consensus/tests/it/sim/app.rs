@@ -58,7 +58,7 @@ pub(crate) fn build(
         validator_set_hash: cfg.validators.hash(),
         parent_cert,
     };
-    Ok(Block { header, txs: Vec::new(), evidence: Vec::new() })
+    Ok(Block { header, txs: Vec::new() })
 }
 
 /// Checks a block against its parent, as the node does for `Effect::Verify`.

@@ -7,7 +7,7 @@
 //! pool. Invalid data is `Reject`ed (the sender loses score); valid data we do not want now
 //! (an old view, a transaction we cannot admit) is `Ignore`d without penalty.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{codec, Block, Hash, SignedTransaction};
+use taksa_consensus::{codec, Block, Certificate, Hash, SignedTransaction, VoteKind};
 use taksa_p2p::{
     Event, FinalizedBlock, Handle, PeerId, Reply, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
     SYNC_RESPONSE_BYTES_MAX,
@@ -27,6 +27,12 @@ use crate::mempool::Admitted;
 
 /// How often peers' heights are asked for and the peer list refreshed.
 const SYNC_INTERVAL_MS: u64 = 1000;
+/// How long a peer has to answer a status request; statuses go to every peer at once.
+const STATUS_TIMEOUT_MS: u64 = 2000;
+/// A peer that stopped serving a sync session is not asked again for this long.
+const SYNC_COOLDOWN_MS: u64 = 30_000;
+/// How far below its head a node looks for a stored finalization to show as its status.
+const CERTIFIED_HEAD_SEARCH_BLOCKS: u64 = 256;
 /// Behind by more than this many blocks counts as syncing.
 const SYNCING_LAG_BLOCKS: u64 = 2;
 /// How many peers are asked for a missing block before giving up (the chain asks again later).
@@ -230,10 +236,10 @@ fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
 fn serve(shared: &Shared, from: &PeerId, request: Request, reply: Reply) {
     let store = &shared.store;
     let response = match request {
-        Request::Status => {
-            let head = store.head();
-            Response::Status { finalized_height: head.height, finalized_hash: head.hash() }
-        }
+        Request::Status => match certified_head(store) {
+            Some((head, finalization)) => Response::Status { head, finalization },
+            None => return,
+        },
         Request::Blocks { from_height, count } => {
             let count = u64::from(count.clamp(1, BLOCKS_PER_REQUEST_MAX));
             let to = from_height.saturating_add(count - 1).min(store.head().height);
@@ -261,6 +267,48 @@ fn serve(shared: &Shared, from: &PeerId, request: Request, reply: Reply) {
     reply.send(response);
 }
 
+/// The highest committed block whose finalization is stored, with it. The head has one except
+/// for a moment while a run of blocks commits one batch at a time (only the run's last block
+/// carries the certificate), so this looks a little way down.
+fn certified_head(store: &taksa_storage::Store) -> Option<(taksa_consensus::Header, Option<Certificate>)> {
+    let head = store.head();
+    if head.height == 0 {
+        return Some((head, None));
+    }
+    let lowest = head.height.saturating_sub(CERTIFIED_HEAD_SEARCH_BLOCKS).max(1);
+    for height in (lowest..=head.height).rev() {
+        if let Ok(Some(cert)) = store.finalization(height) {
+            let header =
+                if height == head.height { head.clone() } else { store.block_by_height(height).ok().flatten()?.header };
+            return Some((header, Some(cert)));
+        }
+    }
+    tracing::warn!(target: "sync", height = head.height, "no stored finalization near the head: status not served");
+    None
+}
+
+/// A peer's status, checked: `Ok(Some((height, hash)))` for a certified head above genesis,
+/// `Ok(None)` for genesis, `Err` for a claim that no honest node makes.
+fn verify_status(
+    shared: &Shared,
+    head: &taksa_consensus::Header,
+    fin: Option<&Certificate>,
+) -> Result<Option<(u64, Hash)>, &'static str> {
+    let hash = head.hash();
+    match fin {
+        None if head.height == 0 && hash == shared.genesis_hash => Ok(None),
+        None => Err("status head above genesis without a finalization"),
+        Some(c) => {
+            let names_head = c.kind == VoteKind::Finalize && c.block_hash == Some(hash) && c.view == head.view;
+            if names_head && head.height > 0 && c.verify(&shared.domain, &shared.validators).is_ok() {
+                Ok(Some((head.height, hash)))
+            } else {
+                Err("status head's finalization does not verify")
+            }
+        }
+    }
+}
+
 fn find_block(shared: &Shared, hash: &Hash) -> Option<Block> {
     if let Ok(Some(b)) = shared.store.block_by_hash(hash) {
         return Some(b);
@@ -279,6 +327,7 @@ pub(crate) async fn sync(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u64;
     let mut pending_before: HashSet<Hash> = HashSet::new();
+    let mut cooling: HashMap<PeerId, Instant> = HashMap::new();
     loop {
         tick.tick().await;
         ticks = ticks.wrapping_add(1);
@@ -286,29 +335,76 @@ pub(crate) async fn sync(
             pending_before = regossip(&shared, &handle, &pending_before);
         }
         let peers = handle.peers().await;
-        let mut best: Option<(PeerId, u64)> = None;
-        for info in &peers {
-            if let Ok(Response::Status { finalized_height, .. }) = handle.request(&info.peer, Request::Status).await {
-                if best.as_ref().is_none_or(|(_, h)| finalized_height > *h) {
-                    best = Some((info.peer, finalized_height));
-                }
-            }
-        }
+        let now = Instant::now();
+        cooling.retain(|_, until| *until > now);
+        let best = best_certified_peer(&shared, &handle, &peers, &cooling, &rejections).await;
         if let Ok(mut p) = shared.peers.write() {
             *p = peers;
         }
         let head = shared.store.head().height;
-        let target = best.as_ref().map(|(_, h)| *h);
+        let target = best.as_ref().map(|t| t.height);
         if let Ok(mut s) = shared.sync.write() {
             s.target_height = target;
             s.syncing = target.is_some_and(|t| t > head.saturating_add(SYNCING_LAG_BLOCKS));
         }
-        if let Some((peer, height)) = best {
-            if height > head {
-                catch_up(&shared, &handle, &inbox, &rejections, &peer, height).await;
+        if let Some(target) = best {
+            if target.height > head {
+                let session = Session { shared: &shared, handle: &handle, inbox: &inbox, rejections: &rejections };
+                if let Err(why) = session.catch_up(&target).await {
+                    // Slowness or withholding is not provably dishonest: no penalty, but the
+                    // peer is not asked again for a while.
+                    tracing::info!(target: "sync", peer = %target.peer, reason = why, "sync from a peer stopped; trying others");
+                    cooling.insert(target.peer, Instant::now() + Duration::from_millis(SYNC_COOLDOWN_MS));
+                }
             }
         }
     }
+}
+
+/// A peer whose certified head is above ours: where to sync to, and from whom.
+struct Target {
+    peer: PeerId,
+    height: u64,
+    hash: Hash,
+    finalization: Certificate,
+}
+
+/// Asks every connected peer for its status at once (each with a short timeout) and returns
+/// the highest certified head among peers not cooling off. A status that no honest node sends
+/// (a head without a verifying finalization) costs the peer a penalty.
+async fn best_certified_peer(
+    shared: &Arc<Shared>,
+    handle: &Handle,
+    peers: &[taksa_p2p::PeerInfo],
+    cooling: &HashMap<PeerId, Instant>,
+    rejections: &Rejections,
+) -> Option<Target> {
+    let mut asks = tokio::task::JoinSet::new();
+    for info in peers.iter().filter(|i| !cooling.contains_key(&i.peer)) {
+        let (handle, peer) = (handle.clone(), info.peer);
+        asks.spawn(async move {
+            let answer =
+                tokio::time::timeout(Duration::from_millis(STATUS_TIMEOUT_MS), handle.request(&peer, Request::Status));
+            (peer, answer.await)
+        });
+    }
+    let mut best: Option<Target> = None;
+    while let Some(Ok((peer, answer))) = asks.join_next().await {
+        let Ok(Ok(Response::Status { head, finalization })) = answer else { continue };
+        match verify_status(shared, &head, finalization.as_ref()) {
+            Ok(Some((height, hash))) => {
+                if let Some(finalization) = finalization.filter(|_| best.as_ref().is_none_or(|b| height > b.height)) {
+                    best = Some(Target { peer, height, hash, finalization });
+                }
+            }
+            Ok(None) => {}
+            Err(reason) => {
+                rejections.count(reason, &peer);
+                handle.penalize(&peer, "sent a status head that is not certified");
+            }
+        }
+    }
+    best
 }
 
 /// Gossips again the proposable pool transactions that were already pending last round;
@@ -330,65 +426,73 @@ fn regossip(shared: &Shared, handle: &Handle, before: &HashSet<Hash>) -> HashSet
     now
 }
 
-/// Fetches finalized blocks from `peer` up to `target` and hands them to the chain thread.
-async fn catch_up(
-    shared: &Shared,
-    handle: &Handle,
-    inbox: &SyncSender<ChainMsg>,
-    rejections: &Rejections,
-    peer: &PeerId,
-    target: u64,
-) {
-    let started = Instant::now();
-    let start_height = shared.store.head().height;
-    let mut next = start_height.saturating_add(1);
-    let mut last_log = Instant::now();
-    while next <= target {
-        let request = Request::Blocks { from_height: next, count: BLOCKS_PER_REQUEST_MAX };
-        let blocks = match handle.request(peer, request).await {
-            Ok(Response::Blocks(blocks)) if !blocks.is_empty() => blocks,
-            Ok(Response::Blocks(_)) => {
-                // It announced this height as finalized: an honest peer serves it.
-                rejections.count("announced blocks it does not serve", peer);
-                handle.penalize(peer, "announced finalized blocks it does not serve");
-                return;
+/// One catch-up from one peer.
+struct Session<'a> {
+    shared: &'a Shared,
+    handle: &'a Handle,
+    inbox: &'a SyncSender<ChainMsg>,
+    rejections: &'a Rejections,
+}
+
+impl Session<'_> {
+    /// Fetches finalized blocks from the target peer up to its certified head and hands them to
+    /// the chain thread, which commits only what a finalization covers. `Err` says why the
+    /// peer stopped being useful without proving it dishonest; a provable lie is penalised
+    /// here.
+    async fn catch_up(&self, target: &Target) -> Result<(), &'static str> {
+        let (shared, peer) = (self.shared, &target.peer);
+        let started = Instant::now();
+        let start_height = shared.store.head().height;
+        let mut next = start_height.saturating_add(1);
+        let mut last_log = Instant::now();
+        // The first batch starts at our committed head: the chain thread drops any blocks an
+        // earlier session staged and did not get covered.
+        let mut first = true;
+        while next <= target.height {
+            let request = Request::Blocks { from_height: next, count: BLOCKS_PER_REQUEST_MAX };
+            let blocks = match self.handle.request(peer, request).await {
+                Ok(Response::Blocks(blocks)) if !blocks.is_empty() => blocks,
+                Ok(Response::Blocks(_)) => return Err("announced finalized blocks it does not serve"),
+                Err(_) => return Err("no answer to a blocks request"),
+                Ok(_) => return self.lied(peer, "sync answer of the wrong kind"),
+            };
+            let batch_started = Instant::now();
+            let count = blocks.len();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let cover = (target.height, target.hash, target.finalization.clone());
+            let msg = ChainMsg::Synced { blocks, fresh: std::mem::take(&mut first), cover, reply: tx };
+            if self.inbox.try_send(msg).is_err() {
+                return Err("the chain is busy");
             }
-            Err(_) => return,
-            Ok(_) => {
-                rejections.count("sync answer of the wrong kind", peer);
-                handle.penalize(peer, "answered a blocks request with something else");
-                return;
+            match rx.await {
+                Ok(Ok(n)) if n > next => next = n,
+                Ok(Ok(_)) => return Err("no progress"),
+                Ok(Err(reason)) => {
+                    tracing::warn!(target: "sync", %peer, %reason, "refused blocks from a peer");
+                    return self.lied(peer, "sync answer does not verify");
+                }
+                Err(_) => return Err("the chain stopped"),
             }
-        };
-        let batch_started = Instant::now();
-        let count = blocks.len();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if inbox.try_send(ChainMsg::Synced { blocks, reply: tx }).is_err() {
-            return;
-        }
-        match rx.await {
-            Ok(Ok(n)) if n > next => next = n,
-            Ok(Ok(_)) => return,
-            Ok(Err(reason)) => {
-                tracing::warn!(target: "sync", %peer, %reason, "refused blocks from a peer");
-                rejections.count("sync answer does not verify", peer);
-                handle.penalize(peer, "sent blocks that do not verify");
-                return;
+            let done = next.saturating_sub(1);
+            let rate = count as f64 / batch_started.elapsed().as_secs_f64().max(1e-3);
+            if let Ok(mut s) = shared.sync.write() {
+                s.blocks_per_second = Some(rate);
+                s.syncing = target.height > done.saturating_add(SYNCING_LAG_BLOCKS);
             }
-            Err(_) => return,
+            if last_log.elapsed() >= Duration::from_secs(2) || next > target.height {
+                last_log = Instant::now();
+                let total = done.saturating_sub(start_height) as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                let left_s = target.height.saturating_sub(done) as f64 / total.max(1e-3);
+                tracing::info!(target: "sync", height = done, target = target.height, blocks_per_s = format!("{total:.0}"), remaining_s = format!("{left_s:.0}"), "syncing");
+            }
         }
-        let done = next.saturating_sub(1);
-        let rate = count as f64 / batch_started.elapsed().as_secs_f64().max(1e-3);
-        if let Ok(mut s) = shared.sync.write() {
-            s.blocks_per_second = Some(rate);
-            s.syncing = target > done.saturating_add(SYNCING_LAG_BLOCKS);
-        }
-        if last_log.elapsed() >= Duration::from_secs(2) || next > target {
-            last_log = Instant::now();
-            let total = done.saturating_sub(start_height) as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            let left_s = target.saturating_sub(done) as f64 / total.max(1e-3);
-            tracing::info!(target: "sync", height = done, target, blocks_per_s = format!("{total:.0}"), remaining_s = format!("{left_s:.0}"), "syncing");
-        }
+        Ok(())
+    }
+
+    fn lied(&self, peer: &PeerId, reason: &'static str) -> Result<(), &'static str> {
+        self.rejections.count(reason, peer);
+        self.handle.penalize(peer, "sent blocks that do not verify");
+        Err(reason)
     }
 }
 

@@ -161,7 +161,6 @@ mod tests {
 
     use libp2p::futures::io::Cursor;
     use libp2p::request_response::Codec as _;
-    use taksa_consensus::Hash;
 
     use super::*;
 
@@ -192,7 +191,7 @@ mod tests {
         let request = Request::Blocks { from_height: 7, count: 3 };
         let frame = RequestFrame::Valid(request.clone());
         SyncCodec.write_request(&protocol(), &mut wire, frame).await.expect("in-memory IO succeeds");
-        let response = Response::Status { finalized_height: 9, finalized_hash: Hash([7; 32]) };
+        let response = Response::Blocks(Vec::new());
         SyncCodec.write_response(&protocol(), &mut wire, response.clone()).await.expect("in-memory IO succeeds");
         wire.set_position(0);
         let read = SyncCodec.read_request(&protocol(), &mut wire).await.expect("in-memory IO succeeds");

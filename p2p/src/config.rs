@@ -118,7 +118,7 @@ impl Names {
     }
 
     pub(crate) fn sync_protocol(&self) -> String {
-        format!("{}/sync/1", self.prefix)
+        format!("{}/sync/2", self.prefix)
     }
 
     pub(crate) fn kad_protocol(&self) -> String {
@@ -198,7 +198,7 @@ mod tests {
         let names = Names::new("taksa-dev", &Hash(genesis));
         assert_eq!(names.topic(Topic::Transactions), "/taksa/taksa-dev/deadbeef/tx/1");
         assert_eq!(names.topic(Topic::Consensus), "/taksa/taksa-dev/deadbeef/consensus/1");
-        assert_eq!(names.sync_protocol(), "/taksa/taksa-dev/deadbeef/sync/1");
+        assert_eq!(names.sync_protocol(), "/taksa/taksa-dev/deadbeef/sync/2");
     }
 
     #[tokio::test]

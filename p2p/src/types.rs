@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use bincode::{Decode, Encode};
 use taksa_consensus::engine::Message;
-use taksa_consensus::{codec, Block, Certificate, Hash};
+use taksa_consensus::{codec, Block, Certificate, Hash, Header};
 use tokio::sync::oneshot;
 
 /// A peer's identity on the network (its libp2p peer id); displays in base58.
@@ -118,12 +118,13 @@ pub enum Request {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Response {
-    /// The responder's finalized head.
+    /// The responder's finalized head with the certificate that proves it final, so that a
+    /// claimed height costs a quorum's signatures to fake.
     Status {
-        /// Its height.
-        finalized_height: u64,
-        /// Its hash.
-        finalized_hash: Hash,
+        /// The head's header (its height and hash are what the responder claims).
+        head: Header,
+        /// The finalization of `head`; `None` only when `head` is genesis.
+        finalization: Option<Certificate>,
     },
     /// Finalized blocks, ascending by height, possibly fewer than asked (none if unknown).
     Blocks(Vec<FinalizedBlock>),

@@ -5,6 +5,10 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use taksa_consensus::{Certificate, Hash, VoteKind};
+
+/// The most blocks a sync session keeps executed while no finalization covers them: twice a
+/// request's worth. Honest chains store a finalization at least that often.
+const SYNC_STAGED_MAX: usize = 128;
 use taksa_p2p::FinalizedBlock;
 use taksa_rpc::FeedItem;
 use taksa_storage::DroppedTx;
@@ -97,25 +101,34 @@ impl Chain {
         let committed = self.shared.store.head().height;
         self.pending.retain(|_, p| p.block.header.height > committed);
         self.seen.retain(|_, b| b.header.height > committed);
-        if self.sync_tip.is_some_and(|(_, h)| h <= committed) {
-            self.sync_tip = None;
-        }
+        self.staged.retain(|(_, h)| *h > committed);
         Ok(())
     }
 
     /// Finalized blocks from a peer, ascending from our next height. Each must extend the one
     /// before and execute on it (which checks its header against the parent, its parent
-    /// certificate and its state root: `state::execute_block`); a block
-    /// with a valid finalization is committed with everything below it. Returns the next height
-    /// to ask for, or why the answer was refused (the caller penalises the peer). An `Err` of
+    /// certificate and its state root: `state::execute_block`). Only finality counts as
+    /// progress: a block is committed, with everything staged below it, once a verified
+    /// finalization covers it: its own, or the peer's certified head (`cover`) it links to.
+    /// Blocks no finalization covers yet stay staged for the rest of this session only
+    /// (`fresh` drops what an earlier session left), so a peer that serves valid blocks that
+    /// never become final cannot make the next, honest peer's answers look wrong.
+    ///
+    /// Returns the next height to ask for, or why the answer was refused (the caller penalises
+    /// the peer: an honest peer serving its final chain never fails these checks). An `Err` of
     /// the outer result is a local failure (a write).
-    pub(super) fn apply_synced(&mut self, blocks: Vec<FinalizedBlock>) -> anyhow::Result<Result<u64, String>> {
+    pub(super) fn apply_synced(
+        &mut self,
+        blocks: Vec<FinalizedBlock>,
+        fresh: bool,
+        cover: &(u64, Hash, Certificate),
+    ) -> anyhow::Result<Result<u64, String>> {
+        if fresh {
+            self.drop_staged();
+        }
         for FinalizedBlock { block, finalization } in blocks {
             let head = self.shared.store.head();
-            let (tip_hash, tip_height) = match self.sync_tip {
-                Some((h, height)) if height > head.height && self.pending.contains_key(&h) => (h, height),
-                _ => (head.hash(), head.height),
-            };
+            let (tip_hash, tip_height) = self.staged.last().copied().unwrap_or((head.hash(), head.height));
             let hash = block.hash();
             let h = &block.header;
             if h.height <= head.height {
@@ -124,24 +137,44 @@ impl Chain {
             if h.height != tip_height.saturating_add(1) || h.parent_hash != tip_hash {
                 return Ok(Err(format!("block {} at height {} does not extend {tip_hash}", hash, h.height)));
             }
-            if let Some(fin) = &finalization {
-                let ok = fin.kind == VoteKind::Finalize && fin.block_hash == Some(hash) && fin.view == h.view;
-                if !ok || fin.verify(&self.shared.domain, &self.shared.validators).is_err() {
-                    return Ok(Err(format!("the finalization of block {hash} does not verify")));
-                }
+            let (cover_height, cover_hash, cover_cert) = cover;
+            if h.height == *cover_height && hash != *cover_hash {
+                return Ok(Err(format!("block {hash} at height {} is not the head it announced as final", h.height)));
             }
+            let covering = match finalization {
+                Some(fin) => {
+                    let ok = fin.kind == VoteKind::Finalize && fin.block_hash == Some(hash) && fin.view == h.view;
+                    if !ok || fin.verify(&self.shared.domain, &self.shared.validators).is_err() {
+                        return Ok(Err(format!("the finalization of block {hash} does not verify")));
+                    }
+                    Some(fin)
+                }
+                None => (hash == *cover_hash).then(|| cover_cert.clone()),
+            };
             let height = h.height;
             if let Err(e) = self.execute_into_pending(block, false) {
                 return Ok(Err(format!("block {hash} at height {height} does not execute: {e}")));
             }
-            self.sync_tip = Some((hash, height));
-            if let Some(fin) = finalization {
+            self.staged.push((hash, height));
+            if let Some(fin) = covering {
                 self.commit_chain(hash, &fin, false)?;
+            } else if self.staged.len() > SYNC_STAGED_MAX {
+                // Not provably a lie (an honest chain could have so long a stretch without a
+                // stored finalization), but nothing to build on: start over, elsewhere.
+                self.drop_staged();
+                break;
             }
         }
         let head = self.shared.store.head().height;
-        let next = self.sync_tip.map_or(head, |(_, h)| h.max(head)).saturating_add(1);
+        let next = self.staged.last().map_or(head, |(_, h)| (*h).max(head)).saturating_add(1);
         Ok(Ok(next))
+    }
+
+    /// Forgets the blocks staged by sync that no finalization covered.
+    fn drop_staged(&mut self) {
+        for (hash, _) in std::mem::take(&mut self.staged) {
+            self.pending.remove(&hash);
+        }
     }
 
     pub(super) fn record_dropped(&self, dropped: &[Dropped], height: u64) {

@@ -46,9 +46,17 @@ pub(crate) enum ChainMsg {
     Consensus(Message),
     /// A block fetched by hash after [`Network::fetch_block`] (the hash was checked).
     Fetched(Block),
-    /// Finalized blocks from a peer, ascending from our next height. The reply says the next
-    /// height to ask for, or why the peer's answer was refused (the peer is penalised).
-    Synced { blocks: Vec<FinalizedBlock>, reply: tokio::sync::oneshot::Sender<Result<u64, String>> },
+    /// Finalized blocks from a peer, ascending from our next height (see
+    /// [`Chain::apply_synced`]). `fresh` starts a new session from our committed head; `cover`
+    /// is the peer's certified head (height, hash, finalization), which makes the blocks that
+    /// link to it final. The reply says the next height to ask for, or why the peer's answer
+    /// was refused (the peer is penalised).
+    Synced {
+        blocks: Vec<FinalizedBlock>,
+        fresh: bool,
+        cover: (u64, Hash, Certificate),
+        reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
+    },
     /// Stop after the current step.
     Shutdown,
 }
@@ -207,8 +215,9 @@ pub(crate) struct Chain {
     parked: Parked,
     /// Blocks asked for by hash, with when (Unix ms), so one is not asked for twice at once.
     fetching: BTreeMap<Hash, u64>,
-    /// The highest block executed from sync but not yet final: (hash, height).
-    sync_tip: Option<(Hash, u64)>,
+    /// Blocks executed from the current sync session that no finalization covers yet, lowest
+    /// first (at most `commit::SYNC_STAGED_MAX`). They count for nothing until one does.
+    staged: Vec<(Hash, u64)>,
     timers: BTreeSet<(u64, u64)>,
     inbox: Receiver<ChainMsg>,
 }
@@ -265,7 +274,7 @@ impl Chain {
             seen: HashMap::new(),
             parked: Parked::default(),
             fetching: BTreeMap::new(),
-            sync_tip: None,
+            staged: Vec::new(),
             timers: BTreeSet::new(),
             inbox,
         };
@@ -340,8 +349,8 @@ impl Chain {
                 }
                 Ok(())
             }
-            ChainMsg::Synced { blocks, reply } => {
-                let result = self.apply_synced(blocks)?;
+            ChainMsg::Synced { blocks, fresh, cover, reply } => {
+                let result = self.apply_synced(blocks, fresh, &cover)?;
                 let _ = reply.send(result);
                 self.resume()
             }

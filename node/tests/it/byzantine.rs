@@ -58,7 +58,9 @@ async fn evil_peer_with(net: &Testnet, genesis_hash: Hash, lie: Option<Block>) -
                     let Some(block) = lie.clone() else { continue };
                     reply.send(match request {
                         Request::Status => {
-                            Response::Status { finalized_height: 1_000_000, finalized_hash: block.hash() }
+                            let mut head = block.header.clone();
+                            head.height = 1_000_000;
+                            Response::Status { head, finalization: None }
                         }
                         Request::Blocks { from_height, .. } => {
                             let mut block = block.clone();
@@ -187,8 +189,9 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
     let liar = evil_peer_with(&net, genesis, Some(forged)).await;
     let liar_id = liar.local_peer_id().to_string();
     wait_until_no_node_lists(&net, &liar_id, Duration::from_secs(30)).await;
-    let refused: usize = (0..4).map(|i| net.nodes[i].log().matches("refused blocks from a peer").count()).sum();
-    assert!(refused >= 2, "lying sync answers were not refused and logged ({refused})");
+    let refused: usize =
+        (0..4).map(|i| net.nodes[i].log().matches("status head above genesis without a finalization").count()).sum();
+    assert!(refused >= 2, "the uncertified status was not refused and logged ({refused})");
     let top = net.finalized(0).await;
     net.wait_finalized(&[0, 1, 2, 3], top + 3, Duration::from_secs(30)).await;
     for i in 0..4 {
@@ -196,4 +199,89 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
         assert_ne!(info["sync"]["targetHeight"], json!(1_000_000), "node {i} still believes the liar: {info}");
     }
     liar.shutdown().await;
+}
+
+/// A peer that relays honest node `honest`'s certified status truthfully but serves its blocks
+/// only up to `last_served`, stripped of their finalizations, and then nothing: blocks that are
+/// valid and final, which the syncing node cannot prove final.
+async fn withholding_proxy(net: &Testnet, genesis_hash: Hash, honest: usize, last_served: u64) -> Handle {
+    let mut config = Config::new("127.0.0.1:0", devnet::TESTNET_CHAIN_ID, genesis_hash, [67; 32]);
+    config.bootnodes = vec![net.nodes[honest].p2p.clone()];
+    let source: taksa_p2p::PeerId =
+        net.nodes[honest].p2p.split("/p2p/").nth(1).expect("a peer id").parse().expect("peer id");
+    let (handle, mut events) = taksa_p2p::start(config).await.expect("proxy starts");
+    let relay = handle.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                taksa_p2p::Event::Gossip { id, from, .. } => relay.report(id, from, taksa_p2p::Verdict::Ignore),
+                taksa_p2p::Event::Request { request, reply, .. } => {
+                    let relay = relay.clone();
+                    tokio::spawn(async move {
+                        let answer = match request {
+                            Request::Blocks { from_height, .. } if from_height > last_served => {
+                                Response::Blocks(Vec::new())
+                            }
+                            Request::Blocks { from_height, count } => {
+                                let count = count.min(u32::try_from(last_served - from_height + 1).expect("small"));
+                                match relay.request(&source, Request::Blocks { from_height, count }).await {
+                                    Ok(Response::Blocks(blocks)) => Response::Blocks(
+                                        blocks
+                                            .into_iter()
+                                            .map(|b| FinalizedBlock { block: b.block, finalization: None })
+                                            .collect(),
+                                    ),
+                                    _ => return,
+                                }
+                            }
+                            other => match relay.request(&source, other).await {
+                                Ok(answer) => answer,
+                                Err(_) => return,
+                            },
+                        };
+                        reply.send(answer);
+                    });
+                }
+                _ => {}
+            }
+        }
+    });
+    handle
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_far_behind_syncs_past_a_peer_that_serves_blocks_it_cannot_prove_final() {
+    let _one = exclusive().await;
+    let mut net = Testnet::start(4, 1, BLOCK_MS);
+    net.wait_finalized(&[0, 1, 2, 3, 4], 70, Duration::from_secs(120)).await;
+    let info = net.info(0).await.expect("info");
+    let genesis = Hash::from_hex(info["genesisHash"].as_str().expect("genesisHash")).expect("hash");
+
+    // The full node loses its data and, at first, may talk only to the withholding peer.
+    let proxy = withholding_proxy(&net, genesis, 0, 40).await;
+    let proxy_id = proxy.local_peer_id().to_string();
+    let proxy_addr = proxy.listen_addrs().await.into_iter().next().expect("the proxy listens");
+    net.wipe(4);
+    net.reserve_ids(4, std::slice::from_ref(&proxy_id));
+    let node0 = net.nodes[0].p2p.clone();
+    net.set_bootnodes(4, &[proxy_addr, node0]);
+    net.restart(4);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !net.nodes[4].log().contains("sync from a peer stopped") {
+        assert!(Instant::now() < deadline, "the full node never synced from the proxy {proxy_id}{}", net.logs(&[4]));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(net.finalized(4).await, 0, "blocks nothing proves final were committed");
+
+    // Now honest peers too: the node catches up more than 64 blocks from them and penalises none.
+    net.unreserve(4);
+    let top = net.finalized(0).await;
+    net.wait_finalized(&[4], top, Duration::from_secs(60)).await;
+    assert_eq!(net.hash_at(4, top).await, net.hash_at(0, top).await);
+    let peers = call(&net.client(4), "node_peers", params(&[])).await.expect("node_peers");
+    for p in peers.as_array().into_iter().flatten().filter(|p| p["peerId"] != json!(proxy_id)) {
+        assert!(p["score"].as_i64().unwrap_or(0) >= 0, "an honest peer was penalised: {p}{}", net.logs(&[4]));
+    }
+    assert!(!net.nodes[4].log().contains("refused blocks from a peer"), "{}", net.logs(&[4]));
+    proxy.shutdown().await;
 }

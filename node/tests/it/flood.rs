@@ -91,8 +91,9 @@ async fn a_flood_of_maximum_memo_transfers_keeps_four_validators_finalizing() {
 
     // Each sender sends a run of transfers with the longest memo: about 4.5 MB in all, more
     // than one block may carry. While the validators are split 2|2 (no quorum, nothing final)
-    // the flood reaches every pool: it goes to one node of each side, gossip brings it to the
-    // other. Then the network heals and every leader has the whole flood to propose from.
+    // the flood goes to every validator (gossip alone may leave gaps under load; that is the
+    // pool's business, not this test's). Then the network heals and every leader has the
+    // whole flood to propose from.
     let to = Address(Keypair::from_seed(&[5; 32]).public());
     let memo = "x".repeat(MEMO_BYTES_MAX);
     let mut flood = Vec::new();
@@ -112,7 +113,7 @@ async fn a_flood_of_maximum_memo_transfers_keeps_four_validators_finalizing() {
     tokio::time::sleep(Duration::from_millis(2000 + 4 * BLOCK_MS)).await;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for i in [0, 2] {
+    for i in 0..4 {
         tasks.spawn(submit_all(net.client(i), flood.clone()));
     }
     let mut hashes = Vec::new();

@@ -165,6 +165,22 @@ impl Testnet {
         std::fs::write(self.nodes[i].dir.join("reserved-peers"), ids.join("\n") + "\n").expect("write reserved peers");
     }
 
+    /// Node `i` talks only to the peers with these ids (for peers that are not testnet nodes).
+    pub(crate) fn reserve_ids(&self, i: usize, ids: &[String]) {
+        std::fs::write(self.nodes[i].dir.join("reserved-peers"), ids.join("\n") + "\n").expect("write reserved peers");
+    }
+
+    /// Node `i` starts from these bootnodes (multiaddrs) from its next start on.
+    pub(crate) fn set_bootnodes(&mut self, i: usize, addrs: &[String]) {
+        let args = &mut self.nodes[i].args;
+        while let Some(pos) = args.iter().position(|a| a == "--bootnode") {
+            args.drain(pos..(pos + 2).min(args.len()));
+        }
+        for addr in addrs {
+            args.extend(["--bootnode".into(), addr.into()]);
+        }
+    }
+
     /// Node `i` talks to anyone again.
     pub(crate) fn unreserve(&self, i: usize) {
         let _ = std::fs::remove_file(self.nodes[i].dir.join("reserved-peers"));

@@ -17,7 +17,10 @@ const OVERSIZED: Hash = Hash([0xee; 32]);
 fn serve(request: &Request) -> Option<Response> {
     let blocks = sample_blocks();
     match request {
-        Request::Status => Some(Response::Status { finalized_height: 2, finalized_hash: blocks[1].block.hash() }),
+        Request::Status => Some(Response::Status {
+            head: blocks[1].block.header.clone(),
+            finalization: blocks[1].finalization.clone(),
+        }),
         Request::Blocks { from_height, count } => Some(Response::Blocks(
             blocks.into_iter().filter(|b| b.block.header.height >= *from_height).take(*count as usize).collect(),
         )),
@@ -43,7 +46,9 @@ async fn status_blocks_and_block_requests_round_trip() {
     let blocks = sample_blocks();
 
     let status = client.handle.request(&server.id, Request::Status).await.expect("status");
-    assert_eq!(status, Response::Status { finalized_height: 2, finalized_hash: blocks[1].block.hash() });
+    let expected =
+        Response::Status { head: blocks[1].block.header.clone(), finalization: blocks[1].finalization.clone() };
+    assert_eq!(status, expected);
 
     let got = client.handle.request(&server.id, Request::Blocks { from_height: 1, count: 2 }).await.expect("blocks");
     assert_eq!(got, Response::Blocks(blocks.clone()));

@@ -3,12 +3,16 @@
 # property, golden-bytes, simulation, RPC and end-to-end tests that start the real binary on free
 # loopback ports, and the web explorer in headless Chromium). Long simulations are opt-in:
 #   cargo test -p taksa-consensus --test it sim_slow -- --ignored --nocapture
+# Then every decoder a peer or a client reaches is fuzzed for 15 s (scripts/fuzz.sh; its slow mode,
+# an hour in all, is TAKSA_FUZZ_SLOW=1 scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# The fuzz targets are a workspace of their own (built by scripts/fuzz.sh below).
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 echo "== cargo build --workspace --all-targets (with clippy lints, -D warnings)"
 taksa_build
@@ -16,3 +20,8 @@ echo "== browser test setup (chromium, node, playwright-core)"
 taksa_browser_setup
 echo "== cargo test --workspace (every test binary runs even when one fails)"
 cargo test --workspace --no-fail-fast
+
+# Its own nightly build in ~/.cache/taksa/fuzz-target (about 3-4 minutes the first time, on 2
+# cores), then 15 s per target: about 2 minutes. Fails on any crash or allocation past the limits.
+echo "== fuzz: every decoder a peer or a client reaches, 15 s each (scripts/fuzz.sh)"
+bash scripts/fuzz.sh 15

@@ -19,9 +19,14 @@ taksa_build
 echo "== browser test setup (chromium, node, playwright-core)"
 taksa_browser_setup
 echo "== cargo test --workspace (every test binary runs even when one fails)"
-cargo test --workspace --no-fail-fast
+test_log="$(mktemp)"
+trap 'rm -f "$test_log"' EXIT
+cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
 
 # Its own nightly build in ~/.cache/taksa/fuzz-target (about 3-4 minutes the first time, on 2
 # cores), then 15 s per target: about 2 minutes. Fails on any crash or allocation past the limits.
 echo "== fuzz: every decoder a peer or a client reaches, 15 s each (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 15
+
+# The fuzz run prints last; the suite's totals close the output, as one line.
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, i }' "$test_log"

@@ -162,6 +162,20 @@ impl Certificate {
         out
     }
 
+    /// Checks that this is a verifying finalization of the block with `header`: kind, block
+    /// hash and view name it, and the quorum's signatures verify.
+    pub fn verify_finalizes(
+        &self,
+        header: &crate::Header,
+        domain: &Domain,
+        validators: &ValidatorSet,
+    ) -> Result<(), Error> {
+        if self.kind != VoteKind::Finalize || self.block_hash != Some(header.hash()) || self.view != header.view {
+            return Err(Error::BadCertificate(format!("not a finalization of block {}", header.hash())));
+        }
+        self.verify(domain, validators)
+    }
+
     /// Checks the bitmap, the quorum and every signature (on every core).
     pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
         if (self.kind == VoteKind::Nullify) != self.block_hash.is_none() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{codec, Block, Certificate, Hash, SignedTransaction, VoteKind};
+use taksa_consensus::{codec, Block, Certificate, Hash, SignedTransaction};
 use taksa_p2p::{
     Event, FinalizedBlock, Handle, PeerId, Reply, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
     SYNC_RESPONSE_BYTES_MAX,
@@ -299,8 +299,7 @@ fn verify_status(
         None if head.height == 0 && hash == shared.genesis_hash => Ok(None),
         None => Err("status head above genesis without a finalization"),
         Some(c) => {
-            let names_head = c.kind == VoteKind::Finalize && c.block_hash == Some(hash) && c.view == head.view;
-            if names_head && head.height > 0 && c.verify(&shared.domain, &shared.validators).is_ok() {
+            if head.height > 0 && c.verify_finalizes(head, &shared.domain, &shared.validators).is_ok() {
                 Ok(Some((head.height, hash)))
             } else {
                 Err("status head's finalization does not verify")

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use taksa_consensus::{Certificate, Hash, VoteKind};
+use taksa_consensus::{Certificate, Hash};
 
 /// The most blocks a sync session keeps executed while no finalization covers them: twice a
 /// request's worth. Honest chains store a finalization at least that often.
@@ -143,8 +143,7 @@ impl Chain {
             }
             let covering = match finalization {
                 Some(fin) => {
-                    let ok = fin.kind == VoteKind::Finalize && fin.block_hash == Some(hash) && fin.view == h.view;
-                    if !ok || fin.verify(&self.shared.domain, &self.shared.validators).is_err() {
+                    if fin.verify_finalizes(h, &self.shared.domain, &self.shared.validators).is_err() {
                         return Ok(Err(format!("the finalization of block {hash} does not verify")));
                     }
                     Some(fin)

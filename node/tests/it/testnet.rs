@@ -29,6 +29,8 @@ pub(crate) struct NetNode {
     child: Option<Child>,
     dir: PathBuf,
     args: Vec<OsString>,
+    /// The node's `TAKSA_LOG` filter.
+    log_filter: String,
     pub(crate) url: String,
     pub(crate) p2p: String,
     starts: u32,
@@ -46,7 +48,7 @@ impl NetNode {
         let mut child = Command::new(bin())
             .arg("node")
             .args(&self.args)
-            .env("TAKSA_LOG", std::env::var("TAKSA_TEST_NODE_LOG").unwrap_or_else(|_| "info".to_owned()))
+            .env("TAKSA_LOG", &self.log_filter)
             .env("TAKSA_PASSWORD", PASSWORD)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -89,6 +91,11 @@ impl NetNode {
         HttpClientBuilder::default().request_timeout(Duration::from_secs(5)).build(&self.url).expect("client")
     }
 
+    /// The process id while the node runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub(crate) fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
@@ -114,7 +121,14 @@ pub(crate) struct Testnet {
 }
 
 impl Testnet {
+    /// Nodes that log at `TAKSA_TEST_NODE_LOG`'s level, `info` by default.
     pub(crate) fn start(validators: usize, full: usize, block_time_ms: u64) -> Testnet {
+        let log_filter = std::env::var("TAKSA_TEST_NODE_LOG").unwrap_or_else(|_| "info".to_owned());
+        Testnet::start_logging(validators, full, block_time_ms, &log_filter)
+    }
+
+    /// As [`Testnet::start`], with the nodes' `TAKSA_LOG` filter (for a test that counts log lines).
+    pub(crate) fn start_logging(validators: usize, full: usize, block_time_ms: u64, log_filter: &str) -> Testnet {
         let root = tempfile::tempdir().expect("tempdir");
         let genesis = write_genesis(root.path(), block_time_ms);
         let mut nodes: Vec<NetNode> = Vec::new();
@@ -131,7 +145,9 @@ impl Testnet {
             if let Some(first) = nodes.first() {
                 args.extend(["--bootnode".into(), first.p2p.clone().into()]);
             }
-            let mut node = NetNode { child: None, dir, args, url: String::new(), p2p: String::new(), starts: 0 };
+            let log_filter = log_filter.to_owned();
+            let mut node =
+                NetNode { child: None, dir, args, log_filter, url: String::new(), p2p: String::new(), starts: 0 };
             node.spawn();
             // Restarts reuse the ports, so the others' address books stay right.
             let port = |s: &str| s.trim_start_matches("http://").to_owned();

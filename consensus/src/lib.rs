@@ -8,7 +8,10 @@
 //! - [`tx`], [`block`], [`vote`], [`genesis`], [`validators`]: the data that is signed, hashed,
 //!   stored and sent.
 //! - [`state`]: accounts and the state transition; a block applies all or nothing.
+//! - [`pool`]: the transaction pool (admission, bounds, replacement, drops).
 //! - [`event`]: the events each finalized block yields, ordered by a `(height, index)` cursor.
+//! - [`chain`]: the chain core around the engine (blocks, fetch, commit, sync answers), as a
+//!   state machine with the same shape.
 //! - [`engine`]: the sans-IO Simplex-style consensus state machine (`step(input, now_ms) ->
 //!   effects`); its module docs write out the protocol.
 //!
@@ -17,12 +20,14 @@
 
 pub mod address;
 pub mod block;
+pub mod chain;
 pub mod codec;
 pub mod crypto;
 pub mod engine;
 mod error;
 pub mod event;
 pub mod genesis;
+pub mod pool;
 pub mod state;
 pub mod tx;
 pub mod validators;

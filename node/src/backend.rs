@@ -13,7 +13,7 @@ use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
 use crate::chain::{now_ms, Shared};
-use crate::mempool::{AdmitError, Admitted};
+use taksa_consensus::pool::{AdmitError, Admitted};
 
 /// The token's display symbol.
 pub(crate) const TOKEN_SYMBOL: &str = "TKS";
@@ -132,6 +132,9 @@ impl Backend for NodeBackend {
                 }
                 Ok(hash)
             }
+            // Committed a moment ago (the store shows it in a moment): the same bytes answer the
+            // same hash.
+            Err(AdmitError::Committed) => Ok(hash),
             Err(AdmitError::Rejected(e)) => Err(SubmitError::Rejected(e)),
             Err(AdmitError::PoolFull { txs_max }) => Err(SubmitError::PoolFull { txs_max }),
             Err(AdmitError::SenderLimit { per_sender_max }) => Err(SubmitError::SenderLimit { per_sender_max }),
@@ -146,14 +149,16 @@ impl Backend for NodeBackend {
         if let Some(tx) = s.mempool.lock().ok().and_then(|p| p.get(hash).cloned()) {
             return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status: TxStatus::Pending }));
         }
-        if let Some((tx, loc)) = s.store.tx(hash).map_err(internal)? {
-            let header = s.store.block_by_height(loc.height).map_err(internal)?.map(|b| b.header);
-            let (block_hash, timestamp_ms) = header.map_or((Hash::ZERO, 0), |h| (h.hash(), h.timestamp_ms));
-            let status = TxStatus::Finalized { height: loc.height, index: loc.index, block_hash, timestamp_ms };
-            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status }));
+        if let Some(record) = self.stored_tx(hash)? {
+            return Ok(Some(record));
         }
-        if let Some(d) = s.store.dropped(hash).map_err(internal)? {
-            return Ok(Some(TxRecord { hash: *hash, tx: None, status: dropped_status(&d) }));
+        // Just taken out of the pool for a block (or a drop) whose batch is being written: the
+        // store shows it once the write lands.
+        if let Some(tx) = s.mempool.lock().ok().and_then(|p| p.leaving(hash).cloned()) {
+            if let Some(record) = self.stored_tx(hash)? {
+                return Ok(Some(record));
+            }
+            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status: TxStatus::Pending }));
         }
         Ok(None)
     }
@@ -347,6 +352,21 @@ impl Backend for NodeBackend {
 }
 
 impl NodeBackend {
+    /// A transaction as the store knows it: finalized in a block, or dropped from the pool.
+    fn stored_tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
+        let s = &self.shared;
+        if let Some((tx, loc)) = s.store.tx(hash).map_err(internal)? {
+            let header = s.store.block_by_height(loc.height).map_err(internal)?.map(|b| b.header);
+            let (block_hash, timestamp_ms) = header.map_or((Hash::ZERO, 0), |h| (h.hash(), h.timestamp_ms));
+            let status = TxStatus::Finalized { height: loc.height, index: loc.index, block_hash, timestamp_ms };
+            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status }));
+        }
+        if let Some(d) = s.store.dropped(hash).map_err(internal)? {
+            return Ok(Some(TxRecord { hash: *hash, tx: None, status: dropped_status(&d) }));
+        }
+        Ok(None)
+    }
+
     /// The transactions behind history items, read block by block.
     fn history_entries(&self, items: &[HistoryItem]) -> Result<Vec<HistoryEntry>, BackendError> {
         let store = &self.shared.store;

@@ -2,7 +2,7 @@
 //!
 //! Bird's-eye view: [`cli`] parses the command line and starts one of the services;
 //! `run` opens storage and starts the chain thread and the JSON-RPC server; `chain` drives the
-//! consensus engine, builds and executes blocks and commits what is finalized; `mempool` admits
+//! consensus engine, builds and executes blocks and commits what is finalized; `taksa_consensus::pool` admits
 //! transactions; `backend` answers JSON-RPC from storage and the pool; `wallet` is the
 //! key-holding client; `bench` the load driver; [`devnet`] the embedded dev and testnet genesis;
 //! `reserved` follows the reserved peers file of `taksa node --reserved-peers-file`.
@@ -12,7 +12,6 @@ mod bench;
 mod chain;
 pub mod cli;
 pub mod devnet;
-mod mempool;
 mod network;
 mod reserved;
 mod run;

@@ -23,7 +23,8 @@ use taksa_p2p::{
 };
 
 use crate::chain::{ChainMsg, Network, Shared};
-use crate::mempool::Admitted;
+use taksa_consensus::chain::Input;
+use taksa_consensus::pool::Admitted;
 
 /// How often peers' heights are asked for and the peer list refreshed.
 const SYNC_INTERVAL_MS: u64 = 1000;
@@ -101,7 +102,7 @@ impl Network for P2pNetwork {
             for info in peers.into_iter().take(FETCH_PEERS_MAX) {
                 match handle.request(&info.peer, Request::Block { hash }).await {
                     Ok(Response::Block(Some(block))) if fetched_block_is(&block, &hash) => {
-                        let _ = inbox.try_send(ChainMsg::Fetched(block));
+                        let _ = inbox.try_send(ChainMsg::Core(Input::Fetched(block)));
                         return;
                     }
                     Ok(Response::Block(None)) | Err(_) => {}
@@ -143,7 +144,7 @@ pub(crate) async fn route(
             Event::Gossip { topic: Topic::Consensus, from, id, data } => {
                 let verdict = match check_consensus(&shared, &data) {
                     Ok(Some(msg)) => {
-                        if inbox.try_send(ChainMsg::Consensus(msg)).is_err() {
+                        if inbox.try_send(ChainMsg::Core(Input::Consensus(msg))).is_err() {
                             tracing::warn!(target: "p2p", "the chain is busy: dropped a consensus message");
                             Verdict::Ignore
                         } else {
@@ -364,7 +365,7 @@ pub(crate) async fn sync(
 struct Target {
     peer: PeerId,
     height: u64,
-    hash: Hash,
+    head: taksa_consensus::Header,
     finalization: Certificate,
 }
 
@@ -391,9 +392,9 @@ async fn best_certified_peer(
     while let Some(Ok((peer, answer))) = asks.join_next().await {
         let Ok(Ok(Response::Status { head, finalization })) = answer else { continue };
         match verify_status(shared, &head, finalization.as_ref()) {
-            Ok(Some((height, hash))) => {
+            Ok(Some((height, _))) => {
                 if let Some(finalization) = finalization.filter(|_| best.as_ref().is_none_or(|b| height > b.height)) {
-                    best = Some(Target { peer, height, hash, finalization });
+                    best = Some(Target { peer, height, head, finalization });
                 }
             }
             Ok(None) => {}
@@ -458,7 +459,7 @@ impl Session<'_> {
             let batch_started = Instant::now();
             let count = blocks.len();
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let cover = (target.height, target.hash, target.finalization.clone());
+            let cover = (target.head.clone(), target.finalization.clone());
             let msg = ChainMsg::Synced { blocks, fresh: std::mem::take(&mut first), cover, reply: tx };
             if self.inbox.try_send(msg).is_err() {
                 return Err("the chain is busy");

@@ -10,9 +10,9 @@ use taksa_storage::Store;
 use crate::backend::{NodeBackend, TOKEN_DECIMALS, TOKEN_SYMBOL};
 use crate::chain::{Alone, Chain, ChainMsg, Network, Shared, INBOX_MAX};
 use crate::cli::{CommonArgs, DevArgs, NodeArgs};
-use crate::mempool::{Limits, Mempool};
 use crate::network::{self, P2pNetwork, Rejections};
 use crate::{devnet, reserved, wallet};
+use taksa_consensus::pool::{Limits, Mempool};
 
 /// `taksa dev`: a one-validator chain from the embedded dev genesis.
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {

@@ -132,14 +132,7 @@ pub enum Response {
     Block(Option<Block>),
 }
 
-/// A finalized block and, when the responder has it, the certificate that finalized it.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct FinalizedBlock {
-    /// The block.
-    pub block: Block,
-    /// Its finalization certificate.
-    pub finalization: Option<Certificate>,
-}
+pub use taksa_consensus::chain::FinalizedBlock;
 
 /// What the network tells the node.
 #[derive(Debug)]

@@ -90,16 +90,7 @@ pub struct TxLocation {
     pub index: u32,
 }
 
-/// Why a transaction left the pool without being included.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct DroppedTx {
-    /// The machine-readable reason (for example a [`taksa_consensus::TxError::reason`]).
-    pub reason: String,
-    /// A message for humans.
-    pub message: String,
-    /// The head height when it was dropped.
-    pub height: u64,
-}
+pub use taksa_consensus::pool::DroppedTx;
 
 /// How one validator has signed, counted over finalized blocks from the notarization
 /// certificate that each block's child carries.

@@ -258,3 +258,9 @@ impl StateReader for Store {
         Store::account(self, addr)
     }
 }
+
+impl taksa_consensus::chain::ChainStore for Store {
+    fn head(&self) -> Header {
+        Store::head(self)
+    }
+}

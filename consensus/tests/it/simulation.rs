@@ -2,58 +2,22 @@
 //! Byzantine mocks, plus replay determinism.
 //!
 //! `TAKSA_SIM_SEED=N` replays one seed of a test; `TAKSA_SIM_SEEDS=M` scales the default suite
-//! (about 1,000 seeds) to about M seeds; `cargo test -p taksa-consensus --test it -- --ignored`
-//! runs the slow suite (10x).
-
-use std::time::Instant;
+//! (about 1,000 seeds) to about M seeds; `cargo test --workspace --test it -- --ignored
+//! sim_slow` runs the slow suite (10x).
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::seeds::{self, scaled};
 use crate::sim::{self, Byzantine, Scenario};
 
-/// The default suite's total seeds, which `TAKSA_SIM_SEEDS` scales.
-const DEFAULT_TOTAL: u64 = 1_000;
-
-fn scaled(default: u64, factor: u64) -> u64 {
-    match std::env::var("TAKSA_SIM_SEEDS").ok().and_then(|s| s.parse::<u64>().ok()) {
-        Some(total) => (default * total).div_ceil(DEFAULT_TOTAL),
-        None => default * factor,
-    }
-}
-
-/// Runs `count` seeds (or the one in `TAKSA_SIM_SEED`) of scenarios made by `make`; reports
-/// seeds per second and every failing seed with its replay command.
 fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario) {
-    let seeds: Vec<u64> = match std::env::var("TAKSA_SIM_SEED") {
-        Ok(s) => vec![s.trim().parse().expect("TAKSA_SIM_SEED is a seed number")],
-        Err(_) => (0..count).collect(),
-    };
-    let started = Instant::now();
-    let mut failures = Vec::new();
-    let mut steps = 0;
-    let mut heal_ms_max = 0;
-    for &seed in &seeds {
-        let sc = make(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5CE7_A810_0000_0000));
-        match sim::run(seed, &sc) {
-            Ok(outcome) => {
-                steps += outcome.steps;
-                heal_ms_max = heal_ms_max.max(outcome.heal_ms);
-            }
-            Err(e) => failures.push(format!(
-                "seed {seed} failed: {e}\n  scenario: {sc:?}\n  replay: TAKSA_SIM_SEED={seed} cargo test -p taksa-consensus --test it {name} -- --nocapture"
-            )),
-        }
-    }
-    let secs = started.elapsed().as_secs_f64().max(1e-9);
-    #[allow(clippy::cast_precision_loss)]
-    let rate = seeds.len() as f64 / secs;
-    eprintln!(
-        "{name}: {} seeds in {secs:.1} s, {rate:.1} seeds/s, {steps} engine steps, slowest recovery {heal_ms_max} virtual ms",
-        seeds.len()
-    );
-    assert!(failures.is_empty(), "{} of {} seeds failed:\n{}", failures.len(), seeds.len(), failures.join("\n"));
+    seeds::run_seeds(name, count, 0x5CE7_A810_0000_0000, make, sim::run, |outcomes| {
+        let steps: u64 = outcomes.iter().map(|o| o.steps).sum();
+        let heal_ms_max = outcomes.iter().map(|o| o.heal_ms).max().unwrap_or(0);
+        format!("{steps} engine steps, slowest recovery {heal_ms_max} virtual ms")
+    });
 }
 
 fn with_byzantine(n: usize, count: usize, rng: &mut ChaCha8Rng) -> Scenario {

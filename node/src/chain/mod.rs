@@ -1,34 +1,30 @@
-//! The chain service: drives the consensus engine, builds and executes blocks, commits what is
-//! finalized, catches up from peers, and keeps the pool in step with the chain.
+//! The chain actor: runs the chain core ([`taksa_consensus::chain::ChainCore`], which owns the
+//! consensus engine and every block that is not final) and executes its effects: disk writes,
+//! gossip, block fetches, subscriptions.
 //!
 //! It runs on its own thread because its work is CPU (execution, signature checks) and
 //! synchronous disk writes (fsync of votes and blocks); the network and RPC reach it through a
-//! bounded channel ([`ChainMsg`]). Effects are executed in the order the engine emits them, so a
-//! `Persist` is durable before any `Broadcast` that follows it.
-//!
-//! Blocks move through three places: `seen` (proposals and fetched blocks, not executed),
-//! `pending` (executed on their parent's state, not final) and storage (final). A block the
-//! engine asks about whose ancestors are missing is parked, the missing block is fetched by hash
-//! ([`Network::fetch_block`]), and the work resumes when it arrives. A node far behind catches
-//! up by height instead ([`ChainMsg::Synced`], driven by `crate::network::sync`).
+//! bounded channel ([`ChainMsg`]). Effects run in the order the core returns them, so a
+//! `Persist` is durable before any `Broadcast` that follows it, and every effect of one step
+//! runs before the next step (the core's rules C1 and C2). The pool's lock is taken only for
+//! short, in-memory calls ([`taksa_consensus::pool::PoolAccess`]), never across a disk write:
+//! the drops a commit causes are part of that block's batch.
 
-mod blocks;
-mod commit;
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use taksa_consensus::engine::{Config as EngineConfig, Effect, Engine, Input, Message, SafetyRecord, Status, Tip};
-use taksa_consensus::state::Outcome;
-use taksa_consensus::{codec, Block, Certificate, Domain, Evidence, Genesis, Hash, Keypair, Rules, ValidatorSet};
-use taksa_p2p::FinalizedBlock;
+use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, FinalizedBlock, Input};
+use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord, Status};
+use taksa_consensus::pool::{DroppedTx, Mempool};
+use taksa_consensus::{codec, Certificate, Domain, Evidence, Genesis, Hash, Header, Keypair, Rules, ValidatorSet};
+use taksa_rpc::FeedItem;
 use taksa_storage::Store;
 
-use crate::mempool::Mempool;
+use crate::backend::dropped_status;
 
 /// How many messages may wait for the chain thread.
 pub(crate) const INBOX_MAX: usize = 4096;
@@ -42,19 +38,15 @@ const FINALITY_LAGS_KEPT: usize = 100;
 
 /// What the rest of the node sends to the chain thread.
 pub(crate) enum ChainMsg {
-    /// A consensus message from a peer; the network checked its signatures already.
-    Consensus(Message),
-    /// A block fetched by hash after [`Network::fetch_block`] (the hash was checked).
-    Fetched(Block),
-    /// Finalized blocks from a peer, ascending from our next height (see
-    /// [`Chain::apply_synced`]). `fresh` starts a new session from our committed head; `cover`
-    /// is the peer's certified head (height, hash, finalization), which makes the blocks that
-    /// link to it final. The reply says the next height to ask for, or why the peer's answer
-    /// was refused (the peer is penalised).
+    /// A consensus message the network checked, or a block it fetched
+    /// ([`Input::Consensus`], [`Input::Fetched`]).
+    Core(Input),
+    /// Finalized blocks from a peer, with its certified head ([`Input::Synced`]). The reply
+    /// says the next height to ask for, or why the answer was refused (the peer is penalised).
     Synced {
         blocks: Vec<FinalizedBlock>,
         fresh: bool,
-        cover: (u64, Hash, Certificate),
+        cover: (Header, Certificate),
         reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
     },
     /// Stop after the current step.
@@ -186,39 +178,11 @@ impl Network for Alone {
     fn fetch_block(&self, _hash: Hash) {}
 }
 
-struct PendingBlock {
-    block: Block,
-    outcome: Outcome,
-}
-
-/// Work parked until a missing block arrives.
-#[derive(Default)]
-struct Parked {
-    /// Blocks the engine asked us to verify.
-    verify: Vec<Block>,
-    /// Our own proposal: (view, parent, parent height, parent_cert).
-    propose: Option<(u64, Hash, u64, Option<Certificate>)>,
-    /// The highest finalized block not yet committed here: (hash, height, certificate).
-    commit: Option<(Hash, u64, Certificate)>,
-}
-
 /// The chain thread's state.
 pub(crate) struct Chain {
     shared: Arc<Shared>,
-    engine: Engine,
-    key: Option<Keypair>,
+    core: ChainCore,
     network: Box<dyn Network>,
-    /// Executed on their parent's state, not yet final.
-    pending: HashMap<Hash, PendingBlock>,
-    /// Proposals and fetched blocks not yet executed (bounded, see `blocks::SEEN_MAX`).
-    seen: HashMap<Hash, Block>,
-    parked: Parked,
-    /// Blocks asked for by hash, with when (Unix ms), so one is not asked for twice at once.
-    fetching: BTreeMap<Hash, u64>,
-    /// Blocks executed from the current sync session that no finalization covers yet, lowest
-    /// first (at most `commit::SYNC_STAGED_MAX`). They count for nothing until one does.
-    staged: Vec<(Hash, u64)>,
-    timers: BTreeSet<(u64, u64)>,
     inbox: Receiver<ChainMsg>,
 }
 
@@ -236,14 +200,14 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl Chain {
-    /// Restores the engine from the finalized head and the last safety record.
+    /// Restores the core from the finalized head, the last safety record and the blocks stored
+    /// pending (re-executed on [`Input::Start`]).
     pub(crate) fn new(
         shared: Arc<Shared>,
         key: Option<Keypair>,
         network: Box<dyn Network>,
         inbox: Receiver<ChainMsg>,
     ) -> anyhow::Result<Chain> {
-        let head = shared.store.head();
         let record = match shared.store.safety_record()? {
             Some(bytes) => Some(
                 codec::decode::<SafetyRecord>(&bytes, codec::MESSAGE_BYTES_MAX)
@@ -251,11 +215,12 @@ impl Chain {
             ),
             None => None,
         };
+        let pending = shared.store.pending_blocks().context("reading uncommitted blocks")?;
         let block_time_ms = shared.genesis.block_time_ms;
-        let config = EngineConfig {
+        let engine = EngineConfig {
             domain: shared.domain.clone(),
             validators: shared.validators.clone(),
-            key: key.clone(),
+            key,
             block_time_ms,
             // A view whose leader is down costs block time plus this; one block time of slack
             // covers a proposal's trip and execution on loopback and LAN.
@@ -263,160 +228,137 @@ impl Chain {
             timeout_max_ms: 8000,
             future_timestamp_ms_max: 2000,
         };
-        let tip = Tip { height: head.height, view: head.view, hash: head.hash(), timestamp_ms: head.timestamp_ms };
-        let engine = Engine::new(config, tip, record);
-        let mut chain = Chain {
-            shared,
-            engine,
-            key,
-            network,
-            pending: HashMap::new(),
-            seen: HashMap::new(),
-            parked: Parked::default(),
-            fetching: BTreeMap::new(),
-            staged: Vec::new(),
-            timers: BTreeSet::new(),
-            inbox,
-        };
-        chain.restore_pending()?;
-        Ok(chain)
+        let cfg = CoreConfig { engine, rules: shared.rules.clone() };
+        let core = ChainCore::new(cfg, &shared.store, record, pending);
+        Ok(Chain { shared, core, network, inbox })
     }
 
-    /// Re-executes the blocks this node built or verified but had not committed when it stopped:
-    /// the engine may have voted to finalize one of them, and after a crash it asks to commit it.
-    fn restore_pending(&mut self) -> anyhow::Result<()> {
-        let blocks = self.shared.store.pending_blocks().context("reading uncommitted blocks")?;
-        let head = self.shared.store.head().height;
-        let mut restored = 0usize;
-        for block in blocks {
-            if block.header.height > head {
-                self.remember(block);
-            }
-        }
-        let known: Vec<(Hash, u64)> = self.seen.iter().map(|(h, b)| (*h, b.header.height)).collect();
-        for (hash, height) in known {
-            if matches!(self.prepare(hash, height), blocks::Ready::Yes) {
-                restored += 1;
-            }
-        }
-        if restored > 0 {
-            tracing::info!(target: "consensus", restored, "re-executed uncommitted blocks from before the restart");
-        }
-        Ok(())
-    }
-
-    /// Runs until shutdown; an error means the node must stop (a write failed).
+    /// Runs until shutdown; an error means the node must stop (a write failed, or the core
+    /// halted on a broken invariant).
     pub(crate) fn run(mut self) -> anyhow::Result<()> {
-        self.step(Input::Start)?;
+        self.step(Input::Start, None)?;
         loop {
             if self.shared.stopping.load(Ordering::Relaxed) {
                 return Ok(());
             }
             let now = now_ms();
-            while let Some(&(at, view)) = self.timers.first() {
-                if at > now {
-                    break;
-                }
-                self.timers.pop_first();
-                if self.engine.status().view == view {
-                    self.shared.timeouts.fetch_add(1, Ordering::Relaxed);
-                }
-                self.step(Input::Timer { view })?;
+            if self.core.next_deadline_ms().is_some_and(|at| at <= now) {
+                self.step(Input::Tick, None)?;
             }
-            let wait_ms = self.timers.first().map_or(1000, |(at, _)| at.saturating_sub(now_ms()).min(1000));
+            let wait_ms = self.core.next_deadline_ms().map_or(1000, |at| at.saturating_sub(now_ms()).min(1000));
             match self.inbox.recv_timeout(Duration::from_millis(wait_ms)) {
                 Ok(ChainMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
                 Ok(msg) => self.handle(msg)?,
                 Err(RecvTimeoutError::Timeout) => {}
             }
-            self.retry_fetches();
         }
     }
 
     fn handle(&mut self, msg: ChainMsg) -> anyhow::Result<()> {
         match msg {
-            ChainMsg::Consensus(msg) => {
-                tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(&msg), "received");
-                if let Message::Proposal { block, .. } = &msg {
-                    self.remember(block.clone());
+            ChainMsg::Core(input) => {
+                if let Input::Consensus(msg) = &input {
+                    tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(msg), "received");
                 }
-                self.step(Input::Message(msg))
-            }
-            ChainMsg::Fetched(block) => {
-                if self.fetching.remove(&block.hash()).is_some() {
-                    self.remember(block);
-                    self.resume()?;
-                }
-                Ok(())
+                self.step(input, None)
             }
             ChainMsg::Synced { blocks, fresh, cover, reply } => {
-                let result = self.apply_synced(blocks, fresh, &cover)?;
-                let _ = reply.send(result);
-                self.resume()
+                self.step(Input::Synced { blocks, fresh, cover }, Some(reply))
             }
             ChainMsg::Shutdown => Ok(()),
         }
     }
 
-    fn step(&mut self, first: Input) -> anyhow::Result<()> {
-        let mut inputs = vec![first];
-        while let Some(input) = inputs.pop() {
-            let effects = self.engine.step(input, now_ms());
-            for effect in effects {
-                if let Some(next) = self.execute(effect)? {
-                    inputs.push(next);
-                }
-            }
+    /// Steps the core and runs its effects in order (C1, C2).
+    fn step(
+        &mut self,
+        input: Input,
+        mut reply: Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
+    ) -> anyhow::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let effects = self.core.step(&shared.store, &shared.mempool, input, now_ms());
+        for effect in effects {
+            self.execute(effect, &mut reply)?;
         }
-        if let Ok(mut status) = self.shared.status.write() {
-            *status = Some(self.engine.status());
+        if let Ok(mut status) = shared.status.write() {
+            *status = Some(self.core.status());
         }
+        shared.timeouts.store(self.core.timeouts(), Ordering::Relaxed);
         Ok(())
     }
 
-    fn execute(&mut self, effect: Effect) -> anyhow::Result<Option<Input>> {
+    fn execute(
+        &mut self,
+        effect: Effect,
+        reply: &mut Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
+    ) -> anyhow::Result<()> {
+        let shared = &*self.shared;
         match effect {
-            Effect::Propose { view, parent, parent_height, parent_cert } => {
-                Ok(self.propose(view, parent, parent_height, parent_cert))
-            }
-            Effect::Verify { block } => Ok(self.verify(block)),
             Effect::Persist(record) => {
                 // Durable before any later effect of this step leaves the node (no double sign).
-                self.shared.store.put_safety_record(&codec::encode(&record)).context("persisting a vote failed")?;
-                Ok(None)
+                shared.store.put_safety_record(&codec::encode(&record)).context("persisting a vote failed")?;
             }
+            Effect::StorePending(block) => {
+                // The vote's fsync that follows makes this write durable too (one write-ahead log).
+                shared.store.put_pending(&block).context("storing an executed block failed")?;
+            }
+            Effect::Commit(batch) => self.commit(*batch)?,
             Effect::Broadcast(msg) => {
                 tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(&msg), "broadcast");
                 self.broadcast(&msg)?;
-                Ok(None)
             }
-            Effect::SetTimer { view, at_ms } => {
-                self.timers.insert((at_ms, view));
-                Ok(None)
+            Effect::Fetch(hash) => {
+                tracing::debug!(target: "consensus", %hash, "fetching a missing block");
+                self.network.fetch_block(hash);
             }
-            Effect::Notarized { certificate } => {
-                tracing::debug!(target: "consensus", view = certificate.view, "notarized");
-                let executed = certificate.block_hash.and_then(|h| self.pending.get(&h));
-                if let Some(p) = executed {
-                    self.shared.announce(taksa_rpc::FeedItem::Notarized(Arc::new(p.block.header.clone())));
+            Effect::Dropped(items) => {
+                announce_dropped(shared, &items);
+                if let Err(e) = shared.store.put_dropped(&items) {
+                    tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");
                 }
-                Ok(None)
             }
-            Effect::Finalized { block_hash, height, certificate } => {
-                self.on_finalized(block_hash, height, certificate)?;
-                Ok(None)
+            Effect::Notarized(header) => {
+                tracing::debug!(target: "consensus", view = header.view, height = header.height, "notarized");
+                shared.announce(FeedItem::Notarized(header));
             }
             Effect::Evidence(e) => {
-                tracing::warn!(target: "consensus", signer = %e.a.signer.to_bech32(&self.shared.genesis.address_hrp), view = e.a.view, "equivocation evidence");
-                if let Ok(mut list) = self.shared.evidence.write() {
+                tracing::warn!(target: "consensus", signer = %e.a.signer.to_bech32(&shared.genesis.address_hrp), view = e.a.view, "equivocation evidence");
+                if let Ok(mut list) = shared.evidence.write() {
                     if list.len() >= EVIDENCE_KEPT_MAX {
                         list.remove(0);
                     }
                     list.push(e);
                 }
-                Ok(None)
             }
+            Effect::Invalid { hash, error } => {
+                tracing::warn!(target: "consensus", %hash, %error, "block does not execute");
+            }
+            Effect::SyncAnswer(answer) => {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(answer);
+                }
+            }
+            Effect::Halt(why) => return Err(anyhow::anyhow!(why)),
         }
+        Ok(())
+    }
+
+    /// Writes one block's batch (with the drops it caused) and tells subscribers.
+    fn commit(&self, batch: CommitBatch) -> anyhow::Result<()> {
+        let shared = &*self.shared;
+        let CommitBatch { block, outcome, finalization, dropped, live } = batch;
+        let events = shared
+            .store
+            .commit_block(&block, finalization.as_ref(), &outcome, &dropped)
+            .context("committing a block failed")?;
+        let h = &block.header;
+        tracing::info!(target: "consensus", height = h.height, hash = %block.hash(), view = h.view, txs = block.txs.len(), "committed block");
+        if live {
+            shared.record_finality_lag(h.timestamp_ms);
+        }
+        shared.announce(FeedItem::Committed(Arc::new(events)));
+        announce_dropped(shared, &dropped);
+        Ok(())
     }
 
     /// Sends our own consensus message. Every message the engine makes fits its limit (blocks
@@ -439,20 +381,13 @@ impl Chain {
             }
         }
     }
+}
 
-    /// Retries parked work after a block arrived or the head moved.
-    fn resume(&mut self) -> anyhow::Result<()> {
-        if let Some((view, parent, parent_height, cert)) = self.parked.propose.take() {
-            if let Some(input) = self.propose(view, parent, parent_height, cert) {
-                self.step(input)?;
-            }
-        }
-        for block in std::mem::take(&mut self.parked.verify) {
-            if let Some(input) = self.verify(block) {
-                self.step(input)?;
-            }
-        }
-        self.try_commit()
+/// Logs dropped transactions and tells subscribers.
+fn announce_dropped(shared: &Shared, items: &[(Hash, DroppedTx)]) {
+    for (h, d) in items {
+        tracing::info!(target: "mempool", hash = %h, reason = %d.reason, "dropped transaction");
+        shared.announce(FeedItem::Dropped { hash: *h, status: dropped_status(d) });
     }
 }
 

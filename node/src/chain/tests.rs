@@ -9,7 +9,8 @@ use taksa_consensus::{Address, Block, Certificate, Genesis, Hash, Header, Keypai
 use taksa_storage::Store;
 
 use super::{now_ms, Alone, Chain, ChainMsg, Shared};
-use crate::mempool::{Limits, Mempool};
+use taksa_consensus::chain::Input;
+use taksa_consensus::pool::{Limits, Mempool};
 
 /// Four validators whose keys the test holds, and a full node (no key) following them.
 struct Net {
@@ -77,9 +78,10 @@ impl Net {
 fn a_finalized_block_that_does_not_execute_here_stops_the_chain() {
     let mut net = net();
     let (block, proposal) = net.block_one(Hash([9; 32]));
-    net.chain.handle(ChainMsg::Consensus(proposal)).expect("a proposal is only remembered");
+    net.chain.handle(ChainMsg::Core(Input::Consensus(proposal))).expect("a proposal is only remembered");
     let finalization = net.certificate(VoteKind::Finalize, block.hash());
-    let err = net.chain.handle(ChainMsg::Consensus(finalization)).expect_err("following on would be unsafe");
+    let err =
+        net.chain.handle(ChainMsg::Core(Input::Consensus(finalization))).expect_err("following on would be unsafe");
     assert!(err.to_string().contains("does not execute on this node's state"), "{err}");
     assert_eq!(net.chain.shared.store.head().height, 0, "nothing was committed");
 }
@@ -88,8 +90,8 @@ fn a_finalized_block_that_does_not_execute_here_stops_the_chain() {
 fn a_finalized_block_that_executes_is_committed() {
     let mut net = net();
     let (block, proposal) = net.block_one(net.genesis.header().state_root);
-    net.chain.handle(ChainMsg::Consensus(proposal)).expect("remembered");
+    net.chain.handle(ChainMsg::Core(Input::Consensus(proposal))).expect("remembered");
     let finalization = net.certificate(VoteKind::Finalize, block.hash());
-    net.chain.handle(ChainMsg::Consensus(finalization)).expect("committed");
+    net.chain.handle(ChainMsg::Core(Input::Consensus(finalization))).expect("committed");
     assert_eq!(net.chain.shared.store.head().hash(), block.hash());
 }

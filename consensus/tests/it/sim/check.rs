@@ -10,7 +10,7 @@ use taksa_consensus::{Address, Certificate, Evidence, Hash, Vote};
 /// One verified signature: (signer index, kind, view, block, signature).
 type SignatureKey = (usize, VoteKind, u64, Option<Hash>, [u8; 64]);
 
-pub(super) struct Checker {
+pub(crate) struct Checker {
     cfg: Config,
     honest: BTreeSet<Address>,
     /// Signatures already verified in some certificate: (signer, kind, view, block, signature).
@@ -24,7 +24,7 @@ pub(super) struct Checker {
 }
 
 impl Checker {
-    pub(super) fn new(cfg: Config, honest: BTreeSet<Address>) -> Checker {
+    pub(crate) fn new(cfg: Config, honest: BTreeSet<Address>) -> Checker {
         Checker {
             cfg,
             honest,
@@ -38,7 +38,7 @@ impl Checker {
     /// Every certificate an engine emits or an honest node sends verifies. The crate's
     /// `Certificate::verify` is the judge; a certificate whose every signature it already
     /// accepted (in another certificate) only gets the shape checks again.
-    pub(super) fn certificate(&mut self, cert: &Certificate) -> Result<(), String> {
+    pub(crate) fn certificate(&mut self, cert: &Certificate) -> Result<(), String> {
         let key = |i: usize, s: &taksa_consensus::Signature| (i, cert.kind, cert.view, cert.block_hash, s.0);
         let indices = cert.signer_indices();
         let n = self.cfg.validators.len();
@@ -57,7 +57,7 @@ impl Checker {
         Ok(())
     }
 
-    pub(super) fn finalized(&mut self, cert: &Certificate, hash: Hash) -> Result<(), String> {
+    pub(crate) fn finalized(&mut self, cert: &Certificate, hash: Hash) -> Result<(), String> {
         if cert.kind != VoteKind::Finalize || cert.block_hash != Some(hash) {
             return Err(format!("finalized {hash} with a certificate for {:?} {:?}", cert.kind, cert.block_hash));
         }
@@ -65,7 +65,7 @@ impl Checker {
     }
 
     /// Agreement: one block per height across all nodes and restarts.
-    pub(super) fn agree(&mut self, height: u64, hash: Hash) -> Result<(), String> {
+    pub(crate) fn agree(&mut self, height: u64, hash: Hash) -> Result<(), String> {
         let first = *self.finalized.entry(height).or_insert(hash);
         if first != hash {
             return Err(format!("AGREEMENT VIOLATED at height {height}: {first} and {hash} both finalized"));
@@ -74,7 +74,7 @@ impl Checker {
     }
 
     /// No honest validator signs conflicting votes, across restarts.
-    pub(super) fn sent_by_honest(&mut self, msg: &Message) -> Result<(), String> {
+    pub(crate) fn sent_by_honest(&mut self, msg: &Message) -> Result<(), String> {
         match msg {
             Message::Vote(v) => self.honest_vote(v),
             Message::Proposal { leader_vote, .. } => self.honest_vote(leader_vote),
@@ -99,7 +99,7 @@ impl Checker {
     }
 
     /// Evidence is valid and accuses a Byzantine validator.
-    pub(super) fn evidence(&mut self, e: &Evidence) -> Result<(), String> {
+    pub(crate) fn evidence(&mut self, e: &Evidence) -> Result<(), String> {
         e.verify(&self.cfg.domain, &self.cfg.validators).map_err(|err| format!("invalid evidence: {err}"))?;
         if self.honest.contains(&e.a.signer) {
             return Err(format!("evidence against honest validator {:?} in view {}", e.a.signer, e.a.view));
@@ -107,11 +107,11 @@ impl Checker {
         Ok(())
     }
 
-    pub(super) fn equivocated_to_all(&mut self, node: usize) {
+    pub(crate) fn equivocated_to_all(&mut self, node: usize) {
         *self.equivocations.entry(node).or_insert(0) += 1;
     }
 
-    pub(super) fn equivocations_to_all(&self, node: usize) -> u64 {
+    pub(crate) fn equivocations_to_all(&self, node: usize) -> u64 {
         self.equivocations.get(&node).copied().unwrap_or(0)
     }
 }

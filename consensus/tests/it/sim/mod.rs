@@ -6,7 +6,7 @@
 
 pub(crate) mod app;
 mod byzantine;
-mod check;
+pub(crate) mod check;
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,7 +20,7 @@ use taksa_consensus::vote::Domain;
 use taksa_consensus::{codec, Address, Block, Hash, Keypair, ValidatorSet};
 
 pub(crate) use byzantine::Byzantine;
-use check::Checker;
+pub(crate) use check::Checker;
 
 /// The virtual clock's origin (a realistic Unix time in milliseconds).
 pub(crate) const T0: u64 = 1_700_000_000_000;

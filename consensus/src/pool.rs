@@ -7,25 +7,40 @@
 //! later nonce may arrive first and waits (queued) until the gap fills. Only the gap-free run
 //! from the committed nonce is proposed, and its end is what `next_nonce` reports (Ethereum's
 //! `pending`).
+//!
+//! The pool does no IO. The chain core ([`crate::chain`]) updates it when a block commits (in
+//! the same step that makes the commit's batch, so the drop records go into that batch), and
+//! admission may run on another thread against the committed state: [`PoolAccess`] is the
+//! interface, with one short lock per call in the node.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
 
-use taksa_consensus::state::StateReader;
-use taksa_consensus::{Address, Hash, SignedTransaction, TxError};
+use bincode::{Decode, Encode};
+
+use crate::block::BLOCK_TXS_MAX;
+use crate::state::StateReader;
+use crate::{Address, Hash, SignedTransaction, TxError};
+
+/// How many transactions that recently left the pool it remembers. The chain core takes them
+/// out when it makes a block's commit batch, and the store shows them a moment later, when the
+/// batch is written: meanwhile a transaction committed a moment ago must not come back from
+/// gossip, and a wallet asking for one must not be told it is unknown.
+const RECENT_MAX: usize = 2 * BLOCK_TXS_MAX;
 
 /// How far past the committed nonce a sender's transaction may be held, waiting for the ones
 /// before it.
-pub(crate) const NONCE_WINDOW: u64 = 64;
+pub const NONCE_WINDOW: u64 = 64;
 
 /// The pool's bounds.
 #[derive(Clone, Debug)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Most transactions held.
-    pub(crate) txs_max: usize,
+    pub txs_max: usize,
     /// Most encoded bytes held.
-    pub(crate) bytes_max: usize,
+    pub bytes_max: usize,
     /// Most transactions held per sender.
-    pub(crate) per_sender_max: usize,
+    pub per_sender_max: usize,
 }
 
 impl Default for Limits {
@@ -36,24 +51,38 @@ impl Default for Limits {
 
 /// Why the pool refused a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum AdmitError {
+pub enum AdmitError {
     /// The transaction breaks a rule.
     #[error(transparent)]
     Rejected(#[from] TxError),
     /// The pool is full.
     #[error("the pool is full ({txs_max} transactions or its byte limit); retry later")]
-    PoolFull { txs_max: usize },
+    PoolFull {
+        /// The pool's capacity.
+        txs_max: usize,
+    },
     /// The sender has too many pending transactions.
     #[error("the sender already has {per_sender_max} pending transactions; wait for some to finalize")]
-    SenderLimit { per_sender_max: usize },
+    SenderLimit {
+        /// The per-sender limit.
+        per_sender_max: usize,
+    },
     /// A replacement must pay more.
     #[error("a transaction with this nonce is pending with fee {fee}; a replacement must pay at least {needed}")]
-    ReplacementUnderpriced { fee: u128, needed: u128 },
+    ReplacementUnderpriced {
+        /// The pending transaction's fee.
+        fee: u128,
+        /// The least a replacement pays.
+        needed: u128,
+    },
+    /// The transaction is in a block that was just committed.
+    #[error("the transaction is already in a committed block")]
+    Committed,
 }
 
 /// What admission did.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Admitted {
+pub enum Admitted {
     /// Newly added.
     New,
     /// The same bytes were already pending.
@@ -64,12 +93,34 @@ pub(crate) enum Admitted {
 
 /// A transaction that left the pool without being finalized, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Dropped {
-    pub(crate) hash: Hash,
+pub struct Dropped {
+    /// The transaction.
+    pub hash: Hash,
     /// "expired" for expiries, otherwise "rejected".
-    pub(crate) expired: bool,
-    pub(crate) reason: String,
-    pub(crate) message: String,
+    pub expired: bool,
+    /// The machine-readable reason ([`TxError::reason`]).
+    pub reason: String,
+    /// A message for humans.
+    pub message: String,
+}
+
+impl Dropped {
+    /// What storage keeps of a drop at head height `height`.
+    pub fn record(&self, height: u64) -> DroppedTx {
+        let reason = if self.expired { "expired".to_owned() } else { self.reason.clone() };
+        DroppedTx { reason, message: self.message.clone(), height }
+    }
+}
+
+/// Why a transaction left the pool without being included, as storage keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct DroppedTx {
+    /// The machine-readable reason (for example a [`TxError::reason`]).
+    pub reason: String,
+    /// A message for humans.
+    pub message: String,
+    /// The head height when it was dropped.
+    pub height: u64,
 }
 
 struct Entry {
@@ -79,42 +130,68 @@ struct Entry {
 }
 
 /// The pool.
-pub(crate) struct Mempool {
+pub struct Mempool {
     limits: Limits,
     by_hash: HashMap<Hash, Entry>,
     by_sender: HashMap<Address, BTreeMap<u64, Hash>>,
     bytes: usize,
     arrivals: u64,
+    /// Transactions that recently left the pool or were committed, oldest first (at most
+    /// [`RECENT_MAX`]).
+    recent: VecDeque<Hash>,
+    /// Those of them that are in a committed block.
+    recent_included: HashSet<Hash>,
+    /// Those of them that this pool held, with their bodies.
+    recent_bodies: HashMap<Hash, SignedTransaction>,
 }
 
 impl Mempool {
-    pub(crate) fn new(limits: Limits) -> Mempool {
-        Mempool { limits, by_hash: HashMap::new(), by_sender: HashMap::new(), bytes: 0, arrivals: 0 }
+    /// An empty pool with these bounds.
+    pub fn new(limits: Limits) -> Mempool {
+        Mempool {
+            limits,
+            by_hash: HashMap::new(),
+            by_sender: HashMap::new(),
+            bytes: 0,
+            arrivals: 0,
+            recent: VecDeque::new(),
+            recent_included: HashSet::new(),
+            recent_bodies: HashMap::new(),
+        }
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// How many transactions are pending.
+    pub fn len(&self) -> usize {
         self.by_hash.len()
     }
 
-    pub(crate) fn bytes(&self) -> usize {
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+
+    /// Their encoded bytes.
+    pub fn bytes(&self) -> usize {
         self.bytes
     }
 
-    pub(crate) fn contains(&self, hash: &Hash) -> bool {
+    /// Whether this transaction is pending.
+    pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)
     }
 
-    pub(crate) fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
+    /// The pending transaction with this hash.
+    pub fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
         self.by_hash.get(hash).map(|e| &e.stx)
     }
 
     /// How many transactions of `addr` are pending.
-    pub(crate) fn pending_of(&self, addr: &Address) -> usize {
+    pub fn pending_of(&self, addr: &Address) -> usize {
         self.by_sender.get(addr).map_or(0, BTreeMap::len)
     }
 
     /// The nonce the sender's next transaction should use, counting the pool.
-    pub(crate) fn next_nonce(&self, addr: &Address, state: &impl StateReader) -> u64 {
+    pub fn next_nonce(&self, addr: &Address, state: &(impl StateReader + ?Sized)) -> u64 {
         let mut next = state.account(addr).nonce;
         if let Some(queue) = self.by_sender.get(addr) {
             for nonce in queue.range(next..).map(|(n, _)| *n) {
@@ -129,16 +206,19 @@ impl Mempool {
 
     /// Admits a transaction whose signature and stateless fields the caller has checked.
     /// `next_height` is the height of the next block (for expiry).
-    pub(crate) fn admit(
+    pub fn admit(
         &mut self,
         stx: SignedTransaction,
         hash: Hash,
         bytes: usize,
-        state: &impl StateReader,
+        state: &(impl StateReader + ?Sized),
         next_height: u64,
     ) -> Result<Admitted, AdmitError> {
         if self.by_hash.contains_key(&hash) {
             return Ok(Admitted::AlreadyPending);
+        }
+        if self.recent_included.contains(&hash) {
+            return Err(AdmitError::Committed);
         }
         let tx = &stx.tx;
         if let Some(until) = tx.valid_until_height {
@@ -200,8 +280,29 @@ impl Mempool {
         self.by_hash.insert(hash, Entry { stx, bytes, arrival: self.arrivals });
     }
 
+    /// A transaction that left the pool a moment ago (included in a block or dropped) whose
+    /// block or drop record the store may not show yet: a reader that finds it in neither the
+    /// pool nor the store reads the store again, and otherwise reports it pending.
+    pub fn leaving(&self, hash: &Hash) -> Option<&SignedTransaction> {
+        self.recent_bodies.get(hash)
+    }
+
+    /// Keeps the newest [`RECENT_MAX`] of the recent transactions.
+    fn forget_old(&mut self) {
+        while self.recent.len() > RECENT_MAX {
+            if let Some(old) = self.recent.pop_front() {
+                self.recent_included.remove(&old);
+                self.recent_bodies.remove(&old);
+            }
+        }
+    }
+
     fn remove(&mut self, hash: &Hash) -> Option<SignedTransaction> {
         let entry = self.by_hash.remove(hash)?;
+        if !self.recent_included.contains(hash) {
+            self.recent.push_back(*hash);
+        }
+        self.recent_bodies.insert(*hash, entry.stx.clone());
         self.bytes = self.bytes.saturating_sub(entry.bytes);
         if let Some(q) = self.by_sender.get_mut(&entry.stx.tx.from) {
             q.remove(&entry.stx.tx.nonce);
@@ -215,7 +316,7 @@ impl Mempool {
     /// Up to `max` transactions for a proposal on `state`: each sender's gap-free run from its
     /// nonce in `state`, in nonce order, senders interleaved by arrival, so one busy sender
     /// cannot starve the others.
-    pub(crate) fn candidates(&self, max: usize, state: &impl StateReader) -> Vec<SignedTransaction> {
+    pub fn candidates(&self, max: usize, state: &(impl StateReader + ?Sized)) -> Vec<SignedTransaction> {
         let mut keyed: Vec<(usize, u64, &SignedTransaction)> = Vec::with_capacity(self.by_hash.len().min(max * 2));
         for (sender, queue) in &self.by_sender {
             let mut next = state.account(sender).nonce;
@@ -237,28 +338,44 @@ impl Mempool {
     }
 
     /// Removes transactions the proposer found invalid, with their reasons.
-    pub(crate) fn reject(&mut self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
-        refused.iter().filter_map(|(h, e)| self.remove(h).map(|_| dropped(*h, e))).collect()
+    pub fn reject(&mut self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
+        let out = refused.iter().filter_map(|(h, e)| self.remove(h).map(|_| dropped(*h, e))).collect();
+        self.forget_old();
+        out
     }
 
     /// After a block commits: removes its transactions, then drops what the new state makes
     /// invalid (nonce taken, expired, balance no longer covers the queue), with reasons.
-    pub(crate) fn on_commit(&mut self, included: &[Hash], state: &impl StateReader, next_height: u64) -> Vec<Dropped> {
+    pub fn on_commit(
+        &mut self,
+        included: &[Hash],
+        state: &(impl StateReader + ?Sized),
+        next_height: u64,
+    ) -> Vec<Dropped> {
         for h in included {
             self.remove(h);
+            if self.recent_included.insert(*h) && !self.recent_bodies.contains_key(h) {
+                self.recent.push_back(*h);
+            }
         }
         let mut out = Vec::new();
         let senders: Vec<Address> = self.by_sender.keys().copied().collect();
         for sender in senders {
             out.extend(self.revalidate_sender(&sender, state, next_height));
         }
+        self.forget_old();
         out
     }
 
     /// Drops the sender's transactions the new state makes invalid: nonces already taken,
     /// nonces beyond the window, and in the gap-free run the expired and the unaffordable.
     /// Those after a gap (or after a dropped one) stay queued until the gap fills.
-    fn revalidate_sender(&mut self, sender: &Address, state: &impl StateReader, next_height: u64) -> Vec<Dropped> {
+    fn revalidate_sender(
+        &mut self,
+        sender: &Address,
+        state: &(impl StateReader + ?Sized),
+        next_height: u64,
+    ) -> Vec<Dropped> {
         let account = state.account(sender);
         let queue: Vec<Hash> = self.by_sender.get(sender).map(|q| q.values().copied().collect()).unwrap_or_default();
         let mut out = Vec::new();
@@ -297,6 +414,34 @@ impl Mempool {
     }
 }
 
+/// The pool as the chain core reaches it: the node shares one pool between the chain thread and
+/// admission (one short lock per call, never across a disk write); the simulation owns one.
+pub trait PoolAccess {
+    /// Whether the transaction is pending (its signature was checked on admission).
+    fn contains(&self, hash: &Hash) -> bool;
+    /// See [`Mempool::candidates`].
+    fn candidates(&self, max: usize, state: &dyn StateReader) -> Vec<SignedTransaction>;
+    /// See [`Mempool::reject`].
+    fn reject(&self, refused: &[(Hash, TxError)]) -> Vec<Dropped>;
+    /// See [`Mempool::on_commit`].
+    fn on_commit(&self, included: &[Hash], state: &dyn StateReader, next_height: u64) -> Vec<Dropped>;
+}
+
+impl PoolAccess for Mutex<Mempool> {
+    fn contains(&self, hash: &Hash) -> bool {
+        self.lock().is_ok_and(|p| p.contains(hash))
+    }
+    fn candidates(&self, max: usize, state: &dyn StateReader) -> Vec<SignedTransaction> {
+        self.lock().map(|p| p.candidates(max, state)).unwrap_or_default()
+    }
+    fn reject(&self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
+        self.lock().map(|mut p| p.reject(refused)).unwrap_or_default()
+    }
+    fn on_commit(&self, included: &[Hash], state: &dyn StateReader, next_height: u64) -> Vec<Dropped> {
+        self.lock().map(|mut p| p.on_commit(included, state, next_height)).unwrap_or_default()
+    }
+}
+
 fn dropped(hash: Hash, e: &TxError) -> Dropped {
     Dropped {
         hash,
@@ -309,8 +454,8 @@ fn dropped(hash: Hash, e: &TxError) -> Dropped {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Account, Keypair, Transaction};
     use std::collections::BTreeMap;
-    use taksa_consensus::{Account, Keypair, Transaction};
 
     const CHAIN: &str = "t";
 
@@ -343,6 +488,22 @@ mod tests {
         assert_eq!(pool.admit(stx.clone(), h, 100, &s, 1), Ok(Admitted::New));
         assert_eq!(pool.admit(stx, h, 100, &s, 1), Ok(Admitted::AlreadyPending));
         assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn a_transaction_committed_a_moment_ago_is_not_admitted_again_while_the_store_lags() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let before = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (stx, h) = tx(&k, 2, 10, 1, 0);
+        assert_eq!(pool.admit(stx.clone(), h, 100, &before, 1), Ok(Admitted::New));
+        let after = state(&k, 989, 1);
+        assert!(pool.on_commit(&[h], &after, 2).is_empty());
+        // Gossip brings it back before the committed state is visible to admission.
+        assert_eq!(pool.admit(stx.clone(), h, 100, &before, 1), Err(AdmitError::Committed));
+        assert_eq!(pool.len(), 0);
+        // A reader that does not find it in the store yet still learns of it.
+        assert_eq!(pool.leaving(&h), Some(&stx));
     }
 
     #[test]

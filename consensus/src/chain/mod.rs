@@ -1,0 +1,439 @@
+//! The chain core: the layer around the consensus engine, as a pure state machine.
+//!
+//! It owns the engine and every block that is not final yet, and turns consensus into a chain:
+//! it builds our proposals from the pool, executes and verifies others' proposals, fetches
+//! missing ancestors by hash, commits what is finalized (live, or from finalized blocks a peer
+//! sent while we caught up), and keeps the pool in step with each commit. Like the engine it is
+//! `step(input, now) -> effects`: no clock, RNG, thread or disk. The node runs the effects
+//! (fsync, gossip, requests); the simulation (`consensus/tests/it/sim_chain`) runs them on an
+//! in-memory store and network, so the same code is tested under faults and lies.
+//!
+//! Blocks move through three places: `seen` (proposals and fetched blocks, not executed),
+//! `pending` (executed on their parent's state, not final) and the store (final). A block the
+//! engine asks about whose ancestors are missing is parked, the missing block is fetched by
+//! hash ([`Effect::Fetch`]), and the work resumes when it arrives ([`Input::Fetched`]).
+//!
+//! Rules of [`ChainCore::step`], cited by tag:
+//! - **C1 order.** Effects are causal and must run in order: a block's [`Effect::StorePending`]
+//!   comes before the engine's [`Effect::Persist`] of the vote that names it, which comes before
+//!   the [`Effect::Broadcast`] of that vote.
+//! - **C2 one writer.** The caller runs every effect of a step before the next step. Blocks
+//!   committed within a step stay as layers over the store until then, so later execution in the
+//!   same step reads the state after them. A store whose head is not ours at the start of a step
+//!   is a broken caller: [`Effect::Halt`].
+//! - **C3 commit only under finality.** A block commits only when its hash chain reaches a
+//!   verified finalization: the engine's, one a peer sent with a block, or a peer's certified
+//!   head.
+//! - **C4 atomic drops.** The pool is updated on the state after each committed block, and the
+//!   drop records that causes go into that block's [`CommitBatch`].
+//! - **C5 halt, never skip.** A finalized block that does not execute here stops the core: more
+//!   than a third of the validators are faulty, or this node's state is wrong.
+
+mod blocks;
+mod commit;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bincode::{Decode, Encode};
+
+use crate::engine::{self, Engine, Message, SafetyRecord, Status, Tip};
+use crate::pool::{DroppedTx, PoolAccess};
+use crate::state::{Outcome, StateReader};
+use crate::{Account, Address, Block, Certificate, Evidence, Hash, Header, Keypair, Rules};
+
+pub use blocks::FETCH_DEPTH_MAX;
+
+/// The most blocks a sync session keeps executed while no finalization covers them: twice a
+/// request's worth. Honest chains store a finalization at least that often.
+pub const SYNC_STAGED_MAX: usize = 128;
+
+/// A finalized block and, when the sender has it, the certificate that finalized it (what sync
+/// sends; only the last block of a run needs one, its ancestors are final by their hashes).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct FinalizedBlock {
+    /// The block.
+    pub block: Block,
+    /// Its finalization certificate.
+    pub finalization: Option<Certificate>,
+}
+
+/// The committed chain as the core reads it: the head and the accounts after it. Reads come
+/// from memory and never fail; writes are effects.
+pub trait ChainStore: StateReader {
+    /// The committed head.
+    fn head(&self) -> Header;
+}
+
+/// What the core is set up with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The engine's configuration (domain, validators, our key, timing).
+    pub engine: engine::Config,
+    /// The chain's rules (chain id, fee floor, validators).
+    pub rules: Rules,
+}
+
+/// What the core is told.
+#[derive(Debug)]
+pub enum Input {
+    /// Start (or restart): restores uncommitted blocks and starts the engine.
+    Start,
+    /// A deadline passed ([`ChainCore::next_deadline_ms`]): view timers, fetch retries.
+    Tick,
+    /// A consensus message from a peer, whose signatures the network checked.
+    Consensus(Message),
+    /// A block a peer sent for an [`Effect::Fetch`]. Anything not asked for is ignored.
+    Fetched(Block),
+    /// Finalized blocks from a peer, ascending from our next height ([`ChainCore::step`] answers
+    /// with [`Effect::SyncAnswer`]). `fresh` starts a new session from our committed head;
+    /// `cover` is the peer's certified head and its finalization (verified here), which makes
+    /// the blocks that link to it final.
+    Synced {
+        /// The blocks.
+        blocks: Vec<FinalizedBlock>,
+        /// Whether this starts a new session.
+        fresh: bool,
+        /// The peer's certified head.
+        cover: (Header, Certificate),
+    },
+}
+
+/// One block's commit: written as one atomic, synced batch.
+#[derive(Clone, Debug)]
+pub struct CommitBatch {
+    /// The block.
+    pub block: Arc<Block>,
+    /// Its execution on its parent's state.
+    pub outcome: Arc<Outcome>,
+    /// The finalization, on the last block of a committed run (its ancestors are final by hash).
+    pub finalization: Option<Certificate>,
+    /// The pool's drops this block caused (C4).
+    pub dropped: Vec<(Hash, DroppedTx)>,
+    /// Finalized here by consensus rather than brought by sync (its finality lag means something).
+    pub live: bool,
+}
+
+/// What the caller must do, in order (C1).
+#[derive(Clone, Debug)]
+pub enum Effect {
+    /// Write the engine's safety record durably (fsync) before any later effect.
+    Persist(SafetyRecord),
+    /// Keep this executed, not final block (no sync needed: durable with the next synced write,
+    /// which is the vote that names it). After a crash it is restored ([`ChainCore::new`]).
+    StorePending(Arc<Block>),
+    /// Commit one block in one atomic, synced batch.
+    Commit(Box<CommitBatch>),
+    /// Send a consensus message to every peer.
+    Broadcast(Message),
+    /// Ask peers for the block with this hash; answer with [`Input::Fetched`].
+    Fetch(Hash),
+    /// The pool dropped these transactions outside any commit (a proposal found them invalid).
+    Dropped(Vec<(Hash, DroppedTx)>),
+    /// An executed block was notarized (for subscribers).
+    Notarized(Arc<Header>),
+    /// A validator signed two conflicting votes.
+    Evidence(Evidence),
+    /// A block that is not final does not execute here (informational: the engine does not
+    /// vote for it).
+    Invalid {
+        /// The block.
+        hash: Hash,
+        /// Why.
+        error: String,
+    },
+    /// The answer to [`Input::Synced`]: the next height to ask for, or why the blocks were
+    /// refused (an honest peer serving its final chain never fails these checks).
+    SyncAnswer(Result<u64, String>),
+    /// A broken invariant (C2, C5): stop the node with this message for its operator.
+    Halt(String),
+}
+
+/// An executed block that is not final yet.
+struct PendingBlock {
+    block: Arc<Block>,
+    outcome: Arc<Outcome>,
+}
+
+/// Work parked until a missing block arrives.
+#[derive(Default)]
+struct Parked {
+    /// Blocks the engine asked us to verify.
+    verify: Vec<Block>,
+    /// Our own proposal: (view, parent, parent height, parent_cert).
+    propose: Option<(u64, Hash, u64, Option<Certificate>)>,
+    /// The highest finalized block not yet committed here: (hash, height, certificate).
+    commit: Option<(Hash, u64, Certificate)>,
+}
+
+/// What one step reads: the store, the pool and the time.
+struct Io<'a> {
+    store: &'a dyn ChainStore,
+    pool: &'a dyn PoolAccess,
+    now_ms: u64,
+}
+
+/// The chain core. See the module docs.
+pub struct ChainCore {
+    cfg: Config,
+    engine: Engine,
+    /// The committed head, including this step's commits (C2).
+    head: Header,
+    /// The account changes of blocks committed in this step, oldest first (C2).
+    committing: Vec<Arc<Outcome>>,
+    pending: HashMap<Hash, PendingBlock>,
+    seen: HashMap<Hash, Block>,
+    parked: Parked,
+    /// Blocks asked for by hash, with when.
+    fetching: BTreeMap<Hash, u64>,
+    /// Blocks executed from the current sync session that no finalization covers yet, lowest
+    /// first (at most [`SYNC_STAGED_MAX`]). They count for nothing until one does.
+    staged: Vec<(Hash, u64)>,
+    /// View timers: (when, view).
+    timers: BTreeSet<(u64, u64)>,
+    /// Views left by timeout.
+    timeouts: u64,
+    /// Effects of the current step.
+    out: Vec<Effect>,
+    halted: bool,
+}
+
+impl ChainCore {
+    /// A core on the committed `store`, with the engine's last safety record and the blocks
+    /// that were stored pending (restored on [`Input::Start`]).
+    pub fn new(cfg: Config, store: &dyn ChainStore, record: Option<SafetyRecord>, pending: Vec<Block>) -> ChainCore {
+        let head = store.head();
+        let tip = Tip { height: head.height, view: head.view, hash: head.hash(), timestamp_ms: head.timestamp_ms };
+        let engine = Engine::new(cfg.engine.clone(), tip, record);
+        let mut core = ChainCore {
+            cfg,
+            engine,
+            head,
+            committing: Vec::new(),
+            pending: HashMap::new(),
+            seen: HashMap::new(),
+            parked: Parked::default(),
+            fetching: BTreeMap::new(),
+            staged: Vec::new(),
+            timers: BTreeSet::new(),
+            timeouts: 0,
+            out: Vec::new(),
+            halted: false,
+        };
+        for block in pending {
+            core.remember(block);
+        }
+        core
+    }
+
+    /// Runs one input; returns what the caller must do, in order (C1, C2).
+    pub fn step(&mut self, store: &dyn ChainStore, pool: &dyn PoolAccess, input: Input, now_ms: u64) -> Vec<Effect> {
+        if self.halted {
+            return Vec::new();
+        }
+        let io = Io { store, pool, now_ms };
+        let stored = store.head();
+        if stored.hash() != self.head.hash() {
+            self.halt(format!(
+                "internal error: the store's head is {} at height {} but the chain core committed {} at height {}; \
+                 this is a bug, please report it",
+                stored.hash(),
+                stored.height,
+                self.head.hash(),
+                self.head.height
+            ));
+            return std::mem::take(&mut self.out);
+        }
+        self.committing.clear();
+        match input {
+            Input::Start => {
+                self.restore(&io);
+                self.engine_step(&io, engine::Input::Start);
+            }
+            Input::Tick => self.tick(&io),
+            Input::Consensus(msg) => {
+                if let Message::Proposal { block, .. } = &msg {
+                    self.remember(block.clone());
+                }
+                self.engine_step(&io, engine::Input::Message(msg));
+                self.resume(&io);
+            }
+            Input::Fetched(block) => {
+                if self.fetching.remove(&block.hash()).is_some() {
+                    self.remember(block);
+                    self.resume(&io);
+                }
+            }
+            Input::Synced { blocks, fresh, cover } => {
+                let answer = self.apply_synced(&io, blocks, fresh, &cover);
+                self.out.push(Effect::SyncAnswer(answer));
+                self.resume(&io);
+            }
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// When the core next needs an [`Input::Tick`], Unix ms.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        let timer = self.timers.first().map(|(at, _)| *at);
+        let fetch = self.fetching.values().min().map(|at| at.saturating_add(blocks::FETCH_RETRY_MS));
+        match (timer, fetch) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The engine's status after the last step.
+    pub fn status(&self) -> Status {
+        self.engine.status()
+    }
+
+    /// The committed head.
+    pub fn head(&self) -> &Header {
+        &self.head
+    }
+
+    /// Views this core left by timeout since it started.
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts
+    }
+
+    /// Whether the core halted ([`Effect::Halt`]); it does nothing more.
+    pub fn halted(&self) -> bool {
+        self.halted
+    }
+
+    /// How many blocks the core holds that are not final, for the bounds checks: (seen,
+    /// pending, fetching, staged).
+    pub fn held(&self) -> (usize, usize, usize, usize) {
+        (self.seen.len(), self.pending.len(), self.fetching.len(), self.staged.len())
+    }
+
+    fn key(&self) -> Option<&Keypair> {
+        self.cfg.engine.key.as_ref()
+    }
+
+    fn halt(&mut self, why: String) {
+        self.halted = true;
+        self.out.push(Effect::Halt(why));
+    }
+
+    /// Re-executes the blocks this node built or verified but had not committed when it stopped:
+    /// the engine may have voted to finalize one of them, and after a crash it asks to commit it.
+    fn restore(&mut self, io: &Io<'_>) {
+        let known: Vec<(Hash, u64)> = self.seen.iter().map(|(h, b)| (*h, b.header.height)).collect();
+        for (hash, height) in known {
+            self.prepare(io, hash, height);
+        }
+    }
+
+    /// Fires due view timers and retries fetches whose answer has not come.
+    fn tick(&mut self, io: &Io<'_>) {
+        while let Some(&(at, view)) = self.timers.first() {
+            if at > io.now_ms {
+                break;
+            }
+            self.timers.pop_first();
+            if self.engine.status().view == view {
+                self.timeouts += 1;
+            }
+            self.engine_step(io, engine::Input::Timer { view });
+        }
+        self.retry_fetches(io);
+        self.resume(io);
+    }
+
+    /// Steps the engine, running its effects; `Built` and `Verified` answers go straight back.
+    fn engine_step(&mut self, io: &Io<'_>, first: engine::Input) {
+        let mut inputs = vec![first];
+        while let Some(input) = inputs.pop() {
+            for effect in self.engine.step(input, io.now_ms) {
+                if self.halted {
+                    return;
+                }
+                if let Some(next) = self.on_engine_effect(io, effect) {
+                    inputs.push(next);
+                }
+            }
+        }
+    }
+
+    fn on_engine_effect(&mut self, io: &Io<'_>, effect: engine::Effect) -> Option<engine::Input> {
+        match effect {
+            engine::Effect::Propose { view, parent, parent_height, parent_cert } => {
+                self.propose(io, view, parent, parent_height, parent_cert)
+            }
+            engine::Effect::Verify { block } => self.verify(io, block),
+            engine::Effect::Persist(record) => {
+                self.out.push(Effect::Persist(record));
+                None
+            }
+            engine::Effect::Broadcast(msg) => {
+                self.out.push(Effect::Broadcast(msg));
+                None
+            }
+            engine::Effect::SetTimer { view, at_ms } => {
+                // Each fires within the engine's longest timeout, and is then gone.
+                self.timers.insert((at_ms, view));
+                None
+            }
+            engine::Effect::Notarized { certificate } => {
+                if let Some(p) = certificate.block_hash.and_then(|h| self.pending.get(&h)) {
+                    self.out.push(Effect::Notarized(Arc::new(p.block.header.clone())));
+                }
+                None
+            }
+            engine::Effect::Finalized { block_hash, height, certificate } => {
+                self.on_finalized(io, block_hash, height, certificate);
+                None
+            }
+            engine::Effect::Evidence(e) => {
+                self.out.push(Effect::Evidence(e));
+                None
+            }
+        }
+    }
+
+    /// Retries parked work after a block arrived or the head moved.
+    fn resume(&mut self, io: &Io<'_>) {
+        if let Some((view, parent, parent_height, cert)) = self.parked.propose.take() {
+            if let Some(input) = self.propose(io, view, parent, parent_height, cert) {
+                self.engine_step(io, input);
+            }
+        }
+        for block in std::mem::take(&mut self.parked.verify) {
+            if let Some(input) = self.verify(io, block) {
+                self.engine_step(io, input);
+            }
+        }
+        self.try_commit(io);
+    }
+
+    /// The account state after `tip` (an executed block or the head): the changes of the
+    /// executed blocks down to the head, this step's commits, then the store. `None` if `tip`
+    /// does not reach the head.
+    fn state_at<'a>(&'a self, io: &Io<'a>, tip: &Hash) -> Option<Layered<'a>> {
+        let head = self.head.hash();
+        let mut layers = Vec::new();
+        let mut at = *tip;
+        while at != head {
+            let p = self.pending.get(&at)?;
+            layers.push(&p.outcome.changes);
+            at = p.block.header.parent_hash;
+        }
+        layers.extend(self.committing.iter().rev().map(|o| &o.changes));
+        Some(Layered { store: io.store, layers })
+    }
+}
+
+/// The committed state with the changes of uncommitted blocks on top (newest first).
+struct Layered<'a> {
+    store: &'a dyn ChainStore,
+    layers: Vec<&'a BTreeMap<Address, Account>>,
+}
+
+impl StateReader for Layered<'_> {
+    fn account(&self, addr: &Address) -> Account {
+        self.layers.iter().find_map(|l| l.get(addr).copied()).unwrap_or_else(|| self.store.account(addr))
+    }
+}

@@ -1,0 +1,813 @@
+//! The deterministic simulation of the chain layer: each node is the real chain core
+//! ([`taksa_consensus::chain::ChainCore`], which owns the engine) with the real pool on a
+//! [`store::FakeStore`], on an in-memory network with a virtual clock and one seeded RNG.
+//! Wallets send signed transfers all along. Blocks missing on a node are fetched by hash from
+//! peers; a node that is far behind catches up by height from peers' stores, as the node's sync
+//! does, with hostile peers among them. Faults (drops, partitions, crashes that lose unsynced
+//! writes) run for a while, then stop.
+//!
+//! Checked throughout: agreement at every height across nodes and restarts, certificates that
+//! verify, no honest equivocation, every commit accepted by the store's own checks (it extends
+//! the head, its state root matches, no transaction twice), every store passes the open check
+//! after a crash, no honest peer is ever blamed by sync and no honest node halts, and the core's
+//! bounds hold. After the faults: every honest node, the late joiner too, reaches the target
+//! height.
+
+pub(crate) mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sha2::{Digest, Sha256};
+use taksa_consensus::block::tx_root;
+use taksa_consensus::chain::{ChainCore, Config, Effect, FinalizedBlock, Input};
+use taksa_consensus::engine::{self, Message};
+use taksa_consensus::pool::{Limits, Mempool};
+use taksa_consensus::vote::{Domain, VoteKind};
+use taksa_consensus::{codec, Address, Block, Certificate, Genesis, Hash, Header, Keypair, Rules, Transaction, Vote};
+
+use crate::sim::{keys, Checker, T0};
+use store::FakeStore;
+
+/// A run that needs more steps than this is stuck in a loop.
+const STEPS_MAX: u64 = 2_000_000;
+/// Funded wallets that send transfers.
+const WALLETS: usize = 16;
+/// How often a node's sync looks for a peer ahead of it (as the node's `SYNC_INTERVAL_MS`).
+const SYNC_INTERVAL_MS: u64 = 1000;
+/// How long a peer that did not serve is not asked again (as the node's `SYNC_COOLDOWN_MS`).
+const SYNC_COOLDOWN_MS: u64 = 30_000;
+/// Blocks per sync request.
+const SYNC_BATCH: u64 = 64;
+
+/// A peer that lies to nodes that sync from it. It is not a validator; it knows the honest
+/// chain (it reads an honest node's store) and bends it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Liar {
+    /// Claims a far higher head, with a real certificate of another block.
+    InflatedStatus,
+    /// Tells the truth about its head, then serves nothing.
+    Withholder,
+    /// Tells the truth about its head, then serves the chain from height 1 whatever is asked.
+    Replayer,
+    /// Tells the truth about its head, then serves blocks with a changed state root.
+    Poisoner,
+    /// Tells the truth about its head, then serves valid-looking blocks of a branch it made.
+    Forker,
+}
+
+impl Liar {
+    pub(crate) const ALL: [Liar; 5] =
+        [Liar::InflatedStatus, Liar::Withholder, Liar::Replayer, Liar::Poisoner, Liar::Forker];
+}
+
+/// One simulated run's setup.
+#[derive(Clone, Debug)]
+pub(crate) struct Scenario {
+    /// Validators.
+    pub(crate) n: usize,
+    /// A full node that starts this late (virtual ms), so it must catch up by sync.
+    pub(crate) late_joiner_ms: Option<u64>,
+    /// Hostile sync peers.
+    pub(crate) liars: Vec<Liar>,
+    /// A Byzantine validator that proposes blocks that do not execute (index).
+    pub(crate) poisoning_leader: Option<usize>,
+    /// Percent of messages dropped during the faults.
+    pub(crate) drop_pct: u32,
+    /// Partition episodes during the faults.
+    pub(crate) partitions: u32,
+    /// Crash-restart episodes of honest validators (half tear a step).
+    pub(crate) crashes: u32,
+    /// How long the faults last, virtual ms.
+    pub(crate) fault_ms: u64,
+    /// Finalizations every honest node must see after the faults stop, within `heal_ms_max`.
+    pub(crate) finalizations_needed: u64,
+    pub(crate) heal_ms_max: u64,
+}
+
+impl Scenario {
+    pub(crate) fn random(n: usize, rng: &mut ChaCha8Rng) -> Scenario {
+        let multi = n > 1;
+        Scenario {
+            n,
+            late_joiner_ms: None,
+            liars: Vec::new(),
+            poisoning_leader: None,
+            drop_pct: if multi { *[0u32, 10, 25].choose(rng).unwrap_or(&0) } else { 0 },
+            partitions: if multi { rng.gen_range(0..=2) } else { 0 },
+            crashes: rng.gen_range(0..=2),
+            fault_ms: rng.gen_range(3_000..=10_000),
+            finalizations_needed: 10,
+            heal_ms_max: 60_000,
+        }
+    }
+}
+
+/// What a successful run reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    pub(crate) trace_hash: [u8; 32],
+    pub(crate) height: u64,
+    pub(crate) steps: u64,
+    pub(crate) txs_committed: usize,
+    pub(crate) blamed_liars: usize,
+}
+
+enum Event {
+    Consensus { to: usize, bytes: std::rc::Rc<Vec<u8>> },
+    Tx { to: usize, tx: taksa_consensus::SignedTransaction },
+    Wallet,
+    Tick { node: usize, incarnation: u64, at: u64 },
+    Fetched { to: usize, incarnation: u64, block: Block },
+    SyncRound { node: usize, incarnation: u64 },
+    Synced { to: usize, incarnation: u64, from: usize, blocks: Vec<FinalizedBlock>, cover: (Header, Certificate) },
+    Crash { node: usize, torn: bool },
+    Restart { node: usize },
+    Partition { groups: Vec<bool> },
+    Heal,
+    FaultsEnd,
+}
+
+/// A node's catch-up in progress: from which peer, to which certified head, next height.
+struct Session {
+    peer: usize,
+    cover: (Header, Certificate),
+    fresh: bool,
+    awaiting: bool,
+}
+
+struct Node {
+    cfg: Config,
+    core: Option<ChainCore>,
+    store: FakeStore,
+    pool: Mutex<Mempool>,
+    incarnation: u64,
+    tick_at: Option<u64>,
+    torn_next: bool,
+    poisoner: bool,
+    session: Option<Session>,
+    cooling: BTreeMap<usize, u64>,
+    /// A node that has not started yet (the late joiner).
+    dormant: bool,
+}
+
+struct Sim<'a> {
+    sc: &'a Scenario,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: Vec<Node>,
+    liars: Vec<Liar>,
+    genesis: Genesis,
+    wallets: Vec<Keypair>,
+    checker: Checker,
+    agreed: BTreeMap<u64, Hash>,
+    trace: Sha256,
+    faults_on: bool,
+    groups: Option<Vec<bool>>,
+    steps: u64,
+    blamed_liars: usize,
+    /// The peer whose blocks the current `Input::Synced` step carries.
+    synced_from: Option<usize>,
+    failure: Option<String>,
+}
+
+/// The simulated chain's genesis: `n` validators and funded wallets.
+fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
+    let mut allocations: Vec<(Address, u128)> = wallets.iter().map(|k| (Address(k.public()), 1_000_000_000)).collect();
+    allocations.sort();
+    Genesis {
+        chain_id: "taksa-chain-sim".into(),
+        address_hrp: "ts".into(),
+        genesis_time_ms: T0,
+        block_time_ms: 200,
+        fee_floor: 1,
+        validators: validators.iter().map(|k| Address(k.public())).collect(),
+        validator_names: (0..validators.len()).map(|i| format!("v{i}")).collect(),
+        allocations,
+    }
+}
+
+fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
+    let genesis_hash = genesis.hash();
+    let engine = engine::Config {
+        domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
+        validators: genesis.validator_set(),
+        key,
+        block_time_ms: genesis.block_time_ms,
+        timeout_base_ms: 1000,
+        timeout_max_ms: 8000,
+        future_timestamp_ms_max: 2000,
+    };
+    let rules = Rules {
+        chain_id: genesis.chain_id.clone(),
+        genesis_hash,
+        fee_floor: genesis.fee_floor,
+        validators: genesis.validator_set(),
+    };
+    Config { engine, rules }
+}
+
+/// Runs one seed; `Err` describes the first violated invariant.
+pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
+    let mut sim = Sim::new(seed, sc);
+    let mut target: Option<(u64, u64)> = None;
+    while let Some(((t, _), event)) = sim.queue.pop_first() {
+        sim.now = t;
+        if let Some((height, deadline)) = target {
+            if t > deadline {
+                return Err(format!(
+                    "liveness: honest nodes reached heights {:?}, needed {height} within {} ms after the faults stopped",
+                    sim.honest_heights(),
+                    sc.heal_ms_max
+                ));
+            }
+        }
+        if matches!(event, Event::FaultsEnd) {
+            let top = sim.honest_heights().into_iter().max().unwrap_or(0);
+            target = Some((top + sc.finalizations_needed, t + sc.heal_ms_max));
+        }
+        sim.handle(event);
+        if let Some(f) = sim.failure.take() {
+            return Err(format!("at {} ms: {f}", t - T0));
+        }
+        if sim.steps > STEPS_MAX {
+            return Err(format!("more than {STEPS_MAX} steps"));
+        }
+        if let Some((height, _)) = target {
+            if sim.honest_heights().into_iter().all(|h| h >= height) {
+                let txs_committed = sim.nodes[0].store.committed_txs();
+                let height = sim.honest_heights().into_iter().min().unwrap_or(0);
+                return Ok(Outcome {
+                    trace_hash: sim.trace.finalize().into(),
+                    height,
+                    steps: sim.steps,
+                    txs_committed,
+                    blamed_liars: sim.blamed_liars,
+                });
+            }
+        }
+    }
+    Err("the event queue ran dry".into())
+}
+
+impl<'a> Sim<'a> {
+    fn new(seed: u64, sc: &'a Scenario) -> Sim<'a> {
+        let keys = keys(sc.n);
+        let wallets: Vec<Keypair> =
+            (0..WALLETS).map(|i| Keypair::from_seed(&Hash::of(&[b"sim/wallet", &i.to_le_bytes()]).0)).collect();
+        let genesis = genesis(&keys, &wallets);
+        let mut nodes: Vec<Node> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Node::new(config(&genesis, Some(k.clone())), &genesis, sc.poisoning_leader == Some(i)))
+            .collect();
+        if sc.late_joiner_ms.is_some() {
+            let mut full = Node::new(config(&genesis, None), &genesis, false);
+            full.dormant = true;
+            nodes.push(full);
+        }
+        let honest = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| sc.poisoning_leader != Some(*i))
+            .map(|(_, k)| Address(k.public()))
+            .collect();
+        let checker = Checker::new(config(&genesis, None).engine, honest);
+        let mut sim = Sim {
+            sc,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            now: T0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes,
+            liars: sc.liars.clone(),
+            genesis,
+            wallets,
+            checker,
+            agreed: BTreeMap::new(),
+            trace: Sha256::new(),
+            faults_on: true,
+            groups: None,
+            steps: 0,
+            blamed_liars: 0,
+            synced_from: None,
+            failure: None,
+        };
+        sim.schedule_start();
+        sim
+    }
+
+    fn schedule(&mut self, at: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), event);
+    }
+
+    fn fail(&mut self, why: String) {
+        if self.failure.is_none() {
+            self.failure = Some(why);
+        }
+    }
+
+    /// Peers are the nodes, then the liars.
+    fn peers(&self) -> usize {
+        self.nodes.len() + self.liars.len()
+    }
+
+    fn honest_heights(&self) -> Vec<u64> {
+        self.nodes.iter().filter(|n| !n.poisoner).map(|n| n.store.head_height()).collect()
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        !(self.faults_on && self.groups.as_ref().is_some_and(|g| g.get(a) != g.get(b)))
+    }
+
+    fn latency(&mut self) -> u64 {
+        self.rng.gen_range(10..=300)
+    }
+
+    fn lost(&mut self) -> bool {
+        self.faults_on && self.rng.gen_range(0..100) < self.sc.drop_pct
+    }
+
+    fn schedule_start(&mut self) {
+        let n = self.sc.n;
+        for node in 0..n {
+            let at = T0 + self.rng.gen_range(0..50);
+            self.schedule(at, Event::Restart { node });
+        }
+        if let Some(late) = self.sc.late_joiner_ms {
+            self.schedule(T0 + late, Event::Restart { node: n });
+        }
+        let fault_ms = self.sc.fault_ms;
+        for _ in 0..self.sc.partitions {
+            let start = self.rng.gen_range(0..fault_ms);
+            let len = self.rng.gen_range(500..4_000);
+            let groups: Vec<bool> = (0..self.peers()).map(|_| self.rng.gen_bool(0.5)).collect();
+            self.schedule(T0 + start, Event::Partition { groups });
+            self.schedule(T0 + (start + len).min(fault_ms), Event::Heal);
+        }
+        let honest: Vec<usize> = (0..n).filter(|&i| self.sc.poisoning_leader != Some(i)).collect();
+        for _ in 0..self.sc.crashes {
+            let Some(&node) = honest.choose(&mut self.rng) else { break };
+            let at = self.rng.gen_range(100..fault_ms.max(101));
+            let torn = self.rng.gen_bool(0.5);
+            let down = self.rng.gen_range(200..3_000);
+            self.schedule(T0 + at, Event::Crash { node, torn });
+            self.schedule(T0 + at + down, Event::Restart { node });
+        }
+        self.schedule(T0 + 100, Event::Wallet);
+        self.schedule(T0 + fault_ms, Event::FaultsEnd);
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Consensus { to, bytes } => self.deliver(to, &bytes),
+            Event::Tx { to, tx } => self.admit(to, tx),
+            Event::Wallet => self.wallet(),
+            Event::Tick { node, incarnation, at } => {
+                if self.nodes[node].incarnation == incarnation && self.nodes[node].tick_at == Some(at) {
+                    self.nodes[node].tick_at = None;
+                    self.step(node, Input::Tick);
+                }
+            }
+            Event::Fetched { to, incarnation, block } => {
+                if self.nodes[to].incarnation == incarnation {
+                    self.step(to, Input::Fetched(block));
+                }
+            }
+            Event::SyncRound { node, incarnation } => {
+                if self.nodes[node].incarnation == incarnation {
+                    self.sync_round(node);
+                    let at = self.now + SYNC_INTERVAL_MS;
+                    self.schedule(at, Event::SyncRound { node, incarnation });
+                }
+            }
+            Event::Synced { to, incarnation, from, blocks, cover } => {
+                if self.nodes[to].incarnation == incarnation {
+                    let fresh = self.nodes[to].session.as_ref().is_some_and(|s| s.fresh);
+                    if let Some(s) = self.nodes[to].session.as_mut() {
+                        s.fresh = false;
+                    }
+                    self.synced_from = Some(from);
+                    self.step(to, Input::Synced { blocks, fresh, cover });
+                    self.synced_from = None;
+                }
+            }
+            Event::Crash { node, torn } => {
+                if torn {
+                    self.nodes[node].torn_next = true;
+                } else {
+                    self.crash(node);
+                }
+            }
+            Event::Restart { node } => {
+                if self.nodes[node].core.is_some() {
+                    if !self.faults_on {
+                        return;
+                    }
+                    self.crash(node);
+                }
+                self.start(node);
+            }
+            Event::Partition { groups } => self.groups = Some(groups),
+            Event::Heal => self.groups = None,
+            Event::FaultsEnd => {
+                self.faults_on = false;
+                self.groups = None;
+                for node in 0..self.sc.n {
+                    self.nodes[node].torn_next = false;
+                    if self.nodes[node].core.is_none() {
+                        self.start(node);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Node {
+    fn new(cfg: Config, genesis: &Genesis, poisoner: bool) -> Node {
+        Node {
+            cfg,
+            core: None,
+            store: FakeStore::new(genesis),
+            pool: Mutex::new(Mempool::new(Limits::default())),
+            incarnation: 0,
+            tick_at: None,
+            torn_next: false,
+            poisoner,
+            session: None,
+            cooling: BTreeMap::new(),
+            dormant: false,
+        }
+    }
+}
+
+impl Sim<'_> {
+    /// The node loses its memory (the pool too) and its unsynced writes.
+    fn crash(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.core = None;
+        n.torn_next = false;
+        n.incarnation += 1;
+        n.tick_at = None;
+        n.session = None;
+        n.store.crash();
+        n.pool = Mutex::new(Mempool::new(Limits::default()));
+        if let Err(e) = n.store.check_open() {
+            self.fail(format!("node {node} would not open after a crash: {e}"));
+        }
+    }
+
+    fn start(&mut self, node: usize) {
+        let n = &mut self.nodes[node];
+        n.dormant = false;
+        let core = ChainCore::new(n.cfg.clone(), &n.store, n.store.record.clone(), n.store.pending_blocks());
+        n.core = Some(core);
+        let incarnation = n.incarnation;
+        self.step(node, Input::Start);
+        let at = self.now + self.rng.gen_range(0..SYNC_INTERVAL_MS);
+        self.schedule(at, Event::SyncRound { node, incarnation });
+    }
+
+    fn step(&mut self, node: usize, input: Input) {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        let Some(core) = n.core.as_mut() else { return };
+        let effects = core.step(&n.store, &n.pool, input, now);
+        let (seen, pending, fetching, staged) = core.held();
+        let deadline = core.next_deadline_ms();
+        self.steps += 1;
+        self.trace.update(now.to_le_bytes());
+        self.trace.update((node as u64).to_le_bytes());
+        if seen > 512 || fetching > 64 || staged > 129 || pending > 4096 {
+            self.fail(format!(
+                "node {node}: bounds broken: seen {seen}, pending {pending}, fetching {fetching}, staged {staged}"
+            ));
+        }
+        let torn = self.nodes[node].torn_next;
+        let keep = if torn { self.rng.gen_range(0..=effects.len()) } else { effects.len() };
+        for effect in effects.into_iter().take(keep) {
+            self.execute(node, effect);
+        }
+        if torn {
+            self.crash(node);
+            return;
+        }
+        if let Some(at) = deadline {
+            let n = &mut self.nodes[node];
+            if n.tick_at.is_none_or(|t| at < t) {
+                n.tick_at = Some(at);
+                let incarnation = n.incarnation;
+                self.schedule(at.max(now), Event::Tick { node, incarnation, at });
+            }
+        }
+    }
+
+    fn execute(&mut self, node: usize, effect: Effect) {
+        let honest = !self.nodes[node].poisoner;
+        match effect {
+            Effect::Persist(record) => {
+                self.trace.update([2]);
+                self.trace.update(codec::encode(&record));
+                self.nodes[node].store.put_record(record);
+            }
+            Effect::StorePending(block) => self.nodes[node].store.put_pending(block),
+            Effect::Commit(batch) => {
+                let h = &batch.block.header;
+                let hash = batch.block.hash();
+                self.trace.update([6]);
+                self.trace.update(hash.0);
+                if let Some(fin) = &batch.finalization {
+                    if let Err(e) = self.checker.finalized(fin, hash) {
+                        return self.fail(format!("node {node} committed under a bad finalization: {e}"));
+                    }
+                }
+                let first = *self.agreed.entry(h.height).or_insert(hash);
+                if first != hash {
+                    return self.fail(format!("AGREEMENT VIOLATED at height {}: {first} and {hash}", h.height));
+                }
+                if let Err(e) = self.nodes[node].store.commit(&batch) {
+                    self.fail(format!("node {node}: the store refused a commit: {e}"));
+                }
+            }
+            Effect::Broadcast(msg) => {
+                self.trace.update([3]);
+                self.trace.update(msg.encode());
+                if honest {
+                    if let Err(e) = self.checker.sent_by_honest(&msg) {
+                        return self.fail(format!("node {node}: {e}"));
+                    }
+                    self.broadcast(node, &msg);
+                } else {
+                    let poisoned = self.poison(node, msg);
+                    self.broadcast(node, &poisoned);
+                }
+            }
+            Effect::Fetch(hash) => self.fetch(node, hash),
+            Effect::Dropped(items) => self.nodes[node].store.put_dropped(&items),
+            Effect::Notarized(_) | Effect::Invalid { .. } => {}
+            Effect::Evidence(e) => {
+                if let Err(why) = self.checker.evidence(&e) {
+                    self.fail(format!("node {node} evidence: {why}"));
+                }
+            }
+            Effect::SyncAnswer(answer) => self.sync_answer(node, answer),
+            Effect::Halt(why) => {
+                if honest {
+                    self.fail(format!("honest node {node} halted: {why}"));
+                }
+            }
+        }
+    }
+
+    /// A Byzantine leader's proposals carry a state root that no execution gives, with a valid
+    /// leader vote: every honest node must refuse to vote for them.
+    fn poison(&mut self, node: usize, msg: Message) -> Message {
+        let Message::Proposal { mut block, leader_vote } = msg else { return msg };
+        let Some(key) = self.nodes[node].cfg.engine.key.clone() else {
+            return Message::Proposal { block, leader_vote };
+        };
+        block.header.state_root = Hash::of(&[b"poison", &block.header.state_root.0]);
+        block.header.tx_root = tx_root(&block.txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+        let domain = &self.nodes[node].cfg.engine.domain;
+        let leader_vote = Vote::sign(domain, &key, VoteKind::Notarize, leader_vote.view, Some(block.hash()));
+        Message::Proposal { block, leader_vote }
+    }
+
+    fn broadcast(&mut self, from: usize, msg: &Message) {
+        let bytes = std::rc::Rc::new(msg.encode());
+        for to in 0..self.nodes.len() {
+            if to == from || !self.connected(from, to) || self.lost() {
+                continue;
+            }
+            let at = self.now + self.latency();
+            self.schedule(at, Event::Consensus { to, bytes: std::rc::Rc::clone(&bytes) });
+        }
+    }
+
+    /// The bytes decode with the node's limits, then go to the core. (The node's gossip also
+    /// runs `Message::verify` first, to spare the chain thread; the engine checks the same
+    /// signatures again, so the simulation leaves the first pass out: it halves the
+    /// signature work.)
+    fn deliver(&mut self, to: usize, bytes: &[u8]) {
+        if self.nodes[to].core.is_none() {
+            return;
+        }
+        let Ok(msg) = Message::decode(bytes) else { return };
+        self.step(to, Input::Consensus(msg));
+    }
+
+    /// Asks one random connected peer that has the block; the answer may be lost.
+    fn fetch(&mut self, node: usize, hash: Hash) {
+        let mut holders: Vec<usize> = (0..self.nodes.len())
+            .filter(|&p| p != node && self.nodes[p].core.is_some() && self.connected(node, p))
+            .collect();
+        holders.shuffle(&mut self.rng);
+        let Some(&peer) = holders.first() else { return };
+        let Some(mut block) = self.nodes[peer].store.block(&hash) else { return };
+        if self.nodes[peer].poisoner {
+            // A wrong answer to a fetch: the core keeps only what it asked for by hash.
+            block.header.timestamp_ms += 1;
+        }
+        if self.lost() {
+            return;
+        }
+        let at = self.now + self.latency();
+        let incarnation = self.nodes[node].incarnation;
+        self.schedule(at, Event::Fetched { to: node, incarnation, block });
+    }
+
+    /// A wallet sends a transfer through one node (which gossips it to the others). Sometimes
+    /// it sends the same bytes again, or a nonce already used.
+    fn wallet(&mut self) {
+        let at = self.now + self.rng.gen_range(50..250);
+        self.schedule(at, Event::Wallet);
+        let live: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.nodes[i].core.is_some()).collect();
+        let Some(&via) = live.choose(&mut self.rng) else { return };
+        let from = self.rng.gen_range(0..WALLETS);
+        let to = self.rng.gen_range(0..WALLETS);
+        let key = self.wallets[from].clone();
+        let sender = Address(key.public());
+        let next = self.nodes[via].pool.lock().map(|p| p.next_nonce(&sender, &self.nodes[via].store)).unwrap_or(0);
+        let nonce = if self.rng.gen_bool(0.05) { next.saturating_sub(1) } else { next };
+        let tx = Transaction {
+            chain_id: self.genesis.chain_id.clone(),
+            from: sender,
+            to: Address(self.wallets[to].public()),
+            amount: self.rng.gen_range(1..1000),
+            fee: self.rng.gen_range(1..5),
+            nonce,
+            valid_until_height: self.rng.gen_bool(0.1).then(|| self.nodes[via].store.head_height() + 3),
+            memo: None,
+        }
+        .sign(&key, &self.genesis.hash());
+        let copies = if self.rng.gen_bool(0.05) { 2 } else { 1 };
+        for _ in 0..copies {
+            self.admit(via, tx.clone());
+            for peer in 0..self.nodes.len() {
+                if peer != via && self.connected(via, peer) && !self.lost() {
+                    let at = self.now + self.latency();
+                    self.schedule(at, Event::Tx { to: peer, tx: tx.clone() });
+                }
+            }
+        }
+    }
+
+    /// The node's admission path: stateless checks, then the pool on the committed state.
+    fn admit(&mut self, node: usize, tx: taksa_consensus::SignedTransaction) {
+        let n = &self.nodes[node];
+        if n.core.is_none() {
+            return;
+        }
+        let rules = &n.cfg.rules;
+        if tx.check_stateless(&rules.chain_id, &rules.genesis_hash, rules.fee_floor).is_err() {
+            return;
+        }
+        let (hash, bytes) = (tx.hash(), tx.encode().len());
+        let next_height = n.store.head_height() + 1;
+        if let Ok(mut pool) = n.pool.lock() {
+            let _ = pool.admit(tx, hash, bytes, &n.store, next_height);
+        }
+    }
+}
+
+impl Sim<'_> {
+    /// The honest node furthest ahead: what liars read the true chain from.
+    fn oracle(&self) -> usize {
+        (0..self.nodes.len())
+            .filter(|&i| !self.nodes[i].poisoner)
+            .max_by_key(|&i| self.nodes[i].store.head_height())
+            .unwrap_or(0)
+    }
+
+    /// What `peer` answers to `Status`: `None` when it does not answer.
+    fn status_of(&self, peer: usize) -> Option<(Header, Option<Certificate>)> {
+        if peer < self.nodes.len() {
+            let n = &self.nodes[peer];
+            return n.core.as_ref().and_then(|_| n.store.certified_head());
+        }
+        let (mut head, cert) = self.nodes[self.oracle()].store.certified_head()?;
+        if self.liars[peer - self.nodes.len()] == Liar::InflatedStatus {
+            head.height += 1000;
+        }
+        Some((head, cert))
+    }
+
+    /// What `peer` answers to `Blocks { from, count }`: `None` when it does not answer.
+    fn blocks_of(&self, peer: usize, from: u64) -> Option<Vec<FinalizedBlock>> {
+        if peer < self.nodes.len() {
+            let n = &self.nodes[peer];
+            return n.core.as_ref().map(|_| n.store.blocks_range(from, SYNC_BATCH));
+        }
+        let oracle = &self.nodes[self.oracle()].store;
+        Some(match self.liars[peer - self.nodes.len()] {
+            Liar::InflatedStatus => oracle.blocks_range(from, SYNC_BATCH),
+            Liar::Withholder => Vec::new(),
+            Liar::Replayer => oracle.blocks_range(1, SYNC_BATCH),
+            Liar::Poisoner => {
+                let mut blocks = oracle.blocks_range(from, SYNC_BATCH);
+                if let Some(first) = blocks.first_mut() {
+                    first.block.header.state_root = Hash::of(&[b"poison", &first.block.header.state_root.0]);
+                }
+                blocks
+            }
+            Liar::Forker => {
+                // One block of its own on our head: valid-looking, final nowhere.
+                let mut blocks = oracle.blocks_range(from, 1);
+                for b in &mut blocks {
+                    b.block.header.timestamp_ms += 1;
+                    b.finalization = None;
+                }
+                blocks
+            }
+        })
+    }
+
+    fn honest_peer(&self, peer: usize) -> bool {
+        peer < self.nodes.len() && !self.nodes[peer].poisoner
+    }
+
+    /// Sync found `peer` provably lying: the node penalises it. An honest peer must never be.
+    fn blame(&mut self, node: usize, peer: usize, why: &str) {
+        if self.honest_peer(peer) {
+            return self.fail(format!("HONEST PEER BLAMED: node {node} blamed peer {peer}: {why}"));
+        }
+        self.blamed_liars += 1;
+        self.nodes[node].cooling.insert(peer, u64::MAX);
+    }
+
+    /// The node's sync loop: ask every peer's certified head, catch up from the highest.
+    fn sync_round(&mut self, node: usize) {
+        let now = self.now;
+        self.nodes[node].cooling.retain(|_, until| *until > now);
+        if let Some(s) = &self.nodes[node].session {
+            if s.awaiting {
+                return;
+            }
+        }
+        let mut best: Option<(usize, Header, Certificate)> = None;
+        for peer in 0..self.peers() {
+            if peer == node || self.nodes[node].cooling.contains_key(&peer) || !self.connected(node, peer) {
+                continue;
+            }
+            let Some((head, cert)) = self.status_of(peer) else { continue };
+            let engine = &self.nodes[node].cfg.engine;
+            match cert {
+                None if head.height == 0 && head.hash() == self.genesis.hash() => {}
+                Some(c) if head.height > 0 && c.verify_finalizes(&head, &engine.domain, &engine.validators).is_ok() => {
+                    if best.as_ref().is_none_or(|(_, b, _)| head.height > b.height) {
+                        best = Some((peer, head, c));
+                    }
+                }
+                _ => self.blame(node, peer, "status head not certified"),
+            }
+        }
+        let head = self.nodes[node].store.head_height();
+        if let Some((peer, cover_head, cert)) = best.filter(|(_, h, _)| h.height > head) {
+            self.nodes[node].session = Some(Session { peer, cover: (cover_head, cert), fresh: true, awaiting: false });
+            self.request_blocks(node, head + 1);
+        }
+    }
+
+    fn request_blocks(&mut self, node: usize, from: u64) {
+        let Some(s) = &self.nodes[node].session else { return };
+        let (peer, cover) = (s.peer, s.cover.clone());
+        let answer = if self.connected(node, peer) && !self.lost() { self.blocks_of(peer, from) } else { None };
+        match answer {
+            Some(blocks) if !blocks.is_empty() => {
+                if let Some(s) = self.nodes[node].session.as_mut() {
+                    s.awaiting = true;
+                }
+                let at = self.now + self.latency();
+                let incarnation = self.nodes[node].incarnation;
+                self.schedule(at, Event::Synced { to: node, incarnation, from: peer, blocks, cover });
+            }
+            // Withheld, lost or slow: not provably a lie; the peer cools off.
+            _ => {
+                self.nodes[node].session = None;
+                self.nodes[node].cooling.insert(peer, self.now + SYNC_COOLDOWN_MS);
+            }
+        }
+    }
+
+    fn sync_answer(&mut self, node: usize, answer: Result<u64, String>) {
+        let Some(from) = self.synced_from else { return };
+        let Some(s) = self.nodes[node].session.as_mut() else { return };
+        s.awaiting = false;
+        let cover_height = s.cover.0.height;
+        match answer {
+            Ok(next) if next <= cover_height => self.request_blocks(node, next),
+            Ok(_) => self.nodes[node].session = None,
+            Err(why) => {
+                self.nodes[node].session = None;
+                self.blame(node, from, &why);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The simulated disk: what `taksa_storage::Store` keeps, in memory, with its write order. A
+//! pending block is volatile until the next synced write (a vote or a commit), as RocksDB's
+//! write-ahead log makes it; a crash loses the volatile writes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use taksa_consensus::chain::{ChainStore, CommitBatch, FinalizedBlock};
+use taksa_consensus::engine::SafetyRecord;
+use taksa_consensus::pool::DroppedTx;
+use taksa_consensus::state::{next_root, StateReader};
+use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header};
+
+/// How far below the head a served status looks for a stored finalization (as the node does).
+const CERTIFIED_HEAD_SEARCH_BLOCKS: u64 = 256;
+
+pub(crate) struct FakeStore {
+    head: Header,
+    genesis_hash: Hash,
+    accounts: BTreeMap<Address, Account>,
+    blocks: BTreeMap<u64, Arc<Block>>,
+    by_hash: BTreeMap<Hash, u64>,
+    finals: BTreeMap<u64, Certificate>,
+    pub(crate) record: Option<SafetyRecord>,
+    pending: BTreeMap<Hash, Arc<Block>>,
+    volatile: Vec<Arc<Block>>,
+    dropped: BTreeMap<Hash, DroppedTx>,
+    committed_txs: HashSet<Hash>,
+}
+
+impl FakeStore {
+    pub(crate) fn new(genesis: &Genesis) -> FakeStore {
+        FakeStore {
+            head: genesis.header(),
+            genesis_hash: genesis.hash(),
+            accounts: genesis.accounts().collect(),
+            blocks: BTreeMap::new(),
+            by_hash: BTreeMap::new(),
+            finals: BTreeMap::new(),
+            record: None,
+            pending: BTreeMap::new(),
+            volatile: Vec::new(),
+            dropped: BTreeMap::new(),
+            committed_txs: HashSet::new(),
+        }
+    }
+
+    /// The synced writes: everything volatile becomes durable.
+    fn flush(&mut self) {
+        for b in self.volatile.drain(..) {
+            if b.header.height > self.head.height {
+                self.pending.insert(b.hash(), b);
+            }
+        }
+    }
+
+    /// A crash: unsynced writes are lost.
+    pub(crate) fn crash(&mut self) {
+        self.volatile.clear();
+    }
+
+    pub(crate) fn put_pending(&mut self, block: Arc<Block>) {
+        self.volatile.push(block);
+    }
+
+    pub(crate) fn put_record(&mut self, record: SafetyRecord) {
+        self.flush();
+        self.record = Some(record);
+    }
+
+    pub(crate) fn put_dropped(&mut self, items: &[(Hash, DroppedTx)]) {
+        self.dropped.extend(items.iter().cloned());
+    }
+
+    /// What `Store::commit_block` does and refuses.
+    pub(crate) fn commit(&mut self, batch: &CommitBatch) -> Result<(), String> {
+        self.flush();
+        let h = &batch.block.header;
+        let hash = batch.block.hash();
+        if h.height != self.head.height + 1 || h.parent_hash != self.head.hash() {
+            return Err(format!("block {hash} at {} does not extend the head at {}", h.height, self.head.height));
+        }
+        let root = next_root(&self.accounts, &self.head.state_root, &batch.outcome.changes);
+        if root != h.state_root {
+            return Err(format!(
+                "block {hash} at {}: state root {} computed, {} claimed",
+                h.height, root, h.state_root
+            ));
+        }
+        for tx in &batch.block.txs {
+            if !self.committed_txs.insert(tx.hash()) {
+                return Err(format!("transaction {} committed twice (again at height {})", tx.hash(), h.height));
+            }
+        }
+        for (a, acct) in &batch.outcome.changes {
+            self.accounts.insert(*a, *acct);
+        }
+        if let Some(fin) = &batch.finalization {
+            self.finals.insert(h.height, fin.clone());
+        }
+        self.dropped.extend(batch.dropped.iter().cloned());
+        self.blocks.insert(h.height, Arc::clone(&batch.block));
+        self.by_hash.insert(hash, h.height);
+        self.head = h.clone();
+        let height = h.height;
+        self.pending.retain(|_, b| b.header.height > height);
+        Ok(())
+    }
+
+    pub(crate) fn committed_txs(&self) -> usize {
+        self.committed_txs.len()
+    }
+
+    pub(crate) fn head_height(&self) -> u64 {
+        self.head.height
+    }
+
+    pub(crate) fn pending_blocks(&self) -> Vec<Block> {
+        self.pending.values().map(|b| Block::clone(b)).collect()
+    }
+
+    /// What the node's open check asserts: blocks link from genesis to the head, and the head
+    /// carries its finalization.
+    pub(crate) fn check_open(&self) -> Result<(), String> {
+        let mut parent = self.genesis_hash;
+        for (height, b) in &self.blocks {
+            if b.header.parent_hash != parent || b.header.height != *height {
+                return Err(format!("stored block at {height} does not link to its parent"));
+            }
+            parent = b.hash();
+        }
+        if parent != self.head.hash() {
+            return Err("the stored head is not the last stored block".into());
+        }
+        if self.head.height > 0 && !self.finals.contains_key(&self.head.height) {
+            return Err(format!("the head at {} has no stored finalization", self.head.height));
+        }
+        Ok(())
+    }
+
+    /// A committed or stored pending block, as a peer serves `Block { hash }`.
+    pub(crate) fn block(&self, hash: &Hash) -> Option<Block> {
+        if let Some(b) = self.by_hash.get(hash).and_then(|h| self.blocks.get(h)) {
+            return Some(Block::clone(b));
+        }
+        self.pending.get(hash).map(|b| Block::clone(b))
+    }
+
+    /// The highest committed block with a stored finalization, as `Status` serves it.
+    pub(crate) fn certified_head(&self) -> Option<(Header, Option<Certificate>)> {
+        if self.head.height == 0 {
+            return Some((self.head.clone(), None));
+        }
+        let lowest = self.head.height.saturating_sub(CERTIFIED_HEAD_SEARCH_BLOCKS).max(1);
+        let (height, cert) = self.finals.range(lowest..=self.head.height).next_back()?;
+        Some((self.blocks.get(height)?.header.clone(), Some(cert.clone())))
+    }
+
+    /// Committed blocks from `from`, at most `count`, each with its stored finalization.
+    pub(crate) fn blocks_range(&self, from: u64, count: u64) -> Vec<FinalizedBlock> {
+        self.blocks
+            .range(from..from.saturating_add(count))
+            .map(|(h, b)| FinalizedBlock { block: Block::clone(b), finalization: self.finals.get(h).cloned() })
+            .collect()
+    }
+}
+
+impl StateReader for FakeStore {
+    fn account(&self, addr: &Address) -> Account {
+        self.accounts.get(addr).copied().unwrap_or_default()
+    }
+}
+
+impl ChainStore for FakeStore {
+    fn head(&self) -> Header {
+        self.head.clone()
+    }
+}

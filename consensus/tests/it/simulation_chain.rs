@@ -1,0 +1,85 @@
+//! The chain-layer simulation suite: many seeds of `chain_sim::run` (the chain core, the pool and
+//! a fake store on every node) for n in {1, 4, 7}, with a late joiner that syncs past lying
+//! peers, with a leader that proposes blocks that do not execute, and replay determinism.
+//!
+//! `TAKSA_SIM_SEED=N` replays one seed of a test; `TAKSA_SIM_SEEDS=M` scales the default suite
+//! (1,000 seeds) to about M seeds; `cargo test --workspace --test it -- --ignored
+//! sim_chain_slow` runs the slow suite (10,000 seeds).
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::chain_sim::{self, Liar, Scenario};
+use crate::seeds::{self, scaled};
+
+fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario) {
+    seeds::run_seeds(name, count, 0xC4A1_0000_0000_0000, make, chain_sim::run, |outcomes| {
+        let steps: u64 = outcomes.iter().map(|o| o.steps).sum();
+        let height: u64 = outcomes.iter().map(|o| o.height).sum();
+        let txs: usize = outcomes.iter().map(|o| o.txs_committed).sum();
+        let blamed: usize = outcomes.iter().map(|o| o.blamed_liars).sum();
+        format!("{steps} core steps, {height} blocks and {txs} transfers committed, {blamed} lies caught")
+    });
+}
+
+fn validators_under_faults(factor: u64) {
+    for (n, count) in [(1usize, 250u64), (4, 300), (7, 100)] {
+        run_seeds(&format!("sim_chain_validators_n{n}"), scaled(count, factor), |rng| Scenario::random(n, rng));
+    }
+}
+
+/// A full node starts when the chain is more than 64 blocks high, so fetch by hash cannot
+/// reach and it must sync; every kind of lying peer is around it, plus random faults before.
+fn late_joiner(n: usize, rng: &mut ChaCha8Rng) -> Scenario {
+    let mut sc = Scenario::random(n, rng);
+    let late = rng.gen_range(25_000..=30_000);
+    sc.late_joiner_ms = Some(late);
+    sc.fault_ms = late + rng.gen_range(0..5_000);
+    let mut liars = Liar::ALL.to_vec();
+    liars.shuffle(rng);
+    liars.truncate(rng.gen_range(1..=Liar::ALL.len()));
+    sc.liars = liars;
+    sc
+}
+
+fn poisoning_leader(n: usize, rng: &mut ChaCha8Rng) -> Scenario {
+    let mut sc = Scenario::random(n, rng);
+    sc.poisoning_leader = Some(rng.gen_range(0..n));
+    sc
+}
+
+#[test]
+fn sim_chain_validators_commit_transfers_under_faults() {
+    validators_under_faults(1);
+}
+
+#[test]
+fn sim_chain_a_late_full_node_syncs_past_lying_peers_and_no_honest_peer_is_blamed() {
+    run_seeds("sim_chain_late_joiner", scaled(150, 1), |rng| late_joiner(4, rng));
+}
+
+#[test]
+fn sim_chain_proposals_that_do_not_execute_are_nullified() {
+    run_seeds("sim_chain_poisoning_leader_n4", scaled(120, 1), |rng| poisoning_leader(4, rng));
+    run_seeds("sim_chain_poisoning_leader_n7", scaled(80, 1), |rng| poisoning_leader(7, rng));
+}
+
+#[test]
+fn sim_chain_one_seed_replays_to_one_trace() {
+    let sc = late_joiner(4, &mut ChaCha8Rng::seed_from_u64(7));
+    let a = chain_sim::run(7, &sc).expect("runs");
+    let b = chain_sim::run(7, &sc).expect("runs");
+    assert_eq!(a, b, "the same seed must replay to the same trace");
+    let c = chain_sim::run(8, &sc).expect("runs");
+    assert_ne!(a.trace_hash, c.trace_hash, "another seed takes another path");
+}
+
+#[test]
+#[ignore = "slow: 10,000 seeds; run with --ignored"]
+fn sim_chain_slow_ten_thousand_seeds() {
+    validators_under_faults(10);
+    run_seeds("sim_chain_late_joiner", scaled(1_500, 1), |rng| late_joiner(4, rng));
+    run_seeds("sim_chain_poisoning_leader_n4", scaled(1_200, 1), |rng| poisoning_leader(4, rng));
+    run_seeds("sim_chain_poisoning_leader_n7", scaled(800, 1), |rng| poisoning_leader(7, rng));
+}

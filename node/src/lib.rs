@@ -15,4 +15,5 @@ pub mod devnet;
 mod network;
 mod reserved;
 mod run;
+mod supervise;
 mod wallet;

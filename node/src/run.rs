@@ -11,6 +11,7 @@ use crate::backend::{NodeBackend, TOKEN_DECIMALS, TOKEN_SYMBOL};
 use crate::chain::{Alone, Chain, ChainMsg, Network, Shared, INBOX_MAX};
 use crate::cli::{CommonArgs, DevArgs, NodeArgs};
 use crate::network::{self, P2pNetwork, Rejections};
+use crate::supervise::Supervisor;
 use crate::{devnet, reserved, wallet};
 use taksa_consensus::pool::{Limits, Mempool};
 
@@ -127,6 +128,7 @@ async fn run_node(
     tracing::info!(target: "storage", path = %data_dir.display(), height = head.height, hash = %head.hash(), "opened chain data");
     let validator = key.as_ref().map(|k| taksa_consensus::Address(k.public()));
     let mut shared = Shared::new(genesis, store, Mempool::new(Limits::default()), validator);
+    let mut sup = Supervisor::new();
     let (inbox_tx, inbox_rx) = std::sync::mpsc::sync_channel(INBOX_MAX);
     let mut network: Box<dyn Network> = Box::new(Alone);
     let mut p2p_events = None;
@@ -152,7 +154,11 @@ async fn run_node(
             format!("cannot start the p2p network on {} (is another node using it? pick --p2p-addr)", args.listen_addr)
         })?;
         if let Some(watcher) = watcher {
-            tokio::spawn(watcher.run(handle.clone()));
+            let handle = handle.clone();
+            sup.spawn_critical("reserved-peers", async move {
+                watcher.run(handle).await;
+                Ok(())
+            });
         }
         let addrs = handle.listen_addrs().await;
         for addr in &addrs {
@@ -173,11 +179,19 @@ async fn run_node(
     }
     let shared = Arc::new(shared);
     if let Some((handle, events, rejections)) = p2p_events {
-        tokio::spawn(network::route(shared.clone(), handle.clone(), events, inbox_tx.clone(), rejections.clone()));
-        tokio::spawn(network::sync(shared.clone(), handle, inbox_tx.clone(), rejections));
+        let route = network::route(shared.clone(), handle.clone(), events, inbox_tx.clone(), rejections.clone());
+        sup.spawn_critical("network-gossip", async move {
+            route.await;
+            Ok(())
+        });
+        let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), rejections);
+        sup.spawn_critical("network-sync", async move {
+            sync.await;
+            Ok(())
+        });
     }
     let chain = Chain::new(shared.clone(), key, network, inbox_rx)?;
-    let chain_thread = std::thread::Builder::new().name("chain".into()).spawn(move || chain.run())?;
+    sup.spawn_critical_thread(CHAIN_TASK, move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config {
         send_buffer_bytes: common.rpc_send_buffer_bytes,
@@ -195,34 +209,72 @@ async fn run_node(
         println!("{}", node_banner(&shared, &url));
     }
 
-    let stop_reason = tokio::select! {
-        r = shutdown_signal() => r,
-        () = wait_thread(&chain_thread) => "the chain service stopped",
+    let rpc_stopped = server.stopped();
+    sup.spawn_critical("rpc", async move {
+        rpc_stopped.await;
+        Ok(())
+    });
+
+    // Runs until a signal, or until a critical task stops: the node does not run on without one.
+    let first_exit = tokio::select! {
+        reason = shutdown_signal() => {
+            tracing::info!(target: "node", reason, "shutting down");
+            None
+        }
+        exit = sup.next_exit() => Some(exit),
     };
-    tracing::info!(target: "node", reason = stop_reason, "shutting down");
     shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = inbox_tx.try_send(ChainMsg::Shutdown);
     let _ = server.stop();
     if let Some(p2p) = &shared.p2p {
         p2p.shutdown().await;
     }
-    let result = tokio::task::spawn_blocking(move || chain_thread.join()).await;
-    match result {
-        Ok(Ok(Ok(()))) => {
-            tracing::info!(target: "node", "stopped cleanly");
-            Ok(())
-        }
-        Ok(Ok(Err(e))) => {
-            Err(e.context("the chain service failed; the data on disk is consistent up to the last committed block"))
-        }
-        _ => bail!("the chain service panicked"),
+    let (first_task, mut first_result) = match first_exit {
+        Some(exit) => (Some(exit.task), Some(exit.result)),
+        None => (None, None),
+    };
+    let chain_exit = if first_task == Some(CHAIN_TASK) { first_result.take() } else { wait_chain(&mut sup).await };
+    let height = shared.store.head().height;
+    if let Some(Err(e)) = chain_exit {
+        return Err(e.context(format!(
+            "the chain service failed; the data on disk is consistent up to height {height}, where it restarts"
+        )));
     }
+    if let Some(task) = first_task {
+        let reason = match first_result {
+            Some(Err(e)) => format!("{e:#}"),
+            _ => "it returned".to_owned(),
+        };
+        tracing::error!(target: "node", task, %reason, "a critical task stopped; the node stops");
+        bail!(
+            "the node's {task} task stopped ({reason}), so the node stopped; the data on disk is consistent up to \
+             height {height}, where it restarts"
+        );
+    }
+    if chain_exit.is_none() {
+        bail!("the chain service did not stop within {} s", CHAIN_STOP_WAIT.as_secs());
+    }
+    tracing::info!(target: "node", height, "stopped cleanly");
+    Ok(())
 }
 
-async fn wait_thread(t: &std::thread::JoinHandle<anyhow::Result<()>>) {
-    while !t.is_finished() {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+/// The chain thread's critical task name.
+const CHAIN_TASK: &str = "chain";
+/// How long the node waits for the chain thread to finish its step at shutdown.
+const CHAIN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits for the chain thread to stop (other critical tasks stop meanwhile as the node shuts
+/// down); `None` if it does not within [`CHAIN_STOP_WAIT`].
+async fn wait_chain(sup: &mut Supervisor) -> Option<anyhow::Result<()>> {
+    let wait = async {
+        loop {
+            let exit = sup.next_exit().await;
+            if exit.task == CHAIN_TASK {
+                return exit.result;
+            }
+        }
+    };
+    tokio::time::timeout(CHAIN_STOP_WAIT, wait).await.ok()
 }
 
 async fn shutdown_signal() -> &'static str {

@@ -128,9 +128,11 @@ impl RpcServer {
         self.handle.stop().map_err(|_| RpcError::AlreadyStopped)
     }
 
-    /// Waits until the server has stopped and closed every connection.
-    pub async fn stopped(&self) {
-        self.handle.clone().stopped().await
+    /// Resolves once the server has stopped and closed every connection (the future does not
+    /// borrow the server, so a supervisor can watch it).
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let handle = self.handle.clone();
+        async move { handle.stopped().await }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The node's side of the peer-to-peer network: checks gossip before it is forwarded, serves
-//! and runs sync, and connects the chain thread to [`taksa_p2p::Handle`].
+//! sync, carries the chain core's sync requests, and connects the chain thread to
+//! [`taksa_p2p::Handle`].
 //!
 //! Gossip is hostile until checked. A consensus message is forwarded only once its signatures
 //! verify against the genesis validators and this chain's domain (which also rules out votes of
@@ -11,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::seq::SliceRandom as _;
 
@@ -23,19 +24,11 @@ use taksa_p2p::{
 };
 
 use crate::chain::{ChainMsg, Network, Shared};
-use taksa_consensus::chain::Input;
+use taksa_consensus::chain::{Input, Peer, Penalty, SYNC_INTERVAL_MS};
 use taksa_consensus::pool::Admitted;
 
-/// How often peers' heights are asked for and the peer list refreshed.
-const SYNC_INTERVAL_MS: u64 = 1000;
-/// How long a peer has to answer a status request; statuses go to every peer at once.
-const STATUS_TIMEOUT_MS: u64 = 2000;
-/// A peer that stopped serving a sync session is not asked again for this long.
-const SYNC_COOLDOWN_MS: u64 = 30_000;
 /// How far below its head a node looks for a stored finalization to show as its status.
 const CERTIFIED_HEAD_SEARCH_BLOCKS: u64 = 256;
-/// Behind by more than this many blocks counts as syncing.
-const SYNCING_LAG_BLOCKS: u64 = 2;
 /// How many peers are asked for a missing block before giving up (the chain asks again later).
 const FETCH_PEERS_MAX: usize = 4;
 /// Pool transactions still pending after this many sync ticks are gossiped again: a peer may
@@ -74,9 +67,45 @@ pub(crate) struct P2pNetwork {
     pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) inbox: SyncSender<ChainMsg>,
     pub(crate) rejections: Arc<Rejections>,
+    pub(crate) peer_ids: Arc<Mutex<PeerIds>>,
+}
+
+impl P2pNetwork {
+    fn peer_id(&self, peer: Peer) -> Option<PeerId> {
+        self.peer_ids.lock().ok().and_then(|ids| ids.peer(peer))
+    }
 }
 
 impl Network for P2pNetwork {
+    fn request(&self, peer: Peer, id: u64, request: Request) {
+        let Some(peer_id) = self.peer_id(peer) else {
+            // Gone since the core learned of it: the request fails at once.
+            let _ = self.inbox.try_send(ChainMsg::Core(Input::Response { id, answer: None }));
+            return;
+        };
+        let (handle, inbox) = (self.handle.clone(), self.inbox.clone());
+        self.runtime.spawn(async move {
+            let answer = handle.request(&peer_id, request).await.ok();
+            // A full inbox loses the answer; the core's deadline for it counts it as failed.
+            let _ = inbox.try_send(ChainMsg::Core(Input::Response { id, answer }));
+        });
+    }
+
+    fn penalize(&self, peer: Peer, penalty: Penalty) {
+        if let Some(peer_id) = self.peer_id(peer) {
+            self.rejections.count(penalty.reason(), &peer_id);
+            let what = match penalty {
+                Penalty::UncertifiedStatus | Penalty::BadStatus => "sent a status head that is not certified",
+                Penalty::BadBlocks | Penalty::WrongAnswer => "sent blocks that do not verify",
+            };
+            self.handle.penalize(&peer_id, what);
+        }
+    }
+
+    fn describe(&self, peer: Peer) -> String {
+        self.peer_id(peer).map_or_else(|| format!("#{}", peer.0), |p| p.to_string())
+    }
+
     fn broadcast(&self, msg: &Message) -> Result<(), taksa_p2p::Error> {
         let data = msg.encode();
         // A full command queue is back-pressure, not a reason to lose a vote or a proposal: the
@@ -288,27 +317,6 @@ fn certified_head(store: &taksa_storage::Store) -> Option<(taksa_consensus::Head
     None
 }
 
-/// A peer's status, checked: `Ok(Some((height, hash)))` for a certified head above genesis,
-/// `Ok(None)` for genesis, `Err` for a claim that no honest node makes.
-fn verify_status(
-    shared: &Shared,
-    head: &taksa_consensus::Header,
-    fin: Option<&Certificate>,
-) -> Result<Option<(u64, Hash)>, &'static str> {
-    let hash = head.hash();
-    match fin {
-        None if head.height == 0 && hash == shared.genesis_hash => Ok(None),
-        None => Err("status head above genesis without a finalization"),
-        Some(c) => {
-            if head.height > 0 && c.verify_finalizes(head, &shared.domain, &shared.validators).is_ok() {
-                Ok(Some((head.height, hash)))
-            } else {
-                Err("status head's finalization does not verify")
-            }
-        }
-    }
-}
-
 fn find_block(shared: &Shared, hash: &Hash) -> Option<Block> {
     if let Ok(Some(b)) = shared.store.block_by_hash(hash) {
         return Some(b);
@@ -316,18 +324,54 @@ fn find_block(shared: &Shared, hash: &Hash) -> Option<Block> {
     shared.store.pending_blocks().ok()?.into_iter().find(|b| b.hash() == *hash)
 }
 
-/// Keeps the peer list fresh and catches up from the peer with the highest finalized block.
+/// The numbers the chain core knows peers by ([`taksa_consensus::chain::Peer`]), for the
+/// peers connected now (a peer that leaves and comes back gets a new number).
+#[derive(Default)]
+pub(crate) struct PeerIds {
+    by_peer: HashMap<PeerId, u64>,
+    by_index: HashMap<u64, PeerId>,
+    next: u64,
+}
+
+impl PeerIds {
+    /// Numbers the peers connected now and forgets the others.
+    fn connected(&mut self, peers: &[taksa_p2p::PeerInfo]) -> Vec<Peer> {
+        let now: HashSet<PeerId> = peers.iter().map(|p| p.peer).collect();
+        self.by_peer.retain(|p, _| now.contains(p));
+        self.by_index.retain(|_, p| now.contains(p));
+        let mut out = Vec::with_capacity(peers.len());
+        for info in peers {
+            let index = match self.by_peer.get(&info.peer) {
+                Some(i) => *i,
+                None => {
+                    self.next += 1;
+                    self.by_peer.insert(info.peer, self.next);
+                    self.by_index.insert(self.next, info.peer);
+                    self.next
+                }
+            };
+            out.push(Peer(index));
+        }
+        out
+    }
+
+    fn peer(&self, peer: Peer) -> Option<PeerId> {
+        self.by_index.get(&peer.0).copied()
+    }
+}
+
+/// Keeps the peer list fresh (the chain core asks them for their status and catches up from
+/// the best: `taksa_consensus::chain`'s sync) and gossips still-pending transactions again.
 pub(crate) async fn sync(
     shared: Arc<Shared>,
     handle: Handle,
     inbox: SyncSender<ChainMsg>,
-    rejections: Arc<Rejections>,
+    peer_ids: Arc<Mutex<PeerIds>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(SYNC_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u64;
     let mut pending_before: HashSet<Hash> = HashSet::new();
-    let mut cooling: HashMap<PeerId, Instant> = HashMap::new();
     loop {
         tick.tick().await;
         ticks = ticks.wrapping_add(1);
@@ -335,76 +379,13 @@ pub(crate) async fn sync(
             pending_before = regossip(&shared, &handle, &pending_before);
         }
         let peers = handle.peers().await;
-        let now = Instant::now();
-        cooling.retain(|_, until| *until > now);
-        let best = best_certified_peer(&shared, &handle, &peers, &cooling, &rejections).await;
+        let numbered = peer_ids.lock().map(|mut ids| ids.connected(&peers)).unwrap_or_default();
         if let Ok(mut p) = shared.peers.write() {
             *p = peers;
         }
-        let head = shared.store.head().height;
-        let target = best.as_ref().map(|t| t.height);
-        if let Ok(mut s) = shared.sync.write() {
-            s.target_height = target;
-            s.syncing = target.is_some_and(|t| t > head.saturating_add(SYNCING_LAG_BLOCKS));
-        }
-        if let Some(target) = best {
-            if target.height > head {
-                let session = Session { shared: &shared, handle: &handle, inbox: &inbox, rejections: &rejections };
-                if let Err(why) = session.catch_up(&target).await {
-                    // Slowness or withholding is not provably dishonest: no penalty, but the
-                    // peer is not asked again for a while.
-                    tracing::info!(target: "sync", peer = %target.peer, reason = why, "sync from a peer stopped; trying others");
-                    cooling.insert(target.peer, Instant::now() + Duration::from_millis(SYNC_COOLDOWN_MS));
-                }
-            }
-        }
+        // A full inbox skips one refresh; the next comes in a second.
+        let _ = inbox.try_send(ChainMsg::Core(Input::Peers(numbered)));
     }
-}
-
-/// A peer whose certified head is above ours: where to sync to, and from whom.
-struct Target {
-    peer: PeerId,
-    height: u64,
-    head: taksa_consensus::Header,
-    finalization: Certificate,
-}
-
-/// Asks every connected peer for its status at once (each with a short timeout) and returns
-/// the highest certified head among peers not cooling off. A status that no honest node sends
-/// (a head without a verifying finalization) costs the peer a penalty.
-async fn best_certified_peer(
-    shared: &Arc<Shared>,
-    handle: &Handle,
-    peers: &[taksa_p2p::PeerInfo],
-    cooling: &HashMap<PeerId, Instant>,
-    rejections: &Rejections,
-) -> Option<Target> {
-    let mut asks = tokio::task::JoinSet::new();
-    for info in peers.iter().filter(|i| !cooling.contains_key(&i.peer)) {
-        let (handle, peer) = (handle.clone(), info.peer);
-        asks.spawn(async move {
-            let answer =
-                tokio::time::timeout(Duration::from_millis(STATUS_TIMEOUT_MS), handle.request(&peer, Request::Status));
-            (peer, answer.await)
-        });
-    }
-    let mut best: Option<Target> = None;
-    while let Some(Ok((peer, answer))) = asks.join_next().await {
-        let Ok(Ok(Response::Status { head, finalization })) = answer else { continue };
-        match verify_status(shared, &head, finalization.as_ref()) {
-            Ok(Some((height, _))) => {
-                if let Some(finalization) = finalization.filter(|_| best.as_ref().is_none_or(|b| height > b.height)) {
-                    best = Some(Target { peer, height, head, finalization });
-                }
-            }
-            Ok(None) => {}
-            Err(reason) => {
-                rejections.count(reason, &peer);
-                handle.penalize(&peer, "sent a status head that is not certified");
-            }
-        }
-    }
-    best
 }
 
 /// Gossips again the proposable pool transactions that were already pending last round;
@@ -424,76 +405,6 @@ fn regossip(shared: &Shared, handle: &Handle, before: &HashSet<Hash>) -> HashSet
         tracing::debug!(target: "mempool", sent, "gossiped still-pending transactions again");
     }
     now
-}
-
-/// One catch-up from one peer.
-struct Session<'a> {
-    shared: &'a Shared,
-    handle: &'a Handle,
-    inbox: &'a SyncSender<ChainMsg>,
-    rejections: &'a Rejections,
-}
-
-impl Session<'_> {
-    /// Fetches finalized blocks from the target peer up to its certified head and hands them to
-    /// the chain thread, which commits only what a finalization covers. `Err` says why the
-    /// peer stopped being useful without proving it dishonest; a provable lie is penalised
-    /// here.
-    async fn catch_up(&self, target: &Target) -> Result<(), &'static str> {
-        let (shared, peer) = (self.shared, &target.peer);
-        let started = Instant::now();
-        let start_height = shared.store.head().height;
-        let mut next = start_height.saturating_add(1);
-        let mut last_log = Instant::now();
-        // The first batch starts at our committed head: the chain thread drops any blocks an
-        // earlier session staged and did not get covered.
-        let mut first = true;
-        while next <= target.height {
-            let request = Request::Blocks { from_height: next, count: BLOCKS_PER_REQUEST_MAX };
-            let blocks = match self.handle.request(peer, request).await {
-                Ok(Response::Blocks(blocks)) if !blocks.is_empty() => blocks,
-                Ok(Response::Blocks(_)) => return Err("announced finalized blocks it does not serve"),
-                Err(_) => return Err("no answer to a blocks request"),
-                Ok(_) => return self.lied(peer, "sync answer of the wrong kind"),
-            };
-            let batch_started = Instant::now();
-            let count = blocks.len();
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let cover = (target.head.clone(), target.finalization.clone());
-            let msg = ChainMsg::Synced { blocks, fresh: std::mem::take(&mut first), cover, reply: tx };
-            if self.inbox.try_send(msg).is_err() {
-                return Err("the chain is busy");
-            }
-            match rx.await {
-                Ok(Ok(n)) if n > next => next = n,
-                Ok(Ok(_)) => return Err("no progress"),
-                Ok(Err(reason)) => {
-                    tracing::warn!(target: "sync", %peer, %reason, "refused blocks from a peer");
-                    return self.lied(peer, "sync answer does not verify");
-                }
-                Err(_) => return Err("the chain stopped"),
-            }
-            let done = next.saturating_sub(1);
-            let rate = count as f64 / batch_started.elapsed().as_secs_f64().max(1e-3);
-            if let Ok(mut s) = shared.sync.write() {
-                s.blocks_per_second = Some(rate);
-                s.syncing = target.height > done.saturating_add(SYNCING_LAG_BLOCKS);
-            }
-            if last_log.elapsed() >= Duration::from_secs(2) || next > target.height {
-                last_log = Instant::now();
-                let total = done.saturating_sub(start_height) as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                let left_s = target.height.saturating_sub(done) as f64 / total.max(1e-3);
-                tracing::info!(target: "sync", height = done, target = target.height, blocks_per_s = format!("{total:.0}"), remaining_s = format!("{left_s:.0}"), "syncing");
-            }
-        }
-        Ok(())
-    }
-
-    fn lied(&self, peer: &PeerId, reason: &'static str) -> Result<(), &'static str> {
-        self.rejections.count(reason, peer);
-        self.handle.penalize(peer, "sent blocks that do not verify");
-        Err(reason)
-    }
 }
 
 #[cfg(test)]

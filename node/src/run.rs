@@ -10,7 +10,7 @@ use taksa_storage::Store;
 use crate::backend::{NodeBackend, TOKEN_DECIMALS, TOKEN_SYMBOL};
 use crate::chain::{Alone, Chain, ChainMsg, Network, Shared, INBOX_MAX};
 use crate::cli::{CommonArgs, DevArgs, NodeArgs};
-use crate::network::{self, P2pNetwork, Rejections};
+use crate::network::{self, P2pNetwork, PeerIds, Rejections};
 use crate::supervise::Supervisor;
 use crate::{devnet, reserved, wallet};
 use taksa_consensus::pool::{Limits, Mempool};
@@ -168,23 +168,25 @@ async fn run_node(
             *l = addrs;
         }
         let rejections = Arc::new(Rejections::default());
+        let peer_ids = Arc::new(std::sync::Mutex::new(PeerIds::default()));
         network = Box::new(P2pNetwork {
             handle: handle.clone(),
             runtime: tokio::runtime::Handle::current(),
             inbox: inbox_tx.clone(),
             rejections: rejections.clone(),
+            peer_ids: peer_ids.clone(),
         });
         shared.p2p = Some(handle.clone());
-        p2p_events = Some((handle, events, rejections));
+        p2p_events = Some((handle, events, rejections, peer_ids));
     }
     let shared = Arc::new(shared);
-    if let Some((handle, events, rejections)) = p2p_events {
+    if let Some((handle, events, rejections, peer_ids)) = p2p_events {
         let route = network::route(shared.clone(), handle.clone(), events, inbox_tx.clone(), rejections.clone());
         sup.spawn_critical("network-gossip", async move {
             route.await;
             Ok(())
         });
-        let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), rejections);
+        let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), peer_ids);
         sup.spawn_critical("network-sync", async move {
             sync.await;
             Ok(())

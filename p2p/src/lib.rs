@@ -59,8 +59,7 @@ pub use types::{Event, FinalizedBlock, MessageId, PeerId, PeerInfo, Reply, Reque
 pub const SYNC_REQUEST_BYTES_MAX: usize = 1024;
 /// The largest encoded sync response accepted, in bytes.
 pub const SYNC_RESPONSE_BYTES_MAX: usize = 16 * 1024 * 1024;
-/// The most blocks one [`Request::Blocks`] may ask for.
-pub const BLOCKS_PER_REQUEST_MAX: u32 = 64;
+pub use taksa_consensus::chain::BLOCKS_PER_REQUEST_MAX;
 /// Capacity of the p2p -> node queue of consensus gossip, in messages. Its own queue, read first
 /// by [`Events::recv`], so that no flood of other traffic delays or drops consensus messages.
 pub const CONSENSUS_QUEUE_MAX: usize = 1024;

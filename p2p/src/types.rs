@@ -4,9 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bincode::{Decode, Encode};
+use taksa_consensus::codec;
 use taksa_consensus::engine::Message;
-use taksa_consensus::{codec, Block, Certificate, Hash, Header};
 use tokio::sync::oneshot;
 
 /// A peer's identity on the network (its libp2p peer id); displays in base58.
@@ -91,48 +90,7 @@ pub enum Verdict {
     Ignore,
 }
 
-/// A sync request. Decoded with a limit of [`crate::SYNC_REQUEST_BYTES_MAX`] bytes.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Request {
-    /// The peer's finalized head.
-    Status,
-    /// Finalized blocks from `from_height` on, ascending; `count` is at most
-    /// [`crate::BLOCKS_PER_REQUEST_MAX`] (larger requests are refused inside p2p).
-    Blocks {
-        /// The first height wanted.
-        from_height: u64,
-        /// How many blocks, at most.
-        count: u32,
-    },
-    /// Any block the peer has, finalized or pending.
-    Block {
-        /// The block's hash.
-        hash: Hash,
-    },
-}
-
-/// A sync response. Decoded with a limit of [`crate::SYNC_RESPONSE_BYTES_MAX`] bytes; a larger
-/// one is not sent at all (the requester sees an error), so the node must stop adding blocks
-/// before the encoding reaches the limit.
-// Responses are moved once, never stored in bulk.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Response {
-    /// The responder's finalized head with the certificate that proves it final, so that a
-    /// claimed height costs a quorum's signatures to fake.
-    Status {
-        /// The head's header (its height and hash are what the responder claims).
-        head: Header,
-        /// The finalization of `head`; `None` only when `head` is genesis.
-        finalization: Option<Certificate>,
-    },
-    /// Finalized blocks, ascending by height, possibly fewer than asked (none if unknown).
-    Blocks(Vec<FinalizedBlock>),
-    /// The block asked for, if the responder has it.
-    Block(Option<Block>),
-}
-
-pub use taksa_consensus::chain::FinalizedBlock;
+pub use taksa_consensus::chain::{FinalizedBlock, Request, Response};
 
 /// What the network tells the node.
 #[derive(Debug)]

@@ -31,6 +31,7 @@
 
 mod blocks;
 mod commit;
+mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use crate::state::{Outcome, StateReader};
 use crate::{Account, Address, Block, Certificate, Evidence, Hash, Header, Keypair, Rules};
 
 pub use blocks::FETCH_DEPTH_MAX;
+pub use sync::{Peer, Penalty, SyncView, BLOCKS_TIMEOUT_MS, STATUS_TIMEOUT_MS, SYNC_COOLDOWN_MS, SYNC_INTERVAL_MS};
 
 /// The most blocks a sync session keeps executed while no finalization covers them: twice a
 /// request's worth. Honest chains store a finalization at least that often.
@@ -56,6 +58,50 @@ pub struct FinalizedBlock {
     pub block: Block,
     /// Its finalization certificate.
     pub finalization: Option<Certificate>,
+}
+
+/// The most blocks one sync request asks for.
+pub const BLOCKS_PER_REQUEST_MAX: u32 = 64;
+
+/// A sync request. Decoded with a limit of `taksa_p2p::SYNC_REQUEST_BYTES_MAX` bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Request {
+    /// The peer's finalized head.
+    Status,
+    /// Finalized blocks from `from_height` on, ascending; `count` is at most
+    /// [`BLOCKS_PER_REQUEST_MAX`] (larger requests are refused inside p2p).
+    Blocks {
+        /// The first height wanted.
+        from_height: u64,
+        /// How many blocks, at most.
+        count: u32,
+    },
+    /// Any block the peer has, finalized or pending.
+    Block {
+        /// The block's hash.
+        hash: Hash,
+    },
+}
+
+/// A sync response. Decoded with a limit of `taksa_p2p::SYNC_RESPONSE_BYTES_MAX` bytes; a larger
+/// one is not sent at all (the requester sees an error), so the node must stop adding blocks
+/// before the encoding reaches the limit.
+// Responses are moved once, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum Response {
+    /// The responder's finalized head with the certificate that proves it final, so that a
+    /// claimed height costs a quorum's signatures to fake.
+    Status {
+        /// The head's header (its height and hash are what the responder claims).
+        head: Header,
+        /// The finalization of `head`; `None` only when `head` is genesis.
+        finalization: Option<Certificate>,
+    },
+    /// Finalized blocks, ascending by height, possibly fewer than asked (none if unknown).
+    Blocks(Vec<FinalizedBlock>),
+    /// The block asked for, if the responder has it.
+    Block(Option<Block>),
 }
 
 /// The committed chain as the core reads it: the head and the accounts after it. Reads come
@@ -85,17 +131,15 @@ pub enum Input {
     Consensus(Message),
     /// A block a peer sent for an [`Effect::Fetch`]. Anything not asked for is ignored.
     Fetched(Block),
-    /// Finalized blocks from a peer, ascending from our next height ([`ChainCore::step`] answers
-    /// with [`Effect::SyncAnswer`]). `fresh` starts a new session from our committed head;
-    /// `cover` is the peer's certified head and its finalization (verified here), which makes
-    /// the blocks that link to it final.
-    Synced {
-        /// The blocks.
-        blocks: Vec<FinalizedBlock>,
-        /// Whether this starts a new session.
-        fresh: bool,
-        /// The peer's certified head.
-        cover: (Header, Certificate),
+    /// The peers connected now (sync asks them for their status).
+    Peers(Vec<Peer>),
+    /// The answer to [`Effect::Request`] `id`; `None` if it failed or timed out. The network
+    /// ties an answer to its request, so it comes from the peer that was asked.
+    Response {
+        /// The request.
+        id: u64,
+        /// The answer.
+        answer: Option<Response>,
     },
 }
 
@@ -142,9 +186,32 @@ pub enum Effect {
         /// Why.
         error: String,
     },
-    /// The answer to [`Input::Synced`]: the next height to ask for, or why the blocks were
-    /// refused (an honest peer serving its final chain never fails these checks).
-    SyncAnswer(Result<u64, String>),
+    /// Ask `peer`; answer with [`Input::Response`] (sync: statuses and finalized blocks).
+    Request {
+        /// Whom.
+        peer: Peer,
+        /// The request's id, for the answer.
+        id: u64,
+        /// What.
+        request: Request,
+    },
+    /// The peer did what no honest peer does: lower its score.
+    Penalize {
+        /// Whom.
+        peer: Peer,
+        /// What it did.
+        penalty: Penalty,
+        /// Details for the log.
+        detail: String,
+    },
+    /// Sync stopped following this peer without blaming it (slow, withholding); it is not asked
+    /// again for [`SYNC_COOLDOWN_MS`] (informational).
+    SyncStopped {
+        /// Whom.
+        peer: Peer,
+        /// Why.
+        reason: &'static str,
+    },
     /// A broken invariant (C2, C5): stop the node with this message for its operator.
     Halt(String),
 }
@@ -189,6 +256,7 @@ pub struct ChainCore {
     /// Blocks executed from the current sync session that no finalization covers yet, lowest
     /// first (at most [`SYNC_STAGED_MAX`]). They count for nothing until one does.
     staged: Vec<(Hash, u64)>,
+    sync: sync::Sync,
     /// View timers: (when, view).
     timers: BTreeSet<(u64, u64)>,
     /// Views left by timeout.
@@ -215,6 +283,7 @@ impl ChainCore {
             parked: Parked::default(),
             fetching: BTreeMap::new(),
             staged: Vec::new(),
+            sync: sync::Sync::default(),
             timers: BTreeSet::new(),
             timeouts: 0,
             out: Vec::new(),
@@ -264,9 +333,12 @@ impl ChainCore {
                     self.resume(&io);
                 }
             }
-            Input::Synced { blocks, fresh, cover } => {
-                let answer = self.apply_synced(&io, blocks, fresh, &cover);
-                self.out.push(Effect::SyncAnswer(answer));
+            Input::Peers(peers) => {
+                self.sync_peers(&io, peers);
+                self.resume(&io);
+            }
+            Input::Response { id, answer } => {
+                self.sync_answer(&io, id, answer);
                 self.resume(&io);
             }
         }
@@ -277,15 +349,17 @@ impl ChainCore {
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let timer = self.timers.first().map(|(at, _)| *at);
         let fetch = self.fetching.values().min().map(|at| at.saturating_add(blocks::FETCH_RETRY_MS));
-        match (timer, fetch) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [timer, fetch, self.sync.next_deadline_ms()].into_iter().flatten().min()
     }
 
     /// The engine's status after the last step.
     pub fn status(&self) -> Status {
         self.engine.status()
+    }
+
+    /// Sync's target and progress.
+    pub fn sync_view(&self) -> SyncView {
+        self.sync.view()
     }
 
     /// The committed head.
@@ -340,6 +414,7 @@ impl ChainCore {
             self.engine_step(io, engine::Input::Timer { view });
         }
         self.retry_fetches(io);
+        self.sync_tick(io);
         self.resume(io);
     }
 

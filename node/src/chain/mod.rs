@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, FinalizedBlock, Input};
+use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord, Status};
 use taksa_consensus::pool::{DroppedTx, Mempool};
-use taksa_consensus::{codec, Certificate, Domain, Evidence, Genesis, Hash, Header, Keypair, Rules, ValidatorSet};
+use taksa_consensus::{codec, Domain, Evidence, Genesis, Hash, Keypair, Rules, ValidatorSet};
 use taksa_rpc::FeedItem;
 use taksa_storage::Store;
 
@@ -33,36 +33,24 @@ const EVIDENCE_KEPT_MAX: usize = 1024;
 /// How many items the live feed holds for its slowest receiver; one that falls further behind
 /// re-reads from storage (see `taksa_rpc::Backend::feed`).
 pub(crate) const FEED_CAPACITY: usize = 1024;
+/// How often sync progress is logged while catching up.
+const SYNC_LOG_EVERY_MS: u64 = 2000;
 /// How many recent finality lags the explorer's figure averages.
 const FINALITY_LAGS_KEPT: usize = 100;
 
 /// What the rest of the node sends to the chain thread.
+// Messages are moved once through a bounded channel, never stored in bulk.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum ChainMsg {
-    /// A consensus message the network checked, or a block it fetched
-    /// ([`Input::Consensus`], [`Input::Fetched`]).
+    /// A consensus message the network checked, a block it fetched, the peers connected now,
+    /// an answer to a sync request ([`Input`]).
     Core(Input),
-    /// Finalized blocks from a peer, with its certified head ([`Input::Synced`]). The reply
-    /// says the next height to ask for, or why the answer was refused (the peer is penalised).
-    Synced {
-        blocks: Vec<FinalizedBlock>,
-        fresh: bool,
-        cover: (Header, Certificate),
-        reply: tokio::sync::oneshot::Sender<Result<u64, String>>,
-    },
     /// Stop after the current step.
     Shutdown,
 }
 
 /// Catch-up progress, for RPC and logs.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SyncStatus {
-    /// The highest finalized height a peer reported.
-    pub(crate) target_height: Option<u64>,
-    /// Whether we are more than a couple of blocks behind it.
-    pub(crate) syncing: bool,
-    /// Blocks per second over the last batch.
-    pub(crate) blocks_per_second: Option<f64>,
-}
+pub(crate) type SyncStatus = taksa_consensus::chain::SyncView;
 
 /// What the chain thread shares with RPC handlers and the network tasks.
 pub(crate) struct Shared {
@@ -164,8 +152,14 @@ impl Shared {
 pub(crate) trait Network: Send {
     /// Sends a consensus message to every peer. An error means it did not leave this node.
     fn broadcast(&self, msg: &Message) -> Result<(), taksa_p2p::Error>;
-    /// Asks peers for the block with this hash; it arrives as [`ChainMsg::Fetched`].
+    /// Asks peers for the block with this hash; it arrives as [`Input::Fetched`].
     fn fetch_block(&self, hash: Hash);
+    /// Sends a sync request; the answer (or its failure) arrives as [`Input::Response`].
+    fn request(&self, peer: Peer, id: u64, request: Request);
+    /// Lowers a peer's score for something no honest peer does.
+    fn penalize(&self, peer: Peer, penalty: Penalty);
+    /// The peer's name for logs.
+    fn describe(&self, peer: Peer) -> String;
 }
 
 /// The network of a single-validator chain: nobody to tell, nobody to ask.
@@ -176,6 +170,11 @@ impl Network for Alone {
         Ok(())
     }
     fn fetch_block(&self, _hash: Hash) {}
+    fn request(&self, _peer: Peer, _id: u64, _request: Request) {}
+    fn penalize(&self, _peer: Peer, _penalty: Penalty) {}
+    fn describe(&self, peer: Peer) -> String {
+        format!("#{}", peer.0)
+    }
 }
 
 /// The chain thread's state.
@@ -184,6 +183,8 @@ pub(crate) struct Chain {
     core: ChainCore,
     network: Box<dyn Network>,
     inbox: Receiver<ChainMsg>,
+    /// When sync progress was last logged.
+    sync_logged_ms: u64,
 }
 
 /// A short name of a consensus message for debug logs.
@@ -230,20 +231,20 @@ impl Chain {
         };
         let cfg = CoreConfig { engine, rules: shared.rules.clone() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
-        Ok(Chain { shared, core, network, inbox })
+        Ok(Chain { shared, core, network, inbox, sync_logged_ms: 0 })
     }
 
     /// Runs until shutdown; an error means the node must stop (a write failed, or the core
     /// halted on a broken invariant).
     pub(crate) fn run(mut self) -> anyhow::Result<()> {
-        self.step(Input::Start, None)?;
+        self.step(Input::Start)?;
         loop {
             if self.shared.stopping.load(Ordering::Relaxed) {
                 return Ok(());
             }
             let now = now_ms();
             if self.core.next_deadline_ms().is_some_and(|at| at <= now) {
-                self.step(Input::Tick, None)?;
+                self.step(Input::Tick)?;
             }
             let wait_ms = self.core.next_deadline_ms().map_or(1000, |at| at.saturating_sub(now_ms()).min(1000));
             match self.inbox.recv_timeout(Duration::from_millis(wait_ms)) {
@@ -260,38 +261,38 @@ impl Chain {
                 if let Input::Consensus(msg) = &input {
                     tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(msg), "received");
                 }
-                self.step(input, None)
-            }
-            ChainMsg::Synced { blocks, fresh, cover, reply } => {
-                self.step(Input::Synced { blocks, fresh, cover }, Some(reply))
+                self.step(input)
             }
             ChainMsg::Shutdown => Ok(()),
         }
     }
 
     /// Steps the core and runs its effects in order (C1, C2).
-    fn step(
-        &mut self,
-        input: Input,
-        mut reply: Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
-    ) -> anyhow::Result<()> {
+    fn step(&mut self, input: Input) -> anyhow::Result<()> {
         let shared = Arc::clone(&self.shared);
-        let effects = self.core.step(&shared.store, &shared.mempool, input, now_ms());
+        let now = now_ms();
+        let effects = self.core.step(&shared.store, &shared.mempool, input, now);
         for effect in effects {
-            self.execute(effect, &mut reply)?;
+            self.execute(effect)?;
         }
         if let Ok(mut status) = shared.status.write() {
             *status = Some(self.core.status());
+        }
+        let sync = self.core.sync_view();
+        if let Ok(mut s) = shared.sync.write() {
+            *s = sync;
+        }
+        if sync.syncing && now.saturating_sub(self.sync_logged_ms) >= SYNC_LOG_EVERY_MS {
+            self.sync_logged_ms = now;
+            let height = self.core.head().height;
+            let rate = sync.blocks_per_second.map(|r| format!("{r:.0}")).unwrap_or_default();
+            tracing::info!(target: "sync", height, target = sync.target_height, blocks_per_s = rate, "syncing");
         }
         shared.timeouts.store(self.core.timeouts(), Ordering::Relaxed);
         Ok(())
     }
 
-    fn execute(
-        &mut self,
-        effect: Effect,
-        reply: &mut Option<tokio::sync::oneshot::Sender<Result<u64, String>>>,
-    ) -> anyhow::Result<()> {
+    fn execute(&mut self, effect: Effect) -> anyhow::Result<()> {
         let shared = &*self.shared;
         match effect {
             Effect::Persist(record) => {
@@ -333,10 +334,17 @@ impl Chain {
             Effect::Invalid { hash, error } => {
                 tracing::warn!(target: "consensus", %hash, %error, "block does not execute");
             }
-            Effect::SyncAnswer(answer) => {
-                if let Some(reply) = reply.take() {
-                    let _ = reply.send(answer);
+            Effect::Request { peer, id, request } => self.network.request(peer, id, request),
+            Effect::Penalize { peer, penalty, detail } => {
+                if !detail.is_empty() {
+                    let peer = self.network.describe(peer);
+                    tracing::warn!(target: "sync", %peer, reason = %detail, "refused blocks from a peer");
                 }
+                self.network.penalize(peer, penalty);
+            }
+            Effect::SyncStopped { peer, reason } => {
+                let peer = self.network.describe(peer);
+                tracing::info!(target: "sync", %peer, reason, "sync from a peer stopped; trying others");
             }
             Effect::Halt(why) => return Err(anyhow::anyhow!(why)),
         }

@@ -2,8 +2,8 @@
 //! ([`taksa_consensus::chain::ChainCore`], which owns the engine) with the real pool on a
 //! [`store::FakeStore`], on an in-memory network with a virtual clock and one seeded RNG.
 //! Wallets send signed transfers all along. Blocks missing on a node are fetched by hash from
-//! peers; a node that is far behind catches up by height from peers' stores, as the node's sync
-//! does, with hostile peers among them. Faults (drops, partitions, crashes that lose unsynced
+//! peers; a node that is far behind catches up by height through the core's own sync (its
+//! status and blocks requests answered from peers' stores), with hostile peers among them. Faults (drops, partitions, crashes that lose unsynced
 //! writes) run for a while, then stop.
 //!
 //! Checked throughout: agreement at every height across nodes and restarts, certificates that
@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use taksa_consensus::block::tx_root;
-use taksa_consensus::chain::{ChainCore, Config, Effect, FinalizedBlock, Input};
+use taksa_consensus::chain::{ChainCore, Config, Effect, FinalizedBlock, Input, Peer, Request, Response};
 use taksa_consensus::engine::{self, Message};
 use taksa_consensus::pool::{Limits, Mempool};
 use taksa_consensus::vote::{Domain, VoteKind};
@@ -36,12 +36,8 @@ use store::FakeStore;
 const STEPS_MAX: u64 = 2_000_000;
 /// Funded wallets that send transfers.
 const WALLETS: usize = 16;
-/// How often a node's sync looks for a peer ahead of it (as the node's `SYNC_INTERVAL_MS`).
-const SYNC_INTERVAL_MS: u64 = 1000;
-/// How long a peer that did not serve is not asked again (as the node's `SYNC_COOLDOWN_MS`).
-const SYNC_COOLDOWN_MS: u64 = 30_000;
-/// Blocks per sync request.
-const SYNC_BATCH: u64 = 64;
+/// How often a node tells its core which peers are connected (as the node's sync loop).
+const PEERS_INTERVAL_MS: u64 = 1000;
 
 /// A peer that lies to nodes that sync from it. It is not a validator; it knows the honest
 /// chain (it reads an honest node's store) and bends it.
@@ -122,21 +118,13 @@ enum Event {
     Wallet,
     Tick { node: usize, incarnation: u64, at: u64 },
     Fetched { to: usize, incarnation: u64, block: Block },
-    SyncRound { node: usize, incarnation: u64 },
-    Synced { to: usize, incarnation: u64, from: usize, blocks: Vec<FinalizedBlock>, cover: (Header, Certificate) },
+    Peers { node: usize, incarnation: u64 },
+    Answer { to: usize, incarnation: u64, id: u64, answer: Option<Response> },
     Crash { node: usize, torn: bool },
     Restart { node: usize },
     Partition { groups: Vec<bool> },
     Heal,
     FaultsEnd,
-}
-
-/// A node's catch-up in progress: from which peer, to which certified head, next height.
-struct Session {
-    peer: usize,
-    cover: (Header, Certificate),
-    fresh: bool,
-    awaiting: bool,
 }
 
 struct Node {
@@ -148,8 +136,6 @@ struct Node {
     tick_at: Option<u64>,
     torn_next: bool,
     poisoner: bool,
-    session: Option<Session>,
-    cooling: BTreeMap<usize, u64>,
     /// A node that has not started yet (the late joiner).
     dormant: bool,
 }
@@ -171,8 +157,6 @@ struct Sim<'a> {
     groups: Option<Vec<bool>>,
     steps: u64,
     blamed_liars: usize,
-    /// The peer whose blocks the current `Input::Synced` step carries.
-    synced_from: Option<usize>,
     failure: Option<String>,
 }
 
@@ -295,7 +279,6 @@ impl<'a> Sim<'a> {
             groups: None,
             steps: 0,
             blamed_liars: 0,
-            synced_from: None,
             failure: None,
         };
         sim.schedule_start();
@@ -380,22 +363,20 @@ impl<'a> Sim<'a> {
                     self.step(to, Input::Fetched(block));
                 }
             }
-            Event::SyncRound { node, incarnation } => {
+            Event::Peers { node, incarnation } => {
                 if self.nodes[node].incarnation == incarnation {
-                    self.sync_round(node);
-                    let at = self.now + SYNC_INTERVAL_MS;
-                    self.schedule(at, Event::SyncRound { node, incarnation });
+                    let peers = (0..self.peers())
+                        .filter(|&p| p != node && self.connected(node, p) && self.is_up(p))
+                        .map(|p| Peer(p as u64))
+                        .collect();
+                    self.step(node, Input::Peers(peers));
+                    let at = self.now + PEERS_INTERVAL_MS;
+                    self.schedule(at, Event::Peers { node, incarnation });
                 }
             }
-            Event::Synced { to, incarnation, from, blocks, cover } => {
+            Event::Answer { to, incarnation, id, answer } => {
                 if self.nodes[to].incarnation == incarnation {
-                    let fresh = self.nodes[to].session.as_ref().is_some_and(|s| s.fresh);
-                    if let Some(s) = self.nodes[to].session.as_mut() {
-                        s.fresh = false;
-                    }
-                    self.synced_from = Some(from);
-                    self.step(to, Input::Synced { blocks, fresh, cover });
-                    self.synced_from = None;
+                    self.step(to, Input::Response { id, answer });
                 }
             }
             Event::Crash { node, torn } => {
@@ -441,8 +422,6 @@ impl Node {
             tick_at: None,
             torn_next: false,
             poisoner,
-            session: None,
-            cooling: BTreeMap::new(),
             dormant: false,
         }
     }
@@ -456,7 +435,6 @@ impl Sim<'_> {
         n.torn_next = false;
         n.incarnation += 1;
         n.tick_at = None;
-        n.session = None;
         n.store.crash();
         n.pool = Mutex::new(Mempool::new(Limits::default()));
         if let Err(e) = n.store.check_open() {
@@ -471,8 +449,8 @@ impl Sim<'_> {
         n.core = Some(core);
         let incarnation = n.incarnation;
         self.step(node, Input::Start);
-        let at = self.now + self.rng.gen_range(0..SYNC_INTERVAL_MS);
-        self.schedule(at, Event::SyncRound { node, incarnation });
+        let at = self.now + self.rng.gen_range(0..PEERS_INTERVAL_MS);
+        self.schedule(at, Event::Peers { node, incarnation });
     }
 
     fn step(&mut self, node: usize, input: Input) {
@@ -557,7 +535,11 @@ impl Sim<'_> {
                     self.fail(format!("node {node} evidence: {why}"));
                 }
             }
-            Effect::SyncAnswer(answer) => self.sync_answer(node, answer),
+            Effect::Request { peer, id, request } => self.answer(node, peer, id, &request),
+            Effect::Penalize { peer, penalty, detail } => {
+                self.blame(node, usize::try_from(peer.0).unwrap_or(usize::MAX), &format!("{penalty:?} {detail}"));
+            }
+            Effect::SyncStopped { .. } => {}
             Effect::Halt(why) => {
                 if honest {
                     self.fail(format!("honest node {node} halted: {why}"));
@@ -700,18 +682,18 @@ impl Sim<'_> {
     }
 
     /// What `peer` answers to `Blocks { from, count }`: `None` when it does not answer.
-    fn blocks_of(&self, peer: usize, from: u64) -> Option<Vec<FinalizedBlock>> {
+    fn blocks_of(&self, peer: usize, from: u64, count: u64) -> Option<Vec<FinalizedBlock>> {
         if peer < self.nodes.len() {
             let n = &self.nodes[peer];
-            return n.core.as_ref().map(|_| n.store.blocks_range(from, SYNC_BATCH));
+            return n.core.as_ref().map(|_| n.store.blocks_range(from, count));
         }
         let oracle = &self.nodes[self.oracle()].store;
         Some(match self.liars[peer - self.nodes.len()] {
-            Liar::InflatedStatus => oracle.blocks_range(from, SYNC_BATCH),
+            Liar::InflatedStatus => oracle.blocks_range(from, count),
             Liar::Withholder => Vec::new(),
-            Liar::Replayer => oracle.blocks_range(1, SYNC_BATCH),
+            Liar::Replayer => oracle.blocks_range(1, count),
             Liar::Poisoner => {
-                let mut blocks = oracle.blocks_range(from, SYNC_BATCH);
+                let mut blocks = oracle.blocks_range(from, count);
                 if let Some(first) = blocks.first_mut() {
                     first.block.header.state_root = Hash::of(&[b"poison", &first.block.header.state_root.0]);
                 }
@@ -733,81 +715,37 @@ impl Sim<'_> {
         peer < self.nodes.len() && !self.nodes[peer].poisoner
     }
 
-    /// Sync found `peer` provably lying: the node penalises it. An honest peer must never be.
+    /// The core penalised `peer`: only a liar may be.
     fn blame(&mut self, node: usize, peer: usize, why: &str) {
         if self.honest_peer(peer) {
-            return self.fail(format!("HONEST PEER BLAMED: node {node} blamed peer {peer}: {why}"));
+            return self.fail(format!("HONEST PEER BLAMED: node {node} penalised peer {peer}: {why}"));
         }
         self.blamed_liars += 1;
-        self.nodes[node].cooling.insert(peer, u64::MAX);
     }
 
-    /// The node's sync loop: ask every peer's certified head, catch up from the highest.
-    fn sync_round(&mut self, node: usize) {
-        let now = self.now;
-        self.nodes[node].cooling.retain(|_, until| *until > now);
-        if let Some(s) = &self.nodes[node].session {
-            if s.awaiting {
-                return;
-            }
-        }
-        let mut best: Option<(usize, Header, Certificate)> = None;
-        for peer in 0..self.peers() {
-            if peer == node || self.nodes[node].cooling.contains_key(&peer) || !self.connected(node, peer) {
-                continue;
-            }
-            let Some((head, cert)) = self.status_of(peer) else { continue };
-            let engine = &self.nodes[node].cfg.engine;
-            match cert {
-                None if head.height == 0 && head.hash() == self.genesis.hash() => {}
-                Some(c) if head.height > 0 && c.verify_finalizes(&head, &engine.domain, &engine.validators).is_ok() => {
-                    if best.as_ref().is_none_or(|(_, b, _)| head.height > b.height) {
-                        best = Some((peer, head, c));
-                    }
-                }
-                _ => self.blame(node, peer, "status head not certified"),
-            }
-        }
-        let head = self.nodes[node].store.head_height();
-        if let Some((peer, cover_head, cert)) = best.filter(|(_, h, _)| h.height > head) {
-            self.nodes[node].session = Some(Session { peer, cover: (cover_head, cert), fresh: true, awaiting: false });
-            self.request_blocks(node, head + 1);
-        }
+    fn is_up(&self, peer: usize) -> bool {
+        peer >= self.nodes.len() || self.nodes[peer].core.is_some()
     }
 
-    fn request_blocks(&mut self, node: usize, from: u64) {
-        let Some(s) = &self.nodes[node].session else { return };
-        let (peer, cover) = (s.peer, s.cover.clone());
-        let answer = if self.connected(node, peer) && !self.lost() { self.blocks_of(peer, from) } else { None };
-        match answer {
-            Some(blocks) if !blocks.is_empty() => {
-                if let Some(s) = self.nodes[node].session.as_mut() {
-                    s.awaiting = true;
-                }
-                let at = self.now + self.latency();
-                let incarnation = self.nodes[node].incarnation;
-                self.schedule(at, Event::Synced { to: node, incarnation, from: peer, blocks, cover });
-            }
-            // Withheld, lost or slow: not provably a lie; the peer cools off.
-            _ => {
-                self.nodes[node].session = None;
-                self.nodes[node].cooling.insert(peer, self.now + SYNC_COOLDOWN_MS);
-            }
+    /// `peer` answers a sync request, after a while; the answer may be lost or withheld, and
+    /// then the core's deadline for it passes.
+    fn answer(&mut self, node: usize, peer: Peer, id: u64, request: &Request) {
+        let peer = usize::try_from(peer.0).unwrap_or(usize::MAX);
+        if peer >= self.peers() || !self.connected(node, peer) || self.lost() {
+            return;
         }
-    }
-
-    fn sync_answer(&mut self, node: usize, answer: Result<u64, String>) {
-        let Some(from) = self.synced_from else { return };
-        let Some(s) = self.nodes[node].session.as_mut() else { return };
-        s.awaiting = false;
-        let cover_height = s.cover.0.height;
-        match answer {
-            Ok(next) if next <= cover_height => self.request_blocks(node, next),
-            Ok(_) => self.nodes[node].session = None,
-            Err(why) => {
-                self.nodes[node].session = None;
-                self.blame(node, from, &why);
+        let answer = match request {
+            Request::Status => self.status_of(peer).map(|(head, finalization)| Response::Status { head, finalization }),
+            Request::Blocks { from_height, count } => {
+                self.blocks_of(peer, *from_height, u64::from(*count)).map(Response::Blocks)
             }
-        }
+            Request::Block { hash } => {
+                self.nodes.get(peer).and_then(|n| n.core.as_ref().map(|_| Response::Block(n.store.block(hash))))
+            }
+        };
+        let Some(answer) = answer else { return };
+        let at = self.now + self.latency();
+        let incarnation = self.nodes[node].incarnation;
+        self.schedule(at, Event::Answer { to: node, incarnation, id, answer: Some(answer) });
     }
 }

@@ -10,9 +10,10 @@
 //! `Synced` blocks, rule C3), so a peer that serves blocks it cannot prove final makes no
 //! progress, and a fresh session drops what an earlier one staged.
 //!
-//! Penalties only for what an honest peer never does: an uncertified status, or blocks that do
-//! not link, verify or execute. A peer that is slow, withholds, or answers empty is not provably
-//! dishonest: it is not asked again for [`SYNC_COOLDOWN_MS`], and the next round picks another.
+//! Penalties only for what an honest peer never does: an uncertified status, a run of blocks
+//! that does not start at the height asked for, or blocks that do not link, verify or execute.
+//! A peer that is slow, withholds, or answers empty is not provably dishonest: it is not asked
+//! again for [`SYNC_COOLDOWN_MS`], and the next round picks another.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -76,7 +77,8 @@ pub struct SyncView {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Asked {
     Status,
-    Blocks,
+    /// Blocks from this height.
+    Blocks(u64),
 }
 
 /// A status round: who has not answered, the best head so far.
@@ -209,7 +211,7 @@ impl ChainCore {
         let Some(s) = &self.sync.session else { return };
         let (peer, from_height) = (s.peer, s.next.max(self.head.height.saturating_add(1)));
         let request = Request::Blocks { from_height, count: BLOCKS_PER_REQUEST_MAX };
-        self.request(io, peer, Asked::Blocks, request, BLOCKS_TIMEOUT_MS);
+        self.request(io, peer, Asked::Blocks(from_height), request, BLOCKS_TIMEOUT_MS);
     }
 
     /// An answer to request `id` (`None`: it failed or timed out). Answers to requests this
@@ -221,16 +223,27 @@ impl ChainCore {
                 self.on_status(peer, head, finalization);
             }
             (Asked::Status, None) => {}
-            (Asked::Blocks, Some(Response::Blocks(blocks))) if !blocks.is_empty() => {
-                self.on_blocks(io, peer, blocks);
+            (Asked::Blocks(from), Some(Response::Blocks(blocks))) if !blocks.is_empty() => {
+                // An honest peer serves a contiguous run from the height asked for, at most as
+                // many blocks as asked (`Request::Blocks`): anything else is not an answer.
+                let heights = blocks.iter().map(|b| b.block.header.height);
+                let in_order = heights.clone().zip(from..).all(|(h, want)| h == want);
+                if in_order && blocks.len() <= BLOCKS_PER_REQUEST_MAX as usize {
+                    self.on_blocks(io, peer, blocks);
+                } else {
+                    let first = blocks.first().map_or(0, |b| b.block.header.height);
+                    let detail = format!("{} blocks from height {first} for a request from {from}", blocks.len());
+                    self.penalize(peer, Penalty::BadBlocks, detail);
+                    self.stop_session(io, "sync answer does not verify");
+                }
             }
-            (Asked::Blocks, Some(Response::Blocks(_))) => {
+            (Asked::Blocks(_), Some(Response::Blocks(_))) => {
                 self.stop_session(io, "announced finalized blocks it does not serve");
             }
-            (Asked::Blocks, None) => self.stop_session(io, "no answer to a blocks request"),
+            (Asked::Blocks(_), None) => self.stop_session(io, "no answer to a blocks request"),
             (_, Some(_)) => {
                 self.penalize(peer, Penalty::WrongAnswer, String::new());
-                if asked == Asked::Blocks {
+                if matches!(asked, Asked::Blocks(_)) {
                     self.stop_session(io, "sync answer of the wrong kind");
                 }
             }

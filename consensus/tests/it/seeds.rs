@@ -25,7 +25,7 @@ pub(crate) fn scaled(default: u64, factor: u64) -> u64 {
 /// Runs `count` seeds (or the one in `TAKSA_SIM_SEED`): each seed's scenario comes from `make`
 /// (with an RNG derived from the seed and `salt`), then `run` runs it. Prints the name, the
 /// seeds per second and `summary` of the outcomes; fails listing every failing seed with its
-/// scenario and replay command.
+/// scenario and replay command. Returns the outcomes.
 pub(crate) fn run_seeds<S: Debug, O>(
     name: &str,
     count: u64,
@@ -33,7 +33,7 @@ pub(crate) fn run_seeds<S: Debug, O>(
     make: impl Fn(&mut ChaCha8Rng) -> S,
     run: impl Fn(u64, &S) -> Result<O, String>,
     summary: impl Fn(&[O]) -> String,
-) {
+) -> Vec<O> {
     let seeds: Vec<u64> = match std::env::var("TAKSA_SIM_SEED") {
         Ok(s) => vec![s.trim().parse().expect("TAKSA_SIM_SEED is a seed number")],
         Err(_) => (0..count).collect(),
@@ -55,4 +55,5 @@ pub(crate) fn run_seeds<S: Debug, O>(
     let rate = seeds.len() as f64 / secs;
     eprintln!("{name}: {} seeds in {secs:.1} s, {rate:.1} seeds/s, {}", seeds.len(), summary(&outcomes));
     assert!(failures.is_empty(), "{} of {} seeds failed:\n{}", failures.len(), seeds.len(), failures.join("\n"));
+    outcomes
 }

@@ -13,7 +13,7 @@ use crate::seeds::{self, scaled};
 use crate::sim::{self, Byzantine, Scenario};
 
 fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario) {
-    seeds::run_seeds(name, count, 0x5CE7_A810_0000_0000, make, sim::run, |outcomes| {
+    let _ = seeds::run_seeds(name, count, 0x5CE7_A810_0000_0000, make, sim::run, |outcomes| {
         let steps: u64 = outcomes.iter().map(|o| o.steps).sum();
         let heal_ms_max = outcomes.iter().map(|o| o.heal_ms).max().unwrap_or(0);
         format!("{steps} engine steps, slowest recovery {heal_ms_max} virtual ms")

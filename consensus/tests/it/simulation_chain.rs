@@ -6,6 +6,8 @@
 //! (1,000 seeds) to about M seeds; `cargo test --workspace --test it -- --ignored
 //! sim_chain_slow` runs the slow suite (10,000 seeds).
 
+use std::collections::BTreeMap;
+
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -13,14 +15,22 @@ use rand_chacha::ChaCha8Rng;
 use crate::chain_sim::{self, Liar, Scenario};
 use crate::seeds::{self, scaled};
 
-fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario) {
+fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario) -> Vec<chain_sim::Outcome> {
     seeds::run_seeds(name, count, 0xC4A1_0000_0000_0000, make, chain_sim::run, |outcomes| {
         let steps: u64 = outcomes.iter().map(|o| o.steps).sum();
         let height: u64 = outcomes.iter().map(|o| o.height).sum();
         let txs: usize = outcomes.iter().map(|o| o.txs_committed).sum();
-        let blamed: usize = outcomes.iter().map(|o| o.blamed_liars).sum();
-        format!("{steps} core steps, {height} blocks and {txs} transfers committed, {blamed} lies caught")
-    });
+        format!("{steps} core steps, {height} blocks and {txs} transfers committed, lies caught {:?}", caught(outcomes))
+    })
+}
+
+/// Penalties by kind of liar, over all seeds.
+fn caught(outcomes: &[chain_sim::Outcome]) -> BTreeMap<&'static str, usize> {
+    let mut all = BTreeMap::new();
+    for (kind, n) in outcomes.iter().flat_map(|o| &o.caught) {
+        *all.entry(*kind).or_insert(0) += n;
+    }
+    all
 }
 
 fn validators_under_faults(factor: u64) {
@@ -56,7 +66,27 @@ fn sim_chain_validators_commit_transfers_under_faults() {
 
 #[test]
 fn sim_chain_a_late_full_node_syncs_past_lying_peers_and_no_honest_peer_is_blamed() {
-    run_seeds("sim_chain_late_joiner", scaled(150, 1), |rng| late_joiner(4, rng));
+    let outcomes = run_seeds("sim_chain_late_joiner", scaled(150, 1), |rng| late_joiner(4, rng));
+    if outcomes.len() >= 50 {
+        // Every kind of lie that can be proven is proven somewhere, and a peer that keeps
+        // lying about its head pays each time it is asked (so the network bans it).
+        let caught = caught(&outcomes);
+        for liar in Liar::ALL.into_iter().filter(|l| *l != Liar::Withholder) {
+            assert!(
+                caught.get(liar.name()).copied().unwrap_or(0) > 0,
+                "no {} was ever caught: {caught:?}",
+                liar.name()
+            );
+        }
+        // Every node asks it every second or so, for the 30 s and more of a run.
+        let inflated: Vec<usize> =
+            outcomes.iter().filter_map(|o| o.caught.get(Liar::InflatedStatus.name()).copied()).collect();
+        let average = inflated.iter().sum::<usize>() / inflated.len().max(1);
+        assert!(
+            average >= 20,
+            "a peer lying about its head was penalised {average} times a run on average: {inflated:?}"
+        );
+    }
 }
 
 #[test]

@@ -56,6 +56,16 @@ pub(crate) enum Liar {
 }
 
 impl Liar {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Liar::InflatedStatus => "inflated status",
+            Liar::Withholder => "withholder",
+            Liar::Replayer => "replayer",
+            Liar::Poisoner => "poisoner",
+            Liar::Forker => "forker",
+        }
+    }
+
     pub(crate) const ALL: [Liar; 5] =
         [Liar::InflatedStatus, Liar::Withholder, Liar::Replayer, Liar::Poisoner, Liar::Forker];
 }
@@ -110,6 +120,8 @@ pub(crate) struct Outcome {
     pub(crate) steps: u64,
     pub(crate) txs_committed: usize,
     pub(crate) blamed_liars: usize,
+    /// Penalties each kind of liar earned.
+    pub(crate) caught: BTreeMap<&'static str, usize>,
 }
 
 enum Event {
@@ -157,6 +169,7 @@ struct Sim<'a> {
     groups: Option<Vec<bool>>,
     steps: u64,
     blamed_liars: usize,
+    caught: BTreeMap<&'static str, usize>,
     failure: Option<String>,
 }
 
@@ -232,6 +245,7 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
                     steps: sim.steps,
                     txs_committed,
                     blamed_liars: sim.blamed_liars,
+                    caught: sim.caught.clone(),
                 });
             }
         }
@@ -279,6 +293,7 @@ impl<'a> Sim<'a> {
             groups: None,
             steps: 0,
             blamed_liars: 0,
+            caught: BTreeMap::new(),
             failure: None,
         };
         sim.schedule_start();
@@ -721,6 +736,9 @@ impl Sim<'_> {
             return self.fail(format!("HONEST PEER BLAMED: node {node} penalised peer {peer}: {why}"));
         }
         self.blamed_liars += 1;
+        if let Some(liar) = peer.checked_sub(self.nodes.len()).and_then(|k| self.liars.get(k)) {
+            *self.caught.entry(liar.name()).or_insert(0) += 1;
+        }
     }
 
     fn is_up(&self, peer: usize) -> bool {

@@ -143,6 +143,10 @@ pub struct Mempool {
     recent_included: HashSet<Hash>,
     /// Those of them that this pool held, with their bodies.
     recent_bodies: HashMap<Hash, SignedTransaction>,
+    /// Per sender, the nonce after its transactions in the last two committed blocks (this
+    /// pool's view of them): admission and `next_nonce` read the store, which shows a commit a
+    /// moment after the pool learns of it.
+    committed_next: [HashMap<Address, u64>; 2],
 }
 
 impl Mempool {
@@ -157,6 +161,7 @@ impl Mempool {
             recent: VecDeque::new(),
             recent_included: HashSet::new(),
             recent_bodies: HashMap::new(),
+            committed_next: [HashMap::new(), HashMap::new()],
         }
     }
 
@@ -192,7 +197,7 @@ impl Mempool {
 
     /// The nonce the sender's next transaction should use, counting the pool.
     pub fn next_nonce(&self, addr: &Address, state: &(impl StateReader + ?Sized)) -> u64 {
-        let mut next = state.account(addr).nonce;
+        let mut next = self.nonce_of(addr, state);
         if let Some(queue) = self.by_sender.get(addr) {
             for nonce in queue.range(next..).map(|(n, _)| *n) {
                 if nonce != next {
@@ -226,7 +231,8 @@ impl Mempool {
                 return Err(TxError::Expired { valid_until: until, height: next_height }.into());
             }
         }
-        let account = state.account(&tx.from);
+        let mut account = state.account(&tx.from);
+        account.nonce = self.nonce_of(&tx.from, state);
         if tx.nonce < account.nonce {
             return Err(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }.into());
         }
@@ -285,6 +291,13 @@ impl Mempool {
     /// pool nor the store reads the store again, and otherwise reports it pending.
     pub fn leaving(&self, hash: &Hash) -> Option<&SignedTransaction> {
         self.recent_bodies.get(hash)
+    }
+
+    /// The sender's committed nonce: the state's, or past a transaction this pool saw committed
+    /// a moment ago whose block the state may not show yet.
+    fn nonce_of(&self, addr: &Address, state: &(impl StateReader + ?Sized)) -> u64 {
+        let recent = self.committed_next.iter().filter_map(|m| m.get(addr)).max().copied().unwrap_or(0);
+        state.account(addr).nonce.max(recent)
     }
 
     /// Keeps the newest [`RECENT_MAX`] of the recent transactions.
@@ -352,8 +365,15 @@ impl Mempool {
         state: &(impl StateReader + ?Sized),
         next_height: u64,
     ) -> Vec<Dropped> {
+        let [newer, older] = &mut self.committed_next;
+        std::mem::swap(newer, older);
+        newer.clear();
         for h in included {
-            self.remove(h);
+            if let Some(stx) = self.remove(h) {
+                let next = stx.tx.nonce.saturating_add(1);
+                let entry = self.committed_next[0].entry(stx.tx.from).or_insert(next);
+                *entry = (*entry).max(next);
+            }
             if self.recent_included.insert(*h) && !self.recent_bodies.contains_key(h) {
                 self.recent.push_back(*h);
             }
@@ -504,6 +524,13 @@ mod tests {
         assert_eq!(pool.len(), 0);
         // A reader that does not find it in the store yet still learns of it.
         assert_eq!(pool.leaving(&h), Some(&stx));
+        // And a wallet asking for its next nonce is not handed the one just used.
+        assert_eq!(pool.next_nonce(&Address(k.public()), &before), 1);
+        let (reuse, hr) = tx(&k, 3, 10, 1, 0);
+        assert!(matches!(
+            pool.admit(reuse, hr, 100, &before, 1),
+            Err(AdmitError::Rejected(TxError::NonceTooLow { expected: 1, got: 0 }))
+        ));
     }
 
     #[test]

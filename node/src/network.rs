@@ -17,18 +17,13 @@ use std::time::Duration;
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{codec, Block, Certificate, Hash, SignedTransaction};
-use taksa_p2p::{
-    Event, FinalizedBlock, Handle, PeerId, Reply, Request, Response, Topic, Verdict, BLOCKS_PER_REQUEST_MAX,
-    SYNC_RESPONSE_BYTES_MAX,
-};
+use taksa_consensus::{codec, Block, Hash, SignedTransaction};
+use taksa_p2p::{Event, Handle, PeerId, Reply, Request, Response, Topic, Verdict, SYNC_RESPONSE_BYTES_MAX};
 
 use crate::chain::{ChainMsg, Network, Shared};
 use taksa_consensus::chain::{Input, Peer, Penalty, SYNC_INTERVAL_MS};
 use taksa_consensus::pool::Admitted;
 
-/// How far below its head a node looks for a stored finalization to show as its status.
-const CERTIFIED_HEAD_SEARCH_BLOCKS: u64 = 256;
 /// How many peers are asked for a missing block before giving up (the chain asks again later).
 const FETCH_PEERS_MAX: usize = 4;
 /// Pool transactions still pending after this many sync ticks are gossiped again: a peer may
@@ -264,64 +259,18 @@ fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
 
 /// Answers a peer's sync request from storage.
 fn serve(shared: &Shared, from: &PeerId, request: Request, reply: Reply) {
-    let store = &shared.store;
-    let response = match request {
-        Request::Status => match certified_head(store) {
-            Some((head, finalization)) => Response::Status { head, finalization },
-            None => return,
-        },
-        Request::Blocks { from_height, count } => {
-            let count = u64::from(count.clamp(1, BLOCKS_PER_REQUEST_MAX));
-            let to = from_height.saturating_add(count - 1).min(store.head().height);
-            let bytes_max = SYNC_RESPONSE_BYTES_MAX - RESPONSE_MARGIN_BYTES;
-            let blocks = if from_height > to { Ok(Vec::new()) } else { store.blocks_range(from_height, to, bytes_max) };
-            match blocks {
-                Ok(blocks) => Response::Blocks(
-                    blocks
-                        .into_iter()
-                        .map(|block| {
-                            let finalization = store.finalization(block.header.height).ok().flatten();
-                            FinalizedBlock { block, finalization }
-                        })
-                        .collect(),
-                ),
-                Err(e) => {
-                    tracing::error!(target: "storage", error = %e, "cannot read blocks for a peer");
-                    return;
-                }
-            }
+    let bytes_max = SYNC_RESPONSE_BYTES_MAX - RESPONSE_MARGIN_BYTES;
+    match taksa_consensus::chain::serve(&shared.store, request, bytes_max) {
+        Ok(Some(response)) => {
+            tracing::debug!(target: "p2p", peer = %from, "served a sync request");
+            reply.send(response);
         }
-        Request::Block { hash } => Response::Block(find_block(shared, &hash)),
-    };
-    tracing::debug!(target: "p2p", peer = %from, "served a sync request");
-    reply.send(response);
-}
-
-/// The highest committed block whose finalization is stored, with it. The head has one except
-/// for a moment while a run of blocks commits one batch at a time (only the run's last block
-/// carries the certificate), so this looks a little way down.
-fn certified_head(store: &taksa_storage::Store) -> Option<(taksa_consensus::Header, Option<Certificate>)> {
-    let head = store.head();
-    if head.height == 0 {
-        return Some((head, None));
-    }
-    let lowest = head.height.saturating_sub(CERTIFIED_HEAD_SEARCH_BLOCKS).max(1);
-    for height in (lowest..=head.height).rev() {
-        if let Ok(Some(cert)) = store.finalization(height) {
-            let header =
-                if height == head.height { head.clone() } else { store.block_by_height(height).ok().flatten()?.header };
-            return Some((header, Some(cert)));
+        Ok(None) => {
+            let height = shared.store.head().height;
+            tracing::warn!(target: "sync", height, "no stored finalization near the head: status not served");
         }
+        Err(e) => tracing::error!(target: "storage", error = %e, "cannot read blocks for a peer"),
     }
-    tracing::warn!(target: "sync", height = head.height, "no stored finalization near the head: status not served");
-    None
-}
-
-fn find_block(shared: &Shared, hash: &Hash) -> Option<Block> {
-    if let Ok(Some(b)) = shared.store.block_by_hash(hash) {
-        return Some(b);
-    }
-    shared.store.pending_blocks().ok()?.into_iter().find(|b| b.hash() == *hash)
 }
 
 /// The numbers the chain core knows peers by ([`taksa_consensus::chain::Peer`]), for the

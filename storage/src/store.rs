@@ -264,3 +264,25 @@ impl taksa_consensus::chain::ChainStore for Store {
         Store::head(self)
     }
 }
+
+impl taksa_consensus::chain::BlockSource for Store {
+    type Error = StorageError;
+    fn head(&self) -> Header {
+        Store::head(self)
+    }
+    fn finalization(&self, height: u64) -> Result<Option<Certificate>, StorageError> {
+        Store::finalization(self, height)
+    }
+    fn block_by_height(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        Store::block_by_height(self, height)
+    }
+    fn blocks_range(&self, from: u64, to: u64, bytes_max: usize) -> Result<Vec<Block>, StorageError> {
+        Store::blocks_range(self, from, to, bytes_max)
+    }
+    fn block(&self, hash: &Hash) -> Result<Option<Block>, StorageError> {
+        if let Some(b) = self.block_by_hash(hash)? {
+            return Ok(Some(b));
+        }
+        Ok(self.pending_blocks()?.into_iter().find(|b| b.hash() == *hash))
+    }
+}

@@ -31,6 +31,7 @@
 
 mod blocks;
 mod commit;
+mod serve;
 mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -44,6 +45,7 @@ use crate::state::{Outcome, StateReader};
 use crate::{Account, Address, Block, Certificate, Evidence, Hash, Header, Keypair, Rules};
 
 pub use blocks::FETCH_DEPTH_MAX;
+pub use serve::{certified_head, serve, BlockSource};
 pub use sync::{Peer, Penalty, SyncView, BLOCKS_TIMEOUT_MS, STATUS_TIMEOUT_MS, SYNC_COOLDOWN_MS, SYNC_INTERVAL_MS};
 
 /// The most blocks a sync session keeps executed while no finalization covers them: twice a

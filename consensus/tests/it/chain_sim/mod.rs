@@ -23,11 +23,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 use taksa_consensus::block::tx_root;
-use taksa_consensus::chain::{ChainCore, Config, Effect, FinalizedBlock, Input, Peer, Request, Response};
+use taksa_consensus::chain::{serve, ChainCore, Config, Effect, Input, Peer, Request, Response};
 use taksa_consensus::engine::{self, Message};
 use taksa_consensus::pool::{Limits, Mempool};
 use taksa_consensus::vote::{Domain, VoteKind};
-use taksa_consensus::{codec, Address, Block, Certificate, Genesis, Hash, Header, Keypair, Rules, Transaction, Vote};
+use taksa_consensus::{codec, Address, Block, Genesis, Hash, Keypair, Rules, Transaction, Vote};
 
 use crate::sim::{keys, Checker, T0};
 use store::FakeStore;
@@ -607,7 +607,7 @@ impl Sim<'_> {
             .collect();
         holders.shuffle(&mut self.rng);
         let Some(&peer) = holders.first() else { return };
-        let Some(mut block) = self.nodes[peer].store.block(&hash) else { return };
+        let Some(Response::Block(Some(mut block))) = self.answer_of(peer, Request::Block { hash }) else { return };
         if self.nodes[peer].poisoner {
             // A wrong answer to a fetch: the core keeps only what it asked for by hash.
             block.header.timestamp_ms += 1;
@@ -683,47 +683,43 @@ impl Sim<'_> {
             .unwrap_or(0)
     }
 
-    /// What `peer` answers to `Status`: `None` when it does not answer.
-    fn status_of(&self, peer: usize) -> Option<(Header, Option<Certificate>)> {
-        if peer < self.nodes.len() {
-            let n = &self.nodes[peer];
-            return n.core.as_ref().and_then(|_| n.store.certified_head());
-        }
-        let (mut head, cert) = self.nodes[self.oracle()].store.certified_head()?;
-        if self.liars[peer - self.nodes.len()] == Liar::InflatedStatus {
-            head.height += 1000;
-        }
-        Some((head, cert))
-    }
-
-    /// What `peer` answers to `Blocks { from, count }`: `None` when it does not answer.
-    fn blocks_of(&self, peer: usize, from: u64, count: u64) -> Option<Vec<FinalizedBlock>> {
-        if peer < self.nodes.len() {
-            let n = &self.nodes[peer];
-            return n.core.as_ref().map(|_| n.store.blocks_range(from, count));
+    /// What `peer` answers to `request`: an honest node serves its store with the node's own
+    /// code (`chain::serve`); a liar bends the truth as it read it from the oracle. `None` when
+    /// it does not answer.
+    fn answer_of(&self, peer: usize, request: Request) -> Option<Response> {
+        let served = |store: &FakeStore, request: Request| match serve(store, request, usize::MAX) {
+            Ok(answer) => answer,
+            Err(never) => match never {},
+        };
+        if let Some(n) = self.nodes.get(peer) {
+            return n.core.as_ref().and_then(|_| served(&n.store, request));
         }
         let oracle = &self.nodes[self.oracle()].store;
-        Some(match self.liars[peer - self.nodes.len()] {
-            Liar::InflatedStatus => oracle.blocks_range(from, count),
-            Liar::Withholder => Vec::new(),
-            Liar::Replayer => oracle.blocks_range(1, count),
-            Liar::Poisoner => {
-                let mut blocks = oracle.blocks_range(from, count);
+        let liar = self.liars[peer - self.nodes.len()];
+        let request = match (liar, request) {
+            (Liar::Replayer, Request::Blocks { count, .. }) => Request::Blocks { from_height: 1, count },
+            (Liar::Forker, Request::Blocks { from_height, .. }) => Request::Blocks { from_height, count: 1 },
+            (_, request) => request,
+        };
+        let mut answer = served(oracle, request)?;
+        match (liar, &mut answer) {
+            (Liar::InflatedStatus, Response::Status { head, .. }) => head.height += 1000,
+            (Liar::Withholder, Response::Blocks(blocks)) => blocks.clear(),
+            (Liar::Poisoner, Response::Blocks(blocks)) => {
                 if let Some(first) = blocks.first_mut() {
                     first.block.header.state_root = Hash::of(&[b"poison", &first.block.header.state_root.0]);
                 }
-                blocks
             }
-            Liar::Forker => {
+            (Liar::Forker, Response::Blocks(blocks)) => {
                 // One block of its own on our head: valid-looking, final nowhere.
-                let mut blocks = oracle.blocks_range(from, 1);
-                for b in &mut blocks {
+                for b in blocks {
                     b.block.header.timestamp_ms += 1;
                     b.finalization = None;
                 }
-                blocks
             }
-        })
+            _ => {}
+        }
+        Some(answer)
     }
 
     fn honest_peer(&self, peer: usize) -> bool {
@@ -752,15 +748,7 @@ impl Sim<'_> {
         if peer >= self.peers() || !self.connected(node, peer) || self.lost() {
             return;
         }
-        let answer = match request {
-            Request::Status => self.status_of(peer).map(|(head, finalization)| Response::Status { head, finalization }),
-            Request::Blocks { from_height, count } => {
-                self.blocks_of(peer, *from_height, u64::from(*count)).map(Response::Blocks)
-            }
-            Request::Block { hash } => {
-                self.nodes.get(peer).and_then(|n| n.core.as_ref().map(|_| Response::Block(n.store.block(hash))))
-            }
-        };
+        let answer = self.answer_of(peer, request.clone());
         let Some(answer) = answer else { return };
         let at = self.now + self.latency();
         let incarnation = self.nodes[node].incarnation;

@@ -5,14 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use taksa_consensus::chain::{ChainStore, CommitBatch, FinalizedBlock};
+use std::convert::Infallible;
+
+use taksa_consensus::chain::{BlockSource, ChainStore, CommitBatch};
 use taksa_consensus::engine::SafetyRecord;
 use taksa_consensus::pool::DroppedTx;
 use taksa_consensus::state::{next_root, StateReader};
 use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header};
-
-/// How far below the head a served status looks for a stored finalization (as the node does).
-const CERTIFIED_HEAD_SEARCH_BLOCKS: u64 = 256;
 
 pub(crate) struct FakeStore {
     head: Header,
@@ -137,37 +136,31 @@ impl FakeStore {
         }
         Ok(())
     }
-
-    /// A committed or stored pending block, as a peer serves `Block { hash }`.
-    pub(crate) fn block(&self, hash: &Hash) -> Option<Block> {
-        if let Some(b) = self.by_hash.get(hash).and_then(|h| self.blocks.get(h)) {
-            return Some(Block::clone(b));
-        }
-        self.pending.get(hash).map(|b| Block::clone(b))
-    }
-
-    /// The highest committed block with a stored finalization, as `Status` serves it.
-    pub(crate) fn certified_head(&self) -> Option<(Header, Option<Certificate>)> {
-        if self.head.height == 0 {
-            return Some((self.head.clone(), None));
-        }
-        let lowest = self.head.height.saturating_sub(CERTIFIED_HEAD_SEARCH_BLOCKS).max(1);
-        let (height, cert) = self.finals.range(lowest..=self.head.height).next_back()?;
-        Some((self.blocks.get(height)?.header.clone(), Some(cert.clone())))
-    }
-
-    /// Committed blocks from `from`, at most `count`, each with its stored finalization.
-    pub(crate) fn blocks_range(&self, from: u64, count: u64) -> Vec<FinalizedBlock> {
-        self.blocks
-            .range(from..from.saturating_add(count))
-            .map(|(h, b)| FinalizedBlock { block: Block::clone(b), finalization: self.finals.get(h).cloned() })
-            .collect()
-    }
 }
 
 impl StateReader for FakeStore {
     fn account(&self, addr: &Address) -> Account {
         self.accounts.get(addr).copied().unwrap_or_default()
+    }
+}
+
+impl BlockSource for FakeStore {
+    type Error = Infallible;
+    fn head(&self) -> Header {
+        self.head.clone()
+    }
+    fn finalization(&self, height: u64) -> Result<Option<Certificate>, Infallible> {
+        Ok(self.finals.get(&height).cloned())
+    }
+    fn block_by_height(&self, height: u64) -> Result<Option<Block>, Infallible> {
+        Ok(self.blocks.get(&height).map(|b| Block::clone(b)))
+    }
+    fn blocks_range(&self, from: u64, to: u64, _bytes_max: usize) -> Result<Vec<Block>, Infallible> {
+        Ok(self.blocks.range(from..=to).map(|(_, b)| Block::clone(b)).collect())
+    }
+    fn block(&self, hash: &Hash) -> Result<Option<Block>, Infallible> {
+        let committed = self.by_hash.get(hash).and_then(|h| self.blocks.get(h));
+        Ok(committed.or_else(|| self.pending.get(hash)).map(|b| Block::clone(b)))
     }
 }
 

@@ -1,6 +1,5 @@
 //! The JSON-RPC backend: answers reads from storage and the pool, admits submissions.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
@@ -167,7 +166,7 @@ impl Backend for NodeBackend {
         let s = &self.shared;
         let head = s.store.head().height;
         let (mempool_txs, mempool_bytes) = s.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
-        let peers = s.peers.read().map_or(0, |p| p.len());
+        let peers = s.peers.borrow().len();
         let syncing = self.sync_info().syncing;
         HealthInfo { head_height: head, finalized_height: head, mempool_txs, mempool_bytes, peers, syncing }
     }
@@ -176,7 +175,7 @@ impl Backend for NodeBackend {
         let s = &self.shared;
         NodeInfo {
             peer_id: s.p2p.as_ref().map(|p| p.local_peer_id().to_string()),
-            listen_addrs: s.listen_addrs.read().map(|l| l.clone()).unwrap_or_default(),
+            listen_addrs: s.listen_addrs.clone(),
             role: s.validator.map_or(NodeRole::Full, |address| NodeRole::Validator { address }),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
@@ -184,15 +183,15 @@ impl Backend for NodeBackend {
 
     fn peers(&self) -> Vec<PeerRecord> {
         let now = now_ms();
-        let peers = self.shared.peers.read().map(|p| p.clone()).unwrap_or_default();
+        let peers = Arc::clone(&self.shared.peers.borrow());
         peers
-            .into_iter()
+            .iter()
             .map(|p| PeerRecord {
                 peer_id: p.peer.to_string(),
-                address: p.addr,
+                address: p.addr.clone(),
                 inbound: p.inbound,
                 score: p.score,
-                agent: p.agent,
+                agent: p.agent.clone(),
                 connected_ms: now.saturating_sub(p.connected_ms),
             })
             .collect()
@@ -201,7 +200,7 @@ impl Backend for NodeBackend {
     fn consensus_status(&self) -> ConsensusStatus {
         let s = &self.shared;
         let head = s.store.head();
-        let status = s.status.read().ok().and_then(|st| st.clone());
+        let status = s.chain().status.clone();
         let validators = s.validators.len();
         let quorum = s.validators.quorum();
         match status {
@@ -236,8 +235,7 @@ impl Backend for NodeBackend {
     }
 
     fn evidence(&self, limit: usize) -> Vec<taksa_consensus::Evidence> {
-        let list = self.shared.evidence.read().map(|e| e.clone()).unwrap_or_default();
-        list.into_iter().rev().take(limit).collect()
+        self.shared.chain().evidence.iter().rev().take(limit).cloned().collect()
     }
 
     fn events(
@@ -279,7 +277,7 @@ impl Backend for NodeBackend {
         let gaps = blocks.len().saturating_sub(1);
         // The oldest block's transactions were made before the span began: rate over the gaps.
         let txs_in_span = window_txs.saturating_sub(blocks.last().map_or(0, |b| u64::from(b.tx_count)));
-        let lags = s.finality_lags_ms.lock().map(|l| l.iter().copied().collect::<Vec<u64>>()).unwrap_or_default();
+        let lags = Arc::clone(&s.chain().finality_lags_ms);
         let head = s.store.head().height;
         Ok(ChainStats {
             window_blocks: blocks.len() as u64,
@@ -299,7 +297,7 @@ impl Backend for NodeBackend {
     fn validators(&self) -> Vec<ValidatorRecord> {
         let s = &self.shared;
         let stats = s.store.validator_stats();
-        let seen = s.last_seen.read().map(|l| l.clone()).unwrap_or_default();
+        let seen = Arc::clone(&s.chain().last_seen_ms);
         s.genesis
             .validators
             .iter()
@@ -326,7 +324,7 @@ impl Backend for NodeBackend {
         let s = &self.shared;
         Readiness {
             syncing: self.sync_info().syncing,
-            peers: s.peers.read().map_or(0, |p| p.len()),
+            peers: s.peers.borrow().len(),
             needs_peers: s.p2p.is_some() && (s.validators.len() > 1 || s.validator.is_none()),
             storage: s.store.probe_write(now_ms()).map_err(|e| e.to_string()),
         }
@@ -343,7 +341,7 @@ impl Backend for NodeBackend {
             mempool_bytes: health.mempool_bytes,
             peers: health.peers,
             consensus_view: self.consensus_status().view,
-            consensus_timeouts_total: s.timeouts.load(Ordering::Relaxed),
+            consensus_timeouts_total: s.chain().timeouts_total,
             validators: self.validators(),
             storage_bytes: s.store.size_bytes(),
             syncing: health.syncing,
@@ -392,7 +390,7 @@ impl NodeBackend {
     }
 
     fn sync_info(&self) -> SyncInfo {
-        let s = self.shared.sync.read().map(|s| *s).unwrap_or_default();
+        let s = self.shared.chain().sync;
         SyncInfo { syncing: s.syncing, target_height: s.target_height, blocks_per_second: s.blocks_per_second }
     }
 }

@@ -220,7 +220,7 @@ pub(crate) async fn route(
 fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'static str> {
     let msg = Message::decode(data).map_err(|_| "consensus message does not decode")?;
     let (domain, validators) = (&shared.domain, &shared.validators);
-    let finalized_view = shared.status.read().ok().and_then(|s| s.as_ref().map(|s| s.finalized_view)).unwrap_or(0);
+    let finalized_view = shared.chain.borrow().status.as_ref().map_or(0, |s| s.finalized_view);
     if msg.view().saturating_add(EVIDENCE_TAIL_VIEWS) < finalized_view {
         return Ok(None);
     }
@@ -229,12 +229,6 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
         Message::Certificate(_) => "certificate does not verify",
         Message::Proposal { .. } => "proposal invalid (leader, signature, shape or parent certificate)",
     })?;
-    match &msg {
-        Message::Vote(vote) => shared.saw_validator(&vote.signer),
-        Message::Proposal { leader_vote, .. } => shared.saw_validator(&leader_vote.signer),
-        // A certificate may be relayed by anyone: it says nothing of who is online now.
-        Message::Certificate(_) => {}
-    }
     Ok(Some(msg))
 }
 
@@ -316,6 +310,7 @@ pub(crate) async fn sync(
     handle: Handle,
     inbox: SyncSender<ChainMsg>,
     peer_ids: Arc<Mutex<PeerIds>>,
+    peers_view: tokio::sync::watch::Sender<Arc<[taksa_p2p::PeerInfo]>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(SYNC_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -329,9 +324,7 @@ pub(crate) async fn sync(
         }
         let peers = handle.peers().await;
         let numbered = peer_ids.lock().map(|mut ids| ids.connected(&peers)).unwrap_or_default();
-        if let Ok(mut p) = shared.peers.write() {
-            *p = peers;
-        }
+        peers_view.send_replace(peers.into());
         // A full inbox skips one refresh; the next comes in a second.
         let _ = inbox.try_send(ChainMsg::Core(Input::Peers(numbered)));
     }

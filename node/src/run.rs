@@ -127,7 +127,7 @@ async fn run_node(
     let head = store.head();
     tracing::info!(target: "storage", path = %data_dir.display(), height = head.height, hash = %head.hash(), "opened chain data");
     let validator = key.as_ref().map(|k| taksa_consensus::Address(k.public()));
-    let mut shared = Shared::new(genesis, store, Mempool::new(Limits::default()), validator);
+    let (mut shared, publisher) = Shared::new(genesis, store, Mempool::new(Limits::default()), validator);
     let mut sup = Supervisor::new();
     let (inbox_tx, inbox_rx) = std::sync::mpsc::sync_channel(INBOX_MAX);
     let mut network: Box<dyn Network> = Box::new(Alone);
@@ -164,9 +164,7 @@ async fn run_node(
         for addr in &addrs {
             tracing::info!(target: "p2p", %addr, "p2p listening");
         }
-        if let Ok(mut l) = shared.listen_addrs.write() {
-            *l = addrs;
-        }
+        shared.listen_addrs = addrs;
         let rejections = Arc::new(Rejections::default());
         let peer_ids = Arc::new(std::sync::Mutex::new(PeerIds::default()));
         network = Box::new(P2pNetwork {
@@ -177,22 +175,25 @@ async fn run_node(
             peer_ids: peer_ids.clone(),
         });
         shared.p2p = Some(handle.clone());
-        p2p_events = Some((handle, events, rejections, peer_ids));
+        // The network's sync task owns the peer list; everyone else reads it.
+        let (peers_view, peers) = tokio::sync::watch::channel(Arc::from(Vec::new()));
+        shared.peers = peers;
+        p2p_events = Some((handle, events, rejections, peer_ids, peers_view));
     }
     let shared = Arc::new(shared);
-    if let Some((handle, events, rejections, peer_ids)) = p2p_events {
+    if let Some((handle, events, rejections, peer_ids, peers_view)) = p2p_events {
         let route = network::route(shared.clone(), handle.clone(), events, inbox_tx.clone(), rejections.clone());
         sup.spawn_critical("network-gossip", async move {
             route.await;
             Ok(())
         });
-        let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), peer_ids);
+        let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), peer_ids, peers_view);
         sup.spawn_critical("network-sync", async move {
             sync.await;
             Ok(())
         });
     }
-    let chain = Chain::new(shared.clone(), key, network, inbox_rx)?;
+    let chain = Chain::new(shared.clone(), key, network, inbox_rx, publisher)?;
     sup.spawn_critical_thread(CHAIN_TASK, move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config {
@@ -317,7 +318,7 @@ fn node_banner(shared: &Shared, url: &str) -> String {
     s.push_str(&format!("  chain id:     {} ({} validators)\n", g.chain_id, g.validators.len()));
     s.push_str(&format!("  genesis hash: {}\n", shared.genesis_hash));
     s.push_str(&format!("  RPC URL:      {url}  (HTTP and WebSocket)\n"));
-    for addr in shared.listen_addrs.read().map(|l| l.clone()).unwrap_or_default() {
+    for addr in &shared.listen_addrs {
         s.push_str(&format!("  p2p address:  {addr}\n"));
     }
     s

@@ -10,33 +10,32 @@
 //! short, in-memory calls ([`taksa_consensus::pool::PoolAccess`]), never across a disk write:
 //! the drops a commit causes are part of that block's batch.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
-use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord, Status};
+use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
 use taksa_consensus::pool::{DroppedTx, Mempool};
-use taksa_consensus::{codec, Domain, Evidence, Genesis, Hash, Keypair, Rules, ValidatorSet};
+use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, ValidatorSet};
 use taksa_rpc::FeedItem;
 use taksa_storage::Store;
+use tokio::sync::watch;
 
 use crate::backend::dropped_status;
 
+mod snapshot;
+pub(crate) use snapshot::{ChainSnapshot, Publisher, SnapshotReader};
+
 /// How many messages may wait for the chain thread.
 pub(crate) const INBOX_MAX: usize = 4096;
-/// How many evidence items are kept for RPC.
-const EVIDENCE_KEPT_MAX: usize = 1024;
 /// How many items the live feed holds for its slowest receiver; one that falls further behind
 /// re-reads from storage (see `taksa_rpc::Backend::feed`).
 pub(crate) const FEED_CAPACITY: usize = 1024;
 /// How often sync progress is logged while catching up.
 const SYNC_LOG_EVERY_MS: u64 = 2000;
-/// How many recent finality lags the explorer's figure averages.
-const FINALITY_LAGS_KEPT: usize = 100;
 
 /// What the rest of the node sends to the chain thread.
 // Messages are moved once through a bounded channel, never stored in bulk.
@@ -49,10 +48,8 @@ pub(crate) enum ChainMsg {
     Shutdown,
 }
 
-/// Catch-up progress, for RPC and logs.
-pub(crate) type SyncStatus = taksa_consensus::chain::SyncView;
-
-/// What the chain thread shares with RPC handlers and the network tasks.
+/// What every part of the node reads and no part owns: the genesis facts, the store (whose
+/// write side only the chain actor uses), and the read ends of what each owner publishes.
 pub(crate) struct Shared {
     pub(crate) genesis: Genesis,
     pub(crate) genesis_hash: Hash,
@@ -61,46 +58,40 @@ pub(crate) struct Shared {
     pub(crate) rules: Rules,
     pub(crate) store: Store,
     pub(crate) mempool: Mutex<Mempool>,
-    pub(crate) evidence: RwLock<Vec<Evidence>>,
-    /// The engine's status after its latest step.
-    pub(crate) status: RwLock<Option<Status>>,
-    pub(crate) sync: RwLock<SyncStatus>,
+    /// The chain as of the chain actor's latest step.
+    pub(crate) chain: SnapshotReader,
     /// The network, when this node has one (not the dev chain).
     pub(crate) p2p: Option<taksa_p2p::Handle>,
-    /// Connected peers, refreshed by the network tasks.
-    pub(crate) peers: RwLock<Vec<taksa_p2p::PeerInfo>>,
-    pub(crate) listen_addrs: RwLock<Vec<String>>,
+    /// Connected peers, published by the network's sync task.
+    pub(crate) peers: watch::Receiver<Arc<[taksa_p2p::PeerInfo]>>,
+    /// The p2p addresses this node listens on.
+    pub(crate) listen_addrs: Vec<String>,
     /// Our validator address, if we hold a validator key.
     pub(crate) validator: Option<taksa_consensus::Address>,
     /// Set when the node is shutting down (the inbox may be full).
     pub(crate) stopping: AtomicBool,
     /// Commits, notarized heads and dropped transactions, for subscriptions.
     pub(crate) feed: tokio::sync::broadcast::Sender<taksa_rpc::FeedItem>,
-    /// When each validator (in set order) last sent a valid consensus message, Unix ms.
-    pub(crate) last_seen: RwLock<Vec<Option<u64>>>,
-    /// Views this node left by timeout since it started.
-    pub(crate) timeouts: AtomicU64,
-    /// Commit time minus block timestamp, in ms, for the newest blocks committed live.
-    pub(crate) finality_lags_ms: Mutex<VecDeque<u64>>,
 }
 
 impl Shared {
-    /// Everything derived from the genesis, with no network.
+    /// Everything derived from the genesis, with no network; the [`Publisher`] goes to the
+    /// chain actor ([`Chain::new`]).
     pub(crate) fn new(
         genesis: Genesis,
         store: Store,
         mempool: Mempool,
         validator: Option<taksa_consensus::Address>,
-    ) -> Shared {
+    ) -> (Shared, Publisher) {
         let genesis_hash = genesis.hash();
-        let genesis_validators = genesis.validators.len();
         let rules = Rules {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
             fee_floor: genesis.fee_floor,
             validators: genesis.validator_set(),
         };
-        Shared {
+        let (publisher, chain) = Publisher::new(genesis.validator_set());
+        let shared = Shared {
             domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
             validators: genesis.validator_set(),
             genesis,
@@ -108,43 +99,26 @@ impl Shared {
             rules,
             store,
             mempool: Mutex::new(mempool),
-            evidence: RwLock::new(Vec::new()),
-            status: RwLock::new(None),
-            sync: RwLock::new(SyncStatus::default()),
+            chain,
             p2p: None,
-            peers: RwLock::new(Vec::new()),
-            listen_addrs: RwLock::new(Vec::new()),
+            // No network task publishes on the dev chain: no peers, ever.
+            peers: watch::channel(Arc::from(Vec::new())).1,
+            listen_addrs: Vec::new(),
             validator,
             stopping: AtomicBool::new(false),
             feed: tokio::sync::broadcast::channel(FEED_CAPACITY).0,
-            last_seen: RwLock::new(vec![None; genesis_validators]),
-            timeouts: AtomicU64::new(0),
-            finality_lags_ms: Mutex::new(VecDeque::with_capacity(FINALITY_LAGS_KEPT)),
-        }
+        };
+        (shared, publisher)
     }
 
-    /// Notes that `validator` just sent a valid consensus message.
-    pub(crate) fn saw_validator(&self, validator: &taksa_consensus::Address) {
-        if let (Some(i), Ok(mut seen)) = (self.validators.index_of(validator), self.last_seen.write()) {
-            if let Some(slot) = seen.get_mut(i) {
-                *slot = Some(now_ms());
-            }
-        }
+    /// The chain as of the actor's latest step.
+    pub(crate) fn chain(&self) -> Arc<ChainSnapshot> {
+        Arc::clone(&self.chain.borrow())
     }
 
     /// Announces `item` to subscribers; nobody listening is fine.
     pub(crate) fn announce(&self, item: taksa_rpc::FeedItem) {
         let _ = self.feed.send(item);
-    }
-
-    /// Records how long after its timestamp a block became final here.
-    fn record_finality_lag(&self, timestamp_ms: u64) {
-        if let Ok(mut lags) = self.finality_lags_ms.lock() {
-            if lags.len() >= FINALITY_LAGS_KEPT {
-                lags.pop_front();
-            }
-            lags.push_back(now_ms().saturating_sub(timestamp_ms));
-        }
     }
 }
 
@@ -183,6 +157,7 @@ pub(crate) struct Chain {
     core: ChainCore,
     network: Box<dyn Network>,
     inbox: Receiver<ChainMsg>,
+    publisher: Publisher,
     /// When sync progress was last logged.
     sync_logged_ms: u64,
 }
@@ -208,6 +183,7 @@ impl Chain {
         key: Option<Keypair>,
         network: Box<dyn Network>,
         inbox: Receiver<ChainMsg>,
+        publisher: Publisher,
     ) -> anyhow::Result<Chain> {
         let record = match shared.store.safety_record()? {
             Some(bytes) => Some(
@@ -231,7 +207,7 @@ impl Chain {
         };
         let cfg = CoreConfig { engine, rules: shared.rules.clone() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
-        Ok(Chain { shared, core, network, inbox, sync_logged_ms: 0 })
+        Ok(Chain { shared, core, network, inbox, publisher, sync_logged_ms: 0 })
     }
 
     /// Runs until shutdown; an error means the node must stop (a write failed, or the core
@@ -260,6 +236,15 @@ impl Chain {
             ChainMsg::Core(input) => {
                 if let Input::Consensus(msg) = &input {
                     tracing::debug!(target: "consensus", view = msg.view(), kind = message_kind(msg), "received");
+                    match msg {
+                        Message::Vote(vote) => self.publisher.saw_validator(&vote.signer, now_ms()),
+                        Message::Proposal { leader_vote, .. } => {
+                            self.publisher.saw_validator(&leader_vote.signer, now_ms());
+                        }
+                        // A certificate may be relayed by anyone: it says nothing of who is
+                        // online now.
+                        Message::Certificate(_) => {}
+                    }
                 }
                 self.step(input)
             }
@@ -275,20 +260,15 @@ impl Chain {
         for effect in effects {
             self.execute(effect)?;
         }
-        if let Ok(mut status) = shared.status.write() {
-            *status = Some(self.core.status());
-        }
         let sync = self.core.sync_view();
-        if let Ok(mut s) = shared.sync.write() {
-            *s = sync;
-        }
+        // After the step's writes: what readers see is on disk.
+        self.publisher.publish(self.core.status(), sync, self.core.timeouts());
         if sync.syncing && now.saturating_sub(self.sync_logged_ms) >= SYNC_LOG_EVERY_MS {
             self.sync_logged_ms = now;
             let height = self.core.head().height;
             let rate = sync.blocks_per_second.map(|r| format!("{r:.0}")).unwrap_or_default();
             tracing::info!(target: "sync", height, target = sync.target_height, blocks_per_s = rate, "syncing");
         }
-        shared.timeouts.store(self.core.timeouts(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -324,12 +304,7 @@ impl Chain {
             }
             Effect::Evidence(e) => {
                 tracing::warn!(target: "consensus", signer = %e.a.signer.to_bech32(&shared.genesis.address_hrp), view = e.a.view, "equivocation evidence");
-                if let Ok(mut list) = shared.evidence.write() {
-                    if list.len() >= EVIDENCE_KEPT_MAX {
-                        list.remove(0);
-                    }
-                    list.push(e);
-                }
+                self.publisher.evidence(e);
             }
             Effect::Invalid { hash, error } => {
                 tracing::warn!(target: "consensus", %hash, %error, "block does not execute");
@@ -352,7 +327,7 @@ impl Chain {
     }
 
     /// Writes one block's batch (with the drops it caused) and tells subscribers.
-    fn commit(&self, batch: CommitBatch) -> anyhow::Result<()> {
+    fn commit(&mut self, batch: CommitBatch) -> anyhow::Result<()> {
         let shared = &*self.shared;
         let CommitBatch { block, outcome, finalization, dropped, live } = batch;
         let events = shared
@@ -362,7 +337,7 @@ impl Chain {
         let h = &block.header;
         tracing::info!(target: "consensus", height = h.height, hash = %block.hash(), view = h.view, txs = block.txs.len(), "committed block");
         if live {
-            shared.record_finality_lag(h.timestamp_ms);
+            self.publisher.finality_lag(now_ms().saturating_sub(h.timestamp_ms));
         }
         shared.announce(FeedItem::Committed(Arc::new(events)));
         announce_dropped(shared, &dropped);

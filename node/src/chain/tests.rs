@@ -34,9 +34,9 @@ fn net() -> Net {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &genesis).expect("opens");
-    let shared = Arc::new(Shared::new(genesis.clone(), store, Mempool::new(Limits::default()), None));
+    let (shared, publisher) = Shared::new(genesis.clone(), store, Mempool::new(Limits::default()), None);
     let (_tx, rx) = sync_channel(16);
-    let chain = Chain::new(shared, None, Box::new(Alone), rx).expect("chain");
+    let chain = Chain::new(Arc::new(shared), None, Box::new(Alone), rx, publisher).expect("chain");
     Net { keys, genesis, _dir: dir, chain }
 }
 

@@ -8,13 +8,17 @@
 //! from the committed nonce is proposed, and its end is what `next_nonce` reports (Ethereum's
 //! `pending`).
 //!
-//! The pool does no IO. The chain core ([`crate::chain`]) updates it when a block commits (in
-//! the same step that makes the commit's batch, so the drop records go into that batch), and
-//! admission may run on another thread against the committed state: [`PoolAccess`] is the
-//! interface, with one short lock per call in the node.
+//! The pool does no IO and has one owner: the node's chain actor, which admits transactions
+//! and runs the chain core ([`crate::chain`]), which updates the pool when a block commits (in
+//! the same step that makes the commit's batch, so the drop records go into that batch).
+//! [`PoolAccess`] is what the core sees of it. Its maps are persistent (`imbl`): a clone costs
+//! a few reference counts and shares everything, so the actor publishes a clone to readers
+//! after each step, and later changes copy only the paths they touch.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use imbl::{HashMap, HashSet, OrdMap, Vector};
 
 use bincode::{Decode, Encode};
 
@@ -123,26 +127,28 @@ pub struct DroppedTx {
     pub height: u64,
 }
 
+#[derive(Clone)]
 struct Entry {
-    stx: SignedTransaction,
+    stx: Arc<SignedTransaction>,
     bytes: usize,
     arrival: u64,
 }
 
-/// The pool.
+/// The pool. Cloning it is O(1): the clone is a snapshot that later changes do not touch.
+#[derive(Clone)]
 pub struct Mempool {
     limits: Limits,
     by_hash: HashMap<Hash, Entry>,
-    by_sender: HashMap<Address, BTreeMap<u64, Hash>>,
+    by_sender: HashMap<Address, OrdMap<u64, Hash>>,
     bytes: usize,
     arrivals: u64,
     /// Transactions that recently left the pool or were committed, oldest first (at most
     /// [`RECENT_MAX`]).
-    recent: VecDeque<Hash>,
+    recent: Vector<Hash>,
     /// Those of them that are in a committed block.
     recent_included: HashSet<Hash>,
     /// Those of them that this pool held, with their bodies.
-    recent_bodies: HashMap<Hash, SignedTransaction>,
+    recent_bodies: HashMap<Hash, Arc<SignedTransaction>>,
     /// Per sender, the nonce after its transactions in the last two committed blocks (this
     /// pool's view of them): admission and `next_nonce` read the store, which shows a commit a
     /// moment after the pool learns of it.
@@ -158,7 +164,7 @@ impl Mempool {
             by_sender: HashMap::new(),
             bytes: 0,
             arrivals: 0,
-            recent: VecDeque::new(),
+            recent: Vector::new(),
             recent_included: HashSet::new(),
             recent_bodies: HashMap::new(),
             committed_next: [HashMap::new(), HashMap::new()],
@@ -187,12 +193,12 @@ impl Mempool {
 
     /// The pending transaction with this hash.
     pub fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
-        self.by_hash.get(hash).map(|e| &e.stx)
+        self.by_hash.get(hash).map(|e| &*e.stx)
     }
 
     /// How many transactions of `addr` are pending.
     pub fn pending_of(&self, addr: &Address) -> usize {
-        self.by_sender.get(addr).map_or(0, BTreeMap::len)
+        self.by_sender.get(addr).map_or(0, OrdMap::len)
     }
 
     /// The nonce the sender's next transaction should use, counting the pool.
@@ -283,14 +289,14 @@ impl Mempool {
         self.arrivals += 1;
         self.by_sender.entry(stx.tx.from).or_default().insert(stx.tx.nonce, hash);
         self.bytes += bytes;
-        self.by_hash.insert(hash, Entry { stx, bytes, arrival: self.arrivals });
+        self.by_hash.insert(hash, Entry { stx: Arc::new(stx), bytes, arrival: self.arrivals });
     }
 
     /// A transaction that left the pool a moment ago (included in a block or dropped) whose
     /// block or drop record the store may not show yet: a reader that finds it in neither the
     /// pool nor the store reads the store again, and otherwise reports it pending.
     pub fn leaving(&self, hash: &Hash) -> Option<&SignedTransaction> {
-        self.recent_bodies.get(hash)
+        self.recent_bodies.get(hash).map(|stx| &**stx)
     }
 
     /// The sender's committed nonce: the state's, or past a transaction this pool saw committed
@@ -310,7 +316,7 @@ impl Mempool {
         }
     }
 
-    fn remove(&mut self, hash: &Hash) -> Option<SignedTransaction> {
+    fn remove(&mut self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
         let entry = self.by_hash.remove(hash)?;
         if !self.recent_included.contains(hash) {
             self.recent.push_back(*hash);
@@ -331,7 +337,7 @@ impl Mempool {
     /// cannot starve the others.
     pub fn candidates(&self, max: usize, state: &(impl StateReader + ?Sized)) -> Vec<SignedTransaction> {
         let mut keyed: Vec<(usize, u64, &SignedTransaction)> = Vec::with_capacity(self.by_hash.len().min(max * 2));
-        for (sender, queue) in &self.by_sender {
+        for (sender, queue) in self.by_sender.iter() {
             let mut next = state.account(sender).nonce;
             let run: Vec<&Entry> = queue
                 .range(next..)
@@ -374,7 +380,8 @@ impl Mempool {
                 let entry = self.committed_next[0].entry(stx.tx.from).or_insert(next);
                 *entry = (*entry).max(next);
             }
-            if self.recent_included.insert(*h) && !self.recent_bodies.contains_key(h) {
+            // `imbl` answers the value it replaced: `None` when newly recorded.
+            if self.recent_included.insert(*h).is_none() && !self.recent_bodies.contains_key(h) {
                 self.recent.push_back(*h);
             }
         }
@@ -434,8 +441,8 @@ impl Mempool {
     }
 }
 
-/// The pool as the chain core reaches it: the node shares one pool between the chain thread and
-/// admission (one short lock per call, never across a disk write); the simulation owns one.
+/// The pool as the chain core reaches it. Its owner (the node's chain actor, a simulated node)
+/// keeps it in a [`RefCell`] and lends it to each step.
 pub trait PoolAccess {
     /// Whether the transaction is pending (its signature was checked on admission).
     fn contains(&self, hash: &Hash) -> bool;
@@ -447,18 +454,18 @@ pub trait PoolAccess {
     fn on_commit(&self, included: &[Hash], state: &dyn StateReader, next_height: u64) -> Vec<Dropped>;
 }
 
-impl PoolAccess for Mutex<Mempool> {
+impl PoolAccess for RefCell<Mempool> {
     fn contains(&self, hash: &Hash) -> bool {
-        self.lock().is_ok_and(|p| p.contains(hash))
+        self.borrow().contains(hash)
     }
     fn candidates(&self, max: usize, state: &dyn StateReader) -> Vec<SignedTransaction> {
-        self.lock().map(|p| p.candidates(max, state)).unwrap_or_default()
+        self.borrow().candidates(max, state)
     }
     fn reject(&self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
-        self.lock().map(|mut p| p.reject(refused)).unwrap_or_default()
+        self.borrow_mut().reject(refused)
     }
     fn on_commit(&self, included: &[Hash], state: &dyn StateReader, next_height: u64) -> Vec<Dropped> {
-        self.lock().map(|mut p| p.on_commit(included, state, next_height)).unwrap_or_default()
+        self.borrow_mut().on_commit(included, state, next_height)
     }
 }
 
@@ -497,6 +504,26 @@ mod tests {
 
     fn state(key: &Keypair, balance: u128, nonce: u64) -> BTreeMap<Address, Account> {
         BTreeMap::from([(Address(key.public()), Account { balance, nonce })])
+    }
+
+    #[test]
+    fn a_clone_is_a_snapshot_that_later_changes_do_not_touch() {
+        let key = Keypair::from_seed(&[1; 32]);
+        let sender = Address(key.public());
+        let mut pool = Mempool::new(Limits::default());
+        let (a, ha) = tx(&key, 2, 10, 1, 0);
+        pool.admit(a, ha, 100, &state(&key, 1000, 0), 1).expect("admitted");
+        let snapshot = pool.clone();
+        let (b, hb) = tx(&key, 2, 10, 1, 1);
+        pool.admit(b, hb, 100, &state(&key, 1000, 0), 1).expect("admitted");
+        pool.on_commit(&[ha], &state(&key, 989, 1), 2);
+        assert!(snapshot.contains(&ha) && !snapshot.contains(&hb), "the snapshot keeps its moment");
+        assert_eq!((snapshot.len(), snapshot.bytes()), (1, 100));
+        assert_eq!(snapshot.next_nonce(&sender, &state(&key, 1000, 0)), 1);
+        assert!(snapshot.leaving(&ha).is_none());
+        assert!(!pool.contains(&ha) && pool.contains(&hb), "the pool moved on");
+        assert!(pool.leaving(&ha).is_some());
+        assert_eq!(pool.next_nonce(&sender, &state(&key, 989, 1)), 2);
     }
 
     #[test]

@@ -70,11 +70,8 @@ impl Backend for NodeBackend {
     fn account(&self, address: &Address) -> AccountInfo {
         let s = &self.shared;
         let account = s.store.account(address);
-        let (next_nonce, pending) = s
-            .mempool
-            .lock()
-            .map(|p| (p.next_nonce(address, &s.store), p.pending_of(address)))
-            .unwrap_or((account.nonce, 0));
+        let pool = &s.chain().pool;
+        let (next_nonce, pending) = (pool.next_nonce(address, &s.store), pool.pending_of(address));
         AccountInfo { account, next_nonce, pending }
     }
 
@@ -107,25 +104,24 @@ impl Backend for NodeBackend {
 
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
         let s = &self.shared;
-        let bytes = tx.encode().len();
+        let encoded = tx.encode();
         let hash = tx.hash();
         // The same bytes again answer the same hash, pending or final, so wallets can retry.
-        if s.mempool.lock().is_ok_and(|p| p.contains(&hash)) {
+        if s.chain().pool.contains(&hash) {
             return Ok(hash);
         }
         if s.store.tx_location(&hash).map_err(|e| SubmitError::Internal(e.to_string()))?.is_some() {
             return Ok(hash);
         }
-        // Signature checks run here, outside the pool's lock, on whichever core serves the call.
+        // Signature checks run here, on whichever core serves the call; the chain actor, which
+        // owns the pool, only does the pool's in-memory checks.
         tx.check_stateless(&s.genesis.chain_id, &s.genesis_hash, s.genesis.fee_floor).map_err(SubmitError::Rejected)?;
-        let next_height = s.store.head().height.saturating_add(1);
-        let mut pool = s.mempool.lock().map_err(|_| SubmitError::Internal("mempool lock poisoned".into()))?;
-        match pool.admit(tx.clone(), hash, bytes, &s.store, next_height) {
+        let verdict = s.submit_and_wait(tx, hash, encoded.len()).map_err(|_| SubmitError::Busy)?;
+        match verdict {
             Ok(admitted) => {
-                drop(pool);
                 if let (Some(p2p), Admitted::New | Admitted::Replaced(_)) = (&s.p2p, admitted) {
                     // Validators learn it by gossip; our pool keeps it either way.
-                    if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, tx.encode()) {
+                    if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, encoded) {
                         tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
                     }
                 }
@@ -144,16 +140,16 @@ impl Backend for NodeBackend {
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
-        let s = &self.shared;
-        if let Some(tx) = s.mempool.lock().ok().and_then(|p| p.get(hash).cloned()) {
-            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status: TxStatus::Pending }));
+        let snapshot = self.shared.chain();
+        if let Some(tx) = snapshot.pool.get(hash) {
+            return Ok(Some(TxRecord { hash: *hash, tx: Some(tx.clone()), status: TxStatus::Pending }));
         }
         if let Some(record) = self.stored_tx(hash)? {
             return Ok(Some(record));
         }
-        // Just taken out of the pool for a block (or a drop) whose batch is being written: the
-        // store shows it once the write lands.
-        if let Some(tx) = s.mempool.lock().ok().and_then(|p| p.leaving(hash).cloned()) {
+        // Out of the pool in this snapshot, so its block or drop record was written before it
+        // was published; read the store once more in case that write landed after the read above.
+        if let Some(tx) = snapshot.pool.leaving(hash).cloned() {
             if let Some(record) = self.stored_tx(hash)? {
                 return Ok(Some(record));
             }
@@ -165,7 +161,8 @@ impl Backend for NodeBackend {
     fn health(&self) -> HealthInfo {
         let s = &self.shared;
         let head = s.store.head().height;
-        let (mempool_txs, mempool_bytes) = s.mempool.lock().map(|p| (p.len(), p.bytes())).unwrap_or((0, 0));
+        let pool = &s.chain().pool;
+        let (mempool_txs, mempool_bytes) = (pool.len(), pool.bytes());
         let peers = s.peers.borrow().len();
         let syncing = self.sync_info().syncing;
         HealthInfo { head_height: head, finalized_height: head, mempool_txs, mempool_bytes, peers, syncing }
@@ -290,7 +287,7 @@ impl Backend for NodeBackend {
             total_txs: s.store.txs_total(),
             total_accounts: s.store.account_count() as u64,
             validators: s.validators.len(),
-            mempool_txs: s.mempool.lock().map(|p| p.len()).unwrap_or(0),
+            mempool_txs: s.chain().pool.len(),
         })
     }
 

@@ -10,7 +10,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use taksa_consensus::{codec, Block, Hash, SignedTransaction};
 use taksa_p2p::{Event, Handle, PeerId, Reply, Request, Response, Topic, Verdict, SYNC_RESPONSE_BYTES_MAX};
 
 use crate::chain::{ChainMsg, Network, Shared};
+use crossbeam_channel::Sender as SyncSender;
 use taksa_consensus::chain::{Input, Peer, Penalty, SYNC_INTERVAL_MS};
 use taksa_consensus::pool::Admitted;
 
@@ -192,10 +192,9 @@ pub(crate) async fn route(
                 let shared = shared.clone();
                 let handle = handle.clone();
                 let rejections = rejections.clone();
-                // Signature checks and the pool's lock: off the async workers.
-                tokio::task::spawn_blocking(move || {
+                tokio::spawn(async move {
                     let _permit = permit;
-                    let verdict = match admit_gossiped(&shared, &data) {
+                    let verdict = match admit_gossiped(shared, data).await {
                         Ok(true) => Verdict::Accept,
                         Ok(false) => Verdict::Ignore,
                         Err(reason) => {
@@ -232,23 +231,37 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
     Ok(Some(msg))
 }
 
-/// Admits a gossiped transaction. `Ok(true)` when it is new in our pool (forward it).
-fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
+/// Admits a gossiped transaction by the same path as RPC: checked here (signature on the
+/// blocking pool), admitted by the chain actor. `Ok(true)` when it is new in our pool (forward
+/// it).
+async fn admit_gossiped(shared: Arc<Shared>, data: Vec<u8>) -> Result<bool, &'static str> {
+    let bytes = data.len();
+    let checking = shared.clone();
+    let checked = tokio::task::spawn_blocking(move || check_gossiped(&checking, &data))
+        .await
+        .map_err(|_| "transaction check failed")?;
+    let Some((tx, hash)) = checked? else { return Ok(false) };
+    // A full admission queue ignores it: not the peer's fault, and its node gossips it again.
+    let Ok(verdict) = shared.submit(tx, hash, bytes) else { return Ok(false) };
+    match verdict.await {
+        Ok(Ok(Admitted::New | Admitted::Replaced(_))) => Ok(true),
+        Ok(Ok(Admitted::AlreadyPending)) | Err(_) => Ok(false),
+        // Valid but not admissible here now (nonce, balance, a full pool): not the peer's fault.
+        Ok(Err(_)) => Ok(false),
+    }
+}
+
+/// Decodes a gossiped transaction and checks its signature and fields for this chain; `None`
+/// when our pool holds it already.
+fn check_gossiped(shared: &Shared, data: &[u8]) -> Result<Option<(SignedTransaction, Hash)>, &'static str> {
     let tx: SignedTransaction = codec::decode(data, codec::TX_BYTES_MAX).map_err(|_| "transaction does not decode")?;
     let hash = tx.hash();
-    if shared.mempool.lock().is_ok_and(|p| p.contains(&hash)) {
-        return Ok(false);
+    if shared.chain().pool.contains(&hash) {
+        return Ok(None);
     }
     tx.check_stateless(&shared.genesis.chain_id, &shared.genesis_hash, shared.genesis.fee_floor)
         .map_err(|_| "transaction invalid for this chain (signature, chain or fields)")?;
-    let next_height = shared.store.head().height.saturating_add(1);
-    let Ok(mut pool) = shared.mempool.lock() else { return Ok(false) };
-    match pool.admit(tx, hash, data.len(), &shared.store, next_height) {
-        Ok(Admitted::New | Admitted::Replaced(_)) => Ok(true),
-        Ok(Admitted::AlreadyPending) => Ok(false),
-        // Valid but not admissible here now (nonce, balance, a full pool): not the peer's fault.
-        Err(_) => Ok(false),
-    }
+    Ok(Some((tx, hash)))
 }
 
 /// Answers a peer's sync request from storage.
@@ -333,7 +346,7 @@ pub(crate) async fn sync(
 /// Gossips again the proposable pool transactions that were already pending last round;
 /// returns what is pending now.
 fn regossip(shared: &Shared, handle: &Handle, before: &HashSet<Hash>) -> HashSet<Hash> {
-    let candidates = shared.mempool.lock().map(|p| p.candidates(REGOSSIP_MAX, &shared.store)).unwrap_or_default();
+    let candidates = shared.chain().pool.candidates(REGOSSIP_MAX, &shared.store);
     let mut now = HashSet::with_capacity(candidates.len());
     let mut sent = 0usize;
     for stx in candidates {

@@ -13,7 +13,6 @@ use crate::cli::{CommonArgs, DevArgs, NodeArgs};
 use crate::network::{self, P2pNetwork, PeerIds, Rejections};
 use crate::supervise::Supervisor;
 use crate::{devnet, reserved, wallet};
-use taksa_consensus::pool::{Limits, Mempool};
 
 /// `taksa dev`: a one-validator chain from the embedded dev genesis.
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -127,9 +126,9 @@ async fn run_node(
     let head = store.head();
     tracing::info!(target: "storage", path = %data_dir.display(), height = head.height, hash = %head.hash(), "opened chain data");
     let validator = key.as_ref().map(|k| taksa_consensus::Address(k.public()));
-    let (mut shared, publisher) = Shared::new(genesis, store, Mempool::new(Limits::default()), validator);
+    let (mut shared, actor_ends) = Shared::new(genesis, store, validator);
     let mut sup = Supervisor::new();
-    let (inbox_tx, inbox_rx) = std::sync::mpsc::sync_channel(INBOX_MAX);
+    let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_MAX);
     let mut network: Box<dyn Network> = Box::new(Alone);
     let mut p2p_events = None;
     if let Some(args) = p2p_args {
@@ -193,7 +192,7 @@ async fn run_node(
             Ok(())
         });
     }
-    let chain = Chain::new(shared.clone(), key, network, inbox_rx, publisher)?;
+    let chain = Chain::new(shared.clone(), key, network, inbox_rx, actor_ends)?;
     sup.spawn_critical_thread(CHAIN_TASK, move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config {

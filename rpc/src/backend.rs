@@ -470,6 +470,9 @@ pub enum SubmitError {
         /// The lowest fee that would replace the pooled one.
         needed: u128,
     },
+    /// The node's admission queue stayed full: nothing was decided; retry in a moment.
+    #[error("the node is busy admitting other transactions; retry in a moment")]
+    Busy,
     /// The node failed (storage, a closed channel).
     #[error("internal error: {0}")]
     Internal(String),

@@ -56,6 +56,8 @@ pub enum ErrorCode {
     SenderLimit,
     /// A pooled transaction with the same nonce pays as much or more.
     ReplacementUnderpriced,
+    /// The node's admission queue is full; nothing was decided.
+    Busy,
     /// No block with that height or hash.
     BlockNotFound,
     /// No transaction with that hash.
@@ -78,7 +80,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -100,6 +102,7 @@ impl ErrorCode {
         ErrorCode::PoolFull,
         ErrorCode::SenderLimit,
         ErrorCode::ReplacementUnderpriced,
+        ErrorCode::Busy,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
         ErrorCode::BadAddress,
@@ -135,6 +138,7 @@ impl ErrorCode {
             ErrorCode::PoolFull => 1101,
             ErrorCode::SenderLimit => 1102,
             ErrorCode::ReplacementUnderpriced => 1103,
+            ErrorCode::Busy => 1104,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
             ErrorCode::BadAddress => 3001,
@@ -171,6 +175,7 @@ impl ErrorCode {
             ErrorCode::PoolFull => "pool_full",
             ErrorCode::SenderLimit => "sender_limit",
             ErrorCode::ReplacementUnderpriced => "replacement_underpriced",
+            ErrorCode::Busy => "busy",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
             ErrorCode::BadAddress => "bad_address",
@@ -287,6 +292,7 @@ impl From<SubmitError> for ApiError {
                     .with("fee", fee.to_string())
                     .with("needed", needed.to_string())
             }
+            SubmitError::Busy => ApiError::new(ErrorCode::Busy, message),
             SubmitError::Internal(_) => ApiError::internal(message),
         }
     }

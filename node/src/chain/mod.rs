@@ -4,25 +4,32 @@
 //!
 //! It runs on its own thread because its work is CPU (execution, signature checks) and
 //! synchronous disk writes (fsync of votes and blocks); the network and RPC reach it through a
-//! bounded channel ([`ChainMsg`]). Effects run in the order the core returns them, so a
-//! `Persist` is durable before any `Broadcast` that follows it, and every effect of one step
-//! runs before the next step (the core's rules C1 and C2). The pool's lock is taken only for
-//! short, in-memory calls ([`taksa_consensus::pool::PoolAccess`]), never across a disk write:
-//! the drops a commit causes are part of that block's batch.
+//! bounded channel ([`ChainMsg`]), read before the bounded queue of transactions to admit
+//! ([`Submission`]), so that no flood of transactions delays consensus. Effects run in the order
+//! the core returns them, so a `Persist` is durable before any `Broadcast` that follows it, and
+//! every effect of one step runs before the next step (the core's rules C1 and C2).
+//!
+//! The actor is the one owner of the pool: it admits transactions (whose signatures the RPC
+//! worker or the gossip check verified) and lends the pool to the core, and the drops a commit
+//! causes are part of that block's batch. After each step, and after each batch of admissions,
+//! it publishes a [`ChainSnapshot`] (the pool included) that readers query without a lock;
+//! a submitter hears the verdict only after that, so a wallet that submits and then reads sees
+//! its transaction pending.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
+use crossbeam_channel::{Receiver, Sender};
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
-use taksa_consensus::pool::{DroppedTx, Mempool};
-use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, ValidatorSet};
+use taksa_consensus::pool::{AdmitError, Admitted, DroppedTx, Limits, Mempool};
+use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, SignedTransaction, ValidatorSet};
 use taksa_rpc::FeedItem;
 use taksa_storage::Store;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::backend::dropped_status;
 
@@ -31,6 +38,14 @@ pub(crate) use snapshot::{ChainSnapshot, Publisher, SnapshotReader};
 
 /// How many messages may wait for the chain thread.
 pub(crate) const INBOX_MAX: usize = 4096;
+/// How many transactions may wait for admission; beyond it RPC answers "busy" and gossip is
+/// ignored (without penalty).
+const SUBMISSIONS_MAX: usize = 4096;
+/// How many waiting transactions are admitted before the actor publishes and answers them (and
+/// looks at its inbox again).
+const ADMIT_BATCH_MAX: usize = 256;
+/// How long an RPC submission waits for room in a full admission queue before "busy".
+const SUBMIT_WAIT: Duration = Duration::from_secs(2);
 /// How many items the live feed holds for its slowest receiver; one that falls further behind
 /// re-reads from storage (see `taksa_rpc::Backend::feed`).
 pub(crate) const FEED_CAPACITY: usize = 1024;
@@ -48,6 +63,49 @@ pub(crate) enum ChainMsg {
     Shutdown,
 }
 
+/// A transaction for the pool, its signature and stateless fields already checked.
+pub(crate) struct Submission {
+    pub(crate) tx: SignedTransaction,
+    pub(crate) hash: Hash,
+    /// Its encoded length.
+    pub(crate) bytes: usize,
+    /// Hears the pool's verdict once readers can see it.
+    pub(crate) reply: Reply,
+}
+
+/// What the pool decided of a submission.
+pub(crate) type Verdict = Result<Admitted, AdmitError>;
+
+/// Where a verdict goes: to a thread that waits for it (an RPC worker), or to a task.
+pub(crate) enum Reply {
+    Wait(Sender<Verdict>),
+    Notify(oneshot::Sender<Verdict>),
+}
+
+impl Reply {
+    fn send(self, verdict: Verdict) {
+        // A submitter that stopped waiting is fine.
+        match self {
+            Reply::Wait(to) => {
+                let _ = to.try_send(verdict);
+            }
+            Reply::Notify(to) => {
+                let _ = to.send(verdict);
+            }
+        }
+    }
+}
+
+/// The admission queue is full: the node is busy, retry in a moment.
+#[derive(Debug)]
+pub(crate) struct Busy;
+
+/// What only the chain actor receives: its publisher and its queue of transactions to admit.
+pub(crate) struct ActorEnds {
+    publisher: Publisher,
+    submissions: Receiver<Submission>,
+}
+
 /// What every part of the node reads and no part owns: the genesis facts, the store (whose
 /// write side only the chain actor uses), and the read ends of what each owner publishes.
 pub(crate) struct Shared {
@@ -57,7 +115,8 @@ pub(crate) struct Shared {
     pub(crate) validators: ValidatorSet,
     pub(crate) rules: Rules,
     pub(crate) store: Store,
-    pub(crate) mempool: Mutex<Mempool>,
+    /// The chain actor's admission queue.
+    submissions: Sender<Submission>,
     /// The chain as of the chain actor's latest step.
     pub(crate) chain: SnapshotReader,
     /// The network, when this node has one (not the dev chain).
@@ -75,14 +134,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Everything derived from the genesis, with no network; the [`Publisher`] goes to the
+    /// Everything derived from the genesis, with no network; the [`ActorEnds`] go to the
     /// chain actor ([`Chain::new`]).
     pub(crate) fn new(
         genesis: Genesis,
         store: Store,
-        mempool: Mempool,
         validator: Option<taksa_consensus::Address>,
-    ) -> (Shared, Publisher) {
+    ) -> (Shared, ActorEnds) {
         let genesis_hash = genesis.hash();
         let rules = Rules {
             chain_id: genesis.chain_id.clone(),
@@ -91,6 +149,7 @@ impl Shared {
             validators: genesis.validator_set(),
         };
         let (publisher, chain) = Publisher::new(genesis.validator_set());
+        let (submissions, submissions_rx) = crossbeam_channel::bounded(SUBMISSIONS_MAX);
         let shared = Shared {
             domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
             validators: genesis.validator_set(),
@@ -98,7 +157,7 @@ impl Shared {
             genesis_hash,
             rules,
             store,
-            mempool: Mutex::new(mempool),
+            submissions,
             chain,
             p2p: None,
             // No network task publishes on the dev chain: no peers, ever.
@@ -108,7 +167,31 @@ impl Shared {
             stopping: AtomicBool::new(false),
             feed: tokio::sync::broadcast::channel(FEED_CAPACITY).0,
         };
-        (shared, publisher)
+        (shared, ActorEnds { publisher, submissions: submissions_rx })
+    }
+
+    /// Hands a checked transaction to the chain actor, for a task: the verdict arrives on the
+    /// returned receiver. A full queue is [`Busy`] at once.
+    pub(crate) fn submit(
+        &self,
+        tx: SignedTransaction,
+        hash: Hash,
+        bytes: usize,
+    ) -> Result<oneshot::Receiver<Verdict>, Busy> {
+        let (reply, verdict) = oneshot::channel();
+        self.submissions.try_send(Submission { tx, hash, bytes, reply: Reply::Notify(reply) }).map_err(|_| Busy)?;
+        Ok(verdict)
+    }
+
+    /// Hands a checked transaction to the chain actor and waits for the verdict, for a caller
+    /// that may block (an RPC worker): at most [`SUBMIT_WAIT`] for room in a full queue, and as
+    /// long again for the verdict (the actor admits between consensus steps; a stopped actor
+    /// never answers).
+    pub(crate) fn submit_and_wait(&self, tx: SignedTransaction, hash: Hash, bytes: usize) -> Result<Verdict, Busy> {
+        let (reply, verdict) = crossbeam_channel::bounded(1);
+        let submission = Submission { tx, hash, bytes, reply: Reply::Wait(reply) };
+        self.submissions.send_timeout(submission, SUBMIT_WAIT).map_err(|_| Busy)?;
+        verdict.recv_timeout(SUBMIT_WAIT).map_err(|_| Busy)
     }
 
     /// The chain as of the actor's latest step.
@@ -157,6 +240,9 @@ pub(crate) struct Chain {
     core: ChainCore,
     network: Box<dyn Network>,
     inbox: Receiver<ChainMsg>,
+    submissions: Receiver<Submission>,
+    /// The pool: owned here, lent to the core for each step.
+    pool: RefCell<Mempool>,
     publisher: Publisher,
     /// When sync progress was last logged.
     sync_logged_ms: u64,
@@ -183,7 +269,7 @@ impl Chain {
         key: Option<Keypair>,
         network: Box<dyn Network>,
         inbox: Receiver<ChainMsg>,
-        publisher: Publisher,
+        ends: ActorEnds,
     ) -> anyhow::Result<Chain> {
         let record = match shared.store.safety_record()? {
             Some(bytes) => Some(
@@ -207,7 +293,9 @@ impl Chain {
         };
         let cfg = CoreConfig { engine, rules: shared.rules.clone() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
-        Ok(Chain { shared, core, network, inbox, publisher, sync_logged_ms: 0 })
+        let ActorEnds { publisher, submissions } = ends;
+        let pool = RefCell::new(Mempool::new(Limits::default()));
+        Ok(Chain { shared, core, network, inbox, submissions, pool, publisher, sync_logged_ms: 0 })
     }
 
     /// Runs until shutdown; an error means the node must stop (a write failed, or the core
@@ -223,12 +311,45 @@ impl Chain {
                 self.step(Input::Tick)?;
             }
             let wait_ms = self.core.next_deadline_ms().map_or(1000, |at| at.saturating_sub(now_ms()).min(1000));
-            match self.inbox.recv_timeout(Duration::from_millis(wait_ms)) {
-                Ok(ChainMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                Ok(msg) => self.handle(msg)?,
-                Err(RecvTimeoutError::Timeout) => {}
+            // Biased: consensus and sync first, transactions when nothing else waits.
+            crossbeam_channel::select_biased! {
+                recv(self.inbox) -> msg => match msg {
+                    Ok(ChainMsg::Shutdown) | Err(_) => return Ok(()),
+                    Ok(msg) => self.handle(msg)?,
+                },
+                recv(self.submissions) -> submission => match submission {
+                    Ok(first) => self.admit(first),
+                    // `Shared` holds a sender as long as this actor runs.
+                    Err(_) => return Ok(()),
+                },
+                default(Duration::from_millis(wait_ms)) => {}
             }
         }
+    }
+
+    /// Admits `first` and whatever else waits (up to [`ADMIT_BATCH_MAX`]), publishes, then
+    /// tells each submitter its verdict.
+    fn admit(&mut self, first: Submission) {
+        let next_height = self.core.head().height.saturating_add(1);
+        let mut verdicts = Vec::with_capacity(ADMIT_BATCH_MAX.min(self.submissions.len().saturating_add(1)));
+        let mut next = Some(first);
+        while let Some(Submission { tx, hash, bytes, reply }) = next.take() {
+            let verdict = self.pool.borrow_mut().admit(tx, hash, bytes, &self.shared.store, next_height);
+            verdicts.push((reply, verdict));
+            if verdicts.len() < ADMIT_BATCH_MAX {
+                next = self.submissions.try_recv().ok();
+            }
+        }
+        self.publish();
+        for (reply, verdict) in verdicts {
+            reply.send(verdict);
+        }
+    }
+
+    /// Publishes the chain as it is now ([`ChainSnapshot`]).
+    fn publish(&mut self) {
+        let pool = self.pool.borrow().clone();
+        self.publisher.publish(self.core.status(), self.core.sync_view(), self.core.timeouts(), pool);
     }
 
     fn handle(&mut self, msg: ChainMsg) -> anyhow::Result<()> {
@@ -256,13 +377,13 @@ impl Chain {
     fn step(&mut self, input: Input) -> anyhow::Result<()> {
         let shared = Arc::clone(&self.shared);
         let now = now_ms();
-        let effects = self.core.step(&shared.store, &shared.mempool, input, now);
+        let effects = self.core.step(&shared.store, &self.pool, input, now);
         for effect in effects {
             self.execute(effect)?;
         }
-        let sync = self.core.sync_view();
         // After the step's writes: what readers see is on disk.
-        self.publisher.publish(self.core.status(), sync, self.core.timeouts());
+        self.publish();
+        let sync = self.core.sync_view();
         if sync.syncing && now.saturating_sub(self.sync_logged_ms) >= SYNC_LOG_EVERY_MS {
             self.sync_logged_ms = now;
             let height = self.core.head().height;
@@ -363,6 +484,14 @@ impl Chain {
                 Ok(())
             }
         }
+    }
+}
+
+impl Drop for Chain {
+    /// Drops the submissions nobody will admit, so that their submitters hear at once that
+    /// there is no verdict instead of waiting out their time.
+    fn drop(&mut self) {
+        while self.submissions.try_recv().is_ok() {}
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use taksa_consensus::chain::SyncView;
 use taksa_consensus::engine::Status;
+use taksa_consensus::pool::{Limits, Mempool};
 use taksa_consensus::{Address, Evidence, ValidatorSet};
 use tokio::sync::watch;
 
@@ -16,7 +17,7 @@ const EVIDENCE_KEPT_MAX: usize = 1024;
 const FINALITY_LAGS_KEPT: usize = 100;
 
 /// The chain as of the actor's latest step.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub(crate) struct ChainSnapshot {
     /// The engine's status; `None` until the actor's first step.
     pub(crate) status: Option<Status>,
@@ -30,6 +31,9 @@ pub(crate) struct ChainSnapshot {
     pub(crate) timeouts_total: u64,
     /// Commit time minus block timestamp, in ms, for the newest blocks committed live.
     pub(crate) finality_lags_ms: Arc<[u64]>,
+    /// The pool (a persistent clone: it shares everything with the actor's and never changes).
+    /// Its answers that read state (`next_nonce`) take the store, which may be a commit ahead.
+    pub(crate) pool: Mempool,
 }
 
 /// The readers' side.
@@ -52,7 +56,15 @@ impl Publisher {
     /// A publisher and its first (empty) snapshot's reader.
     pub(crate) fn new(validators: ValidatorSet) -> (Publisher, SnapshotReader) {
         let last_seen = vec![None; validators.len()];
-        let first = ChainSnapshot { last_seen_ms: last_seen.clone().into(), ..ChainSnapshot::default() };
+        let first = ChainSnapshot {
+            status: None,
+            sync: SyncView::default(),
+            evidence: Arc::from(Vec::new()),
+            last_seen_ms: last_seen.clone().into(),
+            timeouts_total: 0,
+            finality_lags_ms: Arc::from(Vec::new()),
+            pool: Mempool::new(Limits::default()),
+        };
         let (sender, reader) = watch::channel(Arc::new(first));
         let publisher = Publisher {
             sender,
@@ -94,7 +106,7 @@ impl Publisher {
     }
 
     /// Publishes the chain as it is now; readers see it from their next read.
-    pub(crate) fn publish(&mut self, status: Status, sync: SyncView, timeouts_total: u64) {
+    pub(crate) fn publish(&mut self, status: Status, sync: SyncView, timeouts_total: u64, pool: Mempool) {
         let previous = Arc::clone(&self.sender.borrow());
         let snapshot = ChainSnapshot {
             status: Some(status),
@@ -115,6 +127,7 @@ impl Publisher {
             } else {
                 Arc::clone(&previous.finality_lags_ms)
             },
+            pool,
         };
         drop(previous);
         self.sender.send_replace(Arc::new(snapshot));
@@ -141,6 +154,10 @@ mod tests {
         }
     }
 
+    fn pool() -> Mempool {
+        Mempool::new(Limits::default())
+    }
+
     #[test]
     fn readers_see_a_step_only_once_it_is_published_and_unchanged_lists_are_shared() {
         let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_seed(&[i; 32])).collect();
@@ -153,14 +170,14 @@ mod tests {
         publisher.saw_validator(&Address(Keypair::from_seed(&[9; 32]).public()), 78);
         publisher.finality_lag(5);
         assert_eq!(reader.borrow().last_seen_ms[2], None, "nothing shows before publish");
-        publisher.publish(status(), SyncView::default(), 1);
+        publisher.publish(status(), SyncView::default(), 1, pool());
         let first = Arc::clone(&reader.borrow());
         assert_eq!(first.last_seen_ms.as_ref(), &[None, None, Some(77), None]);
         assert_eq!(first.finality_lags_ms.as_ref(), &[5]);
         assert_eq!(first.timeouts_total, 1);
 
         publisher.finality_lag(6);
-        publisher.publish(status(), SyncView::default(), 2);
+        publisher.publish(status(), SyncView::default(), 2, pool());
         let second = Arc::clone(&reader.borrow());
         assert!(Arc::ptr_eq(&first.last_seen_ms, &second.last_seen_ms), "an unchanged list is not copied");
         assert_eq!(second.finality_lags_ms.as_ref(), &[5, 6]);
@@ -173,7 +190,7 @@ mod tests {
         for i in 0..(FINALITY_LAGS_KEPT as u64 + 10) {
             publisher.finality_lag(i);
         }
-        publisher.publish(status(), SyncView::default(), 0);
+        publisher.publish(status(), SyncView::default(), 0, pool());
         let lags = Arc::clone(&reader.borrow().finality_lags_ms);
         assert_eq!(lags.len(), FINALITY_LAGS_KEPT);
         assert_eq!(lags.first(), Some(&10), "the oldest go first");

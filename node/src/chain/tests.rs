@@ -1,16 +1,17 @@
 //! The chain service driven by hand, on a real store in a temporary folder.
 
-use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 
 use taksa_consensus::block::tx_root;
 use taksa_consensus::engine::Message;
-use taksa_consensus::{Address, Block, Certificate, Genesis, Hash, Header, Keypair, Vote, VoteKind};
+use taksa_consensus::pool::{AdmitError, Admitted};
+use taksa_consensus::{
+    Address, Block, Certificate, Genesis, Hash, Header, Keypair, SignedTransaction, Transaction, Vote, VoteKind,
+};
 use taksa_storage::Store;
 
-use super::{now_ms, Alone, Chain, ChainMsg, Shared};
+use super::{now_ms, Alone, Busy, Chain, ChainMsg, Shared, SUBMISSIONS_MAX, SUBMIT_WAIT};
 use taksa_consensus::chain::Input;
-use taksa_consensus::pool::{Limits, Mempool};
 
 /// Four validators whose keys the test holds, and a full node (no key) following them.
 struct Net {
@@ -18,10 +19,14 @@ struct Net {
     genesis: Genesis,
     _dir: tempfile::TempDir,
     chain: Chain,
+    inbox: crossbeam_channel::Sender<ChainMsg>,
+    /// A funded account.
+    wallet: Keypair,
 }
 
 fn net() -> Net {
     let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed(&[i + 1; 32])).collect();
+    let wallet = Keypair::from_seed(&[42; 32]);
     let genesis = Genesis {
         chain_id: "taksa-chain-test".into(),
         address_hrp: "tt".into(),
@@ -30,14 +35,14 @@ fn net() -> Net {
         fee_floor: 1,
         validators: keys.iter().map(|k| Address(k.public())).collect(),
         validator_names: (0..4).map(|i| format!("v{i}")).collect(),
-        allocations: vec![],
+        allocations: vec![(Address(wallet.public()), 1_000_000)],
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &genesis).expect("opens");
-    let (shared, publisher) = Shared::new(genesis.clone(), store, Mempool::new(Limits::default()), None);
-    let (_tx, rx) = sync_channel(16);
-    let chain = Chain::new(Arc::new(shared), None, Box::new(Alone), rx, publisher).expect("chain");
-    Net { keys, genesis, _dir: dir, chain }
+    let (shared, ends) = Shared::new(genesis.clone(), store, None);
+    let (inbox, rx) = crossbeam_channel::bounded(16);
+    let chain = Chain::new(Arc::new(shared), None, Box::new(Alone), rx, ends).expect("chain");
+    Net { keys, genesis, _dir: dir, chain, inbox, wallet }
 }
 
 impl Net {
@@ -60,6 +65,23 @@ impl Net {
         let leader = self.key_of(validators.leader(1));
         let leader_vote = Vote::sign(&self.chain.shared.domain, leader, VoteKind::Notarize, 1, Some(block.hash()));
         (block.clone(), Message::Proposal { block, leader_vote })
+    }
+
+    /// A transfer from the funded wallet, with its hash and length.
+    fn transfer(&self, nonce: u64, fee: u128) -> (SignedTransaction, Hash, usize) {
+        let tx = Transaction {
+            chain_id: self.genesis.chain_id.clone(),
+            from: Address(self.wallet.public()),
+            to: Address(self.keys[0].public()),
+            amount: 10,
+            fee,
+            nonce,
+            valid_until_height: None,
+            memo: None,
+        }
+        .sign(&self.wallet, &self.genesis.hash());
+        let (hash, bytes) = (tx.hash(), tx.encode().len());
+        (tx, hash, bytes)
     }
 
     fn key_of(&self, a: Address) -> &Keypair {
@@ -94,4 +116,69 @@ fn a_finalized_block_that_executes_is_committed() {
     let finalization = net.certificate(VoteKind::Finalize, block.hash());
     net.chain.handle(ChainMsg::Core(Input::Consensus(finalization))).expect("committed");
     assert_eq!(net.chain.shared.store.head().hash(), block.hash());
+}
+
+#[test]
+fn a_submitter_hears_its_verdict_only_once_readers_see_it() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let sender = Address(net.wallet.public());
+    let submissions: Vec<_> = (0..20).map(|nonce| net.transfer(nonce, 1)).collect();
+    let underpriced = net.transfer(3, 1);
+    let Net { chain, inbox, .. } = net;
+    let actor = std::thread::spawn(move || chain.run());
+    for (nonce, (tx, hash, bytes)) in (1..).zip(submissions) {
+        let verdict = shared.submit_and_wait(tx, hash, bytes).expect("the queue has room");
+        assert_eq!(verdict, Ok(Admitted::New));
+        // Read right after the answer, as a wallet does: the snapshot already holds it.
+        let snapshot = shared.chain();
+        assert_eq!(snapshot.pool.get(&hash).map(SignedTransaction::hash), Some(hash));
+        assert_eq!(snapshot.pool.next_nonce(&sender, &shared.store), nonce);
+    }
+    // The same bytes again, and a same-nonce replacement that does not pay more.
+    let (tx, hash, bytes) = underpriced;
+    assert_eq!(shared.submit_and_wait(tx.clone(), hash, bytes).expect("room"), Ok(Admitted::AlreadyPending));
+    let mut cheaper = tx;
+    cheaper.tx.amount = 11;
+    let cheaper = cheaper.tx.sign(&Keypair::from_seed(&[42; 32]), &shared.genesis_hash);
+    let verdict = shared.submit_and_wait(cheaper.clone(), cheaper.hash(), cheaper.encode().len()).expect("room");
+    assert!(matches!(verdict, Err(AdmitError::ReplacementUnderpriced { .. })), "{verdict:?}");
+    inbox.send(ChainMsg::Shutdown).expect("the actor runs");
+    actor.join().expect("no panic").expect("a clean stop");
+}
+
+#[test]
+fn consensus_waiting_in_the_inbox_is_read_before_queued_transactions() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let verdicts: Vec<_> = (0..64)
+        .map(|nonce| {
+            let (tx, hash, bytes) = net.transfer(nonce, 1);
+            shared.submit(tx, hash, bytes).expect("the queue has room")
+        })
+        .collect();
+    // The inbox's message is a shutdown: had the actor admitted first, the pool would hold some.
+    net.inbox.send(ChainMsg::Shutdown).expect("room");
+    net.chain.run().expect("a clean stop");
+    assert_eq!(shared.chain().pool.len(), 0, "the inbox is read first");
+    for verdict in verdicts {
+        assert!(verdict.blocking_recv().is_err(), "what the actor never took is never answered");
+    }
+}
+
+#[test]
+fn a_full_admission_queue_answers_busy_instead_of_waiting_without_end() {
+    let net = net();
+    let shared = &net.chain.shared;
+    let (tx, hash, bytes) = net.transfer(0, 1);
+    // Nobody admits (the actor is not running): the queue fills at its bound.
+    let mut held = Vec::new();
+    while let Ok(verdict) = shared.submit(tx.clone(), hash, bytes) {
+        held.push(verdict);
+        assert!(held.len() <= SUBMISSIONS_MAX, "the queue is bounded");
+    }
+    assert_eq!(held.len(), SUBMISSIONS_MAX);
+    let started = std::time::Instant::now();
+    assert!(matches!(shared.submit_and_wait(tx, hash, bytes), Err(Busy)));
+    assert!(started.elapsed() >= SUBMIT_WAIT, "an RPC submission waits a little for room first");
 }

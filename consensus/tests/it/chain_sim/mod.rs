@@ -15,8 +15,8 @@
 
 pub(crate) mod store;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -143,7 +143,7 @@ struct Node {
     cfg: Config,
     core: Option<ChainCore>,
     store: FakeStore,
-    pool: Mutex<Mempool>,
+    pool: RefCell<Mempool>,
     incarnation: u64,
     tick_at: Option<u64>,
     torn_next: bool,
@@ -432,7 +432,7 @@ impl Node {
             cfg,
             core: None,
             store: FakeStore::new(genesis),
-            pool: Mutex::new(Mempool::new(Limits::default())),
+            pool: RefCell::new(Mempool::new(Limits::default())),
             incarnation: 0,
             tick_at: None,
             torn_next: false,
@@ -451,7 +451,7 @@ impl Sim<'_> {
         n.incarnation += 1;
         n.tick_at = None;
         n.store.crash();
-        n.pool = Mutex::new(Mempool::new(Limits::default()));
+        n.pool = RefCell::new(Mempool::new(Limits::default()));
         if let Err(e) = n.store.check_open() {
             self.fail(format!("node {node} would not open after a crash: {e}"));
         }
@@ -631,7 +631,7 @@ impl Sim<'_> {
         let to = self.rng.gen_range(0..WALLETS);
         let key = self.wallets[from].clone();
         let sender = Address(key.public());
-        let next = self.nodes[via].pool.lock().map(|p| p.next_nonce(&sender, &self.nodes[via].store)).unwrap_or(0);
+        let next = self.nodes[via].pool.borrow().next_nonce(&sender, &self.nodes[via].store);
         let nonce = if self.rng.gen_bool(0.05) { next.saturating_sub(1) } else { next };
         let tx = Transaction {
             chain_id: self.genesis.chain_id.clone(),
@@ -668,9 +668,7 @@ impl Sim<'_> {
         }
         let (hash, bytes) = (tx.hash(), tx.encode().len());
         let next_height = n.store.head_height() + 1;
-        if let Ok(mut pool) = n.pool.lock() {
-            let _ = pool.admit(tx, hash, bytes, &n.store, next_height);
-        }
+        let _ = n.pool.borrow_mut().admit(tx, hash, bytes, &n.store, next_height);
     }
 }
 

@@ -20,17 +20,32 @@ fn run_seeds(name: &str, count: u64, make: impl Fn(&mut ChaCha8Rng) -> Scenario)
         let steps: u64 = outcomes.iter().map(|o| o.steps).sum();
         let height: u64 = outcomes.iter().map(|o| o.height).sum();
         let txs: usize = outcomes.iter().map(|o| o.txs_committed).sum();
-        format!("{steps} core steps, {height} blocks and {txs} transfers committed, lies caught {:?}", caught(outcomes))
+        format!(
+            "{steps} core steps, {height} blocks and {txs} transfers committed, lies caught {:?}, invalid proposals \
+             refused {:?}",
+            caught(outcomes),
+            invalid_proposals(outcomes)
+        )
     })
+}
+
+/// Sums per-kind counts over all seeds.
+fn total(counts: impl Iterator<Item = (&'static str, usize)>) -> BTreeMap<&'static str, usize> {
+    let mut all = BTreeMap::new();
+    for (kind, n) in counts {
+        *all.entry(kind).or_insert(0) += n;
+    }
+    all
 }
 
 /// Penalties by kind of liar, over all seeds.
 fn caught(outcomes: &[chain_sim::Outcome]) -> BTreeMap<&'static str, usize> {
-    let mut all = BTreeMap::new();
-    for (kind, n) in outcomes.iter().flat_map(|o| &o.caught) {
-        *all.entry(*kind).or_insert(0) += n;
-    }
-    all
+    total(outcomes.iter().flat_map(|o| o.caught.iter().map(|(k, n)| (*k, *n))))
+}
+
+/// The Byzantine leader's invalid proposals by kind, over all seeds.
+fn invalid_proposals(outcomes: &[chain_sim::Outcome]) -> BTreeMap<&'static str, usize> {
+    total(outcomes.iter().flat_map(|o| o.invalid_proposals.iter().map(|(k, n)| (*k, *n))))
 }
 
 fn validators_under_faults(factor: u64) {
@@ -90,9 +105,16 @@ fn sim_chain_a_late_full_node_syncs_past_lying_peers_and_no_honest_peer_is_blame
 }
 
 #[test]
-fn sim_chain_proposals_that_do_not_execute_are_nullified() {
-    run_seeds("sim_chain_poisoning_leader_n4", scaled(120, 1), |rng| poisoning_leader(4, rng));
-    run_seeds("sim_chain_poisoning_leader_n7", scaled(80, 1), |rng| poisoning_leader(7, rng));
+fn sim_chain_proposals_that_do_not_execute_or_are_oversize_are_nullified() {
+    let mut outcomes = run_seeds("sim_chain_poisoning_leader_n4", scaled(120, 1), |rng| poisoning_leader(4, rng));
+    outcomes.extend(run_seeds("sim_chain_poisoning_leader_n7", scaled(80, 1), |rng| poisoning_leader(7, rng)));
+    if outcomes.len() >= 50 {
+        // Both kinds were sent (and every run checked that no honest node voted for one).
+        let sent = invalid_proposals(&outcomes);
+        for kind in ["bad state root", "oversize"] {
+            assert!(sent.get(kind).copied().unwrap_or(0) > 0, "no {kind} proposal was sent: {sent:?}");
+        }
+    }
 }
 
 #[test]

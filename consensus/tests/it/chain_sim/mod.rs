@@ -22,7 +22,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
-use taksa_consensus::block::tx_root;
+use taksa_consensus::block::{tx_root, BLOCK_TXS_MAX};
 use taksa_consensus::chain::{serve, ChainCore, Config, Effect, Input, Peer, Request, Response};
 use taksa_consensus::engine::{self, Message};
 use taksa_consensus::pool::{Limits, Mempool};
@@ -122,6 +122,8 @@ pub(crate) struct Outcome {
     pub(crate) blamed_liars: usize,
     /// Penalties each kind of liar earned.
     pub(crate) caught: BTreeMap<&'static str, usize>,
+    /// Invalid proposals the Byzantine leader sent, by kind.
+    pub(crate) invalid_proposals: BTreeMap<&'static str, usize>,
 }
 
 enum Event {
@@ -170,6 +172,9 @@ struct Sim<'a> {
     steps: u64,
     blamed_liars: usize,
     caught: BTreeMap<&'static str, usize>,
+    /// The Byzantine leader's invalid proposals: no honest node may vote for one.
+    invalid_blocks: std::collections::HashSet<Hash>,
+    invalid_proposals: BTreeMap<&'static str, usize>,
     failure: Option<String>,
 }
 
@@ -246,6 +251,7 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
                     txs_committed,
                     blamed_liars: sim.blamed_liars,
                     caught: sim.caught.clone(),
+                    invalid_proposals: sim.invalid_proposals.clone(),
                 });
             }
         }
@@ -294,6 +300,8 @@ impl<'a> Sim<'a> {
             steps: 0,
             blamed_liars: 0,
             caught: BTreeMap::new(),
+            invalid_blocks: std::collections::HashSet::new(),
+            invalid_proposals: BTreeMap::new(),
             failure: None,
         };
         sim.schedule_start();
@@ -536,6 +544,11 @@ impl Sim<'_> {
                     if let Err(e) = self.checker.sent_by_honest(&msg) {
                         return self.fail(format!("node {node}: {e}"));
                     }
+                    if let Message::Vote(v) = &msg {
+                        if v.block_hash.is_some_and(|h| self.invalid_blocks.contains(&h)) {
+                            return self.fail(format!("honest node {node} voted {:?} for an invalid proposal", v.kind));
+                        }
+                    }
                     self.broadcast(node, &msg);
                 } else {
                     let poisoned = self.poison(node, msg);
@@ -563,15 +576,36 @@ impl Sim<'_> {
         }
     }
 
-    /// A Byzantine leader's proposals carry a state root that no execution gives, with a valid
-    /// leader vote: every honest node must refuse to vote for them.
+    /// A Byzantine leader's proposals, with a valid leader vote, carry a state root that no
+    /// execution gives, or (one in four) more transactions than a block may hold: every honest
+    /// node must refuse to vote for them.
     fn poison(&mut self, node: usize, msg: Message) -> Message {
         let Message::Proposal { mut block, leader_vote } = msg else { return msg };
         let Some(key) = self.nodes[node].cfg.engine.key.clone() else {
             return Message::Proposal { block, leader_vote };
         };
-        block.header.state_root = Hash::of(&[b"poison", &block.header.state_root.0]);
+        let kind = if self.rng.gen_bool(0.25) {
+            // Copies of one signed transfer: the count alone breaks the block's shape.
+            let filler = Transaction {
+                chain_id: self.genesis.chain_id.clone(),
+                from: Address(self.wallets[0].public()),
+                to: Address(self.wallets[1].public()),
+                amount: 1,
+                fee: 1,
+                nonce: 0,
+                valid_until_height: None,
+                memo: None,
+            }
+            .sign(&self.wallets[0], &self.genesis.hash());
+            block.txs = vec![filler; BLOCK_TXS_MAX + 1];
+            "oversize"
+        } else {
+            block.header.state_root = Hash::of(&[b"poison", &block.header.state_root.0]);
+            "bad state root"
+        };
+        *self.invalid_proposals.entry(kind).or_insert(0) += 1;
         block.header.tx_root = tx_root(&block.txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+        self.invalid_blocks.insert(block.hash());
         let domain = &self.nodes[node].cfg.engine.domain;
         let leader_vote = Vote::sign(domain, &key, VoteKind::Notarize, leader_vote.view, Some(block.hash()));
         Message::Proposal { block, leader_vote }

@@ -145,10 +145,10 @@ async fn submit_lane(
                     submitted.lock().await.insert(hash, Instant::now());
                     break;
                 }
-                // A full pool or sender cap is back-pressure: wait for blocks and retry.
+                // A full pool, sender cap or admission queue is back-pressure: wait and retry.
                 Err(e)
                     if tries < 600
-                        && (e.to_string().contains("pool_full") || e.to_string().contains("sender_limit")) =>
+                        && ["pool_full", "sender_limit", "busy"].iter().any(|r| e.to_string().contains(r)) =>
                 {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -70,31 +70,11 @@ pub(crate) struct Submission {
     /// Its encoded length.
     pub(crate) bytes: usize,
     /// Hears the pool's verdict once readers can see it.
-    pub(crate) reply: Reply,
+    pub(crate) reply: oneshot::Sender<Verdict>,
 }
 
 /// What the pool decided of a submission.
 pub(crate) type Verdict = Result<Admitted, AdmitError>;
-
-/// Where a verdict goes: to a thread that waits for it (an RPC worker), or to a task.
-pub(crate) enum Reply {
-    Wait(Sender<Verdict>),
-    Notify(oneshot::Sender<Verdict>),
-}
-
-impl Reply {
-    fn send(self, verdict: Verdict) {
-        // A submitter that stopped waiting is fine.
-        match self {
-            Reply::Wait(to) => {
-                let _ = to.try_send(verdict);
-            }
-            Reply::Notify(to) => {
-                let _ = to.send(verdict);
-            }
-        }
-    }
-}
 
 /// The admission queue is full: the node is busy, retry in a moment.
 #[derive(Debug)]
@@ -179,7 +159,7 @@ impl Shared {
         bytes: usize,
     ) -> Result<oneshot::Receiver<Verdict>, Busy> {
         let (reply, verdict) = oneshot::channel();
-        self.submissions.try_send(Submission { tx, hash, bytes, reply: Reply::Notify(reply) }).map_err(|_| Busy)?;
+        self.submissions.try_send(Submission { tx, hash, bytes, reply }).map_err(|_| Busy)?;
         Ok(verdict)
     }
 
@@ -188,10 +168,18 @@ impl Shared {
     /// long again for the verdict (the actor admits between consensus steps; a stopped actor
     /// never answers).
     pub(crate) fn submit_and_wait(&self, tx: SignedTransaction, hash: Hash, bytes: usize) -> Result<Verdict, Busy> {
-        let (reply, verdict) = crossbeam_channel::bounded(1);
-        let submission = Submission { tx, hash, bytes, reply: Reply::Wait(reply) };
-        self.submissions.send_timeout(submission, SUBMIT_WAIT).map_err(|_| Busy)?;
-        verdict.recv_timeout(SUBMIT_WAIT).map_err(|_| Busy)
+        let (reply, verdict) = oneshot::channel();
+        self.submissions.send_timeout(Submission { tx, hash, bytes, reply }, SUBMIT_WAIT).map_err(|_| Busy)?;
+        // Parked by the runtime, not spinning: dozens of RPC workers wait at once on two cores.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdict).await })
+                .map_err(|_| Busy)?
+                .map_err(|_| Busy),
+            // Outside the node's runtime (a unit test's thread); the actor's `Drop` answers
+            // every submission it leaves behind.
+            Err(_) => verdict.blocking_recv().map_err(|_| Busy),
+        }
     }
 
     /// The chain as of the actor's latest step.
@@ -342,7 +330,8 @@ impl Chain {
         }
         self.publish();
         for (reply, verdict) in verdicts {
-            reply.send(verdict);
+            // A submitter that stopped waiting is fine.
+            let _ = reply.send(verdict);
         }
     }
 

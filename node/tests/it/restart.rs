@@ -1,13 +1,14 @@
 //! Crash and restart: nothing reported final is ever lost, and the node restarts consistent.
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use taksa_consensus::{Address, Hash, Keypair, Transaction};
 use taksa_node::devnet;
 
-use crate::support::{call, finalized_height, params, DevNode};
+use crate::support::{bin, call, finalized_height, params, DevNode};
 
 fn signed(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) -> String {
     let stx = Transaction {
@@ -126,4 +127,61 @@ async fn sigterm_stops_cleanly_and_restart_keeps_the_head() {
     let node = DevNode::start(&data, 50);
     let after = finalized_height(&node.client()).await;
     assert!(after >= before, "head went back from {before} to {after}");
+}
+
+/// A disk write that fails stops the node at once, with a non-zero exit and a message naming the
+/// height its data is consistent up to, and the node restarts there. The write fails through
+/// the file-size limit (`prlimit --fsize`, with its signal ignored so the write returns EFBIG),
+/// because this suite runs as root, which writes through a read-only folder's permissions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_disk_write_stops_the_node_loudly_and_it_restarts_where_it_said() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let stderr_path = tmp.path().join("stderr");
+    let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+    // RocksDB's write-ahead log reaches 128 KiB after some tens of blocks.
+    let mut child = Command::new("bash")
+        .args(["-c", "trap '' XFSZ; exec prlimit --fsize=131072 \"$@\"", "limited"])
+        .args([bin(), "dev", "--rpc-addr", "127.0.0.1:0", "--block-time-ms", "50", "--data-dir"])
+        .arg(&data)
+        .env("TAKSA_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn taksa dev under prlimit");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the node ran on for 90 s: {}", std::fs::read_to_string(&stderr_path).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(&stderr_path).expect("stderr");
+    assert!(!status.success(), "a failed write must not look like a clean stop: {status}");
+    let said = "the data on disk is consistent up to height ";
+    let line = log.lines().find(|l| l.contains(said)).unwrap_or_else(|| panic!("no height named:\n{log}"));
+    assert!(line.contains("the chain service failed") && line.contains("File too large"), "{line}");
+    assert!(line.contains("check free disk space"), "the message says what to do: {line}");
+    let height: u64 = line[line.find(said).expect("said") + said.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|h| h.parse().ok())
+        .expect("a height");
+    assert!(height > 0, "it committed blocks before the write failed");
+
+    let node = DevNode::start(&data, 50);
+    let opened = node.log();
+    let opened = opened.lines().find(|l| l.contains("opened chain data")).expect("the open line");
+    assert!(opened.contains(&format!(" height={height} ")), "restarts where it said ({height}): {opened}");
+    let client = node.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while finalized_height(&client).await <= height {
+        assert!(Instant::now() < deadline, "no block after the restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

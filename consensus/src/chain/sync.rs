@@ -12,8 +12,13 @@
 //!
 //! Penalties only for what an honest peer never does: an uncertified status, a run of blocks
 //! that does not start at the height asked for, or blocks that do not link, verify or execute.
-//! A peer that is slow, withholds, or answers empty is not provably dishonest: it is not asked
-//! again for [`SYNC_COOLDOWN_MS`], and the next round picks another.
+//! A peer that is slow, withholds, or answers empty is not provably dishonest: it loses local
+//! standing only, never network score. It gets a strike and is not asked again for
+//! [`SYNC_COOLDOWN_MS`], doubled for each further strike (up to 8×), and among peers proving
+//! the same head, the one with fewer strikes is followed. Serving blocks that move our head
+//! clears its strikes. (A peer that reconnects under a new number starts clean: strikes only
+//! order peers, so that gains a liar one more session at most, and the network's ban score is
+//! kept by peer id in p2p.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,8 +31,11 @@ pub const SYNC_INTERVAL_MS: u64 = 1000;
 pub const STATUS_TIMEOUT_MS: u64 = 2000;
 /// How long a blocks request may take before the peer counts as not serving.
 pub const BLOCKS_TIMEOUT_MS: u64 = 15_000;
-/// How long a peer that stopped serving is not asked again.
+/// How long a peer that stopped serving is not asked again, after its first strike; each
+/// further strike doubles it, up to [`STRIKES_COOLDOWN_MAX`] doublings.
 pub const SYNC_COOLDOWN_MS: u64 = 30_000;
+/// The most doublings of the cooldown (8×: four minutes).
+const STRIKES_COOLDOWN_MAX: u32 = 3;
 /// How far behind the best certified head a node counts as syncing.
 const SYNCING_LAG_BLOCKS: u64 = 2;
 /// How many peers sync keeps track of.
@@ -106,6 +114,8 @@ struct Session {
 pub(super) struct Sync {
     peers: BTreeSet<Peer>,
     cooling: BTreeMap<Peer, u64>,
+    /// Sessions each connected peer let down since it last served (local standing only).
+    strikes: BTreeMap<Peer, u32>,
     round: Option<Round>,
     next_round_ms: u64,
     session: Option<Session>,
@@ -141,6 +151,7 @@ impl ChainCore {
         self.sync.peers = peers.into_iter().take(PEERS_MAX).collect();
         let known = &self.sync.peers;
         self.sync.cooling.retain(|p, _| known.contains(p));
+        self.sync.strikes.retain(|p, _| known.contains(p));
         self.sync_tick(io);
     }
 
@@ -267,9 +278,15 @@ impl ChainCore {
         if head.height == 0 || fin.verify_finalizes(&head, domain, validators).is_err() {
             return self.penalize(peer, Penalty::BadStatus, String::new());
         }
-        if let Some(round) = &mut self.sync.round {
-            if round.best.as_ref().is_none_or(|(_, b, _)| head.height > b.height) {
-                round.best = Some((peer, head, fin));
+        let strikes = |p: &Peer| self.sync.strikes.get(p).copied().unwrap_or(0);
+        if let Some(round) = &self.sync.round {
+            let better = round.best.as_ref().is_none_or(|(best, b, _)| {
+                head.height > b.height || (head.height == b.height && strikes(&peer) < strikes(best))
+            });
+            if better {
+                if let Some(round) = &mut self.sync.round {
+                    round.best = Some((peer, head, fin));
+                }
             }
         }
     }
@@ -284,6 +301,7 @@ impl ChainCore {
         let cover = (s.head.clone(), s.finalization.clone());
         match self.apply_synced(io, blocks, fresh, &cover) {
             Ok(n) if n > next => {
+                self.sync.strikes.remove(&peer);
                 if let Some(s) = &mut self.sync.session {
                     s.next = n;
                 }
@@ -318,7 +336,10 @@ impl ChainCore {
     /// The session's peer stopped being useful without proving itself dishonest.
     fn stop_session(&mut self, io: &Io<'_>, reason: &'static str) {
         let Some(s) = self.sync.session.take() else { return };
-        self.sync.cooling.insert(s.peer, io.now_ms.saturating_add(SYNC_COOLDOWN_MS));
+        let strikes = self.sync.strikes.entry(s.peer).or_insert(0);
+        *strikes = strikes.saturating_add(1);
+        let cooldown = SYNC_COOLDOWN_MS << strikes.saturating_sub(1).min(STRIKES_COOLDOWN_MAX);
+        self.sync.cooling.insert(s.peer, io.now_ms.saturating_add(cooldown));
         self.out.push(Effect::SyncStopped { peer: s.peer, reason });
     }
 

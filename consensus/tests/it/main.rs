@@ -3,6 +3,7 @@
 //! layer (chain core, pool, store) on many nodes.
 
 mod chain_sim;
+mod chain_sync;
 mod golden;
 mod message_codec;
 mod rules;

@@ -179,7 +179,7 @@ struct Sim<'a> {
 }
 
 /// The simulated chain's genesis: `n` validators and funded wallets.
-fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
+pub(crate) fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
     let mut allocations: Vec<(Address, u128)> = wallets.iter().map(|k| (Address(k.public()), 1_000_000_000)).collect();
     allocations.sort();
     Genesis {
@@ -194,7 +194,7 @@ fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
     }
 }
 
-fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
+pub(crate) fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
     let genesis_hash = genesis.hash();
     let engine = engine::Config {
         domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },

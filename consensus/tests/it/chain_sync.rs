@@ -1,0 +1,147 @@
+//! The chain core's sync, stepped by hand: what a peer that announces a head and does not serve
+//! it costs (locally: it is followed last and cooled off longer each time, never penalised).
+
+use std::cell::RefCell;
+
+use taksa_consensus::chain::{ChainCore, Effect, Input, Peer, Request, Response, SYNC_COOLDOWN_MS};
+use taksa_consensus::pool::{Limits, Mempool};
+use taksa_consensus::vote::{Domain, VoteKind};
+use taksa_consensus::{Certificate, Genesis, Hash, Header, Vote};
+
+use crate::chain_sim::store::FakeStore;
+use crate::chain_sim::{config, genesis};
+use crate::sim::{keys, T0};
+
+/// A full node (no key) of a 4-validator chain that is at genesis, and the head its peers prove.
+struct Node {
+    core: ChainCore,
+    store: FakeStore,
+    pool: RefCell<Mempool>,
+    now: u64,
+    head: Header,
+    finalization: Certificate,
+}
+
+impl Node {
+    fn new() -> Node {
+        let keys = keys(4);
+        let genesis: Genesis = genesis(&keys, &[]);
+        let store = FakeStore::new(&genesis);
+        let cfg = config(&genesis, None);
+        let validators = genesis.validator_set();
+        // A head far above ours, finalized by a quorum: what honest and withholding peers show.
+        let head = Header {
+            chain_id: genesis.chain_id.clone(),
+            height: 500,
+            view: 500,
+            parent_hash: Hash([7; 32]),
+            proposer: validators.leader(500),
+            timestamp_ms: T0 + 100_000,
+            tx_root: Hash([8; 32]),
+            state_root: Hash([9; 32]),
+            validator_set_hash: validators.hash(),
+            parent_cert: None,
+        };
+        let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash() };
+        let votes: Vec<Vote> =
+            keys[..3].iter().map(|k| Vote::sign(&domain, k, VoteKind::Finalize, 500, Some(head.hash()))).collect();
+        let finalization = Certificate::from_votes(&validators, VoteKind::Finalize, 500, Some(head.hash()), &votes);
+        let core = ChainCore::new(cfg, &store, None, Vec::new());
+        let mut node =
+            Node { core, store, pool: RefCell::new(Mempool::new(Limits::default())), now: T0, head, finalization };
+        node.step(Input::Start);
+        node
+    }
+
+    fn step(&mut self, input: Input) -> Vec<Effect> {
+        let effects = self.core.step(&self.store, &self.pool, input, self.now);
+        for e in &effects {
+            assert!(!matches!(e, Effect::Penalize { .. }), "withholding is not provably dishonest: {e:?}");
+        }
+        effects
+    }
+
+    /// The sync requests among `effects`: (peer, id, request).
+    fn requests(effects: &[Effect]) -> Vec<(Peer, u64, Request)> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Request { peer, id, request } => Some((*peer, *id, request.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Answers the status requests among `effects` (in peer order), each peer proving the same
+    /// head; returns the blocks request the round then made: (peer, id).
+    fn answer_round(&mut self, effects: &[Effect]) -> Option<(Peer, u64)> {
+        let mut asked: Vec<(Peer, u64, Request)> =
+            Self::requests(effects).into_iter().filter(|(_, _, r)| matches!(r, Request::Status)).collect();
+        asked.sort_by_key(|(peer, _, _)| *peer);
+        let mut blocks = None;
+        for (_, id, _) in asked {
+            let answer = Response::Status { head: self.head.clone(), finalization: Some(self.finalization.clone()) };
+            for (peer, id, request) in Self::requests(&self.step(Input::Response { id, answer: Some(answer) })) {
+                if matches!(request, Request::Blocks { .. }) {
+                    blocks = Some((peer, id));
+                }
+            }
+        }
+        blocks
+    }
+
+    /// The peer asked for blocks withholds them (an empty answer).
+    fn withhold(&mut self, id: u64) {
+        let effects = self.step(Input::Response { id, answer: Some(Response::Blocks(Vec::new())) });
+        assert!(effects.iter().any(|e| matches!(e, Effect::SyncStopped { .. })), "{effects:?}");
+    }
+
+    /// Ticks each second until a status request goes out; returns how long that took and the
+    /// step's effects.
+    fn until_asked(&mut self) -> (u64, Vec<Effect>) {
+        let from = self.now;
+        loop {
+            self.now += 1000;
+            let effects = self.step(Input::Tick);
+            if Self::requests(&effects).iter().any(|(_, _, r)| matches!(r, Request::Status)) {
+                return (self.now - from, effects);
+            }
+            assert!(self.now - from < 100 * SYNC_COOLDOWN_MS, "never asked again");
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_announces_and_does_not_serve_is_followed_last_among_equal_heads() {
+    let mut node = Node::new();
+    let (withholder, honest) = (Peer(1), Peer(2));
+    let effects = node.step(Input::Peers(vec![withholder]));
+    let (peer, id) = node.answer_round(&effects).expect("a session starts");
+    assert_eq!(peer, withholder);
+    node.withhold(id);
+    // Its cooldown over, it answers first again, with the same head as a peer that never let us
+    // down: that peer is followed.
+    node.now += SYNC_COOLDOWN_MS + 1000;
+    let effects = node.step(Input::Peers(vec![withholder, honest]));
+    let asked: Vec<Peer> = Node::requests(&effects).iter().map(|(p, _, _)| *p).collect();
+    assert_eq!(asked, vec![withholder, honest]);
+    assert_eq!(node.answer_round(&effects).map(|(p, _)| p), Some(honest), "ties go to fewer strikes");
+}
+
+#[test]
+fn each_session_a_peer_lets_down_cools_it_off_longer() {
+    let mut node = Node::new();
+    let mut effects = node.step(Input::Peers(vec![Peer(1)]));
+    let mut cooled = Vec::new();
+    for _ in 0..4 {
+        let (_, id) = node.answer_round(&effects).expect("the only peer is followed");
+        node.withhold(id);
+        let (waited, next) = node.until_asked();
+        cooled.push(waited);
+        effects = next;
+    }
+    for (strikes, waited) in (0u32..).zip(&cooled) {
+        let cooldown = SYNC_COOLDOWN_MS << strikes.min(3);
+        assert!(*waited >= cooldown && *waited <= cooldown + 2000, "strike {}: {cooled:?}", strikes + 1);
+    }
+}

@@ -11,7 +11,7 @@ use taksa_rpc::{
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
-use crate::chain::{now_ms, Shared};
+use crate::chain::{now_ms, NoVerdict, Shared};
 use taksa_consensus::pool::{AdmitError, Admitted};
 
 /// The token's display symbol.
@@ -116,7 +116,10 @@ impl Backend for NodeBackend {
         // Signature checks run here, on whichever core serves the call; the chain actor, which
         // owns the pool, only does the pool's in-memory checks.
         tx.check_stateless(&s.genesis.chain_id, &s.genesis_hash, s.genesis.fee_floor).map_err(SubmitError::Rejected)?;
-        let verdict = s.submit_and_wait(tx, hash, encoded.len()).map_err(|_| SubmitError::Busy)?;
+        let verdict = s.submit_and_wait(tx, hash, encoded.len()).map_err(|e| match e {
+            NoVerdict::Busy => SubmitError::Busy,
+            NoVerdict::Stopped => SubmitError::Internal("the node's chain service stopped".into()),
+        })?;
         match verdict {
             Ok(admitted) => {
                 if let (Some(p2p), Admitted::New | Admitted::Replaced(_)) = (&s.p2p, admitted) {

@@ -14,8 +14,9 @@
 //! that does not start at the height asked for, or blocks that do not link, verify or execute.
 //! A peer that is slow, withholds, or answers empty is not provably dishonest: it loses local
 //! standing only, never network score. It gets a strike and is not asked again for
-//! [`SYNC_COOLDOWN_MS`], doubled for each further strike (up to 8×), and among peers proving
-//! the same head, the one with fewer strikes is followed. Serving blocks that move our head
+//! [`SYNC_COOLDOWN_MS`], doubled for each further strike (up to 8×), unless every peer is
+//! cooling (then the least struck are asked); among peers proving the same head, the one with
+//! fewer strikes is followed. Serving blocks that move our head
 //! clears its strikes. (A peer that reconnects under a new number starts clean: strikes only
 //! order peers, so that gains a liar one more session at most, and the network's ban score is
 //! kept by peer id in p2p.)
@@ -175,7 +176,15 @@ impl ChainCore {
     fn start_round(&mut self, io: &Io<'_>) {
         let now = io.now_ms;
         self.sync.next_round_ms = now.saturating_add(SYNC_INTERVAL_MS);
-        let asked: Vec<Peer> = self.sync.peers.iter().filter(|p| !self.sync.cooling.contains_key(p)).copied().collect();
+        let mut asked: Vec<Peer> =
+            self.sync.peers.iter().filter(|p| !self.sync.cooling.contains_key(p)).copied().collect();
+        if asked.is_empty() {
+            // Every peer is cooling: strikes only order peers, they never leave a node with no
+            // one to ask (an honest peer may have had a bad link), so ask the least struck.
+            let strikes = |p: &Peer| self.sync.strikes.get(p).copied().unwrap_or(0);
+            let fewest = self.sync.peers.iter().map(strikes).min();
+            asked = self.sync.peers.iter().filter(|p| Some(strikes(p)) == fewest).copied().collect();
+        }
         if asked.is_empty() {
             return;
         }

@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use taksa_consensus::chain::{ChainCore, Effect, Input, Peer, Request, Response, SYNC_COOLDOWN_MS};
+use taksa_consensus::chain::{ChainCore, Effect, Input, Peer, Request, Response, STATUS_TIMEOUT_MS, SYNC_COOLDOWN_MS};
 use taksa_consensus::pool::{Limits, Mempool};
 use taksa_consensus::vote::{Domain, VoteKind};
 use taksa_consensus::{Certificate, Genesis, Hash, Header, Vote};
@@ -72,22 +72,29 @@ impl Node {
             .collect()
     }
 
-    /// Answers the status requests among `effects` (in peer order), each peer proving the same
-    /// head; returns the blocks request the round then made: (peer, id).
-    fn answer_round(&mut self, effects: &[Effect]) -> Option<(Peer, u64)> {
-        let mut asked: Vec<(Peer, u64, Request)> =
-            Self::requests(effects).into_iter().filter(|(_, _, r)| matches!(r, Request::Status)).collect();
+    /// Answers the status requests among `effects` that went to `answering` (in peer order),
+    /// each proving the same head, and lets the round end (the others stay silent); returns
+    /// the blocks request the round then made: (peer, id).
+    fn answer_round(&mut self, effects: &[Effect], answering: &[Peer]) -> Option<(Peer, u64)> {
+        let mut asked: Vec<(Peer, u64, Request)> = Self::requests(effects)
+            .into_iter()
+            .filter(|(p, _, r)| matches!(r, Request::Status) && answering.contains(p))
+            .collect();
         asked.sort_by_key(|(peer, _, _)| *peer);
-        let mut blocks = None;
+        let mut later = Vec::new();
         for (_, id, _) in asked {
             let answer = Response::Status { head: self.head.clone(), finalization: Some(self.finalization.clone()) };
-            for (peer, id, request) in Self::requests(&self.step(Input::Response { id, answer: Some(answer) })) {
-                if matches!(request, Request::Blocks { .. }) {
-                    blocks = Some((peer, id));
-                }
-            }
+            later.extend(self.step(Input::Response { id, answer: Some(answer) }));
         }
-        blocks
+        if !Self::requests(&later).iter().any(|(_, _, r)| matches!(r, Request::Blocks { .. })) {
+            // Someone stayed silent: the round ends at its deadline.
+            self.now += STATUS_TIMEOUT_MS;
+            later.extend(self.step(Input::Tick));
+        }
+        Self::requests(&later)
+            .into_iter()
+            .find(|(_, _, r)| matches!(r, Request::Blocks { .. }))
+            .map(|(p, id, _)| (p, id))
     }
 
     /// The peer asked for blocks withholds them (an empty answer).
@@ -96,14 +103,14 @@ impl Node {
         assert!(effects.iter().any(|e| matches!(e, Effect::SyncStopped { .. })), "{effects:?}");
     }
 
-    /// Ticks each second until a status request goes out; returns how long that took and the
-    /// step's effects.
-    fn until_asked(&mut self) -> (u64, Vec<Effect>) {
+    /// Ticks each second until `peer` is asked for its status; returns how long that took and
+    /// the step's effects.
+    fn until_asked(&mut self, peer: Peer) -> (u64, Vec<Effect>) {
         let from = self.now;
         loop {
             self.now += 1000;
             let effects = self.step(Input::Tick);
-            if Self::requests(&effects).iter().any(|(_, _, r)| matches!(r, Request::Status)) {
+            if Self::requests(&effects).iter().any(|(p, _, r)| *p == peer && matches!(r, Request::Status)) {
                 return (self.now - from, effects);
             }
             assert!(self.now - from < 100 * SYNC_COOLDOWN_MS, "never asked again");
@@ -116,7 +123,7 @@ fn a_peer_that_announces_and_does_not_serve_is_followed_last_among_equal_heads()
     let mut node = Node::new();
     let (withholder, honest) = (Peer(1), Peer(2));
     let effects = node.step(Input::Peers(vec![withholder]));
-    let (peer, id) = node.answer_round(&effects).expect("a session starts");
+    let (peer, id) = node.answer_round(&effects, &[withholder]).expect("a session starts");
     assert_eq!(peer, withholder);
     node.withhold(id);
     // Its cooldown over, it answers first again, with the same head as a peer that never let us
@@ -125,23 +132,40 @@ fn a_peer_that_announces_and_does_not_serve_is_followed_last_among_equal_heads()
     let effects = node.step(Input::Peers(vec![withholder, honest]));
     let asked: Vec<Peer> = Node::requests(&effects).iter().map(|(p, _, _)| *p).collect();
     assert_eq!(asked, vec![withholder, honest]);
-    assert_eq!(node.answer_round(&effects).map(|(p, _)| p), Some(honest), "ties go to fewer strikes");
+    let followed = node.answer_round(&effects, &[withholder, honest]).map(|(p, _)| p);
+    assert_eq!(followed, Some(honest), "ties go to fewer strikes");
 }
 
 #[test]
 fn each_session_a_peer_lets_down_cools_it_off_longer() {
+    // A second peer that never answers keeps the node from running out of peers to ask.
+    let (withholder, silent) = (Peer(1), Peer(2));
     let mut node = Node::new();
-    let mut effects = node.step(Input::Peers(vec![Peer(1)]));
+    let mut effects = node.step(Input::Peers(vec![withholder, silent]));
     let mut cooled = Vec::new();
     for _ in 0..4 {
-        let (_, id) = node.answer_round(&effects).expect("the only peer is followed");
+        let (peer, id) = node.answer_round(&effects, &[withholder]).expect("the withholder is followed");
+        assert_eq!(peer, withholder);
         node.withhold(id);
-        let (waited, next) = node.until_asked();
+        let (waited, next) = node.until_asked(withholder);
         cooled.push(waited);
         effects = next;
     }
     for (strikes, waited) in (0u32..).zip(&cooled) {
         let cooldown = SYNC_COOLDOWN_MS << strikes.min(3);
-        assert!(*waited >= cooldown && *waited <= cooldown + 2000, "strike {}: {cooled:?}", strikes + 1);
+        assert!(*waited >= cooldown && *waited <= cooldown + 4000, "strike {}: {cooled:?}", strikes + 1);
     }
+}
+
+#[test]
+fn strikes_never_leave_a_node_with_no_peer_to_ask() {
+    // The only peer let a session down (a bad link looks the same as withholding): the next
+    // round asks it again rather than nobody for half a minute.
+    let peer = Peer(1);
+    let mut node = Node::new();
+    let effects = node.step(Input::Peers(vec![peer]));
+    let (_, id) = node.answer_round(&effects, &[peer]).expect("followed");
+    node.withhold(id);
+    let (waited, _) = node.until_asked(peer);
+    assert!(waited <= 2000, "asked again after {waited} ms");
 }

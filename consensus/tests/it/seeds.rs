@@ -38,6 +38,10 @@ pub(crate) fn run_seeds<S: Debug, O>(
         Ok(s) => vec![s.trim().parse().expect("TAKSA_SIM_SEED is a seed number")],
         Err(_) => (0..count).collect(),
     };
+    // libtest names each test's thread after the test: the filter that replays it.
+    let test = std::thread::current()
+        .name()
+        .map_or_else(|| name.to_owned(), |t| t.rsplit("::").next().unwrap_or(t).to_owned());
     let started = Instant::now();
     let mut failures = Vec::new();
     let mut outcomes = Vec::with_capacity(seeds.len());
@@ -46,7 +50,7 @@ pub(crate) fn run_seeds<S: Debug, O>(
         match run(seed, &sc) {
             Ok(o) => outcomes.push(o),
             Err(e) => failures.push(format!(
-                "seed {seed} failed: {e}\n  scenario: {sc:?}\n  replay: TAKSA_SIM_SEED={seed} cargo test --workspace --test it {name} -- --nocapture --include-ignored"
+                "seed {seed} failed: {e}\n  scenario: {sc:?}\n  replay: TAKSA_SIM_SEED={seed} cargo test --workspace --test it {test} -- --nocapture --include-ignored"
             )),
         }
     }

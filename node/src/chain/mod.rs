@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
 use taksa_consensus::pool::{AdmitError, Admitted, DroppedTx, Limits, Mempool};
@@ -46,6 +46,9 @@ const SUBMISSIONS_MAX: usize = 4096;
 const ADMIT_BATCH_MAX: usize = 256;
 /// How long an RPC submission waits for room in a full admission queue before "busy".
 const SUBMIT_WAIT: Duration = Duration::from_secs(2);
+/// After this many inbox messages in a row with transactions waiting, one batch of them is
+/// admitted: consensus comes first, but a busy inbox does not starve admission.
+const INBOX_STREAK_MAX: u32 = 64;
 /// How many items the live feed holds for its slowest receiver; one that falls further behind
 /// re-reads from storage (see `taksa_rpc::Backend::feed`).
 pub(crate) const FEED_CAPACITY: usize = 1024;
@@ -79,6 +82,16 @@ pub(crate) type Verdict = Result<Admitted, AdmitError>;
 /// The admission queue is full: the node is busy, retry in a moment.
 #[derive(Debug)]
 pub(crate) struct Busy;
+
+/// Why a submission has no verdict.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum NoVerdict {
+    /// The queue stayed full, or the verdict did not come in time; the actor will not admit
+    /// it (it skips submissions nobody waits for any more).
+    Busy,
+    /// The chain actor stopped.
+    Stopped,
+}
 
 /// What only the chain actor receives: its publisher and its queue of transactions to admit.
 pub(crate) struct ActorEnds {
@@ -165,20 +178,34 @@ impl Shared {
 
     /// Hands a checked transaction to the chain actor and waits for the verdict, for a caller
     /// that may block (an RPC worker): at most [`SUBMIT_WAIT`] for room in a full queue, and as
-    /// long again for the verdict (the actor admits between consensus steps; a stopped actor
-    /// never answers).
-    pub(crate) fn submit_and_wait(&self, tx: SignedTransaction, hash: Hash, bytes: usize) -> Result<Verdict, Busy> {
+    /// long again for the verdict (the actor admits between consensus steps).
+    pub(crate) fn submit_and_wait(
+        &self,
+        tx: SignedTransaction,
+        hash: Hash,
+        bytes: usize,
+    ) -> Result<Verdict, NoVerdict> {
         let (reply, verdict) = oneshot::channel();
-        self.submissions.send_timeout(Submission { tx, hash, bytes, reply }, SUBMIT_WAIT).map_err(|_| Busy)?;
+        match self.submissions.send_timeout(Submission { tx, hash, bytes, reply }, SUBMIT_WAIT) {
+            Ok(()) => {}
+            Err(SendTimeoutError::Timeout(_)) => return Err(NoVerdict::Busy),
+            Err(SendTimeoutError::Disconnected(_)) => return Err(NoVerdict::Stopped),
+        }
         // Parked by the runtime, not spinning: dozens of RPC workers wait at once on two cores.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime
-                .block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdict).await })
-                .map_err(|_| Busy)?
-                .map_err(|_| Busy),
+        let answer = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime.block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdict).await }),
             // Outside the node's runtime (a unit test's thread); the actor's `Drop` answers
             // every submission it leaves behind.
-            Err(_) => verdict.blocking_recv().map_err(|_| Busy),
+            Err(_) => Ok(verdict.blocking_recv()),
+        };
+        match answer {
+            Ok(Ok(verdict)) => Ok(verdict),
+            // The actor dropped it unanswered: it stopped.
+            Ok(Err(_)) => Err(NoVerdict::Stopped),
+            // Given up: the receiver is gone, so the actor skips it. It may have been admitted
+            // in the instant before; then the published pool shows it.
+            Err(_) if self.chain().pool.contains(&hash) => Ok(Ok(Admitted::AlreadyPending)),
+            Err(_) => Err(NoVerdict::Busy),
         }
     }
 
@@ -232,6 +259,11 @@ pub(crate) struct Chain {
     /// The pool: owned here, lent to the core for each step.
     pool: RefCell<Mempool>,
     publisher: Publisher,
+    /// What subscribers are told of this step, sent once readers can see it (after the
+    /// snapshot is published), so that a subscriber that reads on an event reads its effect.
+    feed_out: Vec<FeedItem>,
+    /// Inbox messages handled in a row while transactions waited.
+    inbox_streak: u32,
     /// When sync progress was last logged.
     sync_logged_ms: u64,
 }
@@ -283,7 +315,18 @@ impl Chain {
         let core = ChainCore::new(cfg, &shared.store, record, pending);
         let ActorEnds { publisher, submissions } = ends;
         let pool = RefCell::new(Mempool::new(Limits::default()));
-        Ok(Chain { shared, core, network, inbox, submissions, pool, publisher, sync_logged_ms: 0 })
+        Ok(Chain {
+            shared,
+            core,
+            network,
+            inbox,
+            submissions,
+            pool,
+            publisher,
+            feed_out: Vec::new(),
+            inbox_streak: 0,
+            sync_logged_ms: 0,
+        })
     }
 
     /// Runs until shutdown; an error means the node must stop (a write failed, or the core
@@ -303,7 +346,17 @@ impl Chain {
             crossbeam_channel::select_biased! {
                 recv(self.inbox) -> msg => match msg {
                     Ok(ChainMsg::Shutdown) | Err(_) => return Ok(()),
-                    Ok(msg) => self.handle(msg)?,
+                    Ok(msg) => {
+                        self.handle(msg)?;
+                        if !self.submissions.is_empty() {
+                            self.inbox_streak += 1;
+                            if self.inbox_streak >= INBOX_STREAK_MAX {
+                                if let Ok(first) = self.submissions.try_recv() {
+                                    self.admit(first);
+                                }
+                            }
+                        }
+                    }
                 },
                 recv(self.submissions) -> submission => match submission {
                     Ok(first) => self.admit(first),
@@ -318,13 +371,19 @@ impl Chain {
     /// Admits `first` and whatever else waits (up to [`ADMIT_BATCH_MAX`]), publishes, then
     /// tells each submitter its verdict.
     fn admit(&mut self, first: Submission) {
+        self.inbox_streak = 0;
         let next_height = self.core.head().height.saturating_add(1);
         let mut verdicts = Vec::with_capacity(ADMIT_BATCH_MAX.min(self.submissions.len().saturating_add(1)));
         let mut next = Some(first);
+        let mut taken = 0;
         while let Some(Submission { tx, hash, bytes, reply }) = next.take() {
-            let verdict = self.pool.borrow_mut().admit(tx, hash, bytes, &self.shared.store, next_height);
-            verdicts.push((reply, verdict));
-            if verdicts.len() < ADMIT_BATCH_MAX {
+            taken += 1;
+            // Nobody waits for it any more (the submitter was told "busy"): not admitted.
+            if !reply.is_closed() {
+                let verdict = self.pool.borrow_mut().admit(tx, hash, bytes, &self.shared.store, next_height);
+                verdicts.push((reply, verdict));
+            }
+            if taken < ADMIT_BATCH_MAX {
                 next = self.submissions.try_recv().ok();
             }
         }
@@ -370,8 +429,11 @@ impl Chain {
         for effect in effects {
             self.execute(effect)?;
         }
-        // After the step's writes: what readers see is on disk.
+        // After the step's writes: what readers see is on disk; and then what subscribers hear.
         self.publish();
+        for item in self.feed_out.drain(..) {
+            shared.announce(item);
+        }
         let sync = self.core.sync_view();
         if sync.syncing && now.saturating_sub(self.sync_logged_ms) >= SYNC_LOG_EVERY_MS {
             self.sync_logged_ms = now;
@@ -403,14 +465,14 @@ impl Chain {
                 self.network.fetch_block(hash);
             }
             Effect::Dropped(items) => {
-                announce_dropped(shared, &items);
                 if let Err(e) = shared.store.put_dropped(&items) {
                     tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");
                 }
+                announce_dropped(&mut self.feed_out, &items);
             }
             Effect::Notarized(header) => {
                 tracing::debug!(target: "consensus", view = header.view, height = header.height, "notarized");
-                shared.announce(FeedItem::Notarized(header));
+                self.feed_out.push(FeedItem::Notarized(header));
             }
             Effect::Evidence(e) => {
                 tracing::warn!(target: "consensus", signer = %e.a.signer.to_bech32(&shared.genesis.address_hrp), view = e.a.view, "equivocation evidence");
@@ -449,8 +511,8 @@ impl Chain {
         if live {
             self.publisher.finality_lag(now_ms().saturating_sub(h.timestamp_ms));
         }
-        shared.announce(FeedItem::Committed(Arc::new(events)));
-        announce_dropped(shared, &dropped);
+        self.feed_out.push(FeedItem::Committed(Arc::new(events)));
+        announce_dropped(&mut self.feed_out, &dropped);
         Ok(())
     }
 
@@ -484,11 +546,11 @@ impl Drop for Chain {
     }
 }
 
-/// Logs dropped transactions and tells subscribers.
-fn announce_dropped(shared: &Shared, items: &[(Hash, DroppedTx)]) {
+/// Logs dropped transactions and queues them for subscribers.
+fn announce_dropped(feed: &mut Vec<FeedItem>, items: &[(Hash, DroppedTx)]) {
     for (h, d) in items {
         tracing::info!(target: "mempool", hash = %h, reason = %d.reason, "dropped transaction");
-        shared.announce(FeedItem::Dropped { hash: *h, status: dropped_status(d) });
+        feed.push(FeedItem::Dropped { hash: *h, status: dropped_status(d) });
     }
 }
 

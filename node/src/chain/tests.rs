@@ -10,7 +10,7 @@ use taksa_consensus::{
 };
 use taksa_storage::Store;
 
-use super::{now_ms, Alone, Busy, Chain, ChainMsg, Shared, SUBMISSIONS_MAX, SUBMIT_WAIT};
+use super::{now_ms, Alone, Chain, ChainMsg, NoVerdict, Shared, INBOX_STREAK_MAX, SUBMISSIONS_MAX, SUBMIT_WAIT};
 use taksa_consensus::chain::Input;
 
 /// Four validators whose keys the test holds, and a full node (no key) following them.
@@ -40,7 +40,7 @@ fn net() -> Net {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path(), &genesis).expect("opens");
     let (shared, ends) = Shared::new(genesis.clone(), store, None);
-    let (inbox, rx) = crossbeam_channel::bounded(16);
+    let (inbox, rx) = crossbeam_channel::bounded(256);
     let chain = Chain::new(Arc::new(shared), None, Box::new(Alone), rx, ends).expect("chain");
     Net { keys, genesis, _dir: dir, chain, inbox, wallet }
 }
@@ -179,6 +179,39 @@ fn a_full_admission_queue_answers_busy_instead_of_waiting_without_end() {
     }
     assert_eq!(held.len(), SUBMISSIONS_MAX);
     let started = std::time::Instant::now();
-    assert!(matches!(shared.submit_and_wait(tx, hash, bytes), Err(Busy)));
+    assert_eq!(shared.submit_and_wait(tx, hash, bytes), Err(NoVerdict::Busy));
     assert!(started.elapsed() >= SUBMIT_WAIT, "an RPC submission waits a little for room first");
+}
+
+#[test]
+fn a_submitter_that_gave_up_is_not_admitted_behind_its_back() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let (tx, hash, bytes) = net.transfer(0, 1);
+    let verdict = shared.submit(tx, hash, bytes).expect("room");
+    drop(verdict); // told "busy": its wallet may now sign something else for that nonce
+    let (kept, kept_hash, kept_bytes) = net.transfer(1, 1);
+    let waiting = shared.submit(kept, kept_hash, kept_bytes).expect("room");
+    let Net { chain, inbox, .. } = net;
+    let actor = std::thread::spawn(move || chain.run());
+    assert!(waiting.blocking_recv().expect("answered").is_ok(), "the second is admitted (queued past nonce 0)");
+    inbox.send(ChainMsg::Shutdown).expect("the actor runs");
+    actor.join().expect("no panic").expect("a clean stop");
+    let pool = &shared.chain().pool;
+    assert!(!pool.contains(&hash), "admitted although nobody waited for the verdict");
+    assert!(pool.contains(&kept_hash), "the one still waited for is admitted");
+}
+
+#[test]
+fn a_busy_inbox_does_not_starve_admission() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let (tx, hash, bytes) = net.transfer(0, 1);
+    let _waiting = shared.submit(tx, hash, bytes).expect("room");
+    for _ in 0..INBOX_STREAK_MAX {
+        net.inbox.send(ChainMsg::Core(Input::Tick)).expect("room");
+    }
+    net.inbox.send(ChainMsg::Shutdown).expect("room");
+    net.chain.run().expect("a clean stop");
+    assert!(shared.chain().pool.contains(&hash), "admitted after {INBOX_STREAK_MAX} inbox messages");
 }

@@ -131,9 +131,12 @@ impl FakeStore {
         if parent != self.head.hash() {
             return Err("the stored head is not the last stored block".into());
         }
-        if self.head.height > 0 && !self.finals.contains_key(&self.head.height) {
-            return Err(format!("the head at {} has no stored finalization", self.head.height));
-        }
+        // The head need not have its own finalization: a crash between the batches of one
+        // commit of several blocks (ancestors, then the finalized tip with its certificate)
+        // leaves a final head whose certificate was in the lost batch. It is still final (C3:
+        // only finality commits; the checker verifies agreement), and the node serves the
+        // highest finalization stored below it (`chain::certified_head`). Slow-mode seed 616
+        // of `sim_chain_validators_n4` found this check stricter than `Store::open`.
         Ok(())
     }
 }

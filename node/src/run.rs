@@ -18,6 +18,8 @@ use crate::{devnet, reserved, wallet};
 pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     init_logs(args.common.log_json);
     if args.reset && args.data_dir.exists() {
+        // Only a Taksa data folder: `--reset --data-dir ~` must not delete a home folder.
+        Store::check_resettable(&args.data_dir).context("--reset deletes only a Taksa data folder")?;
         std::fs::remove_dir_all(&args.data_dir)
             .with_context(|| format!("cannot remove {} for --reset", args.data_dir.display()))?;
     }

@@ -141,6 +141,34 @@ fn check_folder(path: &Path) -> Result<bool, StorageError> {
     })
 }
 
+/// Whether `path` may be deleted to start over: it is missing, an empty folder, or a Taksa
+/// database (a RocksDB database holding every column family the store makes). Anything else
+/// (a home folder passed by mistake, another program's database) is refused.
+pub(crate) fn check_resettable(path: &Path) -> Result<(), StorageError> {
+    let io = |source| StorageError::Io { path: path.to_owned(), source };
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    let refuse = |why: &str| StorageError::NotADatabase { path: path.to_owned(), why: why.to_owned() };
+    if !meta.is_dir() {
+        return Err(refuse("it is a file, not a folder"));
+    }
+    if fs::read_dir(path).map_err(io)?.next().is_none() {
+        return Ok(());
+    }
+    if !path.join("CURRENT").is_file() {
+        return Err(refuse("the folder holds other files and no RocksDB database (no CURRENT file)"));
+    }
+    let found = DB::list_cf(&options(), path).map_err(|source| open_error(path, source))?;
+    if COLUMN_FAMILIES.iter().all(|cf| found.iter().any(|f| f == cf)) {
+        Ok(())
+    } else {
+        Err(refuse("it is a RocksDB database without Taksa's column families"))
+    }
+}
+
 /// Tells a lock held by another process (or another handle in this one) from other failures.
 fn open_error(path: &Path, source: rocksdb::Error) -> StorageError {
     let text = source.to_string().to_ascii_lowercase();

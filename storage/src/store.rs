@@ -65,6 +65,12 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
+    /// Checks that `path` may be deleted to start a chain over (`--reset`): it is missing,
+    /// empty, or a Taksa database; anything else is refused, and nothing is deleted here.
+    pub fn check_resettable(path: &Path) -> Result<(), StorageError> {
+        crate::db::check_resettable(path)
+    }
+
     /// Opens the database in `path` (creating and initialising it from `genesis` if the folder
     /// is missing or empty) and checks it: same genesis, head present, heights contiguous and
     /// linked, accounts matching the head's state root. Refuses to open otherwise.

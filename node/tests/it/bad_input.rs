@@ -165,3 +165,29 @@ fn a_data_folder_of_another_chain_or_corrupt_is_refused_with_a_message() {
     assert!(!out.status.success(), "a corrupt folder must not start");
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+#[test]
+fn reset_deletes_only_a_taksa_data_folder() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A folder of someone's files, passed to --reset by mistake: refused, and nothing deleted.
+    let mine = tmp.path().join("documents");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    std::fs::write(mine.join("thesis.txt"), "years of work").expect("write");
+    let out = Command::new(bin())
+        .args(["dev", "--reset", "--rpc-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&mine)
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "a folder of other files must not be reset");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--reset deletes only a Taksa data folder") && err.contains("not a Taksa database"), "{err}");
+    assert_eq!(std::fs::read_to_string(mine.join("thesis.txt")).expect("still there"), "years of work");
+
+    // A dev chain's own folder is reset: it starts again at height 0.
+    let data = tmp.path().join("data");
+    drop(DevNode::start(&data, 50));
+    let node = DevNode::start_with(&data, 50, &["--reset"]);
+    let log = node.log();
+    let opened = log.lines().find(|l| l.contains("opened chain data")).expect("the open line");
+    assert!(opened.contains(" height=0 "), "{opened}");
+}

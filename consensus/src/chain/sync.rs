@@ -287,16 +287,14 @@ impl ChainCore {
         if head.height == 0 || fin.verify_finalizes(&head, domain, validators).is_err() {
             return self.penalize(peer, Penalty::BadStatus, String::new());
         }
-        let strikes = |p: &Peer| self.sync.strikes.get(p).copied().unwrap_or(0);
-        if let Some(round) = &self.sync.round {
-            let better = round.best.as_ref().is_none_or(|(best, b, _)| {
-                head.height > b.height || (head.height == b.height && strikes(&peer) < strikes(best))
-            });
-            if better {
-                if let Some(round) = &mut self.sync.round {
-                    round.best = Some((peer, head, fin));
-                }
-            }
+        let strikes = &self.sync.strikes;
+        let Some(round) = &mut self.sync.round else { return };
+        let count = |p: &Peer| strikes.get(p).copied().unwrap_or(0);
+        let better = round.best.as_ref().is_none_or(|(best, b, _)| {
+            head.height > b.height || (head.height == b.height && count(&peer) < count(best))
+        });
+        if better {
+            round.best = Some((peer, head, fin));
         }
     }
 

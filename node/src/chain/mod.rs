@@ -348,14 +348,7 @@ impl Chain {
                     Ok(ChainMsg::Shutdown) | Err(_) => return Ok(()),
                     Ok(msg) => {
                         self.handle(msg)?;
-                        if !self.submissions.is_empty() {
-                            self.inbox_streak += 1;
-                            if self.inbox_streak >= INBOX_STREAK_MAX {
-                                if let Ok(first) = self.submissions.try_recv() {
-                                    self.admit(first);
-                                }
-                            }
-                        }
+                        self.admit_if_starved();
                     }
                 },
                 recv(self.submissions) -> submission => match submission {
@@ -364,6 +357,20 @@ impl Chain {
                     Err(_) => return Ok(()),
                 },
                 default(Duration::from_millis(wait_ms)) => {}
+            }
+        }
+    }
+
+    /// Counts inbox messages handled while transactions wait, and admits a batch of them
+    /// after [`INBOX_STREAK_MAX`] in a row.
+    fn admit_if_starved(&mut self) {
+        if self.submissions.is_empty() {
+            return;
+        }
+        self.inbox_streak += 1;
+        if self.inbox_streak >= INBOX_STREAK_MAX {
+            if let Ok(first) = self.submissions.try_recv() {
+                self.admit(first);
             }
         }
     }

@@ -2,11 +2,19 @@
 //! same-nonce replacement by a higher fee and idempotent resubmission.
 //!
 //! Signatures are checked by the caller before it takes the pool's lock, so that admission
-//! verifies on every core. Per sender the pool keeps nonces from the account's committed nonce
-//! up to [`NONCE_WINDOW`] ahead: gossip delivers a sender's transactions in any order, so a
-//! later nonce may arrive first and waits (queued) until the gap fills. Only the gap-free run
-//! from the committed nonce is proposed, and its end is what `next_nonce` reports (Ethereum's
-//! `pending`).
+//! verifies on every core. Per sender the pool keeps two kinds of transaction, like Ethereum's
+//! `pending` and `queued`:
+//!
+//! - **Pending**: the gap-free run of nonces from the account's committed nonce. These are
+//!   proposed, gossiped, and what `next_nonce` counts; a run may grow to the per-sender cap
+//!   ([`Limits::per_sender_max`]).
+//! - **Queued**: nonces after a gap, waiting for the ones before them (gossip delivers a
+//!   sender's transactions in any order). A queued transaction is never proposed and never
+//!   pays, so queued ones are held on a short leash: at most [`NONCE_WINDOW`] past the end of
+//!   the sender's run, at most [`Limits::queued_per_sender_max`] per sender and
+//!   [`Limits::queued_max`] in all, for at most [`QUEUED_LIFETIME_BLOCKS`] blocks, and the
+//!   lowest fee is evicted first when their room or the pool is full. They are not gossiped
+//!   until the gap fills ([`Mempool::take_promoted`]).
 //!
 //! The pool does no IO and has one owner: the node's chain actor, which admits transactions
 //! and runs the chain core ([`crate::chain`]), which updates the pool when a block commits (in
@@ -18,7 +26,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use imbl::{HashMap, HashSet, OrdMap, Vector};
+use imbl::{HashMap, HashSet, OrdMap, OrdSet, Vector};
 
 use bincode::{Decode, Encode};
 
@@ -32,9 +40,17 @@ use crate::{Address, Hash, SignedTransaction, TxError};
 /// gossip, and a wallet asking for one must not be told it is unknown.
 const RECENT_MAX: usize = 2 * BLOCK_TXS_MAX;
 
-/// How far past the committed nonce a sender's transaction may be held, waiting for the ones
-/// before it.
+/// How far past the end of a sender's gap-free run a transaction may wait for the ones before
+/// it.
 pub const NONCE_WINDOW: u64 = 64;
+
+/// How many blocks a transaction may wait behind a nonce gap before it is dropped as expired.
+pub const QUEUED_LIFETIME_BLOCKS: u64 = 600;
+
+/// How many times one sender's transaction with one nonce may be replaced while pooled. Each
+/// replacement leaves a record on disk (so `tx_get` can say what replaced it) and costs nothing
+/// until a version is included, so the number is bounded.
+pub const REPLACEMENTS_MAX: u8 = 4;
 
 /// The pool's bounds.
 #[derive(Clone, Debug)]
@@ -43,14 +59,33 @@ pub struct Limits {
     pub txs_max: usize,
     /// Most encoded bytes held.
     pub bytes_max: usize,
-    /// Most transactions held per sender.
+    /// Most transactions held per sender, pending and queued.
     pub per_sender_max: usize,
+    /// Most transactions held behind nonce gaps, over all senders.
+    pub queued_max: usize,
+    /// Most transactions held behind nonce gaps per sender.
+    pub queued_per_sender_max: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { txs_max: 100_000, bytes_max: 64 * 1024 * 1024, per_sender_max: 256 }
+        Limits {
+            txs_max: 100_000,
+            bytes_max: 64 * 1024 * 1024,
+            per_sender_max: 256,
+            queued_max: 10_000,
+            queued_per_sender_max: 64,
+        }
     }
+}
+
+/// The reason of a queued transaction evicted from a full pool. Such drops are announced to
+/// subscribers but not recorded ([`Mempool::evict`]).
+pub const EVICTED: &str = "evicted";
+
+/// The least fee that replaces a pooled transaction paying `fee`: more than a tenth above it.
+pub fn replacement_fee(fee: u128) -> u128 {
+    fee.saturating_add(fee / 10).saturating_add(1)
 }
 
 /// Why the pool refused a transaction.
@@ -60,24 +95,40 @@ pub enum AdmitError {
     #[error(transparent)]
     Rejected(#[from] TxError),
     /// The pool is full.
-    #[error("the pool is full ({txs_max} transactions or its byte limit); retry later")]
+    #[error("the pool is full ({txs_max} transactions, its byte limit, or its room for transactions behind a nonce gap); retry later")]
     PoolFull {
         /// The pool's capacity.
         txs_max: usize,
     },
-    /// The sender has too many pending transactions.
-    #[error("the sender already has {per_sender_max} pending transactions; wait for some to finalize")]
+    /// The sender has too many pooled transactions.
+    #[error("the sender already has {per_sender_max} transactions in the pool; wait for some to finalize")]
     SenderLimit {
         /// The per-sender limit.
         per_sender_max: usize,
     },
+    /// The sender has too many transactions waiting behind a nonce gap.
+    #[error("the sender already has {queued_per_sender_max} transactions waiting behind a nonce gap; send nonce {next_nonce} first")]
+    QueuedLimit {
+        /// The per-sender limit of queued transactions.
+        queued_per_sender_max: usize,
+        /// The nonce that fills the sender's first gap.
+        next_nonce: u64,
+    },
     /// A replacement must pay more.
-    #[error("a transaction with this nonce is pending with fee {fee}; a replacement must pay at least {needed}")]
+    #[error("fee {fee} does not replace the pooled transaction with this nonce, which pays {pooled_fee}; a replacement pays at least {needed}")]
     ReplacementUnderpriced {
-        /// The pending transaction's fee.
+        /// The submitted fee.
         fee: u128,
-        /// The least a replacement pays.
+        /// The pooled transaction's fee.
+        pooled_fee: u128,
+        /// The least a replacement pays ([`replacement_fee`]).
         needed: u128,
+    },
+    /// The pooled transaction with this nonce was replaced too often.
+    #[error("the transaction with this nonce was already replaced {replacements_max} times; wait for it to finalize or expire")]
+    ReplacementLimit {
+        /// [`REPLACEMENTS_MAX`].
+        replacements_max: u8,
     },
     /// The transaction is in a block that was just committed.
     #[error("the transaction is already in a committed block")]
@@ -87,12 +138,22 @@ pub enum AdmitError {
 /// What admission did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Admitted {
-    /// Newly added.
+    /// Newly added to the sender's gap-free run: it will be proposed.
     New,
-    /// The same bytes were already pending.
+    /// Newly added behind a nonce gap (or replacing a transaction there): held until the gap
+    /// fills, neither proposed nor gossiped meanwhile.
+    Queued,
+    /// The same bytes were already pooled.
     AlreadyPending,
     /// Replaced the pending transaction with this hash.
     Replaced(Hash),
+}
+
+impl Admitted {
+    /// Whether the transaction is newly proposable here, so peers should hear of it.
+    pub fn gossip(&self) -> bool {
+        matches!(self, Admitted::New | Admitted::Replaced(_))
+    }
 }
 
 /// A transaction that left the pool without being finalized, and why.
@@ -102,17 +163,19 @@ pub struct Dropped {
     pub hash: Hash,
     /// "expired" for expiries, otherwise "rejected".
     pub expired: bool,
-    /// The machine-readable reason ([`TxError::reason`]).
+    /// The machine-readable reason ([`TxError::reason`], `replaced` or `evicted`).
     pub reason: String,
     /// A message for humans.
     pub message: String,
+    /// The transaction that replaced it (same sender and nonce, higher fee).
+    pub replaced_by: Option<Hash>,
 }
 
 impl Dropped {
     /// What storage keeps of a drop at head height `height`.
     pub fn record(&self, height: u64) -> DroppedTx {
         let reason = if self.expired { "expired".to_owned() } else { self.reason.clone() };
-        DroppedTx { reason, message: self.message.clone(), height }
+        DroppedTx { reason, message: self.message.clone(), height, replaced_by: self.replaced_by }
     }
 }
 
@@ -125,6 +188,8 @@ pub struct DroppedTx {
     pub message: String,
     /// The head height when it was dropped.
     pub height: u64,
+    /// For `replaced`: the transaction that replaced it.
+    pub replaced_by: Option<Hash>,
 }
 
 #[derive(Clone)]
@@ -132,6 +197,29 @@ struct Entry {
     stx: Arc<SignedTransaction>,
     bytes: usize,
     arrival: u64,
+    /// The height of the next block when it last became queued (a queued one's age).
+    queued_since: u64,
+    /// Behind a nonce gap.
+    queued: bool,
+    /// How many transactions with its sender and nonce it replaced, in a chain.
+    replacements: u8,
+}
+
+impl Entry {
+    fn queue_key(&self, hash: Hash) -> (u128, u64, Hash) {
+        (self.stx.tx.fee, self.arrival, hash)
+    }
+}
+
+/// One sender's pooled transactions.
+#[derive(Clone, Default)]
+struct Sender {
+    /// By nonce.
+    txs: OrdMap<u64, Hash>,
+    /// The nonce after the gap-free run: those below are pending, those above queued.
+    run_end: u64,
+    /// How many are queued.
+    queued: usize,
 }
 
 /// The pool. Cloning it is O(1): the clone is a snapshot that later changes do not touch.
@@ -139,7 +227,9 @@ struct Entry {
 pub struct Mempool {
     limits: Limits,
     by_hash: HashMap<Hash, Entry>,
-    by_sender: HashMap<Address, OrdMap<u64, Hash>>,
+    by_sender: HashMap<Address, Sender>,
+    /// The queued transactions, cheapest (then oldest) first: the order of eviction.
+    queued: OrdSet<(u128, u64, Hash)>,
     bytes: usize,
     arrivals: u64,
     /// Transactions that recently left the pool or were committed, oldest first (at most
@@ -153,6 +243,13 @@ pub struct Mempool {
     /// pool's view of them): admission and `next_nonce` read the store, which shows a commit a
     /// moment after the pool learns of it.
     committed_next: [HashMap<Address, u64>; 2],
+    /// Drops made by admission (replaced, evicted) that the owner has not taken yet.
+    drops: Vec<Dropped>,
+    /// Queued transactions that became pending, which the owner has not taken yet (at most
+    /// [`RECENT_MAX`]: an owner that does not gossip them need not take them).
+    promoted: Vec<Hash>,
+    /// The height of the next block, as of the latest admission or commit.
+    next_height: u64,
 }
 
 impl Mempool {
@@ -162,21 +259,30 @@ impl Mempool {
             limits,
             by_hash: HashMap::new(),
             by_sender: HashMap::new(),
+            queued: OrdSet::new(),
             bytes: 0,
             arrivals: 0,
             recent: Vector::new(),
             recent_included: HashSet::new(),
             recent_bodies: HashMap::new(),
             committed_next: [HashMap::new(), HashMap::new()],
+            drops: Vec::new(),
+            promoted: Vec::new(),
+            next_height: 0,
         }
     }
 
-    /// How many transactions are pending.
+    /// How many transactions are pooled, pending and queued.
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
 
-    /// Whether nothing is pending.
+    /// How many of them wait behind a nonce gap.
+    pub fn queued_len(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Whether nothing is pooled.
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }
@@ -186,37 +292,41 @@ impl Mempool {
         self.bytes
     }
 
-    /// Whether this transaction is pending.
+    /// Whether this transaction is pooled.
     pub fn contains(&self, hash: &Hash) -> bool {
         self.by_hash.contains_key(hash)
     }
 
-    /// The pending transaction with this hash.
+    /// The pooled transaction with this hash.
     pub fn get(&self, hash: &Hash) -> Option<&SignedTransaction> {
         self.by_hash.get(hash).map(|e| &*e.stx)
     }
 
-    /// How many transactions of `addr` are pending.
-    pub fn pending_of(&self, addr: &Address) -> usize {
-        self.by_sender.get(addr).map_or(0, OrdMap::len)
+    /// Whether this pooled transaction waits behind a nonce gap.
+    pub fn is_queued(&self, hash: &Hash) -> bool {
+        self.by_hash.get(hash).is_some_and(|e| e.queued)
     }
 
-    /// The nonce the sender's next transaction should use, counting the pool.
+    /// How many transactions of `addr` are pooled.
+    pub fn pending_of(&self, addr: &Address) -> usize {
+        self.by_sender.get(addr).map_or(0, |s| s.txs.len())
+    }
+
+    /// The nonce the sender's next transaction should use, counting the pool: the end of its
+    /// gap-free run.
     pub fn next_nonce(&self, addr: &Address, state: &(impl StateReader + ?Sized)) -> u64 {
-        let mut next = self.nonce_of(addr, state);
-        if let Some(queue) = self.by_sender.get(addr) {
-            for nonce in queue.range(next..).map(|(n, _)| *n) {
-                if nonce != next {
-                    break;
-                }
-                next = next.saturating_add(1);
-            }
-        }
-        next
+        let committed = self.nonce_of(addr, state);
+        self.run_end(addr, committed)
+    }
+
+    fn run_end(&self, addr: &Address, committed: u64) -> u64 {
+        self.by_sender.get(addr).map_or(committed, |s| s.run_end.max(committed))
     }
 
     /// Admits a transaction whose signature and stateless fields the caller has checked.
-    /// `next_height` is the height of the next block (for expiry).
+    /// `next_height` is the height of the next block (for expiry). Transactions it replaced or
+    /// evicted wait in [`Mempool::take_drops`], queued ones it made pending in
+    /// [`Mempool::take_promoted`].
     pub fn admit(
         &mut self,
         stx: SignedTransaction,
@@ -231,6 +341,7 @@ impl Mempool {
         if self.recent_included.contains(&hash) {
             return Err(AdmitError::Committed);
         }
+        self.next_height = self.next_height.max(next_height);
         let tx = &stx.tx;
         if let Some(until) = tx.valid_until_height {
             if until < next_height {
@@ -242,22 +353,32 @@ impl Mempool {
         if tx.nonce < account.nonce {
             return Err(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }.into());
         }
-        if tx.nonce > account.nonce.saturating_add(NONCE_WINDOW) {
-            let expected = self.next_nonce(&tx.from, state);
-            return Err(TxError::NonceGap { expected, got: tx.nonce }.into());
+        let run_end = self.run_end(&tx.from, account.nonce);
+        if tx.nonce > run_end.saturating_add(NONCE_WINDOW) {
+            return Err(TxError::NonceGap { expected: run_end, got: tx.nonce }.into());
         }
-        let replaced = self.by_sender.get(&tx.from).and_then(|q| q.get(&tx.nonce)).copied();
+        let queued = tx.nonce > run_end;
+        let sender = self.by_sender.get(&tx.from);
+        let replaced = sender.and_then(|s| s.txs.get(&tx.nonce)).copied();
+        let mut replacements = 0;
         if let Some(old) = replaced.and_then(|h| self.by_hash.get(&h)) {
-            let needed = old.stx.tx.fee.saturating_add(old.stx.tx.fee / 10).saturating_add(1);
+            let needed = replacement_fee(old.stx.tx.fee);
             if tx.fee < needed {
-                return Err(AdmitError::ReplacementUnderpriced { fee: old.stx.tx.fee, needed });
+                return Err(AdmitError::ReplacementUnderpriced { fee: tx.fee, pooled_fee: old.stx.tx.fee, needed });
             }
+            if old.replacements >= REPLACEMENTS_MAX {
+                return Err(AdmitError::ReplacementLimit { replacements_max: REPLACEMENTS_MAX });
+            }
+            replacements = old.replacements + 1;
         } else {
-            if self.pending_of(&tx.from) >= self.limits.per_sender_max {
+            if sender.map_or(0, |s| s.txs.len()) >= self.limits.per_sender_max {
                 return Err(AdmitError::SenderLimit { per_sender_max: self.limits.per_sender_max });
             }
-            if self.by_hash.len() >= self.limits.txs_max || self.bytes.saturating_add(bytes) > self.limits.bytes_max {
-                return Err(AdmitError::PoolFull { txs_max: self.limits.txs_max });
+            if queued && sender.map_or(0, |s| s.queued) >= self.limits.queued_per_sender_max {
+                return Err(AdmitError::QueuedLimit {
+                    queued_per_sender_max: self.limits.queued_per_sender_max,
+                    next_nonce: run_end,
+                });
             }
         }
         let spent_by_others = self.pending_spend(&tx.from, replaced, account.nonce);
@@ -266,17 +387,114 @@ impl Mempool {
         if total > account.balance {
             return Err(TxError::InsufficientBalance { needed: total, available: account.balance }.into());
         }
-        if let Some(old) = replaced {
-            self.remove(&old);
+        if replaced.is_none() {
+            self.make_room(queued, tx.fee, bytes)?;
         }
-        self.insert(stx, hash, bytes);
+        let nonce = tx.nonce;
+        let from = tx.from;
+        let fee = tx.fee;
+        if let Some(old) = replaced {
+            self.remove_entry(&old, true);
+            self.drops.push(Dropped {
+                hash: old,
+                expired: false,
+                reason: "replaced".into(),
+                message: format!("replaced by {hash}, which has the same sender and nonce and pays fee {fee}"),
+                replaced_by: Some(hash),
+            });
+        }
+        self.insert(stx, hash, bytes, queued, replacements);
+        if let Some(sender) = self.by_sender.get_mut(&from) {
+            // Removing the replaced one may have emptied and forgotten the sender's record.
+            sender.run_end = sender.run_end.max(run_end);
+        }
+        if queued {
+            return Ok(Admitted::Queued);
+        }
+        if nonce == run_end {
+            self.promote_after(&from, nonce);
+        }
         Ok(replaced.map_or(Admitted::New, Admitted::Replaced))
     }
 
-    /// What the sender's pending transactions at or above `committed_nonce` spend.
+    /// Evicts the cheapest queued transactions until a new one (queued or not, paying `fee`,
+    /// of `bytes`) fits. A queued newcomer must pay more than what it evicts; a pending one
+    /// outranks any queued one. Pending transactions are never evicted: they pay when proposed.
+    fn make_room(&mut self, queued: bool, fee: u128, bytes: usize) -> Result<(), AdmitError> {
+        let full = AdmitError::PoolFull { txs_max: self.limits.txs_max };
+        loop {
+            let queue_full = queued && self.queued.len() >= self.limits.queued_max;
+            let pool_full =
+                self.by_hash.len() >= self.limits.txs_max || self.bytes.saturating_add(bytes) > self.limits.bytes_max;
+            if !queue_full && !pool_full {
+                return Ok(());
+            }
+            let Some(&(cheapest, _, victim)) = self.queued.get_min() else { return Err(full) };
+            if queued && fee <= cheapest {
+                return Err(full);
+            }
+            self.evict(&victim);
+        }
+    }
+
+    /// Evicts a queued transaction. Evictions cost the evicted sender nothing and the evictor
+    /// only a higher fee it never pays, so they are announced but neither written to disk nor
+    /// remembered as leaving: the transaction is forgotten (`tx_not_found`).
+    fn evict(&mut self, victim: &Hash) {
+        let Some(entry) = self.by_hash.get(victim) else {
+            // Never expected: a key without its entry. Drop the key so the caller's loop ends.
+            let stale: Vec<_> = self.queued.iter().filter(|k| k.2 == *victim).copied().collect();
+            for key in stale {
+                self.queued.remove(&key);
+            }
+            return;
+        };
+        let fee = entry.stx.tx.fee;
+        self.remove_entry(victim, false);
+        self.drops.push(Dropped {
+            hash: *victim,
+            expired: false,
+            reason: EVICTED.into(),
+            message: format!(
+                "evicted from a full pool while it waited behind a nonce gap, by a transaction paying more than its fee {fee}"
+            ),
+            replaced_by: None,
+        });
+    }
+
+    /// Transactions replaced or evicted since the last call, for the owner to record (all but
+    /// [`EVICTED`]) and announce. An owner that does not take them loses at most the newest
+    /// evictions beyond [`RECENT_MAX`]; a commit takes the rest into its records.
+    pub fn take_drops(&mut self) -> Vec<Dropped> {
+        std::mem::take(&mut self.drops)
+    }
+
+    /// Queued transactions that became pending since the last call (their gap filled), for the
+    /// owner to gossip now.
+    pub fn take_promoted(&mut self) -> Vec<Arc<SignedTransaction>> {
+        let promoted = std::mem::take(&mut self.promoted);
+        let mut seen = std::collections::HashSet::with_capacity(promoted.len());
+        // In promotion order (each sender's in nonce order), each once, and only if still pending.
+        promoted
+            .iter()
+            .filter(|h| seen.insert(**h))
+            .filter_map(|h| self.by_hash.get(h))
+            .filter(|e| !e.queued)
+            .map(|e| e.stx.clone())
+            .collect()
+    }
+
+    fn note_promoted(&mut self, hash: Hash) {
+        if self.promoted.len() < RECENT_MAX {
+            self.promoted.push(hash);
+        }
+    }
+
+    /// What the sender's pooled transactions at or above `committed_nonce` spend.
     fn pending_spend(&self, sender: &Address, except: Option<Hash>, committed_nonce: u64) -> u128 {
-        self.by_sender.get(sender).map_or(0, |q| {
-            q.range(committed_nonce..)
+        self.by_sender.get(sender).map_or(0, |s| {
+            s.txs
+                .range(committed_nonce..)
                 .map(|(_, h)| h)
                 .filter(|h| Some(**h) != except)
                 .filter_map(|h| self.by_hash.get(h))
@@ -285,11 +503,50 @@ impl Mempool {
         })
     }
 
-    fn insert(&mut self, stx: SignedTransaction, hash: Hash, bytes: usize) {
+    fn insert(&mut self, stx: SignedTransaction, hash: Hash, bytes: usize, queued: bool, replacements: u8) {
         self.arrivals += 1;
-        self.by_sender.entry(stx.tx.from).or_default().insert(stx.tx.nonce, hash);
+        let from = stx.tx.from;
+        let entry = Entry {
+            stx: Arc::new(stx),
+            bytes,
+            arrival: self.arrivals,
+            queued_since: self.next_height,
+            queued,
+            replacements,
+        };
+        let sender = self.by_sender.entry(from).or_default();
+        sender.txs.insert(entry.stx.tx.nonce, hash);
+        if queued {
+            sender.queued += 1;
+            self.queued.insert(entry.queue_key(hash));
+        }
         self.bytes += bytes;
-        self.by_hash.insert(hash, Entry { stx: Arc::new(stx), bytes, arrival: self.arrivals });
+        self.by_hash.insert(hash, entry);
+    }
+
+    /// After the sender's pending `nonce` was added at the end of its run: the queued ones
+    /// right after it join the run.
+    fn promote_after(&mut self, from: &Address, nonce: u64) {
+        let Some(sender) = self.by_sender.get_mut(from) else { return };
+        let mut next = nonce.saturating_add(1);
+        let joining: Vec<Hash> = sender
+            .txs
+            .range(next..)
+            .map_while(|(n, h)| {
+                let joins = *n == next;
+                next = next.saturating_add(1);
+                joins.then_some(*h)
+            })
+            .collect();
+        sender.run_end = nonce.saturating_add(1).saturating_add(joining.len() as u64);
+        sender.queued = sender.queued.saturating_sub(joining.len());
+        for h in joining {
+            if let Some(e) = self.by_hash.get_mut(&h) {
+                e.queued = false;
+                self.queued.remove(&e.queue_key(h));
+                self.note_promoted(h);
+            }
+        }
     }
 
     /// A transaction that left the pool a moment ago (included in a block or dropped) whose
@@ -316,20 +573,67 @@ impl Mempool {
         }
     }
 
-    fn remove(&mut self, hash: &Hash) -> Option<Arc<SignedTransaction>> {
+    /// Removes a transaction without reclassifying its sender's others: for a replacement
+    /// (same nonce), a queued one, or before the caller reclassifies the sender. `remember`
+    /// keeps it among the recently left ([`Mempool::leaving`]) until its record is written.
+    fn remove_entry(&mut self, hash: &Hash, remember: bool) -> Option<Arc<SignedTransaction>> {
         let entry = self.by_hash.remove(hash)?;
-        if !self.recent_included.contains(hash) {
-            self.recent.push_back(*hash);
+        if remember {
+            if !self.recent_included.contains(hash) {
+                self.recent.push_back(*hash);
+            }
+            self.recent_bodies.insert(*hash, entry.stx.clone());
         }
-        self.recent_bodies.insert(*hash, entry.stx.clone());
         self.bytes = self.bytes.saturating_sub(entry.bytes);
-        if let Some(q) = self.by_sender.get_mut(&entry.stx.tx.from) {
-            q.remove(&entry.stx.tx.nonce);
-            if q.is_empty() {
-                self.by_sender.remove(&entry.stx.tx.from);
+        if entry.queued {
+            self.queued.remove(&entry.queue_key(*hash));
+        }
+        let from = entry.stx.tx.from;
+        if let Some(s) = self.by_sender.get_mut(&from) {
+            s.txs.remove(&entry.stx.tx.nonce);
+            if entry.queued {
+                s.queued = s.queued.saturating_sub(1);
+            }
+            if s.txs.is_empty() {
+                self.by_sender.remove(&from);
             }
         }
         Some(entry.stx)
+    }
+
+    /// Sorts the sender's transactions into its gap-free run from `committed` (pending) and
+    /// the rest (queued).
+    fn reclassify(&mut self, from: &Address, committed: u64) {
+        let Some(sender) = self.by_sender.get_mut(from) else { return };
+        let mut run_end = committed;
+        let mut queued = 0;
+        let mut changed = Vec::new();
+        for (nonce, h) in sender.txs.iter() {
+            let pending = *nonce == run_end;
+            if pending {
+                run_end = run_end.saturating_add(1);
+            } else {
+                queued += 1;
+            }
+            changed.push((*h, !pending));
+        }
+        sender.run_end = run_end;
+        sender.queued = queued;
+        for (h, queued) in changed {
+            let Some(e) = self.by_hash.get_mut(&h) else { continue };
+            if e.queued == queued {
+                continue;
+            }
+            e.queued = queued;
+            let key = e.queue_key(h);
+            if queued {
+                e.queued_since = self.next_height;
+                self.queued.insert(key);
+            } else {
+                self.queued.remove(&key);
+                self.note_promoted(h);
+            }
+        }
     }
 
     /// Up to `max` transactions for a proposal on `state`: each sender's gap-free run from its
@@ -337,9 +641,10 @@ impl Mempool {
     /// cannot starve the others.
     pub fn candidates(&self, max: usize, state: &(impl StateReader + ?Sized)) -> Vec<SignedTransaction> {
         let mut keyed: Vec<(usize, u64, &SignedTransaction)> = Vec::with_capacity(self.by_hash.len().min(max * 2));
-        for (sender, queue) in self.by_sender.iter() {
+        for (sender, pooled) in self.by_sender.iter() {
             let mut next = state.account(sender).nonce;
-            let run: Vec<&Entry> = queue
+            let run: Vec<&Entry> = pooled
+                .txs
                 .range(next..)
                 .map_while(|(n, h)| {
                     let e = (*n == next).then(|| self.by_hash.get(h)).flatten()?;
@@ -356,26 +661,58 @@ impl Mempool {
         keyed.into_iter().take(max).map(|(_, _, stx)| stx.clone()).collect()
     }
 
-    /// Removes transactions the proposer found invalid, with their reasons.
+    /// Removes transactions the proposer found invalid, with their reasons. The sender's
+    /// transactions after a removed pending one wait behind the gap it leaves.
     pub fn reject(&mut self, refused: &[(Hash, TxError)]) -> Vec<Dropped> {
-        let out = refused.iter().filter_map(|(h, e)| self.remove(h).map(|_| dropped(*h, e))).collect();
+        let mut out = Vec::new();
+        for (h, e) in refused {
+            let queued = self.is_queued(h);
+            if let Some(stx) = self.remove_entry(h, true) {
+                out.push(dropped(*h, e));
+                if !queued {
+                    self.demote_from(&stx.tx.from, stx.tx.nonce);
+                }
+            }
+        }
         self.forget_old();
         out
     }
 
+    /// After the sender's pending `nonce` left the pool: the run ends there, and those after
+    /// it are queued.
+    fn demote_from(&mut self, from: &Address, nonce: u64) {
+        let Some(sender) = self.by_sender.get_mut(from) else { return };
+        if sender.run_end <= nonce {
+            return;
+        }
+        sender.run_end = nonce;
+        let demoted: Vec<Hash> = sender.txs.range(nonce..).map(|(_, h)| *h).collect();
+        for h in demoted {
+            let Some(e) = self.by_hash.get_mut(&h) else { continue };
+            if !e.queued {
+                e.queued = true;
+                e.queued_since = self.next_height;
+                self.queued.insert(e.queue_key(h));
+                sender.queued += 1;
+            }
+        }
+    }
+
     /// After a block commits: removes its transactions, then drops what the new state makes
-    /// invalid (nonce taken, expired, balance no longer covers the queue), with reasons.
+    /// invalid (nonce taken, expired, balance no longer covers the run, waited too long behind
+    /// a gap), with reasons.
     pub fn on_commit(
         &mut self,
         included: &[Hash],
         state: &(impl StateReader + ?Sized),
         next_height: u64,
     ) -> Vec<Dropped> {
+        self.next_height = self.next_height.max(next_height);
         let [newer, older] = &mut self.committed_next;
         std::mem::swap(newer, older);
         newer.clear();
         for h in included {
-            if let Some(stx) = self.remove(h) {
+            if let Some(stx) = self.remove_entry(h, true) {
                 let next = stx.tx.nonce.saturating_add(1);
                 let entry = self.committed_next[0].entry(stx.tx.from).or_insert(next);
                 *entry = (*entry).max(next);
@@ -385,18 +722,35 @@ impl Mempool {
                 self.recent.push_back(*h);
             }
         }
-        let mut out = Vec::new();
         let senders: Vec<Address> = self.by_sender.keys().copied().collect();
+        let mut out = Vec::new();
         for sender in senders {
             out.extend(self.revalidate_sender(&sender, state, next_height));
         }
+        // Demotions since the last commit may have overfilled the queued room.
+        while self.queued.len() > self.limits.queued_max {
+            let Some(&(_, _, victim)) = self.queued.get_min() else { break };
+            self.evict(&victim);
+        }
+        // Admission drops not taken yet go into this commit's records, except for what it
+        // included after all; evictions stay for the owner to announce (they are not recorded).
+        let (evicted, recorded): (Vec<Dropped>, Vec<Dropped>) =
+            std::mem::take(&mut self.drops).into_iter().partition(|d| d.reason == EVICTED);
+        self.drops = evicted;
+        self.drops.truncate(RECENT_MAX);
+        let (evicted, kept): (Vec<Dropped>, Vec<Dropped>) = out.into_iter().partition(|d| d.reason == EVICTED);
+        let room = RECENT_MAX.saturating_sub(self.drops.len());
+        self.drops.extend(evicted.into_iter().take(room));
+        let mut out = kept;
+        out.extend(recorded.into_iter().filter(|d| !self.recent_included.contains(&d.hash)));
         self.forget_old();
         out
     }
 
     /// Drops the sender's transactions the new state makes invalid: nonces already taken,
-    /// nonces beyond the window, and in the gap-free run the expired and the unaffordable.
-    /// Those after a gap (or after a dropped one) stay queued until the gap fills.
+    /// expired ones, in the gap-free run the unaffordable, and after it those past the window,
+    /// past their lifetime, or over the sender's queued cap (the highest nonces). The rest
+    /// after a gap (or after a dropped one) stay queued until the gap fills.
     fn revalidate_sender(
         &mut self,
         sender: &Address,
@@ -404,39 +758,67 @@ impl Mempool {
         next_height: u64,
     ) -> Vec<Dropped> {
         let account = state.account(sender);
-        let queue: Vec<Hash> = self.by_sender.get(sender).map(|q| q.values().copied().collect()).unwrap_or_default();
+        let pooled: Vec<Hash> =
+            self.by_sender.get(sender).map(|s| s.txs.values().copied().collect()).unwrap_or_default();
         let mut out = Vec::new();
-        let mut expected = account.nonce;
+        let mut run_end = account.nonce;
+        let mut in_run = true;
         let mut spend: u128 = 0;
-        let mut broken = false;
-        for h in queue {
-            let Some(tx) = self.by_hash.get(&h).map(|e| e.stx.tx.clone()) else { continue };
-            let window_end = account.nonce.saturating_add(NONCE_WINDOW);
-            let error = if tx.nonce < account.nonce {
-                Some(TxError::NonceTooLow { expected: account.nonce, got: tx.nonce })
-            } else if tx.nonce > window_end {
-                Some(TxError::NonceGap { expected, got: tx.nonce })
-            } else if broken || tx.nonce != expected {
-                // Past a gap: queued until the transactions before it arrive.
-                None
+        let mut queued = 0;
+        for h in pooled {
+            let Some((tx, queued_since)) = self.by_hash.get(&h).map(|e| (e.stx.tx.clone(), e.queued_since)) else {
+                continue;
+            };
+            let extends_run = in_run && tx.nonce == run_end;
+            let drop = if tx.nonce < account.nonce {
+                Some(dropped(h, &TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }))
             } else if let Some(until) = tx.valid_until_height.filter(|u| *u < next_height) {
-                Some(TxError::Expired { valid_until: until, height: next_height })
-            } else {
+                Some(dropped(h, &TxError::Expired { valid_until: until, height: next_height }))
+            } else if extends_run {
                 spend = spend.saturating_add(tx.amount.saturating_add(tx.fee));
                 (spend > account.balance)
-                    .then_some(TxError::InsufficientBalance { needed: spend, available: account.balance })
+                    .then(|| dropped(h, &TxError::InsufficientBalance { needed: spend, available: account.balance }))
+            } else if tx.nonce > run_end.saturating_add(NONCE_WINDOW) {
+                Some(dropped(h, &TxError::NonceGap { expected: run_end, got: tx.nonce }))
+            } else if next_height.saturating_sub(queued_since) > QUEUED_LIFETIME_BLOCKS {
+                Some(Dropped {
+                    hash: h,
+                    expired: true,
+                    reason: "expired".into(),
+                    message: format!(
+                        "waited {QUEUED_LIFETIME_BLOCKS} blocks behind a nonce gap; nonce {run_end} was never sent"
+                    ),
+                    replaced_by: None,
+                })
+            } else if queued >= self.limits.queued_per_sender_max {
+                Some(Dropped {
+                    hash: h,
+                    expired: false,
+                    reason: EVICTED.into(),
+                    message: format!(
+                        "the sender has more than {} transactions behind a nonce gap (nonce {run_end} is missing)",
+                        self.limits.queued_per_sender_max
+                    ),
+                    replaced_by: None,
+                })
+            } else {
+                None
             };
-            match error {
-                Some(e) => {
+            match drop {
+                Some(d) => {
                     // The rest cannot apply until this nonce is sent again.
-                    broken = broken || tx.nonce >= account.nonce;
-                    self.remove(&h);
-                    out.push(dropped(h, &e));
+                    in_run = in_run && tx.nonce < account.nonce;
+                    self.remove_entry(&h, d.reason != EVICTED);
+                    out.push(d);
                 }
-                None if tx.nonce == expected => expected = expected.saturating_add(1),
-                None => {}
+                None if extends_run => run_end = run_end.saturating_add(1),
+                None => {
+                    in_run = false;
+                    queued += 1;
+                }
             }
         }
+        self.reclassify(sender, account.nonce);
         out
     }
 }
@@ -444,7 +826,7 @@ impl Mempool {
 /// The pool as the chain core reaches it. Its owner (the node's chain actor, a simulated node)
 /// keeps it in a [`RefCell`] and lends it to each step.
 pub trait PoolAccess {
-    /// Whether the transaction is pending (its signature was checked on admission).
+    /// Whether the transaction is pooled (its signature was checked on admission).
     fn contains(&self, hash: &Hash) -> bool;
     /// See [`Mempool::candidates`].
     fn candidates(&self, max: usize, state: &dyn StateReader) -> Vec<SignedTransaction>;
@@ -475,6 +857,7 @@ fn dropped(hash: Hash, e: &TxError) -> Dropped {
         expired: matches!(e, TxError::Expired { .. }),
         reason: e.reason().to_owned(),
         message: e.to_string(),
+        replaced_by: None,
     }
 }
 
@@ -585,7 +968,7 @@ mod tests {
             Err(AdmitError::Rejected(TxError::NonceGap { expected: 5, .. }))
         ));
         let (gap, hg) = tx(&k, 2, 1, 1, 7);
-        assert_eq!(pool.admit(gap, hg, 10, &s, 1), Ok(Admitted::New), "queued behind a gap");
+        assert_eq!(pool.admit(gap, hg, 10, &s, 1), Ok(Admitted::Queued), "queued behind a gap");
         let (ok, ho) = tx(&k, 2, 1, 1, 5);
         assert!(pool.admit(ok, ho, 10, &s, 1).is_ok());
         assert_eq!(pool.next_nonce(&Address(k.public()), &s), 6, "7 waits for 6");
@@ -617,20 +1000,216 @@ mod tests {
         let (a, ha) = tx(&k, 2, 10, 100, 0);
         pool.admit(a, ha, 10, &s, 1).expect("admitted");
         let (cheap, hc) = tx(&k, 3, 10, 105, 0);
-        assert!(matches!(
+        assert_eq!(
             pool.admit(cheap, hc, 10, &s, 1),
-            Err(AdmitError::ReplacementUnderpriced { needed: 111, .. })
-        ));
+            Err(AdmitError::ReplacementUnderpriced { fee: 105, pooled_fee: 100, needed: 111 }),
+            "data.fee is the submitted fee"
+        );
         let (rich, hr) = tx(&k, 3, 10, 111, 0);
         assert_eq!(pool.admit(rich, hr, 10, &s, 1), Ok(Admitted::Replaced(ha)));
         assert!(!pool.contains(&ha) && pool.contains(&hr) && pool.len() == 1);
+        let drops = pool.take_drops();
+        assert_eq!(drops.len(), 1, "{drops:?}");
+        assert_eq!((drops[0].hash, drops[0].reason.as_str(), drops[0].replaced_by), (ha, "replaced", Some(hr)));
+        assert_eq!(drops[0].record(7).replaced_by, Some(hr), "storage keeps the replacing hash");
+        assert!(pool.take_drops().is_empty(), "taken once");
+        let sender = Address(k.public());
+        assert_eq!(pool.next_nonce(&sender, &s), 1, "the replacement keeps the sender's run");
+        let (next, hn) = tx(&k, 3, 10, 1, 1);
+        assert_eq!(pool.admit(next, hn, 10, &s, 1), Ok(Admitted::New), "and the next nonce extends it");
+    }
+
+    #[test]
+    fn a_nonce_may_be_replaced_a_bounded_number_of_times() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1_000_000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let mut fee = 100;
+        let (first, h) = tx(&k, 2, 10, fee, 0);
+        pool.admit(first, h, 10, &s, 1).expect("admitted");
+        for _ in 0..REPLACEMENTS_MAX {
+            fee = replacement_fee(fee);
+            let (bump, hb) = tx(&k, 2, 10, fee, 0);
+            assert!(matches!(pool.admit(bump, hb, 10, &s, 1), Ok(Admitted::Replaced(_))));
+        }
+        let (more, hm) = tx(&k, 2, 10, replacement_fee(fee), 0);
+        assert_eq!(
+            pool.admit(more, hm, 10, &s, 1),
+            Err(AdmitError::ReplacementLimit { replacements_max: REPLACEMENTS_MAX })
+        );
+        assert_eq!(pool.take_drops().len(), usize::from(REPLACEMENTS_MAX), "one record per replacement");
+    }
+
+    /// A cheaply made transaction: the pool trusts its caller to have checked signatures.
+    fn unsigned(from: Address, nonce: u64, fee: u128) -> (SignedTransaction, Hash) {
+        let stx = SignedTransaction {
+            tx: Transaction {
+                chain_id: CHAIN.into(),
+                from,
+                to: Address(crate::crypto::PublicKey([7; 32])),
+                amount: 1,
+                fee,
+                nonce,
+                valid_until_height: None,
+                memo: None,
+            },
+            signature: crate::crypto::Signature([0; 64]),
+        };
+        let h = stx.hash();
+        (stx, h)
+    }
+
+    fn sender_address(i: u32) -> Address {
+        let mut a = [0xa5; 32];
+        a[..4].copy_from_slice(&i.to_le_bytes());
+        Address(crate::crypto::PublicKey(a))
+    }
+
+    #[test]
+    fn a_sender_may_have_200_consecutive_transfers_in_flight() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let sender = Address(k.public());
+        let s = state(&k, 1_000_000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        for n in 0..200 {
+            let (t, h) = unsigned(sender, n, 1);
+            assert_eq!(pool.admit(t, h, 100, &s, 1), Ok(Admitted::New), "nonce {n}");
+        }
+        assert_eq!(pool.next_nonce(&sender, &s), 200);
+        assert_eq!(pool.queued_len(), 0);
+        assert_eq!(pool.candidates(1000, &s).len(), 200, "all of the run is proposable");
+        // Past the run the window applies, and the error agrees with itself.
+        let (far, hf) = unsigned(sender, 200 + NONCE_WINDOW + 1, 1);
+        let err = pool.admit(far, hf, 100, &s, 1).expect_err("beyond the window");
+        assert_eq!(err, AdmitError::Rejected(TxError::NonceGap { expected: 200, got: 265 }));
+        assert_eq!(err.to_string(), "nonce 265 leaves a gap: the account's next nonce is 200");
+        let (gap, hg) = unsigned(sender, 200 + NONCE_WINDOW, 1);
+        assert_eq!(pool.admit(gap, hg, 100, &s, 1), Ok(Admitted::Queued), "within the window after the run");
+    }
+
+    #[test]
+    fn queued_transactions_cannot_clog_the_pool() {
+        // About 1,563 accounts with 64 transactions each behind a gap filled the 100,000 slots.
+        let senders = 1_563u32;
+        let mut s = BTreeMap::new();
+        for i in 0..senders {
+            s.insert(sender_address(i), Account { balance: 1_000_000, nonce: 0 });
+        }
+        let honest = Keypair::from_seed(&[9; 32]);
+        s.insert(Address(honest.public()), Account { balance: 1_000_000, nonce: 0 });
+        let limits = Limits::default();
+        let mut pool = Mempool::new(limits.clone());
+        let mut held = 0;
+        for i in 0..senders {
+            for nonce in 1..=64 {
+                let (t, h) = unsigned(sender_address(i), nonce, 1);
+                match pool.admit(t, h, 200, &s, 1) {
+                    Ok(Admitted::Queued) => held += 1,
+                    Err(AdmitError::QueuedLimit { next_nonce: 0, .. } | AdmitError::PoolFull { .. }) => {}
+                    other => panic!("sender {i} nonce {nonce}: {other:?}"),
+                }
+            }
+        }
+        assert_eq!(held, limits.queued_max, "the queued room fills, and no more");
+        assert_eq!(pool.queued_len(), limits.queued_max);
+        assert!(pool.by_sender.values().all(|s| s.queued <= limits.queued_per_sender_max));
+        let (t, h) = tx(&honest, 2, 10, 1, 0);
+        assert_eq!(pool.admit(t, h, 200, &s, 1), Ok(Admitted::New), "an honest transfer still gets in");
+        let proposed = pool.candidates(BLOCK_TXS_MAX, &s);
+        assert_eq!(proposed.iter().map(|t| t.hash()).collect::<Vec<_>>(), vec![h], "queued ones are never proposed");
+    }
+
+    #[test]
+    fn the_cheapest_queued_transaction_is_evicted_first_and_pending_ones_never() {
+        let limits = Limits { txs_max: 4, queued_max: 2, ..Limits::default() };
+        let mut s = BTreeMap::new();
+        for i in 0..5 {
+            s.insert(sender_address(i), Account { balance: 1_000_000, nonce: 0 });
+        }
+        let mut pool = Mempool::new(limits);
+        let (q1, h1) = unsigned(sender_address(0), 1, 5);
+        let (q2, h2) = unsigned(sender_address(1), 1, 3);
+        assert_eq!(pool.admit(q1, h1, 100, &s, 1), Ok(Admitted::Queued));
+        assert_eq!(pool.admit(q2, h2, 100, &s, 1), Ok(Admitted::Queued));
+        let (same, hs) = unsigned(sender_address(2), 1, 3);
+        assert_eq!(pool.admit(same, hs, 100, &s, 1), Err(AdmitError::PoolFull { txs_max: 4 }), "must pay more");
+        let (more, hm) = unsigned(sender_address(2), 1, 4);
+        assert_eq!(pool.admit(more, hm, 100, &s, 1), Ok(Admitted::Queued));
+        assert!(!pool.contains(&h2) && pool.contains(&h1), "the cheapest went");
+        let drops = pool.take_drops();
+        assert_eq!((drops.len(), drops[0].hash, drops[0].reason.as_str()), (1, h2, EVICTED));
+        assert!(pool.leaving(&h2).is_none(), "an eviction is forgotten, not reported pending");
+        // Pending transactions fill the rest, then outrank queued ones of any fee.
+        for i in 3..5 {
+            let (p, hp) = unsigned(sender_address(i), 0, 1);
+            assert_eq!(pool.admit(p, hp, 100, &s, 1), Ok(Admitted::New));
+        }
+        let (p, hp) = unsigned(sender_address(1), 0, 1);
+        assert_eq!(pool.admit(p, hp, 100, &s, 1), Ok(Admitted::New), "evicts a queued one");
+        assert_eq!(pool.queued_len(), 1);
+        assert!(!pool.contains(&hm), "the cheaper of the two queued went");
+        let (p, hp) = unsigned(sender_address(2), 0, 1);
+        assert_eq!(pool.admit(p, hp, 100, &s, 1), Ok(Admitted::New));
+        assert_eq!(pool.queued_len(), 0, "the last queued one made room");
+        let (p, hp) = unsigned(sender_address(0), 0, 1_000);
+        assert_eq!(
+            pool.admit(p, hp, 100, &s, 1),
+            Err(AdmitError::PoolFull { txs_max: 4 }),
+            "pending ones are never evicted"
+        );
+    }
+
+    #[test]
+    fn queued_transactions_are_gossiped_only_once_their_gap_fills() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let sender = Address(k.public());
+        let s = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (t2, h2) = tx(&k, 2, 1, 1, 2);
+        let (t1, h1) = tx(&k, 2, 1, 1, 1);
+        let (t0, h0) = tx(&k, 2, 1, 1, 0);
+        assert!(!pool.admit(t2, h2, 10, &s, 1).expect("2").gossip());
+        assert!(!pool.admit(t1, h1, 10, &s, 1).expect("1").gossip());
+        assert!(pool.take_promoted().is_empty());
+        assert!(pool.is_queued(&h1) && pool.is_queued(&h2));
+        assert!(pool.admit(t0, h0, 10, &s, 1).expect("0").gossip());
+        let promoted: Vec<Hash> = pool.take_promoted().iter().map(|t| t.hash()).collect();
+        assert_eq!(promoted, vec![h1, h2], "the gap filled: now peers may hear of them");
+        assert_eq!((pool.queued_len(), pool.next_nonce(&sender, &s)), (0, 3));
+        // A pending one the proposer refuses leaves a gap again.
+        pool.reject(&[(h1, TxError::InsufficientBalance { needed: 2, available: 1 })]);
+        assert!(pool.is_queued(&h2) && !pool.is_queued(&h0));
+        assert_eq!(pool.next_nonce(&sender, &s), 1);
+    }
+
+    #[test]
+    fn a_queued_transfer_expires_at_its_height_or_after_its_lifetime() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1000, 0);
+        let mut pool = Mempool::new(Limits::default());
+        let (mut t, _) = tx(&k, 2, 1, 1, 1);
+        t.tx.valid_until_height = Some(5);
+        let h = t.hash();
+        let (old, ho) = tx(&k, 2, 1, 1, 2);
+        assert_eq!(pool.admit(t, h, 10, &s, 1), Ok(Admitted::Queued));
+        assert_eq!(pool.admit(old, ho, 10, &s, 1), Ok(Admitted::Queued));
+        assert!(pool.on_commit(&[], &s, 5).is_empty(), "valid through height 5");
+        let dropped = pool.on_commit(&[], &s, 6);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!((dropped[0].hash, dropped[0].expired), (h, true));
+        assert_eq!(dropped[0].record(5).reason, "expired");
+        assert!(pool.on_commit(&[], &s, 1 + QUEUED_LIFETIME_BLOCKS).is_empty(), "within its lifetime");
+        let dropped = pool.on_commit(&[], &s, 2 + QUEUED_LIFETIME_BLOCKS);
+        assert_eq!((dropped.len(), dropped[0].hash, dropped[0].expired), (1, ho, true));
+        assert!(dropped[0].message.contains("behind a nonce gap"), "{}", dropped[0].message);
+        assert!(pool.is_empty() && pool.queued_len() == 0);
     }
 
     #[test]
     fn per_sender_and_pool_limits_hold() {
         let k = Keypair::from_seed(&[1; 32]);
         let s = state(&k, 1_000_000, 0);
-        let mut pool = Mempool::new(Limits { txs_max: 10, bytes_max: 1 << 20, per_sender_max: 3 });
+        let mut pool = Mempool::new(Limits { txs_max: 10, bytes_max: 1 << 20, per_sender_max: 3, ..Limits::default() });
         for n in 0..3 {
             let (t, h) = tx(&k, 2, 1, 1, n);
             pool.admit(t, h, 10, &s, 1).expect("under the cap");

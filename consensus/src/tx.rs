@@ -153,7 +153,7 @@ pub enum TxError {
         got: u64,
     },
     /// The nonce leaves a gap.
-    #[error("nonce {got} is ahead of the account's next nonce {expected}")]
+    #[error("nonce {got} leaves a gap: the account's next nonce is {expected}")]
     NonceGap {
         /// The next nonce the account (with its pending transactions) can use.
         expected: u64,

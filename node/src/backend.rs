@@ -12,7 +12,7 @@ use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
 use crate::chain::{now_ms, NoVerdict, Shared};
-use taksa_consensus::pool::{AdmitError, Admitted};
+use taksa_consensus::pool::AdmitError;
 
 /// The token's display symbol.
 pub(crate) const TOKEN_SYMBOL: &str = "TKS";
@@ -30,7 +30,7 @@ pub(crate) fn dropped_status(d: &DroppedTx) -> TxStatus {
     if reason == "expired" {
         TxStatus::Expired { reason, message }
     } else {
-        TxStatus::Rejected { reason, message }
+        TxStatus::Rejected { reason, message, replaced_by: d.replaced_by }
     }
 }
 
@@ -122,7 +122,7 @@ impl Backend for NodeBackend {
         })?;
         match verdict {
             Ok(admitted) => {
-                if let (Some(p2p), Admitted::New | Admitted::Replaced(_)) = (&s.p2p, admitted) {
+                if let (Some(p2p), true) = (&s.p2p, admitted.gossip()) {
                     // Validators learn it by gossip; our pool keeps it either way.
                     if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, encoded) {
                         tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
@@ -136,8 +136,14 @@ impl Backend for NodeBackend {
             Err(AdmitError::Rejected(e)) => Err(SubmitError::Rejected(e)),
             Err(AdmitError::PoolFull { txs_max }) => Err(SubmitError::PoolFull { txs_max }),
             Err(AdmitError::SenderLimit { per_sender_max }) => Err(SubmitError::SenderLimit { per_sender_max }),
-            Err(AdmitError::ReplacementUnderpriced { fee, needed }) => {
-                Err(SubmitError::ReplacementUnderpriced { fee, needed })
+            Err(AdmitError::ReplacementUnderpriced { fee, pooled_fee, needed }) => {
+                Err(SubmitError::ReplacementUnderpriced { fee, pooled_fee, needed })
+            }
+            Err(AdmitError::ReplacementLimit { replacements_max }) => {
+                Err(SubmitError::ReplacementLimit { replacements_max })
+            }
+            Err(AdmitError::QueuedLimit { queued_per_sender_max, next_nonce }) => {
+                Err(SubmitError::QueuedLimit { queued_per_sender_max, next_nonce })
             }
         }
     }

@@ -42,6 +42,29 @@ pub(crate) struct CommonArgs {
     /// client and tells a subscriber that stopped reading `lagged` sooner.
     #[arg(long, env = "TAKSA_RPC_SEND_BUFFER_BYTES", value_parser = clap::value_parser!(u32).range(4096..))]
     pub(crate) rpc_send_buffer_bytes: Option<u32>,
+    /// Web origins (`https://wallet.example`, comma-separated) whose pages may call the RPC from
+    /// a browser, besides the node's own explorer and pages on localhost; `*` allows any site,
+    /// which lets every web page you visit drive this node.
+    #[arg(long, env = "TAKSA_RPC_CORS", value_name = "ORIGINS", value_delimiter = ',')]
+    pub(crate) rpc_cors: Vec<String>,
+    /// Host names (comma-separated) under which the RPC may be reached, besides IP addresses and
+    /// localhost names: the names in front of a reverse proxy, for example. Other names are
+    /// refused, which stops DNS-rebinding attacks from a web page; `*` allows any.
+    #[arg(long, env = "TAKSA_RPC_ALLOWED_HOSTS", value_name = "NAMES", value_delimiter = ',')]
+    pub(crate) rpc_allowed_hosts: Vec<String>,
+    /// The most WebSocket sessions from one client address (further upgrades get HTTP 429).
+    #[arg(long, env = "TAKSA_RPC_WS_PER_IP_MAX", value_name = "N", default_value_t = taksa_rpc::WS_PER_IP_MAX_DEFAULT)]
+    pub(crate) rpc_ws_per_ip_max: u32,
+    /// Time between the server's WebSocket pings, in milliseconds.
+    #[arg(long, env = "TAKSA_RPC_WS_PING_INTERVAL_MS", value_name = "MS", default_value_t = taksa_rpc::WS_PING_INTERVAL_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(100..))]
+    pub(crate) rpc_ws_ping_interval_ms: u64,
+    /// How long a WebSocket may send nothing, not even a pong to a ping, before the server
+    /// closes it, in milliseconds.
+    #[arg(long, env = "TAKSA_RPC_WS_INACTIVE_MS", value_name = "MS", default_value_t = taksa_rpc::WS_INACTIVE_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(100..))]
+    pub(crate) rpc_ws_inactive_ms: u64,
+    /// How long an HTTP connection may stay open with no request in flight, in milliseconds.
+    #[arg(long, env = "TAKSA_RPC_IDLE_TIMEOUT_MS", value_name = "MS", default_value_t = taksa_rpc::IDLE_TIMEOUT_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(100..))]
+    pub(crate) rpc_idle_timeout_ms: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     pub(crate) log_json: bool,

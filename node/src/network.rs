@@ -245,7 +245,8 @@ async fn admit_gossiped(shared: Arc<Shared>, data: Vec<u8>) -> Result<bool, &'st
     let Ok(verdict) = shared.submit(tx, hash, bytes) else { return Ok(false) };
     match verdict.await {
         Ok(Ok(Admitted::New | Admitted::Replaced(_))) => Ok(true),
-        Ok(Ok(Admitted::AlreadyPending)) | Err(_) => Ok(false),
+        // Held behind a nonce gap: forwarded by whichever node sees the gap fill.
+        Ok(Ok(Admitted::Queued | Admitted::AlreadyPending)) | Err(_) => Ok(false),
         // Valid but not admissible here now (nonce, balance, a full pool): not the peer's fault.
         Ok(Err(_)) => Ok(false),
     }

@@ -199,6 +199,14 @@ async fn run_node(
 
     let rpc_config = taksa_rpc::Config {
         send_buffer_bytes: common.rpc_send_buffer_bytes,
+        ws_per_ip_max: common.rpc_ws_per_ip_max,
+        ws_ping_interval_ms: common.rpc_ws_ping_interval_ms,
+        ws_inactive_ms: common.rpc_ws_inactive_ms,
+        idle_timeout_ms: common.rpc_idle_timeout_ms,
+        access: taksa_rpc::AccessConfig {
+            allowed_hosts: common.rpc_allowed_hosts.clone(),
+            cors_origins: common.rpc_cors.clone(),
+        },
         ..taksa_rpc::Config::new(common.rpc_addr)
     };
     let server =

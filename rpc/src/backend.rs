@@ -336,6 +336,9 @@ pub enum TxStatus {
         reason: String,
         /// A human-readable explanation.
         message: String,
+        /// For reason `replaced`: the transaction with the same sender and nonce that
+        /// replaced it.
+        replaced_by: Option<Hash>,
     },
     /// Dropped because its `valid_until_height` passed.
     Expired {
@@ -450,25 +453,41 @@ pub enum SubmitError {
     #[error(transparent)]
     Rejected(#[from] TxError),
     /// The pool is full and the transaction does not pay enough to evict another.
-    #[error("the pool is full ({txs_max} transactions)")]
+    #[error("the pool is full ({txs_max} transactions, its byte limit, or its room for transactions behind a nonce gap); retry later")]
     PoolFull {
         /// The pool's capacity.
         txs_max: usize,
     },
-    /// The sender already has the most pending transactions one sender may have.
-    #[error("the sender already has {per_sender_max} pending transactions")]
+    /// The sender already has the most pooled transactions one sender may have.
+    #[error("the sender already has {per_sender_max} transactions in the pool; wait for some to finalize")]
     SenderLimit {
         /// The per-sender limit.
         per_sender_max: usize,
     },
+    /// The sender already has the most transactions one sender may have behind a nonce gap.
+    #[error("the sender already has {queued_per_sender_max} transactions waiting behind a nonce gap; send nonce {next_nonce} first")]
+    QueuedLimit {
+        /// The per-sender limit of queued transactions.
+        queued_per_sender_max: usize,
+        /// The nonce that fills the sender's first gap.
+        next_nonce: u64,
+    },
     /// A different transaction with the same sender and nonce is pooled and this one does not
     /// pay enough more to replace it.
-    #[error("replacing a pooled transaction needs a fee of at least {needed}, got {fee}")]
+    #[error("fee {fee} does not replace the pooled transaction with this nonce, which pays {pooled_fee}; a replacement pays at least {needed}")]
     ReplacementUnderpriced {
         /// The offered fee.
         fee: u128,
+        /// The pooled transaction's fee.
+        pooled_fee: u128,
         /// The lowest fee that would replace the pooled one.
         needed: u128,
+    },
+    /// The pooled transaction with this nonce was replaced too often.
+    #[error("the transaction with this nonce was already replaced {replacements_max} times; wait for it to finalize or expire")]
+    ReplacementLimit {
+        /// The most replacements per sender and nonce.
+        replacements_max: u8,
     },
     /// The node's admission queue stayed full: nothing was decided; retry in a moment.
     #[error("the node is busy admitting other transactions; retry in a moment")]

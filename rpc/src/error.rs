@@ -58,6 +58,10 @@ pub enum ErrorCode {
     ReplacementUnderpriced,
     /// The node's admission queue is full; nothing was decided.
     Busy,
+    /// The sender has the most transactions allowed behind a nonce gap.
+    QueuedLimit,
+    /// A pooled transaction with the same sender and nonce was replaced too often.
+    ReplacementLimit,
     /// No block with that height or hash.
     BlockNotFound,
     /// No transaction with that hash.
@@ -80,7 +84,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -103,6 +107,8 @@ impl ErrorCode {
         ErrorCode::SenderLimit,
         ErrorCode::ReplacementUnderpriced,
         ErrorCode::Busy,
+        ErrorCode::QueuedLimit,
+        ErrorCode::ReplacementLimit,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
         ErrorCode::BadAddress,
@@ -139,6 +145,8 @@ impl ErrorCode {
             ErrorCode::SenderLimit => 1102,
             ErrorCode::ReplacementUnderpriced => 1103,
             ErrorCode::Busy => 1104,
+            ErrorCode::QueuedLimit => 1105,
+            ErrorCode::ReplacementLimit => 1106,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
             ErrorCode::BadAddress => 3001,
@@ -176,6 +184,8 @@ impl ErrorCode {
             ErrorCode::SenderLimit => "sender_limit",
             ErrorCode::ReplacementUnderpriced => "replacement_underpriced",
             ErrorCode::Busy => "busy",
+            ErrorCode::QueuedLimit => "queued_limit",
+            ErrorCode::ReplacementLimit => "replacement_limit",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
             ErrorCode::BadAddress => "bad_address",
@@ -287,10 +297,19 @@ impl From<SubmitError> for ApiError {
             SubmitError::SenderLimit { per_sender_max } => {
                 ApiError::new(ErrorCode::SenderLimit, message).with("perSenderMax", per_sender_max)
             }
-            SubmitError::ReplacementUnderpriced { fee, needed } => {
+            SubmitError::ReplacementUnderpriced { fee, pooled_fee, needed } => {
                 ApiError::new(ErrorCode::ReplacementUnderpriced, message)
                     .with("fee", fee.to_string())
+                    .with("pooledFee", pooled_fee.to_string())
                     .with("needed", needed.to_string())
+            }
+            SubmitError::ReplacementLimit { replacements_max } => {
+                ApiError::new(ErrorCode::ReplacementLimit, message).with("replacementsMax", replacements_max)
+            }
+            SubmitError::QueuedLimit { queued_per_sender_max, next_nonce } => {
+                ApiError::new(ErrorCode::QueuedLimit, message)
+                    .with("queuedPerSenderMax", queued_per_sender_max)
+                    .with("nextNonce", next_nonce)
             }
             SubmitError::Busy => ApiError::new(ErrorCode::Busy, message),
             SubmitError::Internal(_) => ApiError::internal(message),

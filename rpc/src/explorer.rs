@@ -73,7 +73,7 @@ impl BlockSummaryJson {
 #[serde(tag = "kind", rename_all = "camelCase")]
 enum SearchJson {
     Block { block: BlockSummaryJson },
-    Tx { tx: TxStatusJson },
+    Tx { tx: Box<TxStatusJson> },
     Address { address: String, account: AccountJson },
     NotFound { query: String, message: String },
 }
@@ -244,7 +244,7 @@ fn search_hash(ctx: &Ctx, query: &str, hash: Hash) -> Result<SearchJson, ApiErro
         return Ok(SearchJson::Block { block: BlockSummaryJson::new(&summary_of(&record.block)?, &ctx.hrp) });
     }
     if let Some(record) = ctx.backend.tx(&hash)? {
-        return Ok(SearchJson::Tx { tx: TxStatusJson::new(&record, &ctx.hrp) });
+        return Ok(SearchJson::Tx { tx: Box::new(TxStatusJson::new(&record, &ctx.hrp)) });
     }
     Ok(SearchJson::NotFound {
         query: query.to_owned(),

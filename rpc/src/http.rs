@@ -23,9 +23,15 @@ use tower::{Layer, Service};
 use crate::backend::{Backend, Readiness};
 use crate::metrics::{self, RpcMetrics};
 
-/// The explorer may load only its own files and fetch only from its own node. WebSocket is allowed
-/// by scheme because some browsers do not count `ws:` to the page's own host as `'self'`.
-const EXPLORER_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:";
+/// The explorer may load only its own files, connect only to its own node (`ws:` to the page's
+/// own host is spelled out, since some browsers do not count it as `'self'`), and may not be
+/// framed by another page.
+fn explorer_csp(host: Option<&str>) -> String {
+    // The host passed the access check; anything odd in it is left out rather than echoed.
+    let safe = host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)));
+    let own_ws = safe.map(|h| format!(" ws://{h} wss://{h}")).unwrap_or_default();
+    format!("default-src 'self'; connect-src 'self'{own_ws}; frame-ancestors 'none'")
+}
 
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -48,7 +54,7 @@ enum Route {
     Health,
     Ready,
     Metrics,
-    Asset(&'static Asset),
+    Asset(&'static Asset, Option<String>),
     NotFound,
 }
 
@@ -58,14 +64,15 @@ fn route(req: &HttpRequest) -> Option<Route> {
     if !get || is_upgrade_request(req) {
         return None;
     }
+    let host = || req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
     Some(match req.uri().path() {
         "/health" => Route::Health,
         "/ready" => Route::Ready,
         "/metrics" => Route::Metrics,
-        "/" | "/index.html" => Route::Asset(&INDEX_HTML),
-        "/app.js" => Route::Asset(&APP_JS),
-        "/style.css" => Route::Asset(&STYLE_CSS),
-        "/favicon.svg" => Route::Asset(&FAVICON_SVG),
+        "/" | "/index.html" => Route::Asset(&INDEX_HTML, host()),
+        "/app.js" => Route::Asset(&APP_JS, host()),
+        "/style.css" => Route::Asset(&STYLE_CSS, host()),
+        "/favicon.svg" => Route::Asset(&FAVICON_SVG, host()),
         _ => Route::NotFound,
     })
 }
@@ -110,7 +117,7 @@ impl HttpState {
             Route::Health => respond(StatusCode::OK, JSON, r#"{"status":"ok"}"#),
             Route::Ready => self.ready().await,
             Route::Metrics => self.metrics().await,
-            Route::Asset(asset) => explorer_file(asset),
+            Route::Asset(asset, host) => explorer_file(asset, host.as_deref()),
             Route::NotFound => {
                 respond(StatusCode::NOT_FOUND, TEXT, "not found: this node serves /health, /ready, /metrics and /\n")
             }
@@ -185,12 +192,14 @@ impl ReadyJson {
     }
 }
 
-fn explorer_file(asset: &'static Asset) -> HttpResponse {
+fn explorer_file(asset: &'static Asset, host: Option<&str>) -> HttpResponse {
     let mut res = respond(StatusCode::OK, asset.content_type, asset.body);
     let headers = res.headers_mut();
     // The files change with the node's version; `no-cache` makes a browser check each time.
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(EXPLORER_CSP));
+    if let Ok(csp) = HeaderValue::from_str(&explorer_csp(host)) {
+        headers.insert(CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
     res
 }
@@ -292,12 +301,24 @@ mod tests {
     }
 
     #[test]
+    fn the_explorer_may_connect_only_to_its_own_node_and_may_not_be_framed() {
+        assert_eq!(
+            explorer_csp(Some("127.0.0.1:8545")),
+            "default-src 'self'; connect-src 'self' ws://127.0.0.1:8545 wss://127.0.0.1:8545; frame-ancestors 'none'"
+        );
+        assert_eq!(
+            explorer_csp(Some("x\"; script-src *")),
+            "default-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+        );
+    }
+
+    #[test]
     fn websocket_upgrades_and_non_get_methods_reach_json_rpc() {
         assert!(route(&request("GET", "/", true)).is_none());
         assert!(route(&request("GET", "/health", true)).is_none());
         assert!(route(&request("POST", "/", false)).is_none());
         assert!(route(&request("OPTIONS", "/health", false)).is_none());
-        assert!(matches!(route(&request("GET", "/", false)), Some(Route::Asset(_))));
+        assert!(matches!(route(&request("GET", "/", false)), Some(Route::Asset(..))));
         assert!(matches!(route(&request("HEAD", "/ready?verbose=1", false)), Some(Route::Ready)));
         assert!(matches!(route(&request("GET", "/wallet", false)), Some(Route::NotFound)));
     }

@@ -385,6 +385,8 @@ pub(crate) struct TxStatusJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    replaced_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tx: Option<TxJson>,
 }
 
@@ -399,6 +401,7 @@ impl TxStatusJson {
             timestamp_ms: None,
             reason: None,
             message: None,
+            replaced_by: None,
             tx: record.tx.as_ref().map(|stx| TxJson::new(stx, &record.hash, hrp)),
         };
         match &record.status {
@@ -410,10 +413,11 @@ impl TxStatusJson {
                 out.block_hash = Some(block_hash.to_hex());
                 out.timestamp_ms = Some(*timestamp_ms);
             }
-            TxStatus::Rejected { reason, message } => {
+            TxStatus::Rejected { reason, message, replaced_by } => {
                 out.status = "rejected";
                 out.reason = Some(reason.clone());
                 out.message = Some(message.clone());
+                out.replaced_by = replaced_by.map(|h| h.to_hex());
             }
             TxStatus::Expired { reason, message } => {
                 out.status = "expired";

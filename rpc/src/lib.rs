@@ -26,6 +26,7 @@
 //! Limits: request and response bytes, connections, calls per batch, and backend calls in flight
 //! are all bounded; an oversized or malformed request gets an error and the server keeps serving.
 
+mod access;
 pub mod backend;
 mod cursor;
 pub mod error;
@@ -36,6 +37,7 @@ mod methods;
 mod metrics;
 mod middleware;
 mod params;
+mod serve;
 mod subscribe;
 
 use std::collections::HashSet;
@@ -43,9 +45,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig, ServerHandle};
 use tokio::sync::Semaphore;
+use tower::Service as _;
 
+pub use access::AccessConfig;
 pub use backend::{
     AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
     FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
@@ -61,8 +65,22 @@ pub const OPENRPC_JSON: &str = include_str!("../openrpc.json");
 pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 256 * 1024;
 /// The default response size limit, in bytes (a full block of small transactions fits).
 pub const RESPONSE_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
-/// The default number of simultaneous connections, HTTP and WebSocket together.
+/// The default number of simultaneous WebSocket sessions.
 pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
+/// The default number of WebSocket sessions from one client address.
+pub const WS_PER_IP_MAX_DEFAULT: u32 = 32;
+/// The default number of HTTP calls in flight, whatever the WebSockets hold.
+pub const HTTP_IN_FLIGHT_MAX_DEFAULT: u32 = 256;
+/// The default number of open TCP connections, and from one client address.
+pub const TCP_MAX_DEFAULT: u32 = 1024;
+/// See [`TCP_MAX_DEFAULT`].
+pub const TCP_PER_IP_MAX_DEFAULT: u32 = 256;
+/// The default time between the server's pings on a WebSocket.
+pub const WS_PING_INTERVAL_MS_DEFAULT: u64 = 30_000;
+/// The default time a WebSocket may answer nothing (not even a ping) before it is closed.
+pub const WS_INACTIVE_MS_DEFAULT: u64 = 60_000;
+/// The default time an HTTP connection may stay open with no request in flight.
+pub const IDLE_TIMEOUT_MS_DEFAULT: u64 = 60_000;
 /// The most calls one batch request may hold.
 pub const BATCH_CALLS_MAX: u32 = 64;
 /// The most backend calls running at once; further calls wait their turn.
@@ -83,8 +101,25 @@ pub struct Config {
     pub request_bytes_max: u32,
     /// The largest response sent, in bytes; larger ones become error -32008.
     pub response_bytes_max: u32,
-    /// The most simultaneous connections; further ones are refused.
+    /// The most simultaneous WebSocket sessions; further upgrades get HTTP 429.
     pub connections_max: u32,
+    /// The most WebSocket sessions from one client address; further upgrades get HTTP 429.
+    pub ws_per_ip_max: u32,
+    /// The most HTTP calls in flight; further ones get HTTP 429. WebSockets do not count.
+    pub http_in_flight_max: u32,
+    /// The most open TCP connections in all, and from one client address; further ones are
+    /// closed at once.
+    pub tcp_max: u32,
+    /// See `tcp_max`.
+    pub tcp_per_ip_max: u32,
+    /// Time between the server's WebSocket pings.
+    pub ws_ping_interval_ms: u64,
+    /// How long a WebSocket may send nothing, not even a pong, before it is closed.
+    pub ws_inactive_ms: u64,
+    /// How long an HTTP connection may stay open with no request in flight.
+    pub idle_timeout_ms: u64,
+    /// Which host names and web origins may reach the node ([`AccessConfig`]).
+    pub access: AccessConfig,
     /// The most subscriptions one connection may hold; more get error -32006.
     pub subscriptions_per_connection_max: u32,
     /// Messages buffered per connection while the client is not reading.
@@ -106,6 +141,14 @@ impl Config {
             request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
             response_bytes_max: RESPONSE_BYTES_MAX_DEFAULT,
             connections_max: CONNECTIONS_MAX_DEFAULT,
+            ws_per_ip_max: WS_PER_IP_MAX_DEFAULT,
+            http_in_flight_max: HTTP_IN_FLIGHT_MAX_DEFAULT,
+            tcp_max: TCP_MAX_DEFAULT,
+            tcp_per_ip_max: TCP_PER_IP_MAX_DEFAULT,
+            ws_ping_interval_ms: WS_PING_INTERVAL_MS_DEFAULT,
+            ws_inactive_ms: WS_INACTIVE_MS_DEFAULT,
+            idle_timeout_ms: IDLE_TIMEOUT_MS_DEFAULT,
+            access: AccessConfig::default(),
             subscriptions_per_connection_max: SUBSCRIPTIONS_PER_CONNECTION_MAX_DEFAULT,
             message_buffer_per_connection: MESSAGE_BUFFER_PER_CONNECTION_DEFAULT,
             lag_timeout_ms: LAG_TIMEOUT_MS_DEFAULT,
@@ -159,10 +202,15 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.request_bytes_max)
         .max_response_body_size(config.response_bytes_max)
-        .max_connections(config.connections_max)
         .max_subscriptions_per_connection(config.subscriptions_per_connection_max)
         .set_message_buffer_capacity(config.message_buffer_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(BATCH_CALLS_MAX))
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(std::time::Duration::from_millis(config.ws_ping_interval_ms))
+                .inactive_limit(std::time::Duration::from_millis(config.ws_inactive_ms))
+                .max_failures(1),
+        )
         .build();
     let response_bytes_max = config.response_bytes_max;
     let subscriptions_max = config.subscriptions_per_connection_max;
@@ -180,14 +228,30 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
     let http_middleware = tower::ServiceBuilder::new().layer(operator);
     let bind_error = |source| RpcError::Bind { addr: config.addr, source };
     let listener = listen(config.addr, config.send_buffer_bytes).map_err(bind_error)?;
-    let server = Server::builder()
+    let local_addr = listener.local_addr().map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+    let services = Server::builder()
         .set_config(server_config)
         .set_rpc_middleware(rpc_middleware)
         .set_http_middleware(http_middleware)
-        .build_from_tcp(listener)
-        .map_err(bind_error)?;
-    let local_addr = server.local_addr().map_err(bind_error)?;
-    let handle = server.start(module);
+        .to_service_builder();
+    // Two budgets: WebSocket sessions, and HTTP calls in flight (see `serve`).
+    let websockets = services.clone().max_connections(config.connections_max);
+    let calls_in_flight = services.max_connections(config.http_in_flight_max);
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let stop_for_calls = stop.clone();
+    let dispatch: serve::Dispatch = Arc::new(move |request, upgrade| {
+        let builder = if upgrade { &websockets } else { &calls_in_flight };
+        let mut service = builder.clone().build(module.clone(), stop_for_calls.clone());
+        Box::pin(service.call(request))
+    });
+    let limits = serve::ConnLimits {
+        tcp_max: config.tcp_max as usize,
+        tcp_per_ip_max: config.tcp_per_ip_max as usize,
+        ws_per_ip_max: config.ws_per_ip_max as usize,
+        idle_timeout: std::time::Duration::from_millis(config.idle_timeout_ms),
+    };
+    tokio::spawn(serve::accept_loop(listener, dispatch, Arc::new(config.access.clone()), limits, stop));
     tracing::debug!(target: "rpc", %local_addr, "JSON-RPC listening on HTTP and WebSocket, with /health /ready /metrics");
     Ok(RpcServer { local_addr, handle })
 }
@@ -201,7 +265,9 @@ fn listen(addr: SocketAddr, send_buffer_bytes: Option<u32>) -> std::io::Result<s
         socket.set_send_buffer_size(bytes)?;
     }
     socket.bind(addr)?;
-    socket.listen(1024)?.into_std()
+    let listener = socket.listen(1024)?.into_std()?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 #[cfg(test)]

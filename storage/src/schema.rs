@@ -92,6 +92,15 @@ pub struct TxLocation {
 
 pub use taksa_consensus::pool::DroppedTx;
 
+/// A drop record as written before records named a replacing transaction (schema 3 without
+/// `replaced_by`); read, never written.
+#[derive(Decode)]
+pub(crate) struct LegacyDroppedTx {
+    pub(crate) reason: String,
+    pub(crate) message: String,
+    pub(crate) height: u64,
+}
+
 /// How one validator has signed, counted over finalized blocks from the notarization
 /// certificate that each block's child carries.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]

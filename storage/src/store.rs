@@ -6,15 +6,16 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use taksa_consensus::codec;
 use taksa_consensus::state::StateReader;
 use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header, SignedTransaction};
 
 use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
-    height_key, parse_hash, DroppedTx, HistoryItem, TxLocation, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_FINALITY,
-    CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
-    STORED_LOCATION_BYTES_MAX,
+    height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, TxLocation, ValidatorStats, CF_BLOCKS, CF_DROPPED,
+    CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
+    STORED_DROPPED_BYTES_MAX, STORED_LOCATION_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -196,8 +197,18 @@ impl Store {
     }
 
     /// Why a transaction was dropped from the pool, if it was.
+    /// Records written before drop records named a replacing transaction read as naming none.
     pub fn dropped(&self, hash: &Hash) -> Result<Option<DroppedTx>, StorageError> {
-        self.db().get_decoded(CF_DROPPED, &hash.0, STORED_DROPPED_BYTES_MAX, || format!("the drop record of tx {hash}"))
+        let Some(bytes) = self.db().get(CF_DROPPED, &hash.0)? else { return Ok(None) };
+        if let Ok(legacy) = codec::decode::<LegacyDroppedTx>(&bytes, STORED_DROPPED_BYTES_MAX) {
+            return Ok(Some(DroppedTx {
+                reason: legacy.reason,
+                message: legacy.message,
+                height: legacy.height,
+                replaced_by: None,
+            }));
+        }
+        self.db().decode(&bytes, STORED_DROPPED_BYTES_MAX, || format!("the drop record of tx {hash}")).map(Some)
     }
 
     /// The transactions `addr` sent or received, newest first. With `before`, only entries

@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
-use taksa_consensus::pool::{AdmitError, Admitted, DroppedTx, Limits, Mempool};
+use taksa_consensus::pool::{self, AdmitError, Admitted, DroppedTx, Limits, Mempool};
 use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, SignedTransaction, ValidatorSet};
 use taksa_rpc::FeedItem;
 use taksa_storage::Store;
@@ -394,10 +394,42 @@ impl Chain {
                 next = self.submissions.try_recv().ok();
             }
         }
+        self.pool_outputs();
         self.publish();
+        for item in self.feed_out.drain(..) {
+            self.shared.announce(item);
+        }
         for (reply, verdict) in verdicts {
             // A submitter that stopped waiting is fine.
             let _ = reply.send(verdict);
+        }
+    }
+
+    /// Records and announces what admission dropped (replaced, evicted), and gossips the queued
+    /// transactions that became proposable (their gap filled).
+    fn pool_outputs(&mut self) {
+        let (drops, promoted) = {
+            let mut pool = self.pool.borrow_mut();
+            (pool.take_drops(), pool.take_promoted())
+        };
+        if !drops.is_empty() {
+            let height = self.core.head().height;
+            let items: Vec<(Hash, DroppedTx)> = drops.iter().map(|d| (d.hash, d.record(height))).collect();
+            // Evictions are free to cause, so they are announced but not written (see `evict`).
+            let recorded: Vec<(Hash, DroppedTx)> =
+                items.iter().filter(|(_, d)| d.reason != pool::EVICTED).cloned().collect();
+            if let Err(e) = self.shared.store.put_dropped(&recorded) {
+                tracing::error!(target: "mempool", error = %e, "could not record dropped transactions");
+            }
+            announce_dropped(&mut self.feed_out, &items);
+        }
+        if let Some(p2p) = &self.shared.p2p {
+            for stx in promoted {
+                // Peers that saw it while it was queued drop the copy as a duplicate.
+                if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, stx.encode()) {
+                    tracing::debug!(target: "p2p", hash = %stx.hash(), error = %e, "could not gossip a promoted transaction");
+                }
+            }
         }
     }
 
@@ -436,6 +468,7 @@ impl Chain {
         for effect in effects {
             self.execute(effect)?;
         }
+        self.pool_outputs();
         // After the step's writes: what readers see is on disk; and then what subscribers hear.
         self.publish();
         for item in self.feed_out.drain(..) {

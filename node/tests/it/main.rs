@@ -6,6 +6,7 @@ mod byzantine;
 mod events;
 mod flood;
 mod network;
+mod pool;
 mod replay;
 mod restart;
 mod support;

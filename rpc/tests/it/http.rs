@@ -11,7 +11,6 @@ use crate::fake::{addr, validator, Fake, HRP};
 use crate::{call, http, raw_post, serve, serve_fake, ws, RawWs};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:";
 
 /// An HTTP response read off the wire.
 pub(crate) struct Reply {
@@ -191,7 +190,9 @@ async fn explorer_files_are_served_with_their_types_and_csp() {
         let reply = get(server.local_addr, path).await;
         assert_eq!(reply.status, 200, "{path}");
         assert_eq!(reply.header("content-type"), Some(content_type), "{path}");
-        assert_eq!(reply.header("content-security-policy"), Some(CSP), "{path}");
+        let a = server.local_addr;
+        let csp = format!("default-src 'self'; connect-src 'self' ws://{a} wss://{a}; frame-ancestors 'none'");
+        assert_eq!(reply.header("content-security-policy"), Some(csp.as_str()), "{path}");
         assert_eq!(reply.header("cache-control"), Some("no-cache"), "{path}");
         assert_eq!(reply.body, body, "{path}");
     }

@@ -1,6 +1,7 @@
 //! Integration tests of the RPC server: a real server on 127.0.0.1:0 over an in-memory backend,
 //! called over HTTP and WebSocket with jsonrpsee's clients and with raw HTTP for malformed input.
 
+mod access;
 mod errors;
 mod explorer;
 mod fake;

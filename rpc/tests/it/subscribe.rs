@@ -174,7 +174,8 @@ async fn tx_status_starts_with_the_current_status_and_ends_with_the_final_one() 
     let mut sub = Sub::connect(&server).await;
     sub.call("tx_subscribeStatus", json!([hash])).await;
     assert_eq!(sub.next().await["status"], "pending");
-    let status = TxStatus::Rejected { reason: "nonce_too_low".into(), message: "nonce 3 was used".into() };
+    let status =
+        TxStatus::Rejected { reason: "nonce_too_low".into(), message: "nonce 3 was used".into(), replaced_by: None };
     fake.drop_tx(tx.hash(), status);
     let last = sub.next().await;
     assert_eq!((last["status"].as_str(), last["reason"].as_str()), (Some("rejected"), Some("nonce_too_low")));

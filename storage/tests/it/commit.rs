@@ -146,7 +146,12 @@ fn dropped_records_are_stored_and_cleared_when_the_tx_is_included() {
     let mut chain = Chain::new();
     let store = chain.open(dir.path());
     let later = chain.transfer(2, 3, 9, 0);
-    let record = |reason: &str| DroppedTx { reason: reason.into(), message: format!("{reason} happened"), height: 0 };
+    let record = |reason: &str| DroppedTx {
+        reason: reason.into(),
+        message: format!("{reason} happened"),
+        height: 0,
+        replaced_by: None,
+    };
     let other = Hash([4; 32]);
     store.put_dropped(&[(later.hash(), record("expired")), (other, record("nonce_too_low"))]).expect("writes");
     assert_eq!(store.dropped(&later.hash()).expect("reads"), Some(record("expired")));
@@ -159,7 +164,7 @@ fn dropped_records_are_stored_and_cleared_when_the_tx_is_included() {
     assert_eq!(store.dropped(&other).expect("reads"), Some(record("nonce_too_low")));
     assert_eq!(store.dropped(&third).expect("reads"), Some(record("evicted")));
 
-    let huge = DroppedTx { reason: "x".into(), message: "m".repeat(100_000), height: 1 };
+    let huge = DroppedTx { reason: "x".into(), message: "m".repeat(100_000), height: 1, replaced_by: None };
     assert!(matches!(store.put_dropped(&[(other, huge)]), Err(StorageError::ValueTooLarge { .. })));
 }
 

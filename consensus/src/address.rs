@@ -37,8 +37,10 @@ impl Address {
     pub fn parse(s: &str, hrp: &str) -> Result<Address, Error> {
         let bad = |why: &str| Error::BadAddress { input: truncate(s), why: why.to_owned() };
         let (got_hrp, data) = bech32::decode(s).map_err(|e| bad(&format!("not bech32m: {e}")))?;
-        if got_hrp.as_str() != hrp {
-            return Err(bad(&format!("prefix is `{}`, this network uses `{hrp}`", got_hrp.as_str())));
+        // All-uppercase is the same address (BIP-350; QR codes use it); mixed case does not decode.
+        let got = got_hrp.as_str().to_ascii_lowercase();
+        if got != hrp {
+            return Err(bad(&format!("prefix is `{got}`, this network uses `{hrp}`")));
         }
         // bech32::decode accepts both checksums; only bech32m is ours.
         let canonical = bech32::encode::<Bech32m>(got_hrp, &data).map_err(|e| bad(&e.to_string()))?;
@@ -68,6 +70,16 @@ impl fmt::Debug for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_all_uppercase_address_is_the_same_address_and_mixed_case_is_refused() {
+        let a = Address(PublicKey([9; 32]));
+        let s = a.to_bech32("tks");
+        assert_eq!(Address::parse(&s.to_ascii_uppercase(), "tks").ok(), Some(a));
+        let mut mixed = s.clone();
+        mixed.replace_range(0..1, "T");
+        assert!(Address::parse(&mixed, "tks").is_err());
+    }
 
     #[test]
     fn bech32m_roundtrip_and_wrong_prefix_is_refused() {

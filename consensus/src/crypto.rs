@@ -131,25 +131,32 @@ pub type VerifyItem<'a> = (&'a PublicKey, &'a [u8], &'a Signature);
 /// others reject. Strict checks in parallel cost about twice the CPU per signature and give every
 /// node the same verdict.
 pub fn verify_many(items: &[VerifyItem<'_>]) -> Result<(), usize> {
+    check_many(items, |(key, msg, sig)| verify(key, msg, sig).is_ok())
+}
+
+/// Runs `ok` on every item, on every core for many items, and returns the index of the first
+/// item it refuses.
+pub fn check_many<T: Sync>(items: &[T], ok: impl Fn(&T) -> bool + Sync) -> Result<(), usize> {
     const SERIAL_BELOW: usize = 16;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let serial = |part: &[T], offset: usize| part.iter().position(|item| !ok(item)).map_or(Ok(()), |i| Err(offset + i));
     if items.len() < SERIAL_BELOW || threads == 1 {
-        return verify_serial(items, 0);
+        return serial(items, 0);
     }
     let chunk = items.len().div_ceil(threads);
+    let serial = &serial;
     let results: Vec<Result<(), usize>> = std::thread::scope(|s| {
         let handles: Vec<_> =
-            items.chunks(chunk).enumerate().map(|(i, part)| s.spawn(move || verify_serial(part, i * chunk))).collect();
+            items.chunks(chunk).enumerate().map(|(i, part)| s.spawn(move || serial(part, i * chunk))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or(Err(usize::MAX))).collect()
     });
     results.into_iter().collect::<Result<Vec<()>, usize>>().map(|_| ())
 }
 
-fn verify_serial(items: &[VerifyItem<'_>], offset: usize) -> Result<(), usize> {
-    for (i, (key, msg, sig)) in items.iter().enumerate() {
-        verify(key, msg, sig).map_err(|_| offset + i)?;
-    }
-    Ok(())
+/// Whether `key` can own an account: a valid ed25519 public key that is not of small order.
+/// Funds sent to any other 32 bytes could never be spent, since no one can sign for them.
+pub fn is_account_key(key: &PublicKey) -> bool {
+    VerifyingKey::from_bytes(&key.0).is_ok_and(|vk| !vk.is_weak())
 }
 
 #[cfg(test)]
@@ -170,6 +177,17 @@ mod tests {
         assert_eq!(items(&sigs), Ok(()));
         sigs[33].0[5] ^= 1;
         assert_eq!(items(&sigs), Err(33));
+    }
+
+    #[test]
+    fn account_keys_are_valid_points_of_large_order() {
+        assert!(is_account_key(&Keypair::from_seed(&[3; 32]).public()));
+        // The identity (small order) and a y coordinate with no point on the curve.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!is_account_key(&PublicKey(identity)));
+        let off_curve = (2u8..=255).map(|b| PublicKey([b; 32])).find(|k| VerifyingKey::from_bytes(&k.0).is_err());
+        assert!(!is_account_key(&off_curve.expect("some 32-byte string is not a point")));
     }
 
     #[test]

@@ -343,6 +343,8 @@ pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Er
     }
 }
 
+/// Checks the keys of the transactions not `known` valid: each recipient can own an account and
+/// each signature verifies, on every core.
 fn verify_signatures(
     rules: &Rules,
     block: &Block,
@@ -361,9 +363,19 @@ fn verify_signatures(
         .iter()
         .filter_map(|(i, msg)| block.txs.get(*i).map(|stx| (&stx.tx.from.0, msg.as_slice(), &stx.signature)))
         .collect();
-    crypto::verify_many(&items).map_err(|bad| {
+    let recipients: Vec<&crypto::PublicKey> =
+        todo.iter().filter_map(|(i, _)| block.txs.get(*i)).map(|stx| &stx.tx.to.0).collect();
+    let checks: Vec<(&crypto::PublicKey, crypto::VerifyItem<'_>)> = recipients.into_iter().zip(items).collect();
+    crypto::check_many(&checks, |(to, (key, msg, sig))| {
+        crypto::is_account_key(to) && crypto::verify(key, msg, sig).is_ok()
+    })
+    .map_err(|bad| {
         let index = todo.get(bad).map_or(0, |(i, _)| *i);
-        BlockError::Tx { index, hash: hashes.get(index).copied().unwrap_or_default(), error: TxError::BadSignature }
+        let error = match checks.get(bad) {
+            Some((to, _)) if !crypto::is_account_key(to) => TxError::BadRecipient,
+            _ => TxError::BadSignature,
+        };
+        BlockError::Tx { index, hash: hashes.get(index).copied().unwrap_or_default(), error }
     })
 }
 

@@ -85,11 +85,15 @@ impl SignedTransaction {
     /// signature. Run once on admission; a block re-runs them for transactions it has not seen.
     pub fn check_stateless(&self, chain_id: &str, genesis_hash: &Hash, fee_floor: u128) -> Result<(), TxError> {
         self.check_fields(chain_id, fee_floor)?;
+        if !crypto::is_account_key(&self.tx.to.0) {
+            return Err(TxError::BadRecipient);
+        }
         crypto::verify(&self.tx.from.0, &self.tx.signing_bytes(genesis_hash), &self.signature)
             .map_err(|_| TxError::BadSignature)
     }
 
-    /// The stateless checks except the signature, so that callers can verify signatures in bulk.
+    /// The stateless checks except the key checks (the recipient is a valid key, the signature
+    /// verifies), so that callers can run those in bulk on every core.
     pub fn check_fields(&self, chain_id: &str, fee_floor: u128) -> Result<(), TxError> {
         let tx = &self.tx;
         if tx.chain_id != chain_id {
@@ -119,6 +123,9 @@ pub enum TxError {
     /// The signature does not verify under the sender's key.
     #[error("signature does not verify for the sender's key and this network")]
     BadSignature,
+    /// The recipient is not a key anyone can sign for, so the funds would be burnt.
+    #[error("the recipient is not a valid ed25519 public key: no one could ever spend funds sent there")]
+    BadRecipient,
     /// The chain id is not this network's.
     #[error("transaction is for chain `{got}`, this node is on `{expected}`")]
     WrongChain {
@@ -183,6 +190,7 @@ impl TxError {
     pub fn reason(&self) -> &'static str {
         match self {
             TxError::BadSignature => "bad_signature",
+            TxError::BadRecipient => "bad_recipient",
             TxError::WrongChain { .. } => "wrong_chain",
             TxError::MemoTooLong { .. } => "memo_too_long",
             TxError::FeeBelowFloor { .. } => "fee_below_floor",

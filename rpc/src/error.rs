@@ -60,6 +60,8 @@ pub enum ErrorCode {
     Busy,
     /// The sender has the most transactions allowed behind a nonce gap.
     QueuedLimit,
+    /// The recipient is not a valid ed25519 public key.
+    BadRecipient,
     /// A pooled transaction with the same sender and nonce was replaced too often.
     ReplacementLimit,
     /// No block with that height or hash.
@@ -78,13 +80,15 @@ pub enum ErrorCode {
     CursorAhead,
     /// The connection already has the most subscriptions one connection may hold.
     TooManySubscriptions,
+    /// A subscription was asked for over plain HTTP, which cannot carry notifications.
+    WebSocketRequired,
     /// The node failed; the request may succeed later.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -108,6 +112,7 @@ impl ErrorCode {
         ErrorCode::ReplacementUnderpriced,
         ErrorCode::Busy,
         ErrorCode::QueuedLimit,
+        ErrorCode::BadRecipient,
         ErrorCode::ReplacementLimit,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
@@ -117,6 +122,7 @@ impl ErrorCode {
         ErrorCode::BadBlockId,
         ErrorCode::CursorAhead,
         ErrorCode::TooManySubscriptions,
+        ErrorCode::WebSocketRequired,
         ErrorCode::Internal,
     ];
 
@@ -146,6 +152,7 @@ impl ErrorCode {
             ErrorCode::ReplacementUnderpriced => 1103,
             ErrorCode::Busy => 1104,
             ErrorCode::QueuedLimit => 1105,
+            ErrorCode::BadRecipient => 1012,
             ErrorCode::ReplacementLimit => 1106,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
@@ -155,6 +162,7 @@ impl ErrorCode {
             ErrorCode::BadBlockId => 3004,
             ErrorCode::CursorAhead => 3005,
             ErrorCode::TooManySubscriptions => -32006,
+            ErrorCode::WebSocketRequired => -32011,
             ErrorCode::Internal => 5000,
         }
     }
@@ -185,6 +193,7 @@ impl ErrorCode {
             ErrorCode::ReplacementUnderpriced => "replacement_underpriced",
             ErrorCode::Busy => "busy",
             ErrorCode::QueuedLimit => "queued_limit",
+            ErrorCode::BadRecipient => "bad_recipient",
             ErrorCode::ReplacementLimit => "replacement_limit",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
@@ -194,6 +203,7 @@ impl ErrorCode {
             ErrorCode::BadBlockId => "bad_block_id",
             ErrorCode::CursorAhead => "cursor_ahead",
             ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::WebSocketRequired => "websocket_required",
             ErrorCode::Internal => "internal",
         }
     }
@@ -211,6 +221,7 @@ impl ErrorCode {
     pub fn of_tx_error(e: &TxError) -> ErrorCode {
         match e {
             TxError::BadSignature => ErrorCode::BadSignature,
+            TxError::BadRecipient => ErrorCode::BadRecipient,
             TxError::WrongChain { .. } => ErrorCode::WrongChain,
             TxError::MemoTooLong { .. } => ErrorCode::MemoTooLong,
             TxError::FeeBelowFloor { .. } => ErrorCode::FeeBelowFloor,
@@ -283,7 +294,7 @@ impl ApiError {
             TxError::Expired { valid_until, height } => {
                 err.with("validUntilHeight", *valid_until).with("height", *height)
             }
-            TxError::BadSignature | TxError::Overflow => err,
+            TxError::BadSignature | TxError::BadRecipient | TxError::Overflow => err,
         }
     }
 }
@@ -379,6 +390,7 @@ mod tests {
     fn tx_error_reasons_match_the_consensus_names() {
         let cases = [
             TxError::BadSignature,
+            TxError::BadRecipient,
             TxError::WrongChain { expected: "a".into(), got: "b".into() },
             TxError::MemoTooLong { max_bytes: 1 },
             TxError::FeeBelowFloor { fee: 1, floor: 2 },

@@ -130,6 +130,7 @@ where
             if !known {
                 return MethodResponse::error(id, method_not_found(&req.method)).with_extensions(req.extensions);
             }
+            let method = req.method.to_string();
             let rp = inner.call(req).await;
             if rp.as_error_code() == Some(ErrorCode::ResponseTooLarge.code()) {
                 let err = ApiError::new(
@@ -137,6 +138,16 @@ where
                     format!("the response is larger than {response_bytes_max} bytes"),
                 )
                 .with("bytesMax", response_bytes_max);
+                let extensions = rp.extensions().clone();
+                return MethodResponse::error(id, ErrorObjectOwned::from(err)).with_extensions(extensions);
+            }
+            // jsonrpsee answers a subscription over plain HTTP with a bare "internal error".
+            if rp.as_error_code() == Some(jsonrpsee::types::error::INTERNAL_ERROR_CODE) && method.contains("ubscribe") {
+                let err = ApiError::new(
+                    ErrorCode::WebSocketRequired,
+                    format!("`{method}` needs a WebSocket connection (ws://…): plain HTTP cannot carry notifications"),
+                )
+                .with("method", method.clone());
                 let extensions = rp.extensions().clone();
                 return MethodResponse::error(id, ErrorObjectOwned::from(err)).with_extensions(extensions);
             }

@@ -190,6 +190,26 @@ fn a_block_with_one_bad_transaction_applies_nothing() {
 }
 
 #[test]
+fn a_transfer_to_bytes_that_are_no_account_key_is_refused_in_a_block_and_on_admission() {
+    let ks = keys(2);
+    let state = genesis_state(&ks, 1_000);
+    let p = parent(&state);
+    // The identity point decodes, but is of small order: no one can sign for it.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let burn = signed(&ks[0], Address(taksa_consensus::crypto::PublicKey(identity)), 10, 1, 0);
+    assert_eq!(burn.check_stateless(CHAIN, &rules().genesis_hash, 1), Err(TxError::BadRecipient));
+    let mut block = build(&state, &p, vec![]);
+    block.txs.push(burn);
+    block.header.tx_root = tx_root(&block.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
+    let err = execute_block(&rules(), &state, &p, &block, &|_| false);
+    assert!(
+        matches!(err, Err(taksa_consensus::state::BlockError::Tx { index: 0, error: TxError::BadRecipient, .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_wrong_state_root_is_caught_at_the_first_divergent_block() {
     let ks = keys(2);
     let state = genesis_state(&ks, 1_000);
@@ -219,7 +239,7 @@ fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
 #[test]
 fn a_signature_for_another_genesis_does_not_verify() {
     let k = Keypair::from_seed(&[9; 32]);
-    let stx = signed(&k, Address::default(), 1, 1, 0);
+    let stx = signed(&k, Address(Keypair::from_seed(&[10; 32]).public()), 1, 1, 0);
     assert!(stx.check_stateless(CHAIN, &rules().genesis_hash, 1).is_ok());
     assert_eq!(stx.check_stateless(CHAIN, &Hash([8; 32]), 1), Err(TxError::BadSignature));
     assert!(matches!(stx.check_stateless("other-chain", &rules().genesis_hash, 1), Err(TxError::WrongChain { .. })));

@@ -29,6 +29,9 @@ const POLL_INTERVAL_MS: u64 = 200;
 const FINALITY_TIMEOUT_MS: u64 = 60_000;
 /// Default page size of `history`.
 const HISTORY_LIMIT_DEFAULT: u32 = 20;
+/// The most fee signed without a confirmation, in TKS: 10,000 times the dev chain's and the
+/// testnet's floor, and far below any balance worth stealing.
+const MAX_FEE_DEFAULT_TKS: &str = "0.01";
 
 /// `taksa wallet`: keys, balances and transfers.
 #[derive(Args, Debug)]
@@ -92,9 +95,18 @@ enum WalletCommand {
         /// The amount in TKS, up to 9 decimals (1.5 = 1 500 000 000 base units).
         #[arg(long)]
         amount: String,
-        /// The fee in TKS [default: the chain's fee floor].
+        /// The fee in TKS [default: the chain's fee floor, as the node reports it, if it is
+        /// not above --max-fee].
         #[arg(long)]
         fee: Option<String>,
+        /// The most fee this wallet signs without asking, in TKS. A node you do not control
+        /// could report any fee floor; a fee above this cap needs --fee and a confirmation
+        /// (or --yes).
+        #[arg(long, env = "TAKSA_WALLET_MAX_FEE", default_value = MAX_FEE_DEFAULT_TKS)]
+        max_fee: String,
+        /// Sign a fee above --max-fee without asking (for scripts).
+        #[arg(long)]
+        yes: bool,
         /// A note of at most 256 bytes, public on chain.
         #[arg(long)]
         memo: Option<String>,
@@ -132,8 +144,8 @@ pub(crate) async fn run(args: WalletArgs) -> anyhow::Result<()> {
         WalletCommand::Import { name, index, validator, hrp } => cmd_import(&ctx, &name, index, validator, hrp).await,
         WalletCommand::List => cmd_list(&ctx),
         WalletCommand::Balance { who } => cmd_balance(&ctx, &who).await,
-        WalletCommand::Send { from, to, amount, fee, memo, valid_until_height, no_wait } => {
-            let req = SendRequest { from, to, amount, fee, memo, valid_until_height };
+        WalletCommand::Send { from, to, amount, fee, max_fee, yes, memo, valid_until_height, no_wait } => {
+            let req = SendRequest { from, to, amount, fee, max_fee, yes, memo, valid_until_height };
             cmd_send(&ctx, req, no_wait).await
         }
         WalletCommand::History { who, limit, cursor } => cmd_history(&ctx, &who, limit, cursor).await,
@@ -148,6 +160,11 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The node's endpoint, for messages.
+    fn rpc_url(&self) -> &str {
+        &self.rpc_url
+    }
+
     fn new(args: &WalletArgs) -> anyhow::Result<Ctx> {
         let dir = match &args.keystore {
             Some(d) => d.clone(),
@@ -355,6 +372,8 @@ struct SendRequest {
     to: String,
     amount: String,
     fee: Option<String>,
+    max_fee: String,
+    yes: bool,
     memo: Option<String>,
     valid_until_height: Option<u64>,
 }
@@ -364,13 +383,31 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     let genesis_hash = info.genesis_hash()?;
     let fee_floor = info.fee_floor()?;
     let to = ctx.resolve(&req.to, &info.address_hrp)?;
+    if !taksa_consensus::crypto::is_account_key(&to.0) {
+        bail!(
+            "--to {} is not a valid ed25519 public key: no one could ever spend funds sent there; check the address",
+            req.to
+        );
+    }
     let amount = parse_tks(&req.amount).context("--amount")?;
+    let max_fee = parse_tks(&req.max_fee).context("--max-fee")?;
     let fee = match &req.fee {
         Some(f) => parse_tks(f).context("--fee")?,
+        None if fee_floor > max_fee => bail!(
+            "the node at {} reports a fee floor of {} TKS, above this wallet's fee cap of {} TKS. A node you do not \
+             control can report any floor to take your balance in fees: check the network's real floor, then pass \
+             --fee with it (or raise --max-fee)",
+            ctx.rpc_url(),
+            format_tks(fee_floor),
+            format_tks(max_fee)
+        ),
         None => fee_floor,
     };
     if fee < fee_floor {
         bail!("--fee {} TKS is below the chain's fee floor {} TKS", format_tks(fee), format_tks(fee_floor));
+    }
+    if fee > max_fee && !req.yes {
+        confirm_fee(fee, max_fee)?;
     }
     if let Some(m) = &req.memo {
         if m.len() > MEMO_BYTES_MAX {
@@ -380,9 +417,19 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     check_name(&req.from).context("--from takes a key name")?;
     let sender = ctx.keystore.info(&req.from)?;
     let from = Address::from_public_key(sender.public_key);
+    let nonce = client.next_nonce(&from.to_bech32(&info.address_hrp)).await?;
+    // Shown before the key is unlocked: nothing is signed that was not shown.
+    eprintln!(
+        "sending {} {} from {} to {}, fee {} {} (nonce {nonce})",
+        format_tks(amount),
+        info.symbol(),
+        from.to_bech32(&info.address_hrp),
+        to.to_bech32(&info.address_hrp),
+        format_tks(fee),
+        info.symbol()
+    );
     let password = ctx.password(Purpose::Unlock, &req.from)?;
     let key = ctx.keystore.load(&req.from, &password)?;
-    let nonce = client.next_nonce(&from.to_bech32(&info.address_hrp)).await?;
     let tx = Transaction {
         chain_id: info.chain_id.clone(),
         from,
@@ -415,6 +462,31 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
         return Ok(());
     }
     wait_for_finality(&client, &signed).await
+}
+
+/// Asks on the terminal before a fee above the cap is signed; refuses when no one can answer.
+fn confirm_fee(fee: u128, max_fee: u128) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        bail!(
+            "the fee {} TKS is above this wallet's fee cap of {} TKS; pass --yes to sign it anyway, or raise --max-fee",
+            format_tks(fee),
+            format_tks(max_fee)
+        );
+    }
+    eprint!(
+        "The fee {} TKS is above this wallet's fee cap of {} TKS. Type yes to sign it: ",
+        format_tks(fee),
+        format_tks(max_fee)
+    );
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer).context("reading the answer")?;
+    if answer.trim() != "yes" {
+        bail!("not sent: the fee was not confirmed");
+    }
+    Ok(())
 }
 
 async fn wait_for_finality(client: &NodeClient, signed: &SignedTransaction) -> anyhow::Result<()> {

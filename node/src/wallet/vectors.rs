@@ -38,6 +38,10 @@ struct Vector {
     signature_hex: String,
     encoded_hex: String,
     hash: String,
+    /// The reason every node refuses this transaction with (`error.data.reason`), for vectors
+    /// of what must not be accepted; absent for valid ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refused: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -86,7 +90,14 @@ fn compute(v: &Vector) -> Vector {
         signature_hex: hex::encode(signed.signature.0),
         encoded_hex: hex::encode(signed.encode()),
         hash: signed.hash().to_hex(),
+        refused: signed.check_stateless(&v.tx.chain_id, &genesis_hash, 0).err().map(|e| e.reason().to_owned()),
     }
+}
+
+/// A vector's recipient: a derived key, or raw bytes that are no key anyone holds.
+enum Recipient {
+    Key(DerivationPath),
+    Raw([u8; 32]),
 }
 
 struct Input {
@@ -96,7 +107,7 @@ struct Input {
     hrp: &'static str,
     genesis_label: &'static [u8],
     chain_id: &'static str,
-    to: DerivationPath,
+    to: Recipient,
     amount: u128,
     fee: u128,
     nonce: u64,
@@ -113,7 +124,7 @@ fn inputs() -> Vec<Input> {
             hrp: "tdev",
             genesis_label: b"taksa test vector genesis 1",
             chain_id: "taksa-dev",
-            to: DerivationPath::account(1),
+            to: Recipient::Key(DerivationPath::account(1)),
             amount: 1_500_000_000,
             fee: 1000,
             nonce: 0,
@@ -127,7 +138,7 @@ fn inputs() -> Vec<Input> {
             hrp: "tks",
             genesis_label: b"taksa test vector genesis 2",
             chain_id: "taksa-testnet-1",
-            to: DerivationPath::account(1),
+            to: Recipient::Key(DerivationPath::account(1)),
             amount: 42,
             fee: 2500,
             nonce: 7,
@@ -141,7 +152,7 @@ fn inputs() -> Vec<Input> {
             hrp: "tks",
             genesis_label: b"taksa test vector genesis 3",
             chain_id: "taksa-testnet-1",
-            to: DerivationPath::account(4),
+            to: Recipient::Key(DerivationPath::account(4)),
             amount: (1u128 << 100) + 1,
             fee: 1_000_000,
             nonce: 1 << 40,
@@ -155,11 +166,31 @@ fn inputs() -> Vec<Input> {
             hrp: "tdev",
             genesis_label: b"taksa test vector genesis 1",
             chain_id: "taksa-dev",
-            to: DerivationPath::validator(0),
+            to: Recipient::Key(DerivationPath::validator(0)),
             amount: 0,
             fee: 1000,
             nonce: 3,
             valid_until_height: Some(0),
+            memo: None,
+        },
+        Input {
+            // The identity point: a valid encoding of a point of small order, whose "owner"
+            // could never sign. Every node refuses it (`bad_recipient`).
+            name: "refused-recipient-is-not-an-account-key",
+            mnemonic: DEV_MNEMONIC,
+            path: DerivationPath::account(0),
+            hrp: "tdev",
+            genesis_label: b"taksa test vector genesis 1",
+            chain_id: "taksa-dev",
+            to: Recipient::Raw({
+                let mut identity = [0u8; 32];
+                identity[0] = 1;
+                identity
+            }),
+            amount: 5,
+            fee: 1000,
+            nonce: 1,
+            valid_until_height: None,
             memo: None,
         },
     ]
@@ -170,7 +201,11 @@ fn generate() -> VectorsFile {
         .into_iter()
         .map(|i| {
             let m = parse_mnemonic(i.mnemonic).expect("valid mnemonic");
-            let to = Address::from_public_key(derive_keypair(&m, &i.to).public()).to_bech32(i.hrp);
+            let to = match &i.to {
+                Recipient::Key(path) => Address::from_public_key(derive_keypair(&m, path).public()),
+                Recipient::Raw(bytes) => Address(taksa_consensus::crypto::PublicKey(*bytes)),
+            }
+            .to_bech32(i.hrp);
             let skeleton = Vector {
                 name: i.name.into(),
                 mnemonic: i.mnemonic.into(),
@@ -194,6 +229,7 @@ fn generate() -> VectorsFile {
                 signature_hex: String::new(),
                 encoded_hex: String::new(),
                 hash: String::new(),
+                refused: None,
             };
             compute(&skeleton)
         })
@@ -234,10 +270,15 @@ fn vectors_decode_verify_and_cover_memo_and_expiry() {
         let signed = SignedTransaction::decode(&bytes).expect("decodes");
         assert_eq!(signed.encode(), bytes, "{}", v.name);
         let genesis_hash = Hash::from_hex(&v.genesis_hash).expect("hash");
-        signed.check_stateless(&v.tx.chain_id, &genesis_hash, 0).expect("signature verifies");
+        let verdict = signed.check_stateless(&v.tx.chain_id, &genesis_hash, 0).map_err(|e| e.reason().to_owned());
+        match &v.refused {
+            None => verdict.expect("signature verifies"),
+            Some(reason) => assert_eq!(verdict, Err(reason.clone()), "{}", v.name),
+        }
         let other = Hash::of(&[b"another network"]);
         assert!(signed.check_stateless(&v.tx.chain_id, &other, 0).is_err(), "{} must not verify elsewhere", v.name);
     }
+    assert!(file.vectors.iter().any(|v| v.refused.as_deref() == Some("bad_recipient")));
     assert!(file.vectors.iter().any(|v| v.tx.memo.is_some() && v.tx.valid_until_height.is_some()));
     assert!(file.vectors.iter().any(|v| v.tx.memo.is_none() && v.tx.valid_until_height.is_none()));
 }

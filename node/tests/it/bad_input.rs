@@ -87,6 +87,12 @@ async fn invalid_transactions_are_rejected_with_reasons_and_the_node_keeps_servi
     let broke = transfer(&poor, 0).sign(&poor, &genesis);
     assert_eq!(reason_of(&client, &hex_of(&broke)).await, "insufficient_balance");
 
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let burn = Transaction { to: Address(taksa_consensus::crypto::PublicKey(identity)), ..transfer(&key, 0) }
+        .sign(&key, &genesis);
+    assert_eq!(reason_of(&client, &hex_of(&burn)).await, "bad_recipient", "funds sent there could never be spent");
+
     let long_memo = Transaction { memo: Some("x".repeat(300)), ..transfer(&key, 0) }.sign(&key, &genesis);
     assert_eq!(reason_of(&client, &hex_of(&long_memo)).await, "memo_too_long");
 

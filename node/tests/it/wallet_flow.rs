@@ -90,3 +90,93 @@ async fn wrong_keystore_password_fails_and_sends_nothing() {
     let info = call(&client, "node_health", params(&[])).await.expect("health");
     assert_eq!(info["mempoolTxs"], 0);
 }
+
+/// A JSON-RPC endpoint that claims a huge fee floor, and remembers every `tx_submit`.
+async fn hostile_endpoint(
+    submitted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> (String, jsonrpsee::server::ServerHandle) {
+    use jsonrpsee::server::{RpcModule, Server};
+    let genesis = taksa_node::devnet::dev_genesis(1000).hash();
+    let mut module = RpcModule::new(submitted);
+    module
+        .register_method("chain_getInfo", move |_, _, _| {
+            json!({
+                "chainId": taksa_node::devnet::DEV_CHAIN_ID,
+                "genesisHash": genesis.to_hex(),
+                "addressHrp": taksa_node::devnet::DEV_HRP,
+                // 1,000,000 TKS: the whole balance of a funded dev account.
+                "feeFloor": "1000000000000000",
+                "tokenSymbol": "TKS",
+            })
+        })
+        .expect("register");
+    module.register_method("account_getNonce", |_, _, _| json!(0)).expect("register");
+    module
+        .register_method("tx_submit", |params, seen, _| {
+            let tx: String = params.one().unwrap_or_default();
+            seen.lock().expect("lock").push(tx);
+            json!(format!("0x{}", "00".repeat(32)))
+        })
+        .expect("register");
+    let server = Server::builder().build("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", server.local_addr().expect("addr"));
+    (url, server.start(module))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fake_rpc_endpoint_that_reports_a_huge_fee_floor_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ks = tmp.path().join("keystore");
+    let submitted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (url, _server) = hostile_endpoint(submitted.clone()).await;
+    let run = |args: Vec<String>, stdin: Option<&'static str>| {
+        let (url, ks) = (url.clone(), ks.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            wallet(&url, &ks, &args, stdin)
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    let (ok, _, err) = run(args(&["import", "--name", "dev0", "--index", "0", "--hrp", "tdev"]), Some(DEV_MNEMONIC))
+        .await
+        .expect("run");
+    assert!(ok, "{err}");
+    let to = taksa_consensus::Address(taksa_node::devnet::dev_account(1).public()).to_bech32("tdev");
+
+    // The default fee would be the endpoint's "floor": refused before anything is signed.
+    let (ok, _, err) = run(args(&["send", "--from", "dev0", "--to", &to, "--amount", "1"]), None).await.expect("run");
+    assert!(!ok, "a huge reported floor must not be paid by default");
+    assert!(err.contains("fee floor of 1000000 TKS") && err.contains("--fee"), "{err}");
+
+    // A fee above the cap needs a confirmation, which a script gives with --yes.
+    let (ok, _, err) = run(args(&["send", "--from", "dev0", "--to", &to, "--amount", "1", "--fee", "1000000"]), None)
+        .await
+        .expect("run");
+    assert!(!ok, "a fee above the cap is not signed without a confirmation");
+    assert!(err.contains("--yes"), "{err}");
+    assert!(submitted.lock().expect("lock").is_empty(), "nothing reached the endpoint");
+
+    // A recipient that is no key anyone holds is refused by the wallet too.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let burn = taksa_consensus::Address(taksa_consensus::crypto::PublicKey(identity)).to_bech32("tdev");
+    let (ok, _, err) = run(
+        args(&["send", "--from", "dev0", "--to", &burn, "--amount", "1", "--fee", "1000000", "--yes", "--no-wait"]),
+        None,
+    )
+    .await
+    .expect("run");
+    assert!(!ok && err.contains("not a valid ed25519 public key"), "{err}");
+    assert!(submitted.lock().expect("lock").is_empty());
+
+    // Confirmed, it is sent, and the fee was shown before signing.
+    let (ok, _, err) = run(
+        args(&["send", "--from", "dev0", "--to", &to, "--amount", "1", "--fee", "1000000", "--yes", "--no-wait"]),
+        None,
+    )
+    .await
+    .expect("run");
+    assert!(ok, "{err}");
+    assert!(err.contains("fee 1000000 TKS"), "the fee is shown: {err}");
+    assert_eq!(submitted.lock().expect("lock").len(), 1);
+}

@@ -283,3 +283,18 @@ async fn lagged_total(server: &RpcServer, notification: &str) -> u64 {
     let series = format!("taksa_rpc_subscriptions_lagged_total{{method=\"{notification}\"}} ");
     body.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.parse().expect("a count"))
 }
+
+#[tokio::test]
+async fn subscribing_over_plain_http_is_a_documented_error() {
+    let server = crate::serve().await;
+    let client = crate::http(&server);
+    for method in ["chain_subscribeNewHeads", "tx_subscribeStatus"] {
+        let params = if method == "tx_subscribeStatus" { json!([format!("0x{}", "11".repeat(32))]) } else { json!([]) };
+        let d = crate::assert_error(
+            crate::call::<serde_json::Value>(&client, method, params).await,
+            -32011,
+            "websocket_required",
+        );
+        assert_eq!(d["method"], method);
+    }
+}

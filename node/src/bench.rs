@@ -35,6 +35,11 @@ pub(crate) struct BenchArgs {
     /// Give up waiting for finality this long after the last submission, in seconds.
     #[arg(long, default_value_t = 120)]
     finality_timeout_s: u64,
+    /// Send each transfer to a new address instead of another bench account, so that every
+    /// transfer creates an account: to measure how the node grows with its accounts
+    /// (`scripts/accounts-bench.sh`).
+    #[arg(long)]
+    new_recipients: bool,
 }
 
 struct ChainFacts {
@@ -66,6 +71,18 @@ async fn chain_facts(client: &HttpClient) -> anyhow::Result<ChainFacts> {
 fn bench_key(run: u64, i: usize) -> Keypair {
     let seed = Hash::of(&[b"taksa/bench/v1", &run.to_le_bytes(), &(i as u64).to_le_bytes()]);
     Keypair::from_seed(&seed.0)
+}
+
+/// A fresh recipient for `--new-recipients`: a real key (recipients must be valid keys) that no
+/// other run or transfer uses.
+fn new_recipient(run: u64, sender: usize, n: usize) -> Address {
+    let seed = Hash::of(&[
+        b"taksa/bench/recipient/v1",
+        &run.to_le_bytes(),
+        &(sender as u64).to_le_bytes(),
+        &(n as u64).to_le_bytes(),
+    ]);
+    Address(Keypair::from_seed(&seed.0).public())
 }
 
 fn transfer(c: &ChainFacts, key: &Keypair, to: Address, amount: u128, nonce: u64) -> SignedTransaction {
@@ -102,11 +119,12 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut lanes: Vec<Vec<(Hash, String)>> = vec![Vec::new(); args.concurrency];
     let mut total = 0usize;
     for (i, key) in keys.iter().enumerate() {
-        let to = Address(keys[(i + 1) % keys.len()].public());
+        let ring = Address(keys[(i + 1) % keys.len()].public());
         for n in 0..per_account {
             if total == args.txs {
                 break;
             }
+            let to = if args.new_recipients { new_recipient(run_id, i, n) } else { ring };
             let stx = transfer(&facts, key, to, 1, n as u64);
             lanes[i % args.concurrency].push((stx.hash(), format!("0x{}", hex::encode(stx.encode()))));
             total += 1;

@@ -119,10 +119,11 @@ pub(crate) struct NodeArgs {
     /// each other, or for tests that partition a network. A peer id is the part after `/p2p/`
     /// of a node's address (logged as "p2p listening" and shown by `node_info`). The file is
     /// read at start (an invalid line stops the node) and looked at again every second: edit it
-    /// to change the set; empty or delete it to lift the restriction, after which the node
-    /// reconnects to the other peers by itself. A later version with an invalid line is ignored
-    /// with a warning and the previous set stays. A missing file means no restriction. Peers
-    /// banned for misbehaviour stay banned whether listed or not.
+    /// to change the set; write a line `*` alone to lift the restriction, after which the node
+    /// reconnects to the other peers by itself. The node fails closed: a later version that is
+    /// invalid, unreadable, empty or deleted is ignored with a warning and the previous set
+    /// stays. At start, a missing or empty file means no restriction. Peers banned for
+    /// misbehaviour stay banned whether listed or not.
     #[arg(long, value_name = "FILE")]
     pub(crate) reserved_peers_file: Option<PathBuf>,
     /// A peer that always gets a connection slot and is re-dialed whenever it is not connected,

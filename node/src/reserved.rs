@@ -2,10 +2,12 @@
 //! every second, so that an operator, or a test partitioning a network, can restrict the node to
 //! a set of peers and lift the restriction while it runs.
 //!
-//! The file lists one base58 peer id per line; blank lines and `#` comments are skipped. A
-//! missing file, or one that lists nobody, means no restriction. At start an invalid file stops
-//! the node (a typo must not leave a validator open to everyone); later, an invalid version is
-//! ignored with a warning and the previous setting stays until the file is fixed.
+//! The file lists one base58 peer id per line; blank lines and `#` comments are skipped; a line
+//! `*` alone lifts the restriction. At start, a missing file or one that lists nobody means no
+//! restriction. The node fails closed: at start an invalid file stops it (a typo must not leave
+//! a validator open to everyone), and later an invalid, unreadable, emptied or deleted file is
+//! ignored with a warning and the previous set stays, until the file lists peers again or says
+//! `*`.
 
 use std::io::{ErrorKind, Read as _};
 use std::path::{Path, PathBuf};
@@ -30,12 +32,28 @@ pub(crate) struct BadLine {
     pub(crate) reason: String,
 }
 
-/// Parses the file's text. Listing nobody means no restriction.
-pub(crate) fn parse(text: &str) -> Result<Reserved, BadLine> {
+/// What a valid file says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Listing {
+    /// No peer id and no `*`: at start no restriction, later no change.
+    Nobody,
+    /// `*`: any peer may connect.
+    Anyone,
+    /// Only these peers, sorted and without duplicates.
+    Peers(Vec<PeerId>),
+}
+
+/// Parses the file's text.
+pub(crate) fn parse(text: &str) -> Result<Listing, BadLine> {
     let mut peers = Vec::new();
+    let mut anyone = None;
     for (index, line) in text.lines().enumerate() {
         let entry = line.split_once('#').map_or(line, |(entry, _comment)| entry).trim();
         if entry.is_empty() {
+            continue;
+        }
+        if entry == "*" {
+            anyone = Some(index + 1);
             continue;
         }
         let peer = entry.parse::<PeerId>().map_err(|e| BadLine { line: index + 1, reason: e.to_string() })?;
@@ -43,7 +61,14 @@ pub(crate) fn parse(text: &str) -> Result<Reserved, BadLine> {
     }
     peers.sort();
     peers.dedup();
-    Ok(if peers.is_empty() { None } else { Some(peers) })
+    match (anyone, peers.is_empty()) {
+        (Some(line), false) => {
+            Err(BadLine { line, reason: "`*` allows any peer: list peer ids or `*`, not both".to_owned() })
+        }
+        (Some(_), true) => Ok(Listing::Anyone),
+        (None, true) => Ok(Listing::Nobody),
+        (None, false) => Ok(Listing::Peers(peers)),
+    }
 }
 
 /// What one look at the file found.
@@ -90,9 +115,11 @@ impl Watcher {
         let state = read(&path).await;
         let current = match &state {
             FileState::Missing => None,
-            FileState::Text(text) => parse(text).map_err(|bad| {
-                anyhow::anyhow!("--reserved-peers-file {} line {}: {}", path.display(), bad.line, bad.reason)
-            })?,
+            FileState::Text(text) => match parse(text) {
+                Ok(Listing::Peers(peers)) => Some(peers),
+                Ok(Listing::Nobody | Listing::Anyone) => None,
+                Err(bad) => anyhow::bail!("--reserved-peers-file {} line {}: {}", path.display(), bad.line, bad.reason),
+            },
             FileState::Unreadable(reason) => {
                 anyhow::bail!("cannot read --reserved-peers-file {}: {reason}", path.display())
             }
@@ -133,10 +160,18 @@ impl Watcher {
             return None;
         }
         let path = self.path.display().to_string();
+        let keep = |why: &str| {
+            if self.current.is_some() {
+                tracing::warn!(target: "p2p", %path, "the reserved peers file {why}: the previous set stays; write `*` in it to allow any peer");
+            }
+            self.current.clone()
+        };
         let wanted = match &state {
-            FileState::Missing => None,
+            FileState::Missing => keep("is gone"),
             FileState::Text(text) => match parse(text) {
-                Ok(wanted) => wanted,
+                Ok(Listing::Peers(peers)) => Some(peers),
+                Ok(Listing::Anyone) => None,
+                Ok(Listing::Nobody) => keep("lists nobody"),
                 Err(bad) => {
                     tracing::warn!(target: "p2p", %path, line = bad.line, reason = %bad.reason,
                         "invalid line in the reserved peers file: this version is ignored, the previous setting stays");
@@ -181,6 +216,10 @@ mod tests {
         Some(peers)
     }
 
+    fn listing(ids: &[&str]) -> Listing {
+        Listing::Peers(peers(ids).expect("some"))
+    }
+
     fn watcher(current: Reserved) -> Watcher {
         Watcher { path: PathBuf::from("reserved.txt"), current, last: Some(FileState::Missing) }
     }
@@ -188,13 +227,15 @@ mod tests {
     #[test]
     fn peer_ids_are_read_past_comments_blank_lines_and_duplicates() {
         let text = format!("# validators\n\n  {B}  \n{A} # node 0\n{B}\n");
-        assert_eq!(parse(&text), Ok(peers(&[A, B])));
+        assert_eq!(parse(&text), Ok(listing(&[A, B])));
     }
 
     #[test]
-    fn a_file_listing_nobody_means_no_restriction() {
-        assert_eq!(parse(""), Ok(None));
-        assert_eq!(parse("# nobody yet\n\n   \n"), Ok(None));
+    fn a_file_lists_nobody_anyone_or_peers_but_not_anyone_and_peers() {
+        assert_eq!(parse(""), Ok(Listing::Nobody));
+        assert_eq!(parse("# nobody yet\n\n   \n"), Ok(Listing::Nobody));
+        assert_eq!(parse("* # anyone\n"), Ok(Listing::Anyone));
+        assert_eq!(parse(&format!("{A}\n*\n")).map_err(|b| b.line), Err(2));
     }
 
     #[test]
@@ -221,11 +262,12 @@ mod tests {
         let wanted = w.step(FileState::Text(format!("{A}\n{B}\n"))).expect("a new setting");
         assert_eq!(wanted, peers(&[A, B]));
         w.applied(wanted);
-        assert_eq!(w.step(FileState::Text(String::new())), Some(None), "an emptied file lifts the set");
+        assert_eq!(w.step(FileState::Text(String::new())), None, "an emptied file keeps the set");
+        assert_eq!(w.step(FileState::Missing), None, "a deleted file keeps the set");
+        assert_eq!(w.reserved(), peers(&[A, B]));
+        assert_eq!(w.step(FileState::Text("*\n".into())), Some(None), "only `*` lifts it");
         w.applied(None);
         assert_eq!(w.step(FileState::Text(format!("{B}\n"))), Some(peers(&[B])));
-        w.applied(peers(&[B]));
-        assert_eq!(w.step(FileState::Missing), Some(None), "a deleted file lifts the set");
     }
 
     #[test]
@@ -290,7 +332,10 @@ mod tests {
         // An invalid version keeps the list in force: the peer, which re-dials every 2 s, stays out.
         std::fs::write(&path, format!("{A}\n{other_id}\nnonsense\n")).expect("written");
         assert!(!becomes(&node, other_id, true, 3).await, "an invalid version of the file lifted the list");
+        // Deleting the file keeps the list in force (fail closed); `*` lifts it.
         std::fs::remove_file(&path).expect("removed");
-        assert!(becomes(&node, other_id, true, 10).await, "deleting the file did not lift the list");
+        assert!(!becomes(&node, other_id, true, 3).await, "deleting the file lifted the list");
+        std::fs::write(&path, "*\n").expect("written");
+        assert!(becomes(&node, other_id, true, 10).await, "`*` did not lift the list");
     }
 }

@@ -18,7 +18,7 @@ use taksa_consensus::{Address, SignedTransaction, Transaction};
 use zeroize::Zeroizing;
 
 use super::amount::{format_tks, parse_tks};
-use super::client::{ChainInfo, NodeClient};
+use super::client::{ChainInfo, Followed, NodeClient, TxStatus};
 use super::keys::{derive_keypair, generate_mnemonic, parse_mnemonic, DerivationPath};
 use super::keystore::{check_name, KdfParams, Keystore};
 use super::prompt::{self, Purpose};
@@ -333,7 +333,7 @@ async fn cmd_history(ctx: &Ctx, who: &str, limit: u32, cursor: Option<String>) -
             taksa_consensus::genesis::parse_amount(&item.amount).map_or_else(|_| item.amount.clone(), format_tks);
         let fee = taksa_consensus::genesis::parse_amount(&item.fee).map_or_else(|_| item.fee.clone(), format_tks);
         let memo = item.memo.as_deref().map(|m| format!("  memo: {m:?}")).unwrap_or_default();
-        let time = item.timestamp_ms.map(|t| format!(" t={t}")).unwrap_or_default();
+        let time = item.timestamp_ms.map(|t| format!("  {}", utc_date(t))).unwrap_or_default();
         println!(
             "#{:<8} {} {arrow} {other}  {amount} {} (fee {fee}, nonce {}){time}{memo}",
             item.height,
@@ -489,7 +489,69 @@ fn confirm_fee(fee: u128, max_fee: u128) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A time in Unix milliseconds as a UTC date, `2026-11-28 17:36:36 UTC`.
+fn utc_date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = i64::try_from(days).unwrap_or(i64::MAX / 2) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+/// Waits for the transaction's final status: told by the node over a WebSocket subscription
+/// (`tx_subscribeStatus`), or, if the node cannot be reached that way, by asking every 200 ms.
 async fn wait_for_finality(client: &NodeClient, signed: &SignedTransaction) -> anyhow::Result<()> {
+    let start = Instant::now();
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        eprintln!("waiting for finality…");
+    }
+    match client.follow_status(&signed.hash(), Duration::from_millis(FINALITY_TIMEOUT_MS)).await {
+        Followed::Final(status) => report_final(signed, &status, Some(start)),
+        Followed::TimedOut(state) => bail!(
+            "transaction {} is not final after {} s (status {state}); it may still be included: check with \
+             `taksa wallet status {}`",
+            signed.hash(),
+            FINALITY_TIMEOUT_MS / 1000,
+            signed.hash()
+        ),
+        Followed::Unavailable(e) => {
+            eprintln!("(cannot follow the status over a WebSocket: {e:#}; asking every {POLL_INTERVAL_MS} ms)");
+            poll_for_finality(client, signed).await
+        }
+    }
+}
+
+/// Prints a final status, or turns a rejection into the error it is.
+fn report_final(signed: &SignedTransaction, s: &TxStatus, since: Option<Instant>) -> anyhow::Result<()> {
+    let hash = signed.hash();
+    match s.status.as_str() {
+        "finalized" => {
+            let after = since.map(|t| format!(" after {:.1} s", t.elapsed().as_secs_f64())).unwrap_or_default();
+            println!(
+                "finalized at height {} (index {}){after}; fee paid {} base units",
+                s.height.map_or("?".into(), |h| h.to_string()),
+                s.index.map_or("?".into(), |i| i.to_string()),
+                signed.tx.fee
+            );
+            Ok(())
+        }
+        state => {
+            let why = s.message.clone().unwrap_or_default();
+            let replaced = s.replaced_by.as_deref().map(|h| format!("; replaced by {h}")).unwrap_or_default();
+            bail!("transaction {hash} {state}: {why} (reason: {}){replaced}", s.reason.as_deref().unwrap_or("unknown"))
+        }
+    }
+}
+
+async fn poll_for_finality(client: &NodeClient, signed: &SignedTransaction) -> anyhow::Result<()> {
     let hash = signed.hash();
     let start = Instant::now();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -503,28 +565,11 @@ async fn wait_for_finality(client: &NodeClient, signed: &SignedTransaction) -> a
             }
         };
         let state = status.as_ref().map_or("unknown", |s| s.status.as_str());
-        match (state, &status) {
-            ("finalized", Some(s)) => {
-                if progress {
-                    eprintln!();
-                }
-                println!(
-                    "finalized at height {} (index {}) after {:.1} s; fee paid {} base units",
-                    s.height.map_or("?".into(), |h| h.to_string()),
-                    s.index.map_or("?".into(), |i| i.to_string()),
-                    start.elapsed().as_secs_f64(),
-                    signed.tx.fee
-                );
-                return Ok(());
+        if let (Some(s), "finalized" | "rejected" | "expired") = (&status, state) {
+            if progress {
+                eprintln!();
             }
-            ("rejected" | "expired", Some(s)) => {
-                if progress {
-                    eprintln!();
-                }
-                let why = s.message.clone().unwrap_or_default();
-                bail!("transaction {hash} {state}: {why} (reason: {})", s.reason.as_deref().unwrap_or("unknown"));
-            }
-            _ => {}
+            return report_final(signed, s, Some(start));
         }
         let waited_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         if waited_ms >= FINALITY_TIMEOUT_MS {
@@ -552,6 +597,14 @@ mod tests {
     struct TestCli {
         #[command(flatten)]
         wallet: WalletArgs,
+    }
+
+    #[test]
+    fn history_times_are_utc_dates() {
+        assert_eq!(utc_date(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(1_767_225_600_000), "2026-01-01 00:00:00 UTC");
+        assert_eq!(utc_date(951_782_400_000 + 3_723_000), "2000-02-29 01:02:03 UTC", "a leap day");
+        assert_eq!(utc_date(1_798_761_599_999), "2026-12-31 23:59:59 UTC");
     }
 
     #[test]

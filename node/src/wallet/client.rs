@@ -5,11 +5,12 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::client::{ClientT, Subscription, SubscriptionClientT};
 use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use jsonrpsee::rpc_params;
+use jsonrpsee::ws_client::WsClientBuilder;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -128,6 +129,26 @@ pub(crate) struct TxStatus {
     /// Why, for people.
     #[serde(default)]
     pub(crate) message: Option<String>,
+    /// For reason `replaced`: the transaction that replaced it.
+    #[serde(default)]
+    pub(crate) replaced_by: Option<String>,
+}
+
+impl TxStatus {
+    /// Whether the status can no longer change.
+    pub(crate) fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "finalized" | "rejected" | "expired")
+    }
+}
+
+/// How following a transaction over a subscription ended.
+pub(crate) enum Followed {
+    /// Its final status.
+    Final(TxStatus),
+    /// Still not final when the time ran out; its last status.
+    TimedOut(String),
+    /// The node could not be followed this way (no WebSocket, or the stream ended early).
+    Unavailable(anyhow::Error),
 }
 
 /// A JSON-RPC error answer from the node.
@@ -237,6 +258,57 @@ impl NodeClient {
     /// `tx_submit`: returns the hash the node computed.
     pub(crate) async fn submit(&self, signed_bytes: &[u8]) -> anyhow::Result<String> {
         self.call("tx_submit", rpc_params![format!("0x{}", hex::encode(signed_bytes))]).await
+    }
+
+    /// Follows the transaction's status over a WebSocket (`tx_subscribeStatus` on the same
+    /// port) until it is final or `timeout` passes.
+    pub(crate) async fn follow_status(&self, hash: &Hash, timeout: Duration) -> Followed {
+        let Some(ws_url) = self.ws_url() else {
+            return Followed::Unavailable(anyhow::anyhow!("{} is not an http(s) URL", self.url));
+        };
+        let ws = match WsClientBuilder::default()
+            .request_timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+            .max_response_size(RESPONSE_BYTES_MAX)
+            .build(&ws_url)
+            .await
+        {
+            Ok(ws) => ws,
+            Err(e) => return Followed::Unavailable(self.describe("tx_subscribeStatus", e)),
+        };
+        let mut sub: Subscription<Value> =
+            match ws.subscribe("tx_subscribeStatus", rpc_params![hash.to_hex()], "tx_unsubscribeStatus").await {
+                Ok(sub) => sub,
+                Err(e) => return Followed::Unavailable(self.describe("tx_subscribeStatus", e)),
+            };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = "unknown".to_owned();
+        loop {
+            let next = match tokio::time::timeout_at(deadline, sub.next()).await {
+                Ok(next) => next,
+                Err(_) => return Followed::TimedOut(last),
+            };
+            let status = match next.map(|item| item.map(serde_json::from_value::<TxStatus>)) {
+                Some(Ok(Ok(status))) => status,
+                Some(Ok(Err(e))) => {
+                    return Followed::Unavailable(anyhow::anyhow!("unexpected status notification: {e}"))
+                }
+                Some(Err(e)) => return Followed::Unavailable(anyhow::anyhow!("status subscription failed: {e}")),
+                None => return Followed::Unavailable(anyhow::anyhow!("the node ended the status subscription")),
+            };
+            if status.is_final() {
+                return Followed::Final(status);
+            }
+            last = status.status;
+        }
+    }
+
+    /// The WebSocket URL of the same endpoint.
+    fn ws_url(&self) -> Option<String> {
+        if let Some(rest) = self.url.strip_prefix("http://") {
+            Some(format!("ws://{rest}"))
+        } else {
+            self.url.strip_prefix("https://").map(|rest| format!("wss://{rest}"))
+        }
     }
 
     /// `tx_get`; `None` when the node does not know the hash.

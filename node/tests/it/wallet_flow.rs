@@ -35,6 +35,9 @@ async fn dev_chain_wallet_end_to_end() {
     assert!(ok, "funding send failed: {out}{err}");
     let (ok, out, err) = wallet(&url, &ks, &["send", "--from", "alice", "--to", &bob, "--amount", "10"], None);
     assert!(ok, "alice -> bob failed: {out}{err}");
+    assert!(err.contains("sending 10 TKS from") && err.contains("fee 0.000001 TKS"), "the fee is shown first: {err}");
+    assert!(out.contains("finalized at height"), "{out}");
+    assert!(!err.contains("cannot follow"), "the wallet follows the status over a WebSocket: {err}");
     let hash = token(&out, "0x", Some(66)).expect("the transaction hash in send's output").to_owned();
 
     let fee_floor: u128 = 1000;
@@ -67,6 +70,7 @@ async fn dev_chain_wallet_end_to_end() {
     assert!(ok && out.contains("89.999999"), "balance output: {out}");
     let (ok, out, _) = wallet(&url, &ks, &["history", "alice"], None);
     assert!(ok && out.contains(&hash[..10]), "history output: {out}");
+    assert!(out.contains(" UTC") && out.contains("20"), "history shows dates: {out}");
     let (ok, out, _) = wallet(&url, &ks, &["list"], None);
     assert!(ok && out.contains("alice") && out.contains("bob") && out.contains("dev0"), "list output: {out}");
 }

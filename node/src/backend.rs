@@ -360,7 +360,7 @@ impl NodeBackend {
     fn stored_tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
         let s = &self.shared;
         if let Some((tx, loc)) = s.store.tx(hash).map_err(internal)? {
-            let header = s.store.block_by_height(loc.height).map_err(internal)?.map(|b| b.header);
+            let header = s.store.header_by_height(loc.height).map_err(internal)?;
             let (block_hash, timestamp_ms) = header.map_or((Hash::ZERO, 0), |h| (h.hash(), h.timestamp_ms));
             let status = TxStatus::Finalized { height: loc.height, index: loc.index, block_hash, timestamp_ms };
             return Ok(Some(TxRecord { hash: *hash, tx: Some(tx), status }));
@@ -371,23 +371,24 @@ impl NodeBackend {
         Ok(None)
     }
 
-    /// The transactions behind history items, read block by block.
+    /// The transactions behind history items, each decoded from its span of its block (no
+    /// whole block is decoded), with its block's time read from the block's header.
     fn history_entries(&self, items: &[HistoryItem]) -> Result<Vec<HistoryEntry>, BackendError> {
         let store = &self.shared.store;
         let mut entries = Vec::with_capacity(items.len());
-        let mut block_cache: Option<taksa_consensus::Block> = None;
+        let mut header: Option<taksa_consensus::Header> = None;
         for item in items {
-            if block_cache.as_ref().map(|b| b.header.height) != Some(item.height) {
-                block_cache = store.block_by_height(item.height).map_err(internal)?;
+            if header.as_ref().map(|h| h.height) != Some(item.height) {
+                header = store.header_by_height(item.height).map_err(internal)?;
             }
-            let Some(block) = &block_cache else { continue };
-            let Some(tx) = usize::try_from(item.index).ok().and_then(|i| block.txs.get(i)) else { continue };
+            let Some(timestamp_ms) = header.as_ref().map(|h| h.timestamp_ms) else { continue };
+            let Some(tx) = store.tx_at(item.height, item.index, item.span).map_err(internal)? else { continue };
             entries.push(HistoryEntry {
                 height: item.height,
                 index: item.index,
-                timestamp_ms: block.header.timestamp_ms,
+                timestamp_ms,
                 hash: tx.hash(),
-                tx: tx.clone(),
+                tx,
                 sent: item.sent,
                 received: item.received,
             });

@@ -42,10 +42,14 @@ pub(crate) enum Decision {
 impl AccessConfig {
     /// Whether `host` (a `Host` header: name or address, with an optional port) may be served.
     fn host_allowed(&self, host: &str) -> bool {
+        self.host_named(host) || self.allowed_hosts.iter().any(|h| h == "*")
+    }
+
+    /// Whether `host` is one this node knows as its own: an IP address, a localhost name or a
+    /// name listed explicitly (not merely let through by `*`).
+    fn host_named(&self, host: &str) -> bool {
         let name = strip_port(host).to_ascii_lowercase();
-        is_ip(&name)
-            || is_localhost_name(&name)
-            || self.allowed_hosts.iter().any(|h| h == "*" || h.eq_ignore_ascii_case(&name))
+        is_ip(&name) || is_localhost_name(&name) || self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name))
     }
 
     /// Whether a page from `origin` may call a node reached as `host`.
@@ -58,8 +62,9 @@ impl AccessConfig {
         if scheme != "http" && scheme != "https" {
             return false;
         }
-        // The node's own page, or a page served from this machine.
-        authority == host.to_ascii_lowercase()
+        // The node's own page (only under a host it knows as its own: under `*` a rebinding
+        // page's origin equals its host), or a page served from this machine.
+        (authority == host.to_ascii_lowercase() && self.host_named(host))
             || is_localhost_name(strip_port(authority))
             || is_loopback(strip_port(authority))
     }
@@ -201,6 +206,11 @@ mod tests {
         assert!(!served(&cors, host, Some("https://wallet.example.evil")));
         let any = AccessConfig { cors_origins: vec!["*".into()], ..Default::default() };
         assert!(served(&any, host, Some("https://evil.example")));
+        // With any host allowed, a rebinding page's origin equals its host: still refused.
+        let any_host = AccessConfig { allowed_hosts: vec!["*".into()], ..Default::default() };
+        assert!(!served(&any_host, Some("a.evil:8545"), Some("http://a.evil:8545")));
+        let named = AccessConfig { allowed_hosts: vec!["rpc.example.org".into()], ..Default::default() };
+        assert!(served(&named, Some("rpc.example.org"), Some("http://rpc.example.org")));
     }
 
     #[test]

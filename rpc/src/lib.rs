@@ -71,10 +71,12 @@ pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
 pub const WS_PER_IP_MAX_DEFAULT: u32 = 32;
 /// The default number of HTTP calls in flight, whatever the WebSockets hold.
 pub const HTTP_IN_FLIGHT_MAX_DEFAULT: u32 = 256;
+/// The default number of HTTP calls in flight from one client address.
+pub const HTTP_PER_IP_MAX_DEFAULT: u32 = 64;
 /// The default number of open TCP connections, and from one client address.
 pub const TCP_MAX_DEFAULT: u32 = 1024;
 /// See [`TCP_MAX_DEFAULT`].
-pub const TCP_PER_IP_MAX_DEFAULT: u32 = 256;
+pub const TCP_PER_IP_MAX_DEFAULT: u32 = 128;
 /// The default time between the server's pings on a WebSocket.
 pub const WS_PING_INTERVAL_MS_DEFAULT: u64 = 30_000;
 /// The default time a WebSocket may answer nothing (not even a ping) before it is closed.
@@ -107,6 +109,8 @@ pub struct Config {
     pub ws_per_ip_max: u32,
     /// The most HTTP calls in flight; further ones get HTTP 429. WebSockets do not count.
     pub http_in_flight_max: u32,
+    /// The most HTTP calls in flight from one client address; further ones get HTTP 429.
+    pub http_per_ip_max: u32,
     /// The most open TCP connections in all, and from one client address; further ones are
     /// closed at once.
     pub tcp_max: u32,
@@ -143,6 +147,7 @@ impl Config {
             connections_max: CONNECTIONS_MAX_DEFAULT,
             ws_per_ip_max: WS_PER_IP_MAX_DEFAULT,
             http_in_flight_max: HTTP_IN_FLIGHT_MAX_DEFAULT,
+            http_per_ip_max: HTTP_PER_IP_MAX_DEFAULT,
             tcp_max: TCP_MAX_DEFAULT,
             tcp_per_ip_max: TCP_PER_IP_MAX_DEFAULT,
             ws_ping_interval_ms: WS_PING_INTERVAL_MS_DEFAULT,
@@ -249,6 +254,7 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
         tcp_max: config.tcp_max as usize,
         tcp_per_ip_max: config.tcp_per_ip_max as usize,
         ws_per_ip_max: config.ws_per_ip_max as usize,
+        http_per_ip_max: config.http_per_ip_max as usize,
         idle_timeout: std::time::Duration::from_millis(config.idle_timeout_ms),
     };
     tokio::spawn(serve::accept_loop(listener, dispatch, Arc::new(config.access.clone()), limits, stop));

@@ -6,10 +6,16 @@
 //!
 //! - **WebSocket sessions**: at most `connections_max` in all and `ws_per_ip_max` per client
 //!   address; the server pings each and closes one that answers nothing for `ws_inactive_ms`.
-//! - **HTTP calls**: at most `http_in_flight_max` in flight, whatever the WebSockets hold.
+//! - **HTTP calls**: at most `http_in_flight_max` in flight, whatever the WebSockets hold, and
+//!   `http_per_ip_max` per address; a call that has not been answered within [`CALL_TIMEOUT`]
+//!   (a body that never arrives) is answered 408.
 //! - **TCP connections**: at most `tcp_max` in all and `tcp_per_ip_max` per address; a
-//!   connection must send its request headers within [`HEADER_READ_TIMEOUT`], and one with no
-//!   request in flight for `idle_timeout_ms` is closed.
+//!   connection must send each request's headers within [`HEADER_READ_TIMEOUT`] (which also
+//!   closes a keep-alive connection idle that long), and one with no request in flight for
+//!   `idle_timeout_ms` is closed. Only HTTP/1.1 is spoken: no HTTP/2 streams multiplex past
+//!   these limits.
+//!
+//! An address is an IPv4 address or an IPv6 /64, which one host usually holds whole.
 //!
 //! [`access`]: crate::access
 
@@ -22,7 +28,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use jsonrpsee::core::BoxError;
 use jsonrpsee::server::ws::is_upgrade_request;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse, StopHandle};
@@ -31,6 +37,10 @@ use crate::access::{allow_origin, AccessConfig, Decision};
 
 /// How long a connection may take to send a request's headers.
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an HTTP call may take, its body included.
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a closing connection may take to finish what it is writing.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// A request handed to jsonrpsee: `true` for a WebSocket upgrade.
 pub(crate) type Dispatch = Arc<
@@ -43,6 +53,7 @@ pub(crate) struct ConnLimits {
     pub(crate) tcp_max: usize,
     pub(crate) tcp_per_ip_max: usize,
     pub(crate) ws_per_ip_max: usize,
+    pub(crate) http_per_ip_max: usize,
     pub(crate) idle_timeout: Duration,
 }
 
@@ -136,6 +147,7 @@ pub(crate) async fn accept_loop(
 ) {
     let tcp = Arc::new(Mutex::new(Counts::default()));
     let ws = Arc::new(Mutex::new(Counts::default()));
+    let calls = Arc::new(Mutex::new(Counts::default()));
     loop {
         let (socket, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -149,40 +161,41 @@ pub(crate) async fn accept_loop(
             },
             () = stop.clone().shutdown() => break,
         };
-        let Some(slot) = Slot::take(&tcp, remote.ip(), limits.tcp_max, limits.tcp_per_ip_max) else {
+        let Some(slot) = Slot::take(&tcp, client_key(remote.ip()), limits.tcp_max, limits.tcp_per_ip_max) else {
             tracing::debug!(target: "rpc", %remote, "refused an RPC connection: too many open");
             continue;
         };
         let _ = socket.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            socket,
-            slot,
-            dispatch.clone(),
-            access.clone(),
-            ws.clone(),
-            limits.clone(),
-            stop.clone(),
-        ));
+        let server = Server {
+            dispatch: dispatch.clone(),
+            access: access.clone(),
+            ws: ws.clone(),
+            calls: calls.clone(),
+            limits: limits.clone(),
+        };
+        tokio::spawn(serve_connection(socket, slot, server, stop.clone()));
     }
 }
 
-async fn serve_connection(
-    socket: tokio::net::TcpStream,
-    slot: Slot,
+/// What every connection shares.
+struct Server {
     dispatch: Dispatch,
     access: Arc<AccessConfig>,
     ws: Arc<Mutex<Counts>>,
+    calls: Arc<Mutex<Counts>>,
     limits: ConnLimits,
-    stop: StopHandle,
-) {
+}
+
+async fn serve_connection(socket: tokio::net::TcpStream, slot: Slot, server: Server, stop: StopHandle) {
+    let Server { dispatch, access, ws, calls, limits } = server;
     let _slot = slot;
     let ip = _slot.ip;
     let activity = Arc::new(Activity { in_flight: AtomicUsize::new(0), last: Mutex::new(Instant::now()) });
     let watched = activity.clone();
-    let ws_per_ip_max = limits.ws_per_ip_max;
+    let (ws_per_ip_max, http_per_ip_max) = (limits.ws_per_ip_max, limits.http_per_ip_max);
     let service = hyper::service::service_fn(move |req: http::Request<Incoming>| {
         let in_flight = watched.begin();
-        let (dispatch, access, ws) = (dispatch.clone(), access.clone(), ws.clone());
+        let (dispatch, access, ws, calls) = (dispatch.clone(), access.clone(), ws.clone(), calls.clone());
         async move {
             let _in_flight = in_flight;
             let cors = match access.decide(&req) {
@@ -191,13 +204,24 @@ async fn serve_connection(
             };
             let upgrade = is_upgrade_request(&req);
             let mut req = req.map(HttpBody::new);
+            let mut call_slot = None;
             if upgrade {
                 let Some(slot) = Slot::take(&ws, ip, usize::MAX, ws_per_ip_max) else {
-                    return Ok(too_many_websockets(ws_per_ip_max));
+                    return Ok(too_many("WebSocket connections", ws_per_ip_max));
                 };
                 req.extensions_mut().insert(WsSlot(Arc::new(slot)));
+            } else {
+                let Some(slot) = Slot::take(&calls, ip, usize::MAX, http_per_ip_max) else {
+                    return Ok(too_many("calls in flight", http_per_ip_max));
+                };
+                call_slot = Some(slot);
             }
-            let mut res = match dispatch(req, upgrade).await {
+            let answer = tokio::time::timeout(CALL_TIMEOUT, dispatch(req, upgrade)).await;
+            drop(call_slot);
+            let Ok(answer) = answer else {
+                return Ok(plain(http::StatusCode::REQUEST_TIMEOUT, "the request took too long to arrive\n".into()));
+            };
+            let mut res = match answer {
                 Ok(res) => res,
                 Err(e) => {
                     tracing::debug!(target: "rpc", error = %e, "an RPC request failed");
@@ -212,21 +236,27 @@ async fn serve_connection(
             Ok(res)
         }
     });
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(socket), service);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let conn = builder.serve_connection(TokioIo::new(socket), service).with_upgrades();
     tokio::pin!(conn);
     let stopped = stop.shutdown();
     tokio::pin!(stopped);
-    let result = tokio::select! {
-        result = &mut conn => result,
-        () = &mut stopped => {
+    let closing = tokio::select! {
+        result = &mut conn => Some(result),
+        () = &mut stopped => None,
+        () = activity.idle(limits.idle_timeout) => None,
+    };
+    let result = match closing {
+        Some(result) => result,
+        None => {
             conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-        () = activity.idle(limits.idle_timeout) => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
+            // A client that does not read its answer must not hold the connection (or the
+            // server's shutdown) forever.
+            match tokio::time::timeout(CLOSE_GRACE, conn).await {
+                Ok(result) => result,
+                Err(_) => return,
+            }
         }
     };
     if let Err(e) = result {
@@ -234,11 +264,29 @@ async fn serve_connection(
     }
 }
 
-fn too_many_websockets(per_ip_max: usize) -> HttpResponse {
-    let mut res = HttpResponse::new(HttpBody::from(format!(
-        "too many WebSocket connections from this address (at most {per_ip_max}); close one and retry\n"
-    )));
-    *res.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+/// The address limits count by: an IPv4 address, or an IPv6 address's /64 (one host usually
+/// holds a whole /64, so counting single addresses would give it no limit).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+fn too_many(what: &str, per_ip_max: usize) -> HttpResponse {
+    let message = format!("too many {what} from this address (at most {per_ip_max}); retry when one has finished\n");
+    plain(http::StatusCode::TOO_MANY_REQUESTS, message)
+}
+
+fn plain(status: http::StatusCode, message: String) -> HttpResponse {
+    let mut res = HttpResponse::new(HttpBody::from(message));
+    *res.status_mut() = status;
     res.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
     res
 }

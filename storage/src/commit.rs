@@ -10,9 +10,9 @@ use taksa_consensus::state::{next_root, Outcome};
 use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
-    event_key, head_value, height_key, history_key, DroppedTx, TxLocation, ValidatorStats, CF_ACCOUNTS, CF_BLOCKS,
-    CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TXS, FLAG_RECEIVED,
-    FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
+    event_key, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
+    CF_BLOCKS, CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TXS,
+    FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
     SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
     STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
@@ -153,14 +153,19 @@ impl Store {
         let db = self.db();
         let height = block.header.height;
         let mut batch = WriteBatch::default();
-        batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, checked(block.encode(), "block", STORED_BLOCK_BYTES_MAX)?);
+        let encoded = checked(block.encode(), "block", STORED_BLOCK_BYTES_MAX)?;
+        // The transactions are the last field of a block's encoding: each one's span follows
+        // from the lengths after it, whatever the header and the list's length prefix take.
+        let tx_lens: Vec<usize> = block.txs.iter().map(codec::encoded_len).collect();
+        let mut offset = encoded.len().saturating_sub(tx_lens.iter().sum::<usize>());
+        batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, encoded);
         batch.put_cf(db.cf(CF_HEIGHTS)?, height_key(height), hash.0);
         if let Some(cert) = finalization {
             let bytes = checked(cert.encode(), "finalization certificate", STORED_CERT_BYTES_MAX)?;
             batch.put_cf(db.cf(CF_FINALITY)?, height_key(height), bytes);
         }
         let (txs, dropped_cf) = (db.cf(CF_TXS)?, db.cf(CF_DROPPED)?);
-        let mut history: BTreeMap<[u8; HISTORY_KEY_BYTES], u8> = BTreeMap::new();
+        let mut history: BTreeMap<[u8; HISTORY_KEY_BYTES], (u8, (u32, u32))> = BTreeMap::new();
         for (i, stx) in block.txs.iter().enumerate() {
             let index = u32::try_from(i).map_err(|_| StorageError::ValueTooLarge {
                 what: "block transaction count",
@@ -168,15 +173,24 @@ impl Store {
                 max: u32::MAX as usize,
             })?;
             let tx_hash = stx.hash();
-            batch.put_cf(txs, tx_hash.0, codec::encode(&TxLocation { height, index }));
+            let len = tx_lens.get(i).copied().unwrap_or(0);
+            // Blocks are at most STORED_BLOCK_BYTES_MAX, far below u32::MAX.
+            let span = u32::try_from(offset).ok().zip(u32::try_from(len).ok()).unwrap_or((0, 0));
+            let loc = StoredTxLocation { height, index, offset: span.0, len: span.1 };
+            batch.put_cf(txs, tx_hash.0, codec::encode(&loc));
+            offset += len;
             // An included transaction is no longer dropped, whatever the pool said before.
             batch.delete_cf(dropped_cf, tx_hash.0);
-            *history.entry(history_key(&stx.tx.from, height, index)).or_default() |= FLAG_SENT;
-            *history.entry(history_key(&stx.tx.to, height, index)).or_default() |= FLAG_RECEIVED;
+            history.entry(history_key(&stx.tx.from, height, index)).or_insert((0, span)).0 |= FLAG_SENT;
+            history.entry(history_key(&stx.tx.to, height, index)).or_insert((0, span)).0 |= FLAG_RECEIVED;
         }
         let history_cf = db.cf(CF_HISTORY)?;
-        for (key, flags) in &history {
-            batch.put_cf(history_cf, key, [*flags]);
+        for (key, (flags, (offset, len))) in &history {
+            let mut value = [0u8; 9];
+            value[0] = *flags;
+            value[1..5].copy_from_slice(&offset.to_be_bytes());
+            value[5..].copy_from_slice(&len.to_be_bytes());
+            batch.put_cf(history_cf, key, value);
         }
         let accounts = db.cf(CF_ACCOUNTS)?;
         for (addr, account) in changes {

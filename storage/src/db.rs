@@ -77,6 +77,18 @@ impl Db {
         self.db.get_cf(self.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })
     }
 
+    /// Runs `f` on the value at `key` in `cf` where RocksDB keeps it, without copying it.
+    pub(crate) fn with_pinned<T>(
+        &self,
+        cf: &'static str,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, StorageError> {
+        let pinned =
+            self.db.get_pinned_cf(self.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })?;
+        Ok(pinned.map(|bytes| f(&bytes)))
+    }
+
     /// The value at `key` in `cf`, decoded with `limit_bytes`; `what` names it in errors.
     pub(crate) fn get_decoded<T: Decode<()>>(
         &self,

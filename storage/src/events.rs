@@ -186,14 +186,26 @@ impl Store {
             if after == Some((h, i)) {
                 continue;
             }
-            let flags = match *value {
-                [f] if f & !(FLAG_SENT | FLAG_RECEIVED) == 0 && f != 0 => f,
-                _ => {
-                    return Err(self.db().corrupt(format!("history entry 0x{} has flags 0x{}", hex(&key), hex(&value))))
+            // The flags, then (since spans are kept) the transaction's offset and length in its
+            // block, both u32 big-endian.
+            let (flags, span) = match *value {
+                [f, ..] if f & !(FLAG_SENT | FLAG_RECEIVED) != 0 || f == 0 => (0, None),
+                [f] => (f, None),
+                [f, o0, o1, o2, o3, l0, l1, l2, l3] => {
+                    (f, Some((u32::from_be_bytes([o0, o1, o2, o3]), u32::from_be_bytes([l0, l1, l2, l3]))))
                 }
+                _ => (0, None),
             };
-            let entry =
-                HistoryItem { height: h, index: i, sent: flags & FLAG_SENT != 0, received: flags & FLAG_RECEIVED != 0 };
+            if flags == 0 {
+                return Err(self.db().corrupt(format!("history entry 0x{} has value 0x{}", hex(&key), hex(&value))));
+            }
+            let entry = HistoryItem {
+                height: h,
+                index: i,
+                sent: flags & FLAG_SENT != 0,
+                received: flags & FLAG_RECEIVED != 0,
+                span,
+            };
             if filter.admits(&entry) {
                 out.push(entry);
                 if out.len() >= limit {

@@ -67,8 +67,11 @@ pub(crate) const STORED_BLOCK_BYTES_MAX: usize = 16 * BLOCK_BYTES_MAX;
 pub(crate) const STORED_CERT_BYTES_MAX: usize = 16 * MESSAGE_BYTES_MAX;
 /// Read limit for a stored account (24 bytes today).
 pub(crate) const STORED_ACCOUNT_BYTES_MAX: usize = 256;
-/// Read limit for a stored [`TxLocation`] (12 bytes today).
+/// Read limit for a stored [`TxLocation`] (20 bytes today, 12 for old entries).
 pub(crate) const STORED_LOCATION_BYTES_MAX: usize = 256;
+/// Read limit for one transaction read from its block's bytes (a valid one is at most
+/// `TX_BYTES_MAX`; this leaves room, as the block limit does).
+pub(crate) const STORED_TX_BYTES_MAX: usize = 16 * taksa_consensus::codec::TX_BYTES_MAX;
 /// Read limit for a stored event (a transfer with the longest memo is well under this).
 pub(crate) const STORED_EVENT_BYTES_MAX: usize = 64 * 1024;
 /// Read limit for the validator statistics (a few dozen bytes per validator).
@@ -88,6 +91,34 @@ pub struct TxLocation {
     pub height: u64,
     /// The position in the block's transaction list.
     pub index: u32,
+}
+
+/// What the tx index stores: a [`TxLocation`] and where the transaction's bytes lie in its
+/// block's encoding, so that reading one transaction decodes only it. Entries written before
+/// the span was kept are plain [`TxLocation`]s (12 bytes), read with no span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub(crate) struct StoredTxLocation {
+    pub(crate) height: u64,
+    pub(crate) index: u32,
+    /// Byte offset of the transaction in the encoded block.
+    pub(crate) offset: u32,
+    /// Its encoded length.
+    pub(crate) len: u32,
+}
+
+/// Where a transaction's bytes lie in its block's encoding: offset and length.
+pub(crate) type TxSpan = (usize, usize);
+
+impl StoredTxLocation {
+    /// Reads either form; `None` for the span of an old entry.
+    pub(crate) fn read(bytes: &[u8]) -> Option<(TxLocation, Option<TxSpan>)> {
+        if let Ok(full) = taksa_consensus::codec::decode::<StoredTxLocation>(bytes, STORED_LOCATION_BYTES_MAX) {
+            let span = usize::try_from(full.offset).ok().zip(usize::try_from(full.len).ok());
+            return Some((TxLocation { height: full.height, index: full.index }, span));
+        }
+        let old = taksa_consensus::codec::decode::<TxLocation>(bytes, STORED_LOCATION_BYTES_MAX).ok()?;
+        Some((old, None))
+    }
 }
 
 pub use taksa_consensus::pool::DroppedTx;
@@ -115,8 +146,9 @@ pub struct ValidatorStats {
     pub last_signed_height: Option<u64>,
 }
 
-/// One entry of an address's history: a transaction that it sent, received or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One entry of an address's history: a transaction that it sent, received or both. Two items
+/// are equal when they name the same entry; `span` only says where to read it.
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct HistoryItem {
     /// The block height.
     pub height: u64,
@@ -126,6 +158,15 @@ pub struct HistoryItem {
     pub sent: bool,
     /// The address is the transaction's recipient.
     pub received: bool,
+    /// Where the transaction's bytes lie in its block's encoding (offset, length), for
+    /// [`crate::Store::tx_at`]; `None` for entries written before spans were kept.
+    pub span: Option<(u32, u32)>,
+}
+
+impl PartialEq for HistoryItem {
+    fn eq(&self, other: &Self) -> bool {
+        (self.height, self.index, self.sent, self.received) == (other.height, other.index, other.sent, other.received)
+    }
 }
 
 /// The key of a height in [`CF_HEIGHTS`] and [`CF_FINALITY`].
@@ -253,6 +294,15 @@ mod tests {
                 signatures: vec![taksa_consensus::Signature([9; 64]); 2],
             }),
         }
+    }
+
+    #[test]
+    fn tx_locations_read_with_their_span_and_old_entries_without() {
+        let stored = StoredTxLocation { height: 9, index: 3, offset: 700, len: 180 };
+        let loc = TxLocation { height: 9, index: 3 };
+        assert_eq!(StoredTxLocation::read(&taksa_consensus::codec::encode(&stored)), Some((loc, Some((700, 180)))));
+        assert_eq!(StoredTxLocation::read(&taksa_consensus::codec::encode(&loc)), Some((loc, None)), "12-byte entries");
+        assert_eq!(StoredTxLocation::read(&[1, 2, 3]), None);
     }
 
     #[test]

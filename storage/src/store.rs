@@ -13,9 +13,9 @@ use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Heade
 use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
-    height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, TxLocation, ValidatorStats, CF_BLOCKS, CF_DROPPED,
-    CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
-    STORED_DROPPED_BYTES_MAX, STORED_LOCATION_BYTES_MAX,
+    decode_block_header, height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, StoredTxLocation, TxLocation,
+    TxSpan, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY,
+    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_TX_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -175,15 +175,32 @@ impl Store {
 
     /// Where a committed transaction is.
     pub fn tx_location(&self, hash: &Hash) -> Result<Option<TxLocation>, StorageError> {
-        self.db().get_decoded(CF_TXS, &hash.0, STORED_LOCATION_BYTES_MAX, || format!("the location of tx {hash}"))
+        Ok(self.stored_location(hash)?.map(|(loc, _)| loc))
     }
 
-    /// A committed transaction and where it is (reads its block).
+    fn stored_location(&self, hash: &Hash) -> Result<Option<(TxLocation, Option<TxSpan>)>, StorageError> {
+        let Some(bytes) = self.db().get(CF_TXS, &hash.0)? else { return Ok(None) };
+        StoredTxLocation::read(&bytes)
+            .map(Some)
+            .ok_or_else(|| self.db().corrupt(format!("the location of tx {hash} does not decode")))
+    }
+
+    /// A committed transaction and where it is. Decodes only that transaction's bytes from its
+    /// block (the whole block for index entries older than the spans).
     pub fn tx(&self, hash: &Hash) -> Result<Option<(SignedTransaction, TxLocation)>, StorageError> {
-        let Some(loc) = self.tx_location(hash)? else { return Ok(None) };
-        let block = self
-            .block_by_height(loc.height)?
-            .ok_or_else(|| self.db().corrupt(format!("tx {hash} is indexed at missing height {}", loc.height)))?;
+        let Some((loc, span)) = self.stored_location(hash)? else { return Ok(None) };
+        let missing = || self.db().corrupt(format!("tx {hash} is indexed at missing height {}", loc.height));
+        let block_hash = self.hash_at(loc.height)?.ok_or_else(missing)?;
+        if let Some((offset, len)) = span {
+            let found = self.db().with_pinned(CF_BLOCKS, &block_hash.0, |bytes| {
+                let slice = bytes.get(offset..offset.saturating_add(len))?;
+                codec::decode::<SignedTransaction>(slice, STORED_TX_BYTES_MAX).ok().filter(|tx| tx.hash() == *hash)
+            })?;
+            if let Some(Some(tx)) = found {
+                return Ok(Some((tx, loc)));
+            }
+        }
+        let block = self.block_by_hash(&block_hash)?.ok_or_else(missing)?;
         let tx =
             usize::try_from(loc.index).ok().and_then(|i| block.txs.get(i)).filter(|tx| tx.hash() == *hash).ok_or_else(
                 || {
@@ -194,6 +211,40 @@ impl Store {
                 },
             )?;
         Ok(Some((tx.clone(), loc)))
+    }
+
+    /// The committed transaction at `index` of the block at `height`: decoded from `span` of
+    /// the block's bytes when given (as history items carry it), else from the whole block.
+    pub fn tx_at(
+        &self,
+        height: u64,
+        index: u32,
+        span: Option<(u32, u32)>,
+    ) -> Result<Option<SignedTransaction>, StorageError> {
+        let Some(block_hash) = self.hash_at(height)? else { return Ok(None) };
+        if let Some((offset, len)) = span.and_then(|(o, l)| usize::try_from(o).ok().zip(usize::try_from(l).ok())) {
+            let found = self.db().with_pinned(CF_BLOCKS, &block_hash.0, |bytes| {
+                let slice = bytes.get(offset..offset.saturating_add(len))?;
+                codec::decode::<SignedTransaction>(slice, STORED_TX_BYTES_MAX).ok()
+            })?;
+            if let Some(Some(tx)) = found {
+                return Ok(Some(tx));
+            }
+        }
+        let block = self.block_by_hash(&block_hash)?;
+        Ok(block.and_then(|b| usize::try_from(index).ok().and_then(|i| b.txs.into_iter().nth(i))))
+    }
+
+    /// The header of the committed block at `height`, read from the front of its encoding
+    /// without decoding its transactions.
+    pub fn header_by_height(&self, height: u64) -> Result<Option<Header>, StorageError> {
+        let Some(hash) = self.hash_at(height)? else { return Ok(None) };
+        let header = self.db().with_pinned(CF_BLOCKS, &hash.0, decode_block_header)?;
+        match header {
+            None => Err(self.db().corrupt(format!("block {hash} at height {height} is missing"))),
+            Some(Ok((header, _))) => Ok(Some(header)),
+            Some(Err(why)) => Err(self.db().corrupt(format!("the header of block {hash} does not decode: {why}"))),
+        }
     }
 
     /// Why a transaction was dropped from the pool, if it was.

@@ -152,3 +152,25 @@ async fn an_idle_http_connection_is_closed_by_the_server() {
     let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
     assert!(matches!(read, Ok(Ok(0) | Err(_))), "a connection that sends nothing is closed: {read:?}");
 }
+
+#[tokio::test]
+async fn calls_whose_bodies_never_arrive_hold_at_most_one_address_share() {
+    let server = serve().await;
+    let addr = server.local_addr;
+    // Each sends its headers and promises a body that never comes: the call stays in flight.
+    let mut stalled = Vec::new();
+    for _ in 0..taksa_rpc::HTTP_PER_IP_MAX_DEFAULT {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let head =
+            format!("POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, text) = post(addr, &addr.to_string(), None).await;
+    assert_eq!(status, 429, "{text}");
+    assert!(text.contains("calls in flight from this address"), "{text}");
+    drop(stalled);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(post(addr, &addr.to_string(), None).await.0, 200, "the share is free again once they hang up");
+}

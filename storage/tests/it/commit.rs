@@ -42,6 +42,15 @@ fn committed_blocks_txs_and_accounts_read_back() {
     assert_eq!(store.tx_location(&tx.hash()).expect("reads"), Some(loc));
     assert_eq!(store.tx(&tx.hash()).expect("reads"), Some((tx.clone(), loc)));
     assert_eq!(store.tx(&Hash([1; 32])).expect("reads"), None);
+    // Each transaction is read from its span in the block's bytes.
+    for (block, height) in [(&b1, 1u64), (&b2, 2)] {
+        for (i, tx) in block.txs.iter().enumerate() {
+            let loc = TxLocation { height, index: u32::try_from(i).expect("small") };
+            assert_eq!(store.tx(&tx.hash()).expect("reads"), Some((tx.clone(), loc)), "height {height} index {i}");
+        }
+        assert_eq!(store.header_by_height(height).expect("reads"), Some(block.header.clone()));
+    }
+    assert_eq!(store.header_by_height(3).expect("reads"), None);
 
     assert_eq!(store.account(&chain.addr(0)), Account { balance: FUNDS - 107 - 2 * FEE, nonce: 2 });
     assert_eq!(store.account(&chain.addr(1)), Account { balance: FUNDS + 107, nonce: 0 });
@@ -105,7 +114,7 @@ fn history_pages_newest_first_with_before() {
     chain.commit_next(&store, &[(3, 2, 1)]);
     chain.commit_next(&store, &[(0, 0, 1), (1, 2, 1), (0, 3, 1)]);
     let a0 = chain.addr(0);
-    let item = |height, index, sent, received| HistoryItem { height, index, sent, received };
+    let item = |height, index, sent, received| HistoryItem { height, index, sent, received, span: None };
     let all = vec![item(3, 2, true, false), item(3, 0, true, true), item(1, 1, false, true), item(1, 0, true, false)];
     assert_eq!(store.history(&a0, None, 100).expect("reads"), all);
 
@@ -211,4 +220,21 @@ fn store_reads_accounts_through_the_state_reader_trait() {
     assert_eq!(reader.account(&chain.addr(0)).nonce, 1);
     let same = store.clone();
     assert_eq!(same.with_state(|head, accounts| (head.height, accounts.len())), (1, store.account_count()));
+}
+
+#[test]
+fn history_items_read_their_transaction_from_its_span() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = chain.open(dir.path());
+    let b1 = chain.commit_next(&store, &[(0, 1, 1), (2, 0, 1), (0, 3, 1)]);
+    let items = store.history(&chain.addr(0), None, 100).expect("reads");
+    assert_eq!(items.len(), 3);
+    for item in &items {
+        assert!(item.span.is_some(), "new entries carry their span");
+        let expected = b1.txs.get(usize::try_from(item.index).expect("small")).cloned();
+        assert_eq!(store.tx_at(item.height, item.index, item.span).expect("reads"), expected);
+        assert_eq!(store.tx_at(item.height, item.index, None).expect("reads"), expected, "without a span too");
+    }
+    assert_eq!(store.tx_at(9, 0, None).expect("reads"), None);
 }

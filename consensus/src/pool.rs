@@ -65,6 +65,9 @@ pub struct Limits {
     pub queued_max: usize,
     /// Most transactions held behind nonce gaps per sender.
     pub queued_per_sender_max: usize,
+    /// The chain's fee floor, for the account-creation rule
+    /// ([`crate::state::check_account_creation`]); 0 leaves the rule to block execution.
+    pub fee_floor: u128,
 }
 
 impl Default for Limits {
@@ -75,6 +78,7 @@ impl Default for Limits {
             per_sender_max: 256,
             queued_max: 10_000,
             queued_per_sender_max: 64,
+            fee_floor: 0,
         }
     }
 }
@@ -387,6 +391,7 @@ impl Mempool {
         if total > account.balance {
             return Err(TxError::InsufficientBalance { needed: total, available: account.balance }.into());
         }
+        crate::state::check_account_creation(state, tx, self.limits.fee_floor)?;
         if replaced.is_none() {
             self.make_room(queued, tx.fee, bytes)?;
         }
@@ -1017,6 +1022,21 @@ mod tests {
         assert_eq!(pool.next_nonce(&sender, &s), 1, "the replacement keeps the sender's run");
         let (next, hn) = tx(&k, 3, 10, 1, 1);
         assert_eq!(pool.admit(next, hn, 10, &s, 1), Ok(Admitted::New), "and the next nonce extends it");
+    }
+
+    #[test]
+    fn a_transfer_that_creates_an_account_must_pay_the_creation_fee_to_be_admitted() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let s = state(&k, 1_000_000, 0);
+        let mut pool = Mempool::new(Limits { fee_floor: 10, ..Limits::default() });
+        // `tx` sends to a key with no account in `s`.
+        let (cheap, hc) = tx(&k, 2, 10, 999, 0);
+        assert_eq!(
+            pool.admit(cheap, hc, 10, &s, 1),
+            Err(AdmitError::Rejected(TxError::AccountCreationFee { fee: 999, needed: 1000 }))
+        );
+        let (paid, hp) = tx(&k, 2, 10, 1000, 0);
+        assert_eq!(pool.admit(paid, hp, 10, &s, 1), Ok(Admitted::New));
     }
 
     #[test]

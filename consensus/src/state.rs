@@ -42,10 +42,40 @@ impl StateReader for std::collections::HashMap<Address, Account> {
     }
 }
 
+/// How many fee floors a transfer pays when it creates its recipient's account. Every account
+/// lives in every node's memory for good (about 225 bytes each, measured by
+/// `scripts/accounts-bench.sh`), so creating one costs a real fee, paid to the proposer.
+pub const ACCOUNT_CREATION_FEE_FLOORS: u128 = 100;
+
+/// The least fee of a transfer that creates an account, on a chain with this fee floor.
+pub const fn account_creation_fee(fee_floor: u128) -> u128 {
+    fee_floor.saturating_mul(ACCOUNT_CREATION_FEE_FLOORS)
+}
+
+/// The account-creation rule: a transfer of a non-zero amount to an account that does not
+/// exist in `state` pays at least [`account_creation_fee`]. Block execution applies it on the
+/// state before each transfer; the pool, on the committed state (so it may ask for the fee
+/// where an earlier pending transfer would have created the account).
+pub fn check_account_creation(
+    state: &(impl StateReader + ?Sized),
+    tx: &crate::Transaction,
+    fee_floor: u128,
+) -> Result<(), TxError> {
+    if tx.amount == 0 || tx.to == tx.from || state.account(&tx.to) != Account::default() {
+        return Ok(());
+    }
+    let needed = account_creation_fee(fee_floor);
+    if tx.fee < needed {
+        return Err(TxError::AccountCreationFee { fee: tx.fee, needed });
+    }
+    Ok(())
+}
+
 /// Pending changes over a base state.
 pub struct Overlay<'a, R: StateReader + ?Sized> {
     base: &'a R,
     changes: BTreeMap<Address, Account>,
+    fee_floor: u128,
 }
 
 impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
@@ -55,9 +85,9 @@ impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
 }
 
 impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
-    /// An empty overlay over `base`.
-    pub fn new(base: &'a R) -> Self {
-        Overlay { base, changes: BTreeMap::new() }
+    /// An empty overlay over `base`, on a chain with this fee floor.
+    pub fn new(base: &'a R, fee_floor: u128) -> Self {
+        Overlay { base, changes: BTreeMap::new(), fee_floor }
     }
 
     /// Applies one transfer at `height` with fees to `proposer`, or changes nothing and says
@@ -80,6 +110,7 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         let needed = tx.amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
         from.balance =
             from.balance.checked_sub(needed).ok_or(TxError::InsufficientBalance { needed, available: from.balance })?;
+        check_account_creation(self, tx, self.fee_floor)?;
         from.nonce = from.nonce.checked_add(1).ok_or(TxError::Overflow)?;
         // Stage the three writes in order on copies so that aliasing (to == from, proposer ==
         // to) is handled and an overflow leaves the overlay untouched.
@@ -285,7 +316,7 @@ pub fn execute_block<R: StateReader + ?Sized>(
         })?;
     }
     verify_signatures(rules, block, &hashes, sig_known_valid)?;
-    let mut overlay = Overlay::new(base);
+    let mut overlay = Overlay::new(base, rules.fee_floor);
     let mut receipts = Vec::with_capacity(block.txs.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
         overlay.apply(stx, h.height, &h.proposer).map_err(|error| BlockError::Tx { index, hash: *hash, error })?;
@@ -399,8 +430,9 @@ pub fn select_transactions<R: StateReader + ?Sized>(
     proposer: &Address,
     candidates: Vec<SignedTransaction>,
     budget: BlockBudget,
+    fee_floor: u128,
 ) -> (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>) {
-    let mut overlay = Overlay::new(base);
+    let mut overlay = Overlay::new(base, fee_floor);
     let mut kept = Vec::new();
     let mut kept_bytes = 0usize;
     let mut receipts = Vec::new();

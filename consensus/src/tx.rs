@@ -175,6 +175,14 @@ pub enum TxError {
         /// The balance.
         available: u128,
     },
+    /// The transfer creates its recipient's account and pays less than the creation fee.
+    #[error("the recipient's account does not exist yet: a transfer that creates it pays a fee of at least {needed}, not {fee}")]
+    AccountCreationFee {
+        /// The offered fee.
+        fee: u128,
+        /// The account-creation fee.
+        needed: u128,
+    },
     /// The transaction's `valid_until_height` has passed.
     #[error("expired: valid until height {valid_until}, chain is at height {height}")]
     Expired {
@@ -199,6 +207,7 @@ impl TxError {
             TxError::NonceGap { .. } => "nonce_gap",
             TxError::InsufficientBalance { .. } => "insufficient_balance",
             TxError::Expired { .. } => "expired",
+            TxError::AccountCreationFee { .. } => "account_creation_fee",
         }
     }
 }

@@ -51,6 +51,7 @@ impl Backend for NodeBackend {
             validators: s.genesis.validator_names.iter().cloned().zip(s.genesis.validators.iter().copied()).collect(),
             block_time_ms: s.genesis.block_time_ms,
             fee_floor: s.genesis.fee_floor,
+            account_creation_fee: taksa_consensus::state::account_creation_fee(s.genesis.fee_floor),
             token_symbol: TOKEN_SYMBOL.to_owned(),
             token_decimals: TOKEN_DECIMALS,
             sync: self.sync_info(),

@@ -46,6 +46,7 @@ struct ChainFacts {
     chain_id: String,
     genesis_hash: Hash,
     fee_floor: u128,
+    account_creation_fee: u128,
 }
 
 async fn call(
@@ -65,6 +66,7 @@ async fn chain_facts(client: &HttpClient) -> anyhow::Result<ChainFacts> {
         chain_id: field("chainId")?,
         genesis_hash: Hash::from_hex(&field("genesisHash")?)?,
         fee_floor: field("feeFloor")?.parse().context("feeFloor is not a number")?,
+        account_creation_fee: field("accountCreationFee")?.parse().context("accountCreationFee is not a number")?,
     })
 }
 
@@ -85,13 +87,13 @@ fn new_recipient(run: u64, sender: usize, n: usize) -> Address {
     Address(Keypair::from_seed(&seed.0).public())
 }
 
-fn transfer(c: &ChainFacts, key: &Keypair, to: Address, amount: u128, nonce: u64) -> SignedTransaction {
+fn transfer(c: &ChainFacts, key: &Keypair, to: Address, amount: u128, fee: u128, nonce: u64) -> SignedTransaction {
     Transaction {
         chain_id: c.chain_id.clone(),
         from: Address(key.public()),
         to,
         amount,
-        fee: c.fee_floor,
+        fee,
         nonce,
         valid_until_height: None,
         memo: None,
@@ -112,8 +114,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let run_id = crate::chain::now_ms();
     let keys: Vec<Keypair> = (0..args.accounts).map(|i| bench_key(run_id, i)).collect();
     let per_account = args.txs.div_ceil(args.accounts);
+    // Each transfer to a new address creates an account, which costs the account-creation fee.
+    let fee = if args.new_recipients { facts.account_creation_fee } else { facts.fee_floor };
     println!("bench: {} accounts x {per_account} transfers against {}", args.accounts, args.rpc);
-    fund(&client, &facts, &keys, per_account).await?;
+    fund(&client, &facts, &keys, per_account, fee).await?;
 
     // Pre-sign everything before the clock starts: the bench measures the node, not signing.
     let mut lanes: Vec<Vec<(Hash, String)>> = vec![Vec::new(); args.concurrency];
@@ -125,7 +129,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 break;
             }
             let to = if args.new_recipients { new_recipient(run_id, i, n) } else { ring };
-            let stx = transfer(&facts, key, to, 1, n as u64);
+            let stx = transfer(&facts, key, to, 1, fee, n as u64);
             lanes[i % args.concurrency].push((stx.hash(), format!("0x{}", hex::encode(stx.encode()))));
             total += 1;
         }
@@ -178,10 +182,16 @@ async fn submit_lane(
     Ok(())
 }
 
-async fn fund(client: &HttpClient, facts: &ChainFacts, keys: &[Keypair], per_account: usize) -> anyhow::Result<()> {
+async fn fund(
+    client: &HttpClient,
+    facts: &ChainFacts,
+    keys: &[Keypair],
+    per_account: usize,
+    fee: u128,
+) -> anyhow::Result<()> {
     const FUNDERS: u32 = 10;
     const WAVE_PER_FUNDER: usize = 100;
-    let amount = (per_account as u128 + 10) * (1 + facts.fee_floor);
+    let amount = (per_account as u128 + 10) * (1 + fee);
     // The publicly known funded accounts of the dev chain or of the testnet (its genesis file
     // may change the block time, hence the chain id rather than the genesis hash).
     let funder: fn(u32) -> Keypair =
@@ -194,7 +204,15 @@ async fn fund(client: &HttpClient, facts: &ChainFacts, keys: &[Keypair], per_acc
             let addr_nonce = nonce_of(client, funder).await?;
             let mine: Vec<&Keypair> = wave.iter().skip(f_i).step_by(FUNDERS as usize).collect();
             for (k, key) in mine.iter().enumerate() {
-                let stx = transfer(facts, funder, Address(key.public()), amount, addr_nonce + k as u64);
+                // Each funding transfer creates the bench account.
+                let stx = transfer(
+                    facts,
+                    funder,
+                    Address(key.public()),
+                    amount,
+                    facts.account_creation_fee,
+                    addr_nonce + k as u64,
+                );
                 let h =
                     call(client, "tx_submit", rpc_params![format!("0x{}", hex::encode(stx.encode()))]).await.context(
                         "funding failed: bench funds its accounts from the public test accounts of `taksa dev` or \

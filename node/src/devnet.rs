@@ -37,6 +37,8 @@ pub const TESTNET_VALIDATORS: u32 = 4;
 pub const GENESIS_TIME_MS: u64 = 1_767_225_600_000;
 /// The fee floor of both chains, base units.
 pub const FEE_FLOOR: u128 = 1000;
+/// The least fee of a transfer that creates an account on both chains, base units.
+pub const ACCOUNT_CREATION_FEE: u128 = taksa_consensus::state::account_creation_fee(FEE_FLOOR);
 /// Wallet accounts 0 to this minus 1 are funded.
 pub const FUNDED_ACCOUNTS: u32 = 10;
 /// The balance of each funded account: 1 000 000 TKS, in base units.

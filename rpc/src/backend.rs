@@ -243,6 +243,8 @@ pub struct ChainInfo {
     pub block_time_ms: u64,
     /// The lowest fee a transaction may pay, in base units.
     pub fee_floor: u128,
+    /// The lowest fee of a transfer that creates its recipient's account, in base units.
+    pub account_creation_fee: u128,
     /// The token's ticker, for display.
     pub token_symbol: String,
     /// How many decimal places a display amount has (base units per token = 10^decimals).

@@ -62,6 +62,8 @@ pub enum ErrorCode {
     QueuedLimit,
     /// The recipient is not a valid ed25519 public key.
     BadRecipient,
+    /// A transfer that creates an account pays less than the creation fee.
+    AccountCreationFee,
     /// A pooled transaction with the same sender and nonce was replaced too often.
     ReplacementLimit,
     /// No block with that height or hash.
@@ -88,7 +90,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -113,6 +115,7 @@ impl ErrorCode {
         ErrorCode::Busy,
         ErrorCode::QueuedLimit,
         ErrorCode::BadRecipient,
+        ErrorCode::AccountCreationFee,
         ErrorCode::ReplacementLimit,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
@@ -153,6 +156,7 @@ impl ErrorCode {
             ErrorCode::Busy => 1104,
             ErrorCode::QueuedLimit => 1105,
             ErrorCode::BadRecipient => 1012,
+            ErrorCode::AccountCreationFee => 1013,
             ErrorCode::ReplacementLimit => 1106,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
@@ -194,6 +198,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::QueuedLimit => "queued_limit",
             ErrorCode::BadRecipient => "bad_recipient",
+            ErrorCode::AccountCreationFee => "account_creation_fee",
             ErrorCode::ReplacementLimit => "replacement_limit",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
@@ -222,6 +227,7 @@ impl ErrorCode {
         match e {
             TxError::BadSignature => ErrorCode::BadSignature,
             TxError::BadRecipient => ErrorCode::BadRecipient,
+            TxError::AccountCreationFee { .. } => ErrorCode::AccountCreationFee,
             TxError::WrongChain { .. } => ErrorCode::WrongChain,
             TxError::MemoTooLong { .. } => ErrorCode::MemoTooLong,
             TxError::FeeBelowFloor { .. } => ErrorCode::FeeBelowFloor,
@@ -293,6 +299,9 @@ impl ApiError {
             }
             TxError::Expired { valid_until, height } => {
                 err.with("validUntilHeight", *valid_until).with("height", *height)
+            }
+            TxError::AccountCreationFee { fee, needed } => {
+                err.with("fee", fee.to_string()).with("needed", needed.to_string())
             }
             TxError::BadSignature | TxError::BadRecipient | TxError::Overflow => err,
         }
@@ -399,6 +408,7 @@ mod tests {
             TxError::NonceGap { expected: 1, got: 3 },
             TxError::InsufficientBalance { needed: 2, available: 1 },
             TxError::Expired { valid_until: 1, height: 2 },
+            TxError::AccountCreationFee { fee: 1, needed: 100 },
         ];
         for e in cases {
             assert_eq!(ErrorCode::of_tx_error(&e).reason(), e.reason(), "{e:?}");

@@ -178,7 +178,16 @@ impl ChainCore {
         let (txs, outcome, refused) = {
             let base = self.state_at(io, &parent)?;
             let candidates = io.pool.candidates(BLOCK_TXS_MAX, &base);
-            state::select_transactions(&base, &parent_header.state_root, height, &proposer, candidates, budget)
+            let fee_floor = self.cfg.rules.fee_floor;
+            state::select_transactions(
+                &base,
+                &parent_header.state_root,
+                height,
+                &proposer,
+                candidates,
+                budget,
+                fee_floor,
+            )
         };
         header.tx_root = tx_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
         header.state_root = outcome.state_root;

@@ -81,7 +81,7 @@ fn budget(txs_max: usize) -> BlockBudget {
 fn build(state: &BTreeMap<Address, Account>, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
     let proposer = Address(validator().public());
     let (txs, outcome, _) =
-        select_transactions(state, &parent.state_root, parent.height + 1, &proposer, cands, budget(10_000));
+        select_transactions(state, &parent.state_root, parent.height + 1, &proposer, cands, budget(10_000), 1);
     Block { header: child_header(parent, &txs, outcome.state_root), txs }
 }
 
@@ -228,11 +228,12 @@ fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
     let p = parent(&state);
     let overflow = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
     let (kept, outcome, refused) =
-        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![overflow], budget(10));
+        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![overflow], budget(10), 1);
     assert!(kept.is_empty() && outcome.changes.is_empty());
     assert_eq!(refused[0].1, TxError::Overflow);
     let broke = signed(&ks[0], Address::default(), 100, 1, 0);
-    let (_, _, refused) = select_transactions(&state, &p.state_root, 1, &Address::default(), vec![broke], budget(10));
+    let (_, _, refused) =
+        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![broke], budget(10), 1);
     assert_eq!(refused[0].1, TxError::InsufficientBalance { needed: 101, available: 100 });
 }
 
@@ -256,7 +257,8 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
     let mut cands = Vec::new();
     for nonce in 0..250u64 {
         for k in &senders {
-            let mut stx = signed(k, Address::default(), 1, 1, nonce);
+            // Into an existing account: no account-creation fee.
+            let mut stx = signed(k, Address(senders[0].public()), 1, 1, nonce);
             stx.tx.memo = Some(memo.clone());
             cands.push(stx);
         }
@@ -267,7 +269,7 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
     assert!(codec_len(&all) > taksa_consensus::codec::BLOCK_BYTES_MAX, "the flood is over the limit");
 
     let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
-    let (txs, outcome, refused) = select_transactions(&state, &p.state_root, 1, &header.proposer, cands, room);
+    let (txs, outcome, refused) = select_transactions(&state, &p.state_root, 1, &header.proposer, cands, room, 1);
     assert!(refused.is_empty(), "what does not fit waits; nothing is refused");
     assert!(txs.len() < BLOCK_TXS_MAX && txs.len() > 9_000, "{} transfers fit", txs.len());
     header.tx_root = tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
@@ -328,5 +330,41 @@ fn a_header_is_checked_against_its_real_parent() {
         let block = Block { header, txs: vec![] };
         let err = execute_block(&rules(), &state, &one.header, &block, &|_| false);
         assert!(err.is_err(), "{why} must be refused");
+    }
+}
+
+#[test]
+fn creating_an_account_costs_the_account_creation_fee_and_paying_into_one_only_the_floor() {
+    let ks = keys(2);
+    let state = genesis_state(&ks, 1_000_000);
+    let p = parent(&state);
+    let fresh = Address(Keypair::from_seed(&[0x77; 32]).public());
+    let needed = taksa_consensus::state::account_creation_fee(rules().fee_floor);
+    let cheap = signed(&ks[0], fresh, 10, needed - 1, 0);
+    let proposer = Address(validator().public());
+    let (kept, _, refused) =
+        select_transactions(&state, &p.state_root, 1, &proposer, vec![cheap.clone()], budget(10), rules().fee_floor);
+    assert!(kept.is_empty());
+    assert_eq!(refused[0].1, TxError::AccountCreationFee { fee: needed - 1, needed });
+    // Paid in full, it creates the account; a second transfer into it needs only the floor.
+    let creating = signed(&ks[0], fresh, 10, needed, 0);
+    let into = signed(&ks[1], fresh, 10, 1, 0);
+    let block = build(&state, &p, vec![creating, into]);
+    assert_eq!(block.txs.len(), 2, "both are kept");
+    execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid");
+    // A block that carries the cheap one is refused by every node.
+    let mut bad = build(&state, &p, vec![]);
+    bad.txs.push(cheap);
+    bad.header.tx_root = tx_root(&bad.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
+    let err = execute_block(&rules(), &state, &p, &bad, &|_| false);
+    assert!(
+        matches!(err, Err(taksa_consensus::state::BlockError::Tx { error: TxError::AccountCreationFee { .. }, .. })),
+        "{err:?}"
+    );
+    // Zero amounts and transfers to oneself create nothing.
+    let zero = signed(&ks[0], fresh, 0, 1, 0);
+    let own = signed(&ks[0], Address(ks[0].public()), 10, 1, 0);
+    for tx in [zero, own] {
+        assert!(taksa_consensus::state::check_account_creation(&state, &tx.tx, rules().fee_floor).is_ok());
     }
 }

@@ -314,7 +314,7 @@ impl Chain {
         let cfg = CoreConfig { engine, rules: shared.rules.clone() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
         let ActorEnds { publisher, submissions } = ends;
-        let pool = RefCell::new(Mempool::new(Limits::default()));
+        let pool = RefCell::new(Mempool::new(Limits { fee_floor: shared.genesis.fee_floor, ..Limits::default() }));
         Ok(Chain {
             shared,
             core,

@@ -391,17 +391,23 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     }
     let amount = parse_tks(&req.amount).context("--amount")?;
     let max_fee = parse_tks(&req.max_fee).context("--max-fee")?;
+    // A transfer that creates the recipient's account pays the account-creation fee.
+    let creates = amount > 0 && {
+        let account = client.account(&to.to_bech32(&info.address_hrp)).await?;
+        account.balance == "0" && account.nonce == 0
+    };
+    let default_fee = if creates { info.account_creation_fee()?.max(fee_floor) } else { fee_floor };
     let fee = match &req.fee {
         Some(f) => parse_tks(f).context("--fee")?,
-        None if fee_floor > max_fee => bail!(
-            "the node at {} reports a fee floor of {} TKS, above this wallet's fee cap of {} TKS. A node you do not \
+        None if default_fee > max_fee => bail!(
+            "the node at {} reports a fee (floor or account-creation fee) of {} TKS, above this wallet's fee cap of {} TKS. A node you do not \
              control can report any floor to take your balance in fees: check the network's real floor, then pass \
              --fee with it (or raise --max-fee)",
             ctx.rpc_url(),
-            format_tks(fee_floor),
+            format_tks(default_fee),
             format_tks(max_fee)
         ),
-        None => fee_floor,
+        None => default_fee,
     };
     if fee < fee_floor {
         bail!("--fee {} TKS is below the chain's fee floor {} TKS", format_tks(fee), format_tks(fee_floor));
@@ -419,8 +425,9 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     let from = Address::from_public_key(sender.public_key);
     let nonce = client.next_nonce(&from.to_bech32(&info.address_hrp)).await?;
     // Shown before the key is unlocked: nothing is signed that was not shown.
+    let why = if creates { ", which creates the recipient's account" } else { "" };
     eprintln!(
-        "sending {} {} from {} to {}, fee {} {} (nonce {nonce})",
+        "sending {} {} from {} to {}, fee {} {}{why} (nonce {nonce})",
         format_tks(amount),
         info.symbol(),
         from.to_bech32(&info.address_hrp),

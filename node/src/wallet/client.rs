@@ -33,6 +33,9 @@ pub(crate) struct ChainInfo {
     pub(crate) address_hrp: String,
     /// The smallest fee, base units, decimal string.
     pub(crate) fee_floor: String,
+    /// The smallest fee of a transfer that creates its recipient's account.
+    #[serde(default)]
+    pub(crate) account_creation_fee: Option<String>,
     /// The token's symbol, for display.
     #[serde(default)]
     pub(crate) token_symbol: Option<String>,
@@ -48,6 +51,15 @@ impl ChainInfo {
     pub(crate) fn fee_floor(&self) -> anyhow::Result<u128> {
         taksa_consensus::genesis::parse_amount(&self.fee_floor)
             .with_context(|| format!("node sent fee floor `{}`", self.fee_floor))
+    }
+
+    /// The account-creation fee, parsed; 100 fee floors when the node does not say.
+    pub(crate) fn account_creation_fee(&self) -> anyhow::Result<u128> {
+        match &self.account_creation_fee {
+            Some(fee) => taksa_consensus::genesis::parse_amount(fee)
+                .with_context(|| format!("node sent account creation fee `{fee}`")),
+            None => Ok(taksa_consensus::state::account_creation_fee(self.fee_floor()?)),
+        }
     }
 
     /// The token symbol, "TKS" when the node does not say.

@@ -15,7 +15,7 @@ fn transfer(key: &Keypair, nonce: u64) -> Transaction {
         from: Address(key.public()),
         to: Address(Keypair::from_seed(&[77; 32]).public()),
         amount: 5,
-        fee: 1000,
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce,
         valid_until_height: None,
         memo: None,

@@ -33,7 +33,7 @@ async fn the_web_explorer_shows_live_blocks_and_finds_a_transaction_in_chromium(
         from,
         to,
         amount: 1_234_000_000,
-        fee: 1000,
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce: 0,
         valid_until_height: None,
         memo: Some("browser test".into()),

@@ -127,7 +127,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
         from: Address(devnet::testnet_account(0).public()),
         to: Address(outsider.public()),
         amount: 5,
-        fee: devnet::FEE_FLOOR,
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce: 0,
         valid_until_height: None,
         memo: None,

@@ -23,7 +23,7 @@ fn signed(key: &Keypair, to: Address, nonce: u64, genesis: &Hash) -> String {
         from: Address(key.public()),
         to,
         amount: 1 + u128::from(nonce),
-        fee: 1000,
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce,
         valid_until_height: None,
         memo: None,

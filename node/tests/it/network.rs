@@ -35,7 +35,8 @@ pub(crate) fn transfer_with_memo(
         from: Address(key.public()),
         to,
         amount,
-        fee: devnet::FEE_FLOOR,
+        // Enough to create the recipient's account, which most tests' recipients need.
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce,
         valid_until_height: None,
         memo,

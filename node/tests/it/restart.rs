@@ -16,7 +16,7 @@ fn signed(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) 
         from: Address(key.public()),
         to,
         amount,
-        fee: 1000,
+        fee: devnet::ACCOUNT_CREATION_FEE,
         nonce,
         valid_until_height: None,
         memo: None,

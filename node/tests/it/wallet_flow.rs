@@ -35,14 +35,18 @@ async fn dev_chain_wallet_end_to_end() {
     assert!(ok, "funding send failed: {out}{err}");
     let (ok, out, err) = wallet(&url, &ks, &["send", "--from", "alice", "--to", &bob, "--amount", "10"], None);
     assert!(ok, "alice -> bob failed: {out}{err}");
-    assert!(err.contains("sending 10 TKS from") && err.contains("fee 0.000001 TKS"), "the fee is shown first: {err}");
+    assert!(
+        err.contains("sending 10 TKS from") && err.contains("fee 0.0001 TKS, which creates"),
+        "the fee is shown first: {err}"
+    );
     assert!(out.contains("finalized at height"), "{out}");
     assert!(!err.contains("cannot follow"), "the wallet follows the status over a WebSocket: {err}");
     let hash = token(&out, "0x", Some(66)).expect("the transaction hash in send's output").to_owned();
 
-    let fee_floor: u128 = 1000;
+    // Bob's account did not exist: alice paid the account-creation fee.
+    let creation_fee: u128 = taksa_node::devnet::ACCOUNT_CREATION_FEE;
     let alice_bal = call(&client, "account_getBalance", params(&[json!(alice)])).await.expect("balance");
-    assert_eq!(alice_bal, json!((100_000_000_000u128 - 10_000_000_000 - fee_floor).to_string()));
+    assert_eq!(alice_bal, json!((100_000_000_000u128 - 10_000_000_000 - creation_fee).to_string()));
     let bob_bal = call(&client, "account_getBalance", params(&[json!(bob)])).await.expect("balance");
     assert_eq!(bob_bal, json!("10000000000"));
 
@@ -67,7 +71,7 @@ async fn dev_chain_wallet_end_to_end() {
     assert_eq!(p2["items"][0]["hash"], items[1]["hash"]);
 
     let (ok, out, _) = wallet(&url, &ks, &["balance", "alice"], None);
-    assert!(ok && out.contains("89.999999"), "balance output: {out}");
+    assert!(ok && out.contains("89.9999"), "balance output: {out}");
     let (ok, out, _) = wallet(&url, &ks, &["history", "alice"], None);
     assert!(ok && out.contains(&hash[..10]), "history output: {out}");
     assert!(out.contains(" UTC") && out.contains("20"), "history shows dates: {out}");
@@ -115,6 +119,7 @@ async fn hostile_endpoint(
         })
         .expect("register");
     module.register_method("account_getNonce", |_, _, _| json!(0)).expect("register");
+    module.register_method("account_get", |_, _, _| json!({"balance": "5", "nonce": 1})).expect("register");
     module
         .register_method("tx_submit", |params, seen, _| {
             let tx: String = params.one().unwrap_or_default();
@@ -150,7 +155,7 @@ async fn a_fake_rpc_endpoint_that_reports_a_huge_fee_floor_is_refused() {
     // The default fee would be the endpoint's "floor": refused before anything is signed.
     let (ok, _, err) = run(args(&["send", "--from", "dev0", "--to", &to, "--amount", "1"]), None).await.expect("run");
     assert!(!ok, "a huge reported floor must not be paid by default");
-    assert!(err.contains("fee floor of 1000000 TKS") && err.contains("--fee"), "{err}");
+    assert!(err.contains("of 1000000 TKS, above this wallet's fee cap") && err.contains("--fee"), "{err}");
 
     // A fee above the cap needs a confirmation, which a script gives with --yes.
     let (ok, _, err) = run(args(&["send", "--from", "dev0", "--to", &to, "--amount", "1", "--fee", "1000000"]), None)

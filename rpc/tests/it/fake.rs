@@ -261,6 +261,7 @@ impl Backend for Fake {
             validators: vec![("v0".to_owned(), addr(&validator()))],
             block_time_ms: 1000,
             fee_floor: FEE_FLOOR,
+            account_creation_fee: 100 * FEE_FLOOR,
             token_symbol: "TKS".to_owned(),
             token_decimals: 9,
             sync: self.sync,

@@ -127,7 +127,7 @@ async fn bad_params_of_network_methods_are_invalid_params(c: &impl ClientT) {
     assert_alive(c).await;
 }
 
-async fn chain_info_adds_only_sync_to_its_fields(c: &impl ClientT) {
+async fn chain_info_adds_only_sync_and_the_creation_fee_to_its_fields(c: &impl ClientT) {
     let info: Value = call(c, "chain_getInfo", json!([])).await.expect("chain_getInfo");
     let mut keys: Vec<&str> = info.as_object().expect("object").keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -143,6 +143,7 @@ async fn chain_info_adds_only_sync_to_its_fields(c: &impl ClientT) {
         "validators",
         "blockTimeMs",
         "feeFloor",
+        "accountCreationFee",
         "tokenSymbol",
         "tokenDecimals",
         "sync",
@@ -158,7 +159,7 @@ async fn network_methods_answer(c: &impl ClientT) {
     consensus_status_reports_view_leader_and_finality(c).await;
     evidence_is_newest_first_and_its_signatures_verify(c).await;
     bad_params_of_network_methods_are_invalid_params(c).await;
-    chain_info_adds_only_sync_to_its_fields(c).await;
+    chain_info_adds_only_sync_and_the_creation_fee_to_its_fields(c).await;
 }
 
 #[tokio::test]

@@ -49,12 +49,28 @@ struct ChainFacts {
     account_creation_fee: u128,
 }
 
+/// One call; an HTTP 429 (the node's per-address budget of calls in flight is spent: the
+/// bench's own lanes and watcher share it) is back-pressure, retried for up to 30 s.
 async fn call(
     client: &HttpClient,
     method: &str,
     params: jsonrpsee::core::params::ArrayParams,
 ) -> anyhow::Result<Value> {
-    client.request::<Value, _>(method, params).await.with_context(|| format!("{method} failed"))
+    let mut tries = 0;
+    loop {
+        match client.request::<Value, _>(method, params.clone()).await {
+            Err(e) if tries < 600 && is_too_many(&e) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            answer => return answer.with_context(|| format!("{method} failed")),
+        }
+    }
+}
+
+/// Whether the node answered HTTP 429 (too many calls in flight from this address).
+fn is_too_many(e: &jsonrpsee::core::ClientError) -> bool {
+    e.to_string().contains("429")
 }
 
 async fn chain_facts(client: &HttpClient) -> anyhow::Result<ChainFacts> {
@@ -167,10 +183,12 @@ async fn submit_lane(
                     submitted.lock().await.insert(hash, Instant::now());
                     break;
                 }
-                // A full pool, sender cap or admission queue is back-pressure: wait and retry.
+                // A full pool, sender cap, admission queue or per-address call budget is
+                // back-pressure: wait and retry.
                 Err(e)
                     if tries < 600
-                        && ["pool_full", "sender_limit", "busy"].iter().any(|r| e.to_string().contains(r)) =>
+                        && (is_too_many(&e)
+                            || ["pool_full", "sender_limit", "busy"].iter().any(|r| e.to_string().contains(r))) =>
                 {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;

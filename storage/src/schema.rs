@@ -107,14 +107,13 @@ pub(crate) struct StoredTxLocation {
 }
 
 /// Where a transaction's bytes lie in its block's encoding: offset and length.
-pub(crate) type TxSpan = (usize, usize);
+pub(crate) type TxSpan = (u32, u32);
 
 impl StoredTxLocation {
     /// Reads either form; `None` for the span of an old entry.
     pub(crate) fn read(bytes: &[u8]) -> Option<(TxLocation, Option<TxSpan>)> {
         if let Ok(full) = taksa_consensus::codec::decode::<StoredTxLocation>(bytes, STORED_LOCATION_BYTES_MAX) {
-            let span = usize::try_from(full.offset).ok().zip(usize::try_from(full.len).ok());
-            return Some((TxLocation { height: full.height, index: full.index }, span));
+            return Some((TxLocation { height: full.height, index: full.index }, Some((full.offset, full.len))));
         }
         let old = taksa_consensus::codec::decode::<TxLocation>(bytes, STORED_LOCATION_BYTES_MAX).ok()?;
         Some((old, None))

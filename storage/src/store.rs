@@ -189,28 +189,13 @@ impl Store {
     /// block (the whole block for index entries older than the spans).
     pub fn tx(&self, hash: &Hash) -> Result<Option<(SignedTransaction, TxLocation)>, StorageError> {
         let Some((loc, span)) = self.stored_location(hash)? else { return Ok(None) };
-        let missing = || self.db().corrupt(format!("tx {hash} is indexed at missing height {}", loc.height));
-        let block_hash = self.hash_at(loc.height)?.ok_or_else(missing)?;
-        if let Some((offset, len)) = span {
-            let found = self.db().with_pinned(CF_BLOCKS, &block_hash.0, |bytes| {
-                let slice = bytes.get(offset..offset.saturating_add(len))?;
-                codec::decode::<SignedTransaction>(slice, STORED_TX_BYTES_MAX).ok().filter(|tx| tx.hash() == *hash)
-            })?;
-            if let Some(Some(tx)) = found {
-                return Ok(Some((tx, loc)));
-            }
-        }
-        let block = self.block_by_hash(&block_hash)?.ok_or_else(missing)?;
-        let tx =
-            usize::try_from(loc.index).ok().and_then(|i| block.txs.get(i)).filter(|tx| tx.hash() == *hash).ok_or_else(
-                || {
-                    self.db().corrupt(format!(
-                        "tx {hash} is indexed at height {} index {}, which holds another",
-                        loc.height, loc.index
-                    ))
-                },
-            )?;
-        Ok(Some((tx.clone(), loc)))
+        let tx = self.tx_at(loc.height, loc.index, span)?.filter(|tx| tx.hash() == *hash).ok_or_else(|| {
+            self.db().corrupt(format!(
+                "tx {hash} is indexed at height {} index {}, which is missing or holds another",
+                loc.height, loc.index
+            ))
+        })?;
+        Ok(Some((tx, loc)))
     }
 
     /// The committed transaction at `index` of the block at `height`: decoded from `span` of
@@ -219,7 +204,7 @@ impl Store {
         &self,
         height: u64,
         index: u32,
-        span: Option<(u32, u32)>,
+        span: Option<TxSpan>,
     ) -> Result<Option<SignedTransaction>, StorageError> {
         let Some(block_hash) = self.hash_at(height)? else { return Ok(None) };
         if let Some((offset, len)) = span.and_then(|(o, l)| usize::try_from(o).ok().zip(usize::try_from(l).ok())) {

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use jsonrpsee::core::client::ClientT;
+use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
-use jsonrpsee::rpc_params;
-use serde_json::Value;
 use taksa_consensus::{Address, Hash, Keypair, SignedTransaction, Transaction};
+use taksa_rpc::api::{BlockRef, Param, TaksaApiClient as _, TxStateJson};
 use tokio::sync::Mutex;
 
 use crate::devnet;
@@ -51,14 +50,13 @@ struct ChainFacts {
 
 /// One call; an HTTP 429 (the node's per-address budget of calls in flight is spent: the
 /// bench's own lanes and watcher share it) is back-pressure, retried for up to 30 s.
-async fn call(
-    client: &HttpClient,
+async fn call<T, F: std::future::Future<Output = Result<T, ClientError>>>(
     method: &str,
-    params: jsonrpsee::core::params::ArrayParams,
-) -> anyhow::Result<Value> {
+    mut request: impl FnMut() -> F,
+) -> anyhow::Result<T> {
     let mut tries = 0;
     loop {
-        match client.request::<Value, _>(method, params.clone()).await {
+        match request().await {
             Err(e) if tries < 600 && is_too_many(&e) => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -69,20 +67,17 @@ async fn call(
 }
 
 /// Whether the node answered HTTP 429 (too many calls in flight from this address).
-fn is_too_many(e: &jsonrpsee::core::ClientError) -> bool {
+fn is_too_many(e: &ClientError) -> bool {
     e.to_string().contains("429")
 }
 
 async fn chain_facts(client: &HttpClient) -> anyhow::Result<ChainFacts> {
-    let info = call(client, "chain_getInfo", rpc_params![]).await?;
-    let field = |k: &str| {
-        info.get(k).and_then(Value::as_str).map(str::to_owned).with_context(|| format!("chain_getInfo lacks {k}"))
-    };
+    let info = call("chain_getInfo", || client.chain_get_info()).await?;
     Ok(ChainFacts {
-        chain_id: field("chainId")?,
-        genesis_hash: Hash::from_hex(&field("genesisHash")?)?,
-        fee_floor: field("feeFloor")?.parse().context("feeFloor is not a number")?,
-        account_creation_fee: field("accountCreationFee")?.parse().context("accountCreationFee is not a number")?,
+        genesis_hash: Hash::from_hex(&info.genesis_hash)?,
+        fee_floor: info.fee_floor.parse().context("feeFloor is not a number")?,
+        account_creation_fee: info.account_creation_fee.parse().context("accountCreationFee is not a number")?,
+        chain_id: info.chain_id,
     })
 }
 
@@ -178,7 +173,7 @@ async fn submit_lane(
     for (hash, hex) in lane {
         let mut tries = 0;
         loop {
-            match client.request::<Value, _>("tx_submit", rpc_params![hex.clone()]).await {
+            match client.tx_submit(Param::new(hex.clone())).await {
                 Ok(_) => {
                     submitted.lock().await.insert(hash, Instant::now());
                     break;
@@ -231,11 +226,11 @@ async fn fund(
                     facts.account_creation_fee,
                     addr_nonce + k as u64,
                 );
-                let h =
-                    call(client, "tx_submit", rpc_params![format!("0x{}", hex::encode(stx.encode()))]).await.context(
-                        "funding failed: bench funds its accounts from the public test accounts of `taksa dev` or \
-                         of the testnet genesis; run it against one of those",
-                    )?;
+                let hex = format!("0x{}", hex::encode(stx.encode()));
+                let h = call("tx_submit", || client.tx_submit(Param::new(hex.clone()))).await.context(
+                    "funding failed: bench funds its accounts from the public test accounts of `taksa dev` or of the \
+                     testnet genesis; run it against one of those",
+                )?;
                 last.push(h);
             }
         }
@@ -248,20 +243,19 @@ async fn fund(
 }
 
 async fn nonce_of(client: &HttpClient, key: &Keypair) -> anyhow::Result<u64> {
-    let info = call(client, "chain_getInfo", rpc_params![]).await?;
-    let hrp = info.get("addressHrp").and_then(Value::as_str).unwrap_or("tdev").to_owned();
-    let v = call(client, "account_getNonce", rpc_params![Address(key.public()).to_bech32(&hrp)]).await?;
-    v.as_u64().context("account_getNonce did not return a number")
+    let hrp = call("chain_getInfo", || client.chain_get_info()).await?.address_hrp;
+    let address = Address(key.public()).to_bech32(&hrp);
+    call("account_getNonce", || client.account_get_nonce(Param::new(address.clone()))).await
 }
 
-async fn wait_final(client: &HttpClient, hash: &Value) -> anyhow::Result<()> {
+async fn wait_final(client: &HttpClient, hash: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = call(client, "tx_get", rpc_params![hash.clone()]).await?;
-        match r.get("status").and_then(Value::as_str) {
-            Some("finalized") => return Ok(()),
-            Some("pending") | None if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
-            other => bail!("funding transaction {hash} ended as {other:?}: {r}"),
+        let r = call("tx_get", || client.tx_get(Param::new(hash.to_owned()))).await?;
+        match r.status {
+            TxStateJson::Finalized => return Ok(()),
+            TxStateJson::Pending if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => bail!("funding transaction {hash} ended as {}: {r:?}", other.as_str()),
         }
     }
 }
@@ -303,29 +297,24 @@ async fn watch_finality(
     total: usize,
     timeout_s: u64,
 ) -> anyhow::Result<Report> {
-    let info = call(&client, "chain_getInfo", rpc_params![]).await?;
-    let mut next = info.get("finalizedHeight").and_then(Value::as_u64).unwrap_or(0) + 1;
+    let mut next = call("chain_getInfo", || client.chain_get_info()).await?.finalized_height + 1;
     let mut report = Report { latencies_ms: Vec::with_capacity(total), last_final: None, blocks: 0 };
     let mut last_progress = Instant::now();
     while report.latencies_ms.len() < total {
         if last_progress.elapsed() > Duration::from_secs(timeout_s) {
             break;
         }
-        let info = call(&client, "chain_getInfo", rpc_params![]).await?;
-        let finalized = info.get("finalizedHeight").and_then(Value::as_u64).unwrap_or(0);
+        let finalized = call("chain_getInfo", || client.chain_get_info()).await?.finalized_height;
         if finalized < next {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
         let seen_at = Instant::now();
         while next <= finalized {
-            let block = call(&client, "chain_getBlock", rpc_params![next]).await?;
-            let txs = block.get("txs").and_then(Value::as_array).cloned().unwrap_or_default();
+            let block = call("chain_getBlock", || client.chain_get_block(Param::new(BlockRef::Height(next)))).await?;
             let sub = submitted.lock().await;
-            for tx in txs {
-                let Some(h) = tx.get("hash").and_then(Value::as_str).and_then(|s| Hash::from_hex(s).ok()) else {
-                    continue;
-                };
+            for tx in block.txs {
+                let Ok(h) = Hash::from_hex(&tx.hash) else { continue };
                 if let Some(t) = sub.get(&h) {
                     report.latencies_ms.push(seen_at.saturating_duration_since(*t).as_secs_f64() * 1000.0);
                     report.last_final = Some(seen_at);

@@ -5,18 +5,16 @@
 //! node needs no separate indexer. A block appears as a [`BlockSummaryJson`]: its header
 //! figures, its fees and the cursor of its block event, which a subscriber can resume after.
 
-use jsonrpsee::types::Params;
-use serde::Serialize;
 use serde_json::Value;
 use taksa_consensus::event::block_events;
-use taksa_consensus::{Address, Block, BlockEvent, Cursor, Event, Hash};
+use taksa_consensus::{Address, Block, BlockEvent, Event, Hash};
 
-use crate::backend::{BlockId, ChainStats, ValidatorRecord};
-use crate::cursor;
+use crate::backend::{BlockId, ChainStats};
 use crate::error::{ApiError, ErrorCode};
-use crate::json::{AccountJson, TxStatusJson};
-use crate::methods::{to_json, Ctx};
-use crate::params::Args;
+use crate::json::{
+    AccountJson, BlockSummaryJson, RecentBlocksJson, SearchJson, StatsJson, TxStatusJson, ValidatorStatsJson,
+};
+use crate::methods::Ctx;
 
 /// The longest search query, in characters: longer than any hash or address, so anything
 /// longer is refused before it is parsed.
@@ -34,76 +32,6 @@ pub(crate) const STATS_WINDOW_BLOCKS_MAX: usize = 1000;
 const SEARCH_ACCEPTS: &str =
     "a block height (decimal digits), a block or transaction hash (0x + 64 hex digits), or an address of this network";
 
-/// A finalized block as lists and search show it (built from its [`BlockEvent`]).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct BlockSummaryJson {
-    hash: String,
-    height: u64,
-    view: u64,
-    parent_hash: String,
-    proposer: String,
-    timestamp_ms: u64,
-    tx_count: u32,
-    fees: String,
-    state_root: String,
-    /// The cursor of the block's own event: resuming after it starts at the next block.
-    cursor: String,
-}
-
-impl BlockSummaryJson {
-    pub(crate) fn new(e: &BlockEvent, hrp: &str) -> BlockSummaryJson {
-        BlockSummaryJson {
-            hash: e.hash.to_hex(),
-            height: e.height,
-            view: e.view,
-            parent_hash: e.parent_hash.to_hex(),
-            proposer: e.proposer.to_bech32(hrp),
-            timestamp_ms: e.timestamp_ms,
-            tx_count: e.tx_count,
-            fees: e.fees.to_string(),
-            state_root: e.state_root.to_hex(),
-            cursor: cursor::encode_event(Cursor::new(e.height, e.tx_count)),
-        }
-    }
-}
-
-/// The result of `explorer_search`, told apart by `kind`.
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-enum SearchJson {
-    Block { block: BlockSummaryJson },
-    Tx { tx: Box<TxStatusJson> },
-    Address { address: String, account: AccountJson },
-    NotFound { query: String, message: String },
-}
-
-/// The result of `explorer_recentBlocks`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RecentBlocksJson {
-    blocks: Vec<BlockSummaryJson>,
-    /// Where the next (older) page starts, as `beforeHeight`; `null` when nothing older is listed.
-    next_before_height: Option<u64>,
-}
-
-/// The result of `explorer_getStats`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct StatsJson {
-    window_blocks: u64,
-    window_txs: u64,
-    tps: f64,
-    block_time_ms: f64,
-    finality_lag_ms: Option<f64>,
-    head_height: u64,
-    finalized_height: u64,
-    total_txs: u64,
-    total_accounts: u64,
-    validators: usize,
-    mempool_txs: usize,
-}
-
 impl From<ChainStats> for StatsJson {
     fn from(s: ChainStats) -> StatsJson {
         StatsJson {
@@ -119,33 +47,6 @@ impl From<ChainStats> for StatsJson {
             total_accounts: s.total_accounts,
             validators: s.validators,
             mempool_txs: s.mempool_txs,
-        }
-    }
-}
-
-/// One item of `explorer_getValidators`.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ValidatorStatsJson {
-    name: String,
-    address: String,
-    signed: u64,
-    missed: u64,
-    proposed: u64,
-    last_signed_height: Option<u64>,
-    last_seen_ms: Option<u64>,
-}
-
-impl ValidatorStatsJson {
-    fn new(v: ValidatorRecord, hrp: &str) -> ValidatorStatsJson {
-        ValidatorStatsJson {
-            address: v.address.to_bech32(hrp),
-            name: v.name,
-            signed: v.signed,
-            missed: v.missed,
-            proposed: v.proposed,
-            last_signed_height: v.last_signed_height,
-            last_seen_ms: v.last_seen_ms,
         }
     }
 }
@@ -252,9 +153,8 @@ fn search_hash(ctx: &Ctx, query: &str, hash: Hash) -> Result<SearchJson, ApiErro
     })
 }
 
-pub(crate) fn explorer_search(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["query"])?;
-    let raw = args.required(0, "query")?;
+/// `explorer_search`.
+pub(crate) fn search(ctx: &Ctx, raw: &Value) -> Result<SearchJson, ApiError> {
     let query =
         raw.as_str().ok_or_else(|| ApiError::invalid_params("`query` must be a string").with("param", "query"))?.trim();
     let found = match classify(query, &ctx.hrp)? {
@@ -266,7 +166,7 @@ pub(crate) fn explorer_search(ctx: &Ctx, params: &Params<'_>) -> Result<Value, A
             SearchJson::Address { address: shown, account }
         }
     };
-    to_json(found)
+    Ok(found)
 }
 
 /// The non-null entries of an options object whose keys must be among `keys`; none if absent.
@@ -295,10 +195,10 @@ fn count_in_range(v: &Value, name: &str, max: usize, max_key: &str) -> Result<us
     }
 }
 
-pub(crate) fn explorer_recent_blocks(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["options"])?;
+/// `explorer_recentBlocks`.
+pub(crate) fn recent_blocks(ctx: &Ctx, opts: Option<&Value>) -> Result<RecentBlocksJson, ApiError> {
     let (mut limit, mut before_height) = (RECENT_BLOCKS_LIMIT_DEFAULT, None);
-    for (key, value) in options(args.optional(0, "options"), &["limit", "beforeHeight"])? {
+    for (key, value) in options(opts, &["limit", "beforeHeight"])? {
         if key == "limit" {
             limit = count_in_range(value, "limit", RECENT_BLOCKS_LIMIT_MAX, "limitMax")?;
         } else {
@@ -314,28 +214,29 @@ pub(crate) fn explorer_recent_blocks(ctx: &Ctx, params: &Params<'_>) -> Result<V
     // Genesis has no block event, so nothing lies below height 1.
     let next_before_height = events.last().map(|e| e.height).filter(|h| *h > 1);
     let blocks = events.iter().map(|e| BlockSummaryJson::new(e, &ctx.hrp)).collect();
-    to_json(RecentBlocksJson { blocks, next_before_height })
+    Ok(RecentBlocksJson { blocks, next_before_height })
 }
 
-pub(crate) fn explorer_get_stats(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["options"])?;
+/// `explorer_getStats`.
+pub(crate) fn stats(ctx: &Ctx, opts: Option<&Value>) -> Result<StatsJson, ApiError> {
     let mut window_blocks = STATS_WINDOW_BLOCKS_DEFAULT;
-    for (_, value) in options(args.optional(0, "options"), &["window"])? {
+    for (_, value) in options(opts, &["window"])? {
         window_blocks = count_in_range(value, "window", STATS_WINDOW_BLOCKS_MAX, "windowMax")?;
     }
-    to_json(StatsJson::from(ctx.backend.stats(window_blocks)?))
+    Ok(StatsJson::from(ctx.backend.stats(window_blocks)?))
 }
 
-pub(crate) fn explorer_get_validators(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    let validators = ctx.backend.validators();
-    to_json(validators.into_iter().map(|v| ValidatorStatsJson::new(v, &ctx.hrp)).collect::<Vec<_>>())
+/// `explorer_getValidators`.
+pub(crate) fn validators(ctx: &Ctx) -> Vec<ValidatorStatsJson> {
+    ctx.backend.validators().into_iter().map(|v| ValidatorStatsJson::new(v, &ctx.hrp)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use serde_json::{json, to_value};
-    use taksa_consensus::PublicKey;
+    use taksa_consensus::{Cursor, PublicKey};
+
+    use crate::cursor;
 
     use super::*;
 

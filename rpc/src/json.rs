@@ -1,28 +1,44 @@
-//! The JSON shapes of results: camelCase keys, amounts as decimal strings, hashes as `0x` hex,
-//! addresses as bech32m with the network's prefix.
+//! The JSON shapes of results and notifications: camelCase keys, amounts as decimal strings,
+//! hashes as `0x` hex, addresses as bech32m with the network's prefix.
+//!
+//! The server builds them from the backend's records; clients (the wallet, the bench, tests)
+//! read them back with the same types through [`crate::api::TaksaApiClient`], so the two sides
+//! cannot drift apart.
 
-use serde::Serialize;
-use taksa_consensus::{Block, Evidence, Hash, SignedTransaction, Vote, VoteKind};
+use serde::{Deserialize, Serialize};
+use taksa_consensus::{Address, Block, BlockEvent, Cursor, Evidence, Hash, Header, SignedTransaction, TransferEvent};
+use taksa_consensus::{Vote, VoteKind};
 
 use crate::backend::{
     AccountInfo, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry, NodeInfo, NodeRole, PeerRecord, SyncInfo,
-    TxRecord, TxStatus,
+    TxRecord, TxStatus, ValidatorRecord,
 };
+use crate::cursor;
 
 /// A transaction.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TxJson {
-    hash: String,
-    chain_id: String,
-    from: String,
-    to: String,
-    amount: String,
-    fee: String,
-    nonce: u64,
-    valid_until_height: Option<u64>,
-    memo: Option<String>,
-    signature: String,
+pub struct TxJson {
+    /// Its hash, `0x` + 64 hex digits.
+    pub hash: String,
+    /// The chain it is signed for.
+    pub chain_id: String,
+    /// The sender.
+    pub from: String,
+    /// The recipient.
+    pub to: String,
+    /// Base units, decimal.
+    pub amount: String,
+    /// Base units, decimal.
+    pub fee: String,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The last height it may be included at, if limited.
+    pub valid_until_height: Option<u64>,
+    /// The sender's note.
+    pub memo: Option<String>,
+    /// The ed25519 signature, `0x` hex.
+    pub signature: String,
 }
 
 impl TxJson {
@@ -43,39 +59,59 @@ impl TxJson {
     }
 }
 
-#[derive(Serialize)]
-struct ValidatorJson {
-    name: String,
-    address: String,
+/// A validator in `chain_getInfo`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorJson {
+    /// Its operator's name for it.
+    pub name: String,
+    /// Its address (fees it earns go here).
+    pub address: String,
 }
 
 /// The result of `chain_getInfo`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ChainInfoJson {
-    chain_id: String,
-    genesis_hash: String,
-    address_hrp: String,
-    head_height: u64,
-    head_hash: String,
-    finalized_height: u64,
-    finalized_hash: String,
-    validators: Vec<ValidatorJson>,
-    block_time_ms: u64,
-    fee_floor: String,
-    account_creation_fee: String,
-    token_symbol: String,
-    token_decimals: u8,
-    sync: SyncJson,
+pub struct ChainInfoJson {
+    /// The chain id transactions must carry.
+    pub chain_id: String,
+    /// The genesis hash transactions sign over.
+    pub genesis_hash: String,
+    /// The bech32m prefix of addresses.
+    pub address_hrp: String,
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest block's hash.
+    pub head_hash: String,
+    /// The newest final block's height.
+    pub finalized_height: u64,
+    /// The newest final block's hash.
+    pub finalized_hash: String,
+    /// The validator set.
+    pub validators: Vec<ValidatorJson>,
+    /// The target time between blocks.
+    pub block_time_ms: u64,
+    /// The smallest fee, base units.
+    pub fee_floor: String,
+    /// The smallest fee of a transfer that creates its recipient's account, base units.
+    pub account_creation_fee: String,
+    /// The token's symbol.
+    pub token_symbol: String,
+    /// Decimal places of one token.
+    pub token_decimals: u8,
+    /// Catch-up progress.
+    pub sync: SyncJson,
 }
 
 /// Catch-up progress, inside `chain_getInfo`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct SyncJson {
-    syncing: bool,
-    target_height: Option<u64>,
-    blocks_per_second: Option<f64>,
+pub struct SyncJson {
+    /// Whether the node is catching up.
+    pub syncing: bool,
+    /// The height it is catching up to, if known.
+    pub target_height: Option<u64>,
+    /// How fast it catches up, if measured.
+    pub blocks_per_second: Option<f64>,
 }
 
 impl From<SyncInfo> for SyncJson {
@@ -116,22 +152,37 @@ impl From<ChainInfo> for ChainInfoJson {
     }
 }
 
+/// What a node does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleJson {
+    /// It votes and proposes.
+    Validator,
+    /// It follows the chain.
+    Full,
+}
+
 /// The result of `node_info`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NodeInfoJson {
-    peer_id: Option<String>,
-    listen_addrs: Vec<String>,
-    role: &'static str,
-    validator_address: Option<String>,
-    version: String,
+pub struct NodeInfoJson {
+    /// Its libp2p peer id, if networked.
+    pub peer_id: Option<String>,
+    /// The multiaddresses it listens on.
+    pub listen_addrs: Vec<String>,
+    /// Validator or full node.
+    pub role: RoleJson,
+    /// The validator's address, for a validator.
+    pub validator_address: Option<String>,
+    /// The node's version.
+    pub version: String,
 }
 
 impl NodeInfoJson {
     pub(crate) fn new(info: NodeInfo, hrp: &str) -> NodeInfoJson {
         let (role, validator_address) = match info.role {
-            NodeRole::Validator { address } => ("validator", Some(address.to_bech32(hrp))),
-            NodeRole::Full => ("full", None),
+            NodeRole::Validator { address } => (RoleJson::Validator, Some(address.to_bech32(hrp))),
+            NodeRole::Full => (RoleJson::Full, None),
         };
         NodeInfoJson {
             peer_id: info.peer_id,
@@ -144,15 +195,21 @@ impl NodeInfoJson {
 }
 
 /// One item of `node_peers`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PeerJson {
-    peer_id: String,
-    address: String,
-    inbound: bool,
-    score: i64,
-    agent: Option<String>,
-    connected_ms: u64,
+pub struct PeerJson {
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The address it is connected on.
+    pub address: String,
+    /// Whether it dialled this node.
+    pub inbound: bool,
+    /// Its behaviour score.
+    pub score: i64,
+    /// The agent it announced.
+    pub agent: Option<String>,
+    /// How long it has been connected.
+    pub connected_ms: u64,
 }
 
 impl From<PeerRecord> for PeerJson {
@@ -169,20 +226,31 @@ impl From<PeerRecord> for PeerJson {
 }
 
 /// The result of `consensus_getStatus`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct ConsensusStatusJson {
-    view: u64,
-    leader: String,
-    is_validator: bool,
-    finalized_height: u64,
-    finalized_view: u64,
-    finalized_hash: String,
-    notarized_view: u64,
-    failed_views: u64,
-    evidence_count: usize,
-    validators: usize,
-    quorum: usize,
+pub struct ConsensusStatusJson {
+    /// The current view.
+    pub view: u64,
+    /// The current view's leader.
+    pub leader: String,
+    /// Whether this node votes.
+    pub is_validator: bool,
+    /// The newest final height.
+    pub finalized_height: u64,
+    /// The view it was finalized in.
+    pub finalized_view: u64,
+    /// The newest final block's hash.
+    pub finalized_hash: String,
+    /// The newest notarized view.
+    pub notarized_view: u64,
+    /// Views that ended without a block.
+    pub failed_views: u64,
+    /// Pieces of equivocation evidence held.
+    pub evidence_count: usize,
+    /// The number of validators.
+    pub validators: usize,
+    /// Votes needed for a certificate.
+    pub quorum: usize,
 }
 
 impl ConsensusStatusJson {
@@ -203,23 +271,40 @@ impl ConsensusStatusJson {
     }
 }
 
+/// What a vote is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoteKindJson {
+    /// For a block in a view.
+    Notarize,
+    /// For no block in a view.
+    Nullify,
+    /// To finalize a notarized block.
+    Finalize,
+}
+
 /// A signed consensus vote.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct VoteJson {
-    kind: &'static str,
-    view: u64,
-    block_hash: Option<String>,
-    signer: String,
-    signature: String,
+pub struct VoteJson {
+    /// What it votes for.
+    pub kind: VoteKindJson,
+    /// Its view.
+    pub view: u64,
+    /// The block voted for; none for a nullify vote.
+    pub block_hash: Option<String>,
+    /// The validator that signed it.
+    pub signer: String,
+    /// Its signature.
+    pub signature: String,
 }
 
 impl VoteJson {
     pub(crate) fn new(v: &Vote, hrp: &str) -> VoteJson {
         let kind = match v.kind {
-            VoteKind::Notarize => "notarize",
-            VoteKind::Nullify => "nullify",
-            VoteKind::Finalize => "finalize",
+            VoteKind::Notarize => VoteKindJson::Notarize,
+            VoteKind::Nullify => VoteKindJson::Nullify,
+            VoteKind::Finalize => VoteKindJson::Finalize,
         };
         VoteJson {
             kind,
@@ -232,13 +317,17 @@ impl VoteJson {
 }
 
 /// One item of `consensus_getEvidence`: two conflicting votes by one validator.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct EvidenceJson {
-    signer: String,
-    view: u64,
-    a: VoteJson,
-    b: VoteJson,
+pub struct EvidenceJson {
+    /// The validator that signed both.
+    pub signer: String,
+    /// The view both are in.
+    pub view: u64,
+    /// One vote.
+    pub a: VoteJson,
+    /// The vote that conflicts with it.
+    pub b: VoteJson,
 }
 
 impl EvidenceJson {
@@ -254,21 +343,33 @@ impl EvidenceJson {
 }
 
 /// The result of `chain_getBlock`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct BlockJson {
-    hash: String,
-    height: u64,
-    view: u64,
-    parent_hash: String,
-    proposer: String,
-    timestamp_ms: u64,
-    tx_root: String,
-    state_root: String,
-    validator_set_hash: String,
-    tx_count: usize,
-    finalized: bool,
-    txs: Vec<TxJson>,
+pub struct BlockJson {
+    /// The block's hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// The consensus view it was proposed in.
+    pub view: u64,
+    /// Its parent's hash.
+    pub parent_hash: String,
+    /// The validator that proposed it (and earned its fees).
+    pub proposer: String,
+    /// The proposer's clock, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The Merkle root of its transactions.
+    pub tx_root: String,
+    /// The state root after it.
+    pub state_root: String,
+    /// The hash of the validator set that signs it.
+    pub validator_set_hash: String,
+    /// The number of transactions.
+    pub tx_count: usize,
+    /// Whether it is final.
+    pub finalized: bool,
+    /// Its transactions, in order.
+    pub txs: Vec<TxJson>,
 }
 
 impl BlockJson {
@@ -292,14 +393,19 @@ impl BlockJson {
 }
 
 /// The result of `account_get`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct AccountJson {
-    address: String,
-    balance: String,
-    nonce: u64,
-    next_nonce: u64,
-    pending: usize,
+pub struct AccountJson {
+    /// The address.
+    pub address: String,
+    /// The finalized balance, base units.
+    pub balance: String,
+    /// The next nonce after finalized transactions.
+    pub nonce: u64,
+    /// The next nonce counting the node's pool.
+    pub next_nonce: u64,
+    /// This account's transactions waiting in the pool.
+    pub pending: usize,
 }
 
 impl AccountJson {
@@ -314,32 +420,56 @@ impl AccountJson {
     }
 }
 
+/// Which way a transfer went, from one address's point of view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionJson {
+    /// The address sent it.
+    Sent,
+    /// The address received it.
+    Received,
+    /// The address sent it to itself.
+    #[serde(rename = "self")]
+    ToSelf,
+}
+
 /// One item of `account_getHistory`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HistoryItemJson {
-    hash: String,
-    height: u64,
-    index: u32,
-    timestamp_ms: u64,
-    direction: &'static str,
-    from: String,
-    to: String,
-    amount: String,
-    fee: String,
-    nonce: u64,
-    memo: Option<String>,
+pub struct HistoryItemJson {
+    /// The transaction's hash.
+    pub hash: String,
+    /// The block's height.
+    pub height: u64,
+    /// Its position in the block.
+    pub index: u32,
+    /// The block's time, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// Which way it went.
+    pub direction: DirectionJson,
+    /// The sender.
+    pub from: String,
+    /// The recipient.
+    pub to: String,
+    /// Base units.
+    pub amount: String,
+    /// Base units.
+    pub fee: String,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The sender's note.
+    pub memo: Option<String>,
 }
 
 impl HistoryItemJson {
     pub(crate) fn new(e: &HistoryEntry, hrp: &str) -> HistoryItemJson {
         let tx = &e.tx.tx;
         let direction = match (e.sent, e.received) {
-            (true, true) => "self",
-            (true, false) => "sent",
+            (true, true) => DirectionJson::ToSelf,
+            (true, false) => DirectionJson::Sent,
             // A backend that sets neither flag listed the entry for this address anyway; it can
             // only have been received (fees go to proposers, which history does not list).
-            (false, _) => "received",
+            (false, _) => DirectionJson::Received,
         };
         HistoryItemJson {
             hash: e.hash.to_hex(),
@@ -358,45 +488,87 @@ impl HistoryItemJson {
 }
 
 /// The result of `account_getHistory`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HistoryJson {
-    pub(crate) items: Vec<HistoryItemJson>,
-    /// Continues in the same order.
-    pub(crate) next_cursor: Option<String>,
+pub struct HistoryJson {
+    /// This page.
+    pub items: Vec<HistoryItemJson>,
+    /// Continues in the same order; none on the last page.
+    pub next_cursor: Option<String>,
     /// Lists what lies before the first item, in the reverse order.
-    pub(crate) prev_cursor: Option<String>,
+    pub prev_cursor: Option<String>,
+}
+
+/// Where a transaction stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxStateJson {
+    /// In the pool, not yet final.
+    Pending,
+    /// In a final block.
+    Finalized,
+    /// Will never be included (see `reason`).
+    Rejected,
+    /// Its `validUntilHeight` or pool lifetime passed.
+    Expired,
+}
+
+impl TxStateJson {
+    /// The state as the JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxStateJson::Pending => "pending",
+            TxStateJson::Finalized => "finalized",
+            TxStateJson::Rejected => "rejected",
+            TxStateJson::Expired => "expired",
+        }
+    }
+
+    /// Whether the state can no longer change.
+    pub fn is_final(self) -> bool {
+        !matches!(self, TxStateJson::Pending)
+    }
 }
 
 /// The result of `tx_get`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct TxStatusJson {
-    hash: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    height: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    block_hash: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timestamp_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    replaced_by: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tx: Option<TxJson>,
+pub struct TxStatusJson {
+    /// The transaction's hash.
+    pub hash: String,
+    /// Where it stands.
+    pub status: TxStateJson,
+    /// The block's height, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Its position in the block, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// The block's hash, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_hash: Option<String>,
+    /// The block's time, once final.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<u64>,
+    /// Why it was rejected or expired, machine-readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For reason `replaced`: the transaction that replaced it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// The transaction itself, when the node still has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<TxJson>,
 }
 
 impl TxStatusJson {
     pub(crate) fn new(record: &TxRecord, hrp: &str) -> TxStatusJson {
         let mut out = TxStatusJson {
             hash: record.hash.to_hex(),
-            status: "pending",
+            status: TxStateJson::Pending,
             height: None,
             index: None,
             block_hash: None,
@@ -409,20 +581,20 @@ impl TxStatusJson {
         match &record.status {
             TxStatus::Pending => {}
             TxStatus::Finalized { height, index, block_hash, timestamp_ms } => {
-                out.status = "finalized";
+                out.status = TxStateJson::Finalized;
                 out.height = Some(*height);
                 out.index = Some(*index);
                 out.block_hash = Some(block_hash.to_hex());
                 out.timestamp_ms = Some(*timestamp_ms);
             }
             TxStatus::Rejected { reason, message, replaced_by } => {
-                out.status = "rejected";
+                out.status = TxStateJson::Rejected;
                 out.reason = Some(reason.clone());
                 out.message = Some(message.clone());
                 out.replaced_by = replaced_by.map(|h| h.to_hex());
             }
             TxStatus::Expired { reason, message } => {
-                out.status = "expired";
+                out.status = TxStateJson::Expired;
                 out.reason = Some(reason.clone());
                 out.message = Some(message.clone());
             }
@@ -431,23 +603,38 @@ impl TxStatusJson {
     }
 }
 
+/// The node's health, as `node_health` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatusJson {
+    /// It answers.
+    Ok,
+}
+
 /// The result of `node_health`.
-#[derive(Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct HealthJson {
-    status: &'static str,
-    head_height: u64,
-    finalized_height: u64,
-    mempool_txs: usize,
-    mempool_bytes: usize,
-    peers: usize,
-    syncing: bool,
+pub struct HealthJson {
+    /// Always `ok` when it answers at all.
+    pub status: HealthStatusJson,
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest final height.
+    pub finalized_height: u64,
+    /// Transactions in the pool.
+    pub mempool_txs: usize,
+    /// Bytes in the pool.
+    pub mempool_bytes: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// Whether it is catching up.
+    pub syncing: bool,
 }
 
 impl From<HealthInfo> for HealthJson {
     fn from(h: HealthInfo) -> HealthJson {
         HealthJson {
-            status: "ok",
+            status: HealthStatusJson::Ok,
             head_height: h.head_height,
             finalized_height: h.finalized_height,
             mempool_txs: h.mempool_txs,
@@ -456,6 +643,373 @@ impl From<HealthInfo> for HealthJson {
             syncing: h.syncing,
         }
     }
+}
+
+/// A finalized block as lists, search and streams show it (built from its [`BlockEvent`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockSummaryJson {
+    /// The block's hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// The consensus view it was proposed in.
+    pub view: u64,
+    /// Its parent's hash.
+    pub parent_hash: String,
+    /// The validator that proposed it.
+    pub proposer: String,
+    /// The proposer's clock, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The number of transactions.
+    pub tx_count: u32,
+    /// The fees its proposer earned, base units.
+    pub fees: String,
+    /// The state root after it.
+    pub state_root: String,
+    /// The cursor of the block's own event: resuming after it starts at the next block.
+    pub cursor: String,
+}
+
+impl BlockSummaryJson {
+    pub(crate) fn new(e: &BlockEvent, hrp: &str) -> BlockSummaryJson {
+        BlockSummaryJson {
+            hash: e.hash.to_hex(),
+            height: e.height,
+            view: e.view,
+            parent_hash: e.parent_hash.to_hex(),
+            proposer: e.proposer.to_bech32(hrp),
+            timestamp_ms: e.timestamp_ms,
+            tx_count: e.tx_count,
+            fees: e.fees.to_string(),
+            state_root: e.state_root.to_hex(),
+            cursor: cursor::encode_event(Cursor::new(e.height, e.tx_count)),
+        }
+    }
+}
+
+/// The result of `explorer_search`, told apart by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum SearchJson {
+    /// A block (by height or hash).
+    Block {
+        /// The block.
+        block: BlockSummaryJson,
+    },
+    /// A transaction (by hash).
+    Tx {
+        /// Its status.
+        tx: Box<TxStatusJson>,
+    },
+    /// An address of this network.
+    Address {
+        /// The address, normalized.
+        address: String,
+        /// Its account.
+        account: AccountJson,
+    },
+    /// Well-formed, but nothing matches.
+    NotFound {
+        /// The query, trimmed.
+        query: String,
+        /// What was looked for.
+        message: String,
+    },
+}
+
+/// The result of `explorer_recentBlocks`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentBlocksJson {
+    /// Newest first.
+    pub blocks: Vec<BlockSummaryJson>,
+    /// Where the next (older) page starts, as `beforeHeight`; none when nothing older is listed.
+    pub next_before_height: Option<u64>,
+}
+
+/// The result of `explorer_getStats`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsJson {
+    /// The blocks the window covers.
+    pub window_blocks: u64,
+    /// Transactions in the window.
+    pub window_txs: u64,
+    /// Transactions per second over the window.
+    pub tps: f64,
+    /// The mean time between blocks in the window.
+    pub block_time_ms: f64,
+    /// How far finality trails the head, if measured.
+    pub finality_lag_ms: Option<f64>,
+    /// The newest block's height.
+    pub head_height: u64,
+    /// The newest final height.
+    pub finalized_height: u64,
+    /// Transactions ever finalized.
+    pub total_txs: u64,
+    /// Accounts in the state.
+    pub total_accounts: u64,
+    /// The number of validators.
+    pub validators: usize,
+    /// Transactions in the pool.
+    pub mempool_txs: usize,
+}
+
+/// One item of `explorer_getValidators`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorStatsJson {
+    /// Its operator's name for it.
+    pub name: String,
+    /// Its address.
+    pub address: String,
+    /// Blocks it signed.
+    pub signed: u64,
+    /// Blocks it did not sign.
+    pub missed: u64,
+    /// Blocks it proposed.
+    pub proposed: u64,
+    /// The newest height it signed, if any.
+    pub last_signed_height: Option<u64>,
+    /// When it was last heard from, Unix milliseconds.
+    pub last_seen_ms: Option<u64>,
+}
+
+impl ValidatorStatsJson {
+    pub(crate) fn new(v: ValidatorRecord, hrp: &str) -> ValidatorStatsJson {
+        ValidatorStatsJson {
+            address: v.address.to_bech32(hrp),
+            name: v.name,
+            signed: v.signed,
+            missed: v.missed,
+            proposed: v.proposed,
+            last_signed_height: v.last_signed_height,
+            last_seen_ms: v.last_seen_ms,
+        }
+    }
+}
+
+/// One notification of a subscription, told apart by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum NotificationJson {
+    /// `chain_subscribeNewHeads`: a notarized or finalized head.
+    Head(HeadJson),
+    /// `chain_subscribeFinalized`, `events_subscribe`: a finalized block.
+    Block(BlockNoticeJson),
+    /// `events_subscribe`: a finalized transfer.
+    Transfer(TransferNoticeJson),
+    /// `account_subscribe`: a finalized transfer touching the address.
+    Activity(ActivityJson),
+    /// `tx_subscribeStatus`: the transaction's status.
+    Status(TxStatusJson),
+    /// Any stream: the client read too slowly and the subscription is closed.
+    Lagged(LaggedJson),
+}
+
+/// Whether a head is final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadStatusJson {
+    /// Notarized: likely, not yet final.
+    Notarized,
+    /// Final.
+    Finalized,
+}
+
+/// A head of `chain_subscribeNewHeads`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadJson {
+    /// Notarized or finalized.
+    pub status: HeadStatusJson,
+    /// The event cursor, for a finalized head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// The block.
+    pub block: HeadBlockJson,
+}
+
+/// The block of a head: a summary once final, the header before.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HeadBlockJson {
+    /// A finalized block.
+    Finalized(BlockSummaryJson),
+    /// A notarized block's header.
+    Notarized(HeaderJson),
+}
+
+/// A notarized (not yet final) block's header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderJson {
+    /// The block's hash.
+    pub hash: String,
+    /// Its height.
+    pub height: u64,
+    /// The consensus view it was proposed in.
+    pub view: u64,
+    /// Its parent's hash.
+    pub parent_hash: String,
+    /// The validator that proposed it.
+    pub proposer: String,
+    /// The proposer's clock, Unix milliseconds.
+    pub timestamp_ms: u64,
+    /// The state root after it.
+    pub state_root: String,
+}
+
+impl HeaderJson {
+    pub(crate) fn new(h: &Header, hrp: &str) -> HeaderJson {
+        HeaderJson {
+            hash: h.hash().to_hex(),
+            height: h.height,
+            view: h.view,
+            parent_hash: h.parent_hash.to_hex(),
+            proposer: h.proposer.to_bech32(hrp),
+            timestamp_ms: h.timestamp_ms,
+            state_root: h.state_root.to_hex(),
+        }
+    }
+}
+
+/// A finalized block in a stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockNoticeJson {
+    /// Resume after this.
+    pub cursor: String,
+    /// The block.
+    pub block: BlockSummaryJson,
+}
+
+/// A finalized transfer in `events_subscribe`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferNoticeJson {
+    /// Resume after this.
+    pub cursor: String,
+    /// The block's height.
+    pub height: u64,
+    /// The transfer's position in the block.
+    pub index: u32,
+    /// The transfer.
+    pub transfer: TransferJson,
+}
+
+/// A finalized transfer with both balances after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferJson {
+    /// The transaction's hash.
+    pub hash: String,
+    /// The sender.
+    pub from: String,
+    /// The recipient.
+    pub to: String,
+    /// Base units.
+    pub amount: String,
+    /// Base units.
+    pub fee: String,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The sender's note.
+    pub memo: Option<String>,
+    /// The sender's balance after it.
+    pub from_balance: String,
+    /// The recipient's balance after it.
+    pub to_balance: String,
+    /// The block's hash.
+    pub block_hash: String,
+    /// The block's time, Unix milliseconds.
+    pub timestamp_ms: u64,
+}
+
+impl TransferJson {
+    pub(crate) fn new(t: &TransferEvent, hrp: &str) -> TransferJson {
+        TransferJson {
+            hash: t.hash.to_hex(),
+            from: t.from.to_bech32(hrp),
+            to: t.to.to_bech32(hrp),
+            amount: t.amount.to_string(),
+            fee: t.fee.to_string(),
+            nonce: t.nonce,
+            memo: t.memo.clone(),
+            from_balance: t.from_balance.to_string(),
+            to_balance: t.to_balance.to_string(),
+            block_hash: t.block_hash.to_hex(),
+            timestamp_ms: t.timestamp_ms,
+        }
+    }
+}
+
+/// A finalized transfer from the subscribed address's point of view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityJson {
+    /// Resume after this.
+    pub cursor: String,
+    /// The block's height.
+    pub height: u64,
+    /// The transfer's position in the block.
+    pub index: u32,
+    /// The transaction's hash.
+    pub hash: String,
+    /// Which way it went.
+    pub direction: DirectionJson,
+    /// The other side (the address itself for a transfer to self).
+    pub counterparty: String,
+    /// Base units.
+    pub amount: String,
+    /// Base units.
+    pub fee: String,
+    /// The sender's nonce.
+    pub nonce: u64,
+    /// The sender's note.
+    pub memo: Option<String>,
+    /// The address's balance after it.
+    pub balance_after: String,
+    /// The block's hash.
+    pub block_hash: String,
+    /// The block's time, Unix milliseconds.
+    pub timestamp_ms: u64,
+}
+
+impl ActivityJson {
+    pub(crate) fn new(me: &Address, c: Cursor, t: &TransferEvent, hrp: &str) -> ActivityJson {
+        let (direction, counterparty, balance) = match (t.from == *me, t.to == *me) {
+            (true, true) => (DirectionJson::ToSelf, t.to, t.to_balance),
+            (true, false) => (DirectionJson::Sent, t.to, t.from_balance),
+            _ => (DirectionJson::Received, t.from, t.to_balance),
+        };
+        ActivityJson {
+            cursor: cursor::encode_event(c),
+            height: c.height,
+            index: c.index,
+            hash: t.hash.to_hex(),
+            direction,
+            counterparty: counterparty.to_bech32(hrp),
+            amount: t.amount.to_string(),
+            fee: t.fee.to_string(),
+            nonce: t.nonce,
+            memo: t.memo.clone(),
+            balance_after: balance.to_string(),
+            block_hash: t.block_hash.to_hex(),
+            timestamp_ms: t.timestamp_ms,
+        }
+    }
+}
+
+/// The last notification of a subscription whose client read too slowly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LaggedJson {
+    /// Subscribe again with `{"after": resumeCursor}` to continue without a gap.
+    pub resume_cursor: Option<String>,
+    /// What happened, for people.
+    pub message: String,
 }
 
 #[cfg(test)]

@@ -1,23 +1,26 @@
-//! The methods: one table of names and handlers, so the registered set, the OpenRPC document
-//! and the docs can be checked against each other.
+//! The methods: the node's side of [`TaksaApiServer`]. Each reads its parameters strictly (with
+//! a specific error for each kind of bad input) and runs its backend call on the blocking pool,
+//! bounded by the calls-in-flight semaphore.
 
 use std::sync::Arc;
 
-use jsonrpsee::types::{ErrorObjectOwned, Params};
-use jsonrpsee::RpcModule;
-use serde::Serialize;
+use jsonrpsee::core::{async_trait, RpcResult, SubscriptionResult};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::{PendingSubscriptionSink, RpcModule};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use crate::api::{
+    AccountJson, BlockJson, BlockRef, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson,
+    HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, RecentBlocksJson, RecentBlocksOptions, SearchJson,
+    StatsJson, StatsOptions, StreamOptions, TaksaApiServer, TxStatusJson, ValidatorStatsJson,
+};
 use crate::backend::{Backend, HistoryOrder};
 use crate::cursor::{self, HistoryCursor};
 use crate::error::{ApiError, ErrorCode, RpcError};
 use crate::explorer;
-use crate::json::{
-    AccountJson, BlockJson, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson, HistoryJson,
-    NodeInfoJson, PeerJson, TxStatusJson,
-};
-use crate::params::{self, Args};
+use crate::params;
+use crate::subscribe::{self, Stream};
 
 /// What every handler needs.
 pub(crate) struct Ctx {
@@ -35,163 +38,230 @@ pub(crate) struct Ctx {
     pub(crate) lagged: crate::metrics::LaggedCounter,
 }
 
-type Handler = fn(&Ctx, &Params<'_>) -> Result<Value, ApiError>;
-
-/// Every method this server answers.
-pub(crate) const METHODS: &[(&str, Handler)] = &[
-    ("chain_getInfo", chain_get_info),
-    ("chain_getBlock", chain_get_block),
-    ("account_get", account_get),
-    ("account_getBalance", account_get_balance),
-    ("account_getNonce", account_get_nonce),
-    ("account_getHistory", account_get_history),
-    ("tx_submit", tx_submit),
-    ("tx_get", tx_get),
-    ("node_health", node_health),
-    ("node_info", node_info),
-    ("node_peers", node_peers),
-    ("consensus_getStatus", consensus_get_status),
-    ("consensus_getEvidence", consensus_get_evidence),
-    ("explorer_search", explorer::explorer_search),
-    ("explorer_recentBlocks", explorer::explorer_recent_blocks),
-    ("explorer_getStats", explorer::explorer_get_stats),
-    ("explorer_getValidators", explorer::explorer_get_validators),
-    ("rpc.discover", rpc_discover),
-];
-
-/// Builds the module of every method in [`METHODS`].
-pub(crate) fn module(ctx: Arc<Ctx>) -> Result<RpcModule<Ctx>, RpcError> {
-    let mut module = RpcModule::from_arc(ctx);
-    for &(name, handler) in METHODS {
-        module
-            .register_async_method(name, move |params, ctx, _| run(ctx, params, handler))
-            .map_err(|e| RpcError::Register { method: name, message: e.to_string() })?;
-    }
-    crate::subscribe::register(&mut module)?;
-    Ok(module)
+/// The server: every method of [`TaksaApiServer`] over one [`Ctx`].
+pub(crate) struct Api {
+    ctx: Arc<Ctx>,
 }
 
-/// Runs a handler on the blocking pool: the backend may read from disk or wait on a lock.
-async fn run(ctx: Arc<Ctx>, params: Params<'static>, handler: Handler) -> Result<Value, ErrorObjectOwned> {
-    let permit = ctx.calls.clone().acquire_owned().await.map_err(|_| ApiError::internal("the server is stopping"))?;
-    let outcome = tokio::task::spawn_blocking(move || {
-        // Held by the blocking task, so a client that hangs up does not free the slot early.
-        let _permit = permit;
-        handler(&ctx, &params)
-    })
-    .await;
-    match outcome {
-        Ok(result) => result.map_err(ErrorObjectOwned::from),
-        Err(e) => {
-            tracing::error!(target: "rpc", error = %e, "method handler panicked");
-            Err(ApiError::internal("the method failed inside the node").into())
+/// Builds the module of every method and subscription.
+pub(crate) fn module(ctx: Arc<Ctx>) -> Result<RpcModule<Api>, RpcError> {
+    Ok(Api { ctx }.into_rpc())
+}
+
+impl Api {
+    /// Runs `f` on the blocking pool: the backend may read from disk or wait on a lock.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ctx) -> Result<T, ApiError> + Send + 'static,
+    ) -> RpcResult<T> {
+        let ctx = self.ctx.clone();
+        let permit =
+            ctx.calls.clone().acquire_owned().await.map_err(|_| ApiError::internal("the server is stopping"))?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            // Held by the blocking task, so a client that hangs up does not free the slot early.
+            let _permit = permit;
+            f(&ctx)
+        })
+        .await;
+        match outcome {
+            Ok(result) => result.map_err(ErrorObjectOwned::from),
+            Err(e) => {
+                tracing::error!(target: "rpc", error = %e, "method handler panicked");
+                Err(ApiError::internal("the method failed inside the node").into())
+            }
         }
     }
 }
 
-pub(crate) fn to_json<T: Serialize>(value: T) -> Result<Value, ApiError> {
-    serde_json::to_value(value).map_err(|e| ApiError::internal(format!("cannot serialize the result: {e}")))
+/// An absent optional parameter, as the handlers read it.
+fn given<T>(p: &Option<Param<T>>) -> Option<&Value> {
+    p.as_ref().and_then(Param::given)
 }
 
-fn chain_get_info(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    to_json(ChainInfoJson::from(ctx.backend.chain_info()))
-}
+#[async_trait]
+impl TaksaApiServer for Api {
+    async fn chain_get_info(&self) -> RpcResult<ChainInfoJson> {
+        self.run(|ctx| Ok(ChainInfoJson::from(ctx.backend.chain_info()))).await
+    }
 
-fn chain_get_block(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["id"])?;
-    let raw = args.required(0, "id")?;
-    let id = params::block_id(raw)?;
-    match ctx.backend.block(id)? {
-        Some(record) => to_json(BlockJson::new(&record.block, record.finalized, &ctx.hrp)),
-        None => {
-            Err(ApiError::new(ErrorCode::BlockNotFound, "no block with that height or hash").with("id", raw.clone()))
+    async fn chain_get_block(&self, id: Param<BlockRef>) -> RpcResult<BlockJson> {
+        self.run(move |ctx| {
+            let raw = id.required("id")?;
+            match ctx.backend.block(params::block_id(raw)?)? {
+                Some(record) => Ok(BlockJson::new(&record.block, record.finalized, &ctx.hrp)),
+                None => Err(ApiError::new(ErrorCode::BlockNotFound, "no block with that height or hash")
+                    .with("id", raw.clone())),
+            }
+        })
+        .await
+    }
+
+    async fn account_get(&self, address: Param<String>) -> RpcResult<AccountJson> {
+        self.run(move |ctx| {
+            let address = params::address(address.required("address")?, &ctx.hrp)?;
+            Ok(AccountJson::new(address.to_bech32(&ctx.hrp), &ctx.backend.account(&address)))
+        })
+        .await
+    }
+
+    async fn account_get_balance(&self, address: Param<String>) -> RpcResult<String> {
+        self.run(move |ctx| {
+            let address = params::address(address.required("address")?, &ctx.hrp)?;
+            Ok(ctx.backend.account(&address).account.balance.to_string())
+        })
+        .await
+    }
+
+    async fn account_get_nonce(&self, address: Param<String>) -> RpcResult<u64> {
+        self.run(move |ctx| {
+            let address = params::address(address.required("address")?, &ctx.hrp)?;
+            Ok(ctx.backend.account(&address).next_nonce)
+        })
+        .await
+    }
+
+    async fn account_get_history(
+        &self,
+        address: Param<String>,
+        options: Option<Param<HistoryOptions>>,
+    ) -> RpcResult<HistoryJson> {
+        self.run(move |ctx| {
+            let address = params::address(address.required("address")?, &ctx.hrp)?;
+            let query = params::history_query(given(&options))?;
+            let page = ctx.backend.history(&address, &query)?;
+            let reverse = match query.order {
+                HistoryOrder::NewestFirst => HistoryOrder::OldestFirst,
+                HistoryOrder::OldestFirst => HistoryOrder::NewestFirst,
+            };
+            let cursor = |after, order| cursor::encode_history(HistoryCursor { after, order, filter: query.filter });
+            Ok(HistoryJson {
+                items: page.entries.iter().map(|e| HistoryItemJson::new(e, &ctx.hrp)).collect(),
+                next_cursor: page.next.map(|after| cursor(after, query.order)),
+                prev_cursor: page.prev.map(|after| cursor(after, reverse)),
+            })
+        })
+        .await
+    }
+
+    async fn tx_submit(&self, tx: Param<String>) -> RpcResult<String> {
+        self.run(move |ctx| {
+            let tx = params::signed_tx(tx.required("tx")?)?;
+            Ok(ctx.backend.submit(tx)?.to_hex())
+        })
+        .await
+    }
+
+    async fn tx_get(&self, hash: Param<String>) -> RpcResult<TxStatusJson> {
+        self.run(move |ctx| {
+            let hash = params::hash(hash.required("hash")?, "hash")?;
+            match ctx.backend.tx(&hash)? {
+                Some(record) => Ok(TxStatusJson::new(&record, &ctx.hrp)),
+                None => Err(ApiError::new(ErrorCode::TxNotFound, "this node does not know that transaction")
+                    .with("hash", hash.to_hex())),
+            }
+        })
+        .await
+    }
+
+    async fn node_health(&self) -> RpcResult<HealthJson> {
+        self.run(|ctx| Ok(HealthJson::from(ctx.backend.health()))).await
+    }
+
+    async fn node_info(&self) -> RpcResult<NodeInfoJson> {
+        self.run(|ctx| Ok(NodeInfoJson::new(ctx.backend.node_info(), &ctx.hrp))).await
+    }
+
+    async fn node_peers(&self) -> RpcResult<Vec<PeerJson>> {
+        self.run(|ctx| Ok(ctx.backend.peers().into_iter().map(PeerJson::from).collect())).await
+    }
+
+    async fn consensus_get_status(&self) -> RpcResult<ConsensusStatusJson> {
+        self.run(|ctx| Ok(ConsensusStatusJson::new(&ctx.backend.consensus_status(), &ctx.hrp))).await
+    }
+
+    async fn consensus_get_evidence(&self, limit: Option<Param<u32>>) -> RpcResult<Vec<EvidenceJson>> {
+        self.run(move |ctx| {
+            let limit = params::evidence_limit(given(&limit))?;
+            // The page is bounded here too, whatever the backend returns.
+            Ok(ctx.backend.evidence(limit).iter().take(limit).map(|e| EvidenceJson::new(e, &ctx.hrp)).collect())
+        })
+        .await
+    }
+
+    async fn explorer_search(&self, query: Param<String>) -> RpcResult<SearchJson> {
+        self.run(move |ctx| explorer::search(ctx, query.required("query")?)).await
+    }
+
+    async fn explorer_recent_blocks(&self, options: Option<Param<RecentBlocksOptions>>) -> RpcResult<RecentBlocksJson> {
+        self.run(move |ctx| explorer::recent_blocks(ctx, given(&options))).await
+    }
+
+    async fn explorer_get_stats(&self, options: Option<Param<StatsOptions>>) -> RpcResult<StatsJson> {
+        self.run(move |ctx| explorer::stats(ctx, given(&options))).await
+    }
+
+    async fn explorer_get_validators(&self) -> RpcResult<Vec<ValidatorStatsJson>> {
+        self.run(|ctx| Ok(explorer::validators(ctx))).await
+    }
+
+    async fn rpc_discover(&self) -> RpcResult<Value> {
+        Ok(self.ctx.openrpc.clone())
+    }
+
+    async fn subscribe_new_heads(
+        &self,
+        pending: PendingSubscriptionSink,
+        options: Option<Param<StreamOptions>>,
+    ) -> SubscriptionResult {
+        let start = subscribe::start_options(given(&options));
+        subscribe::run_stream(pending, self.ctx.clone(), Stream::Heads, start).await;
+        Ok(())
+    }
+
+    async fn subscribe_finalized(
+        &self,
+        pending: PendingSubscriptionSink,
+        options: Option<Param<StreamOptions>>,
+    ) -> SubscriptionResult {
+        let start = subscribe::start_options(given(&options));
+        subscribe::run_stream(pending, self.ctx.clone(), Stream::Finalized, start).await;
+        Ok(())
+    }
+
+    async fn subscribe_account(
+        &self,
+        pending: PendingSubscriptionSink,
+        address: Param<String>,
+        options: Option<Param<StreamOptions>>,
+    ) -> SubscriptionResult {
+        let parsed = address
+            .required("address")
+            .and_then(|a| params::address(a, &self.ctx.hrp))
+            .and_then(|a| Ok((a, subscribe::start_options(given(&options))?)));
+        match parsed {
+            Ok((address, start)) => {
+                subscribe::run_stream(pending, self.ctx.clone(), Stream::Account(address), Ok(start)).await
+            }
+            Err(e) => pending.reject(e).await,
         }
+        Ok(())
     }
-}
 
-fn account_get(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["address"])?;
-    let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-    let info = ctx.backend.account(&address);
-    to_json(AccountJson::new(address.to_bech32(&ctx.hrp), &info))
-}
-
-fn account_get_balance(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["address"])?;
-    let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-    Ok(Value::from(ctx.backend.account(&address).account.balance.to_string()))
-}
-
-fn account_get_nonce(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["address"])?;
-    let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-    Ok(Value::from(ctx.backend.account(&address).next_nonce))
-}
-
-fn account_get_history(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["address", "options"])?;
-    let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-    let query = params::history_query(args.optional(1, "options"))?;
-    let page = ctx.backend.history(&address, &query)?;
-    let reverse = match query.order {
-        HistoryOrder::NewestFirst => HistoryOrder::OldestFirst,
-        HistoryOrder::OldestFirst => HistoryOrder::NewestFirst,
-    };
-    let cursor = |after, order| cursor::encode_history(HistoryCursor { after, order, filter: query.filter });
-    to_json(HistoryJson {
-        items: page.entries.iter().map(|e| HistoryItemJson::new(e, &ctx.hrp)).collect(),
-        next_cursor: page.next.map(|after| cursor(after, query.order)),
-        prev_cursor: page.prev.map(|after| cursor(after, reverse)),
-    })
-}
-
-fn tx_submit(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["tx"])?;
-    let tx = params::signed_tx(args.required(0, "tx")?)?;
-    let hash = ctx.backend.submit(tx)?;
-    Ok(Value::from(hash.to_hex()))
-}
-
-fn tx_get(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["hash"])?;
-    let hash = params::hash(args.required(0, "hash")?, "hash")?;
-    match ctx.backend.tx(&hash)? {
-        Some(record) => to_json(TxStatusJson::new(&record, &ctx.hrp)),
-        None => Err(ApiError::new(ErrorCode::TxNotFound, "this node does not know that transaction")
-            .with("hash", hash.to_hex())),
+    async fn subscribe_tx_status(&self, pending: PendingSubscriptionSink, hash: Param<String>) -> SubscriptionResult {
+        match hash.required("hash").and_then(|h| params::hash(h, "hash")) {
+            Ok(hash) => subscribe::follow_tx(pending, self.ctx.clone(), hash).await,
+            Err(e) => pending.reject(e).await,
+        }
+        Ok(())
     }
-}
 
-fn node_health(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    to_json(HealthJson::from(ctx.backend.health()))
-}
-
-fn node_info(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    to_json(NodeInfoJson::new(ctx.backend.node_info(), &ctx.hrp))
-}
-
-fn node_peers(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    to_json(ctx.backend.peers().into_iter().map(PeerJson::from).collect::<Vec<_>>())
-}
-
-fn consensus_get_status(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    to_json(ConsensusStatusJson::new(&ctx.backend.consensus_status(), &ctx.hrp))
-}
-
-fn consensus_get_evidence(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    let args = Args::read(params, &["limit"])?;
-    let limit = params::evidence_limit(args.optional(0, "limit"))?;
-    let evidence = ctx.backend.evidence(limit);
-    // The page is bounded here too, whatever the backend returns.
-    to_json(evidence.iter().take(limit).map(|e| EvidenceJson::new(e, &ctx.hrp)).collect::<Vec<_>>())
-}
-
-fn rpc_discover(ctx: &Ctx, params: &Params<'_>) -> Result<Value, ApiError> {
-    Args::read(params, &[])?;
-    Ok(ctx.openrpc.clone())
+    async fn subscribe_events(
+        &self,
+        pending: PendingSubscriptionSink,
+        options: Option<Param<StreamOptions>>,
+    ) -> SubscriptionResult {
+        let start = subscribe::start_options(given(&options));
+        subscribe::run_stream(pending, self.ctx.clone(), Stream::All, start).await;
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
-//! Call middleware: [`Metered`] counts and times every call for `/metrics`, and [`Reasons`] gives
-//! jsonrpsee's own per-call errors the same `data.reason` shape as ours (an unknown method, a
-//! response over the size limit, one subscription too many).
+//! Call middleware: [`Metered`] counts and times every call for `/metrics`, and [`Reasons`] checks
+//! each call's parameter list against the documented signature and gives jsonrpsee's own
+//! per-call errors the same `data.reason` shape as ours (an unknown method, a response over the
+//! size limit, one subscription too many).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -13,6 +14,7 @@ use jsonrpsee::types::{ErrorObjectOwned, Request};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::RpcMetrics;
+use crate::params::Signatures;
 
 /// Records each call's method, outcome and duration; sits outside [`Reasons`], so unknown
 /// methods are counted too.
@@ -94,6 +96,8 @@ where
 pub(crate) struct Reasons<S> {
     pub(crate) inner: S,
     pub(crate) methods: Arc<HashSet<&'static str>>,
+    /// Each method's documented parameters.
+    pub(crate) signatures: Arc<Signatures>,
     pub(crate) response_bytes_max: u32,
     pub(crate) subscriptions_max: u32,
 }
@@ -123,12 +127,16 @@ where
     fn call<'a>(&self, req: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let inner = self.inner.clone();
         let known = self.methods.contains(req.method.as_ref());
+        let shape = self.signatures.check(&req.method, req.params().as_str());
         let response_bytes_max = self.response_bytes_max;
         let subscriptions_max = self.subscriptions_max;
         async move {
             let id = req.id.clone().into_owned();
             if !known {
                 return MethodResponse::error(id, method_not_found(&req.method)).with_extensions(req.extensions);
+            }
+            if let Err(e) = shape {
+                return MethodResponse::error(id, ErrorObjectOwned::from(e)).with_extensions(req.extensions);
             }
             let method = req.method.to_string();
             let rp = inner.call(req).await;

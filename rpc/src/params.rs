@@ -1,8 +1,9 @@
 //! Reading method parameters: by position or by name, strictly, with a specific error for each
 //! kind of bad input.
 
-use jsonrpsee::types::Params;
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde_json::Value;
 use taksa_consensus::codec::TX_BYTES_MAX;
 use taksa_consensus::{Address, Hash, SignedTransaction};
 
@@ -21,49 +22,71 @@ pub(crate) const EVIDENCE_LIMIT_DEFAULT: usize = 100;
 /// never mistakes a clamped page for all there is.
 pub(crate) const EVIDENCE_LIMIT_MAX: usize = 1000;
 
-/// A method's parameters, given as a JSON array (by position) or object (by name).
-pub(crate) enum Args {
-    Positional(Vec<Value>),
-    Named(Map<String, Value>),
+/// Each method's parameter list as `openrpc.json` documents it, checked before the method runs:
+/// at most that many by position, only those names by name, and each required one given and not
+/// null. A misspelt option is an error rather than ignored.
+pub(crate) struct Signatures {
+    /// Method name to its parameters' (name, required), in order.
+    methods: HashMap<String, Vec<(String, bool)>>,
 }
 
-impl Args {
-    /// Reads the parameters of a method whose parameters are `names`, in order. Refuses extra
-    /// positions and unknown names, so a misspelt option is an error rather than ignored.
-    pub(crate) fn read(params: &Params<'_>, names: &[&str]) -> Result<Args, ApiError> {
-        let value = match params.as_str() {
+impl Signatures {
+    /// Reads the methods of an OpenRPC document. Methods whose parameters are by position only
+    /// (the unsubscribe methods, which jsonrpsee reads itself) are not checked.
+    pub(crate) fn from_openrpc(doc: &Value) -> Signatures {
+        let mut methods = HashMap::new();
+        for m in doc["methods"].as_array().into_iter().flatten() {
+            let (Some(name), Some(params)) = (m["name"].as_str(), m["params"].as_array()) else { continue };
+            if m["paramStructure"] == "by-position" {
+                continue;
+            }
+            let list = params
+                .iter()
+                .filter_map(|p| Some((p["name"].as_str()?.to_owned(), p["required"].as_bool().unwrap_or(false))))
+                .collect();
+            methods.insert(name.to_owned(), list);
+        }
+        Signatures { methods }
+    }
+
+    /// Checks the parameters of a call to `method`; a method it does not describe passes.
+    pub(crate) fn check(&self, method: &str, params: Option<&str>) -> Result<(), ApiError> {
+        let Some(list) = self.methods.get(method) else { return Ok(()) };
+        let value = match params {
             None => Value::Null,
             Some(raw) => serde_json::from_str(raw).map_err(|e| ApiError::invalid_params(e.to_string()))?,
         };
-        match value {
-            Value::Null => Ok(Args::Positional(Vec::new())),
-            Value::Array(items) if items.len() <= names.len() => Ok(Args::Positional(items)),
-            Value::Array(items) => {
-                Err(ApiError::invalid_params(format!("expected at most {} params, got {}", names.len(), items.len())))
-            }
-            Value::Object(map) => match map.keys().find(|k| !names.contains(&k.as_str())) {
-                Some(unknown) => {
-                    Err(ApiError::invalid_params(format!("unknown param `{unknown}`")).with("expected", names.to_vec()))
-                }
-                None => Ok(Args::Named(map)),
-            },
-            _ => Err(ApiError::invalid_params("params must be an array or an object")),
-        }
-    }
-
-    /// The parameter at `index` (named `name`), if given and not null.
-    pub(crate) fn optional(&self, index: usize, name: &str) -> Option<&Value> {
-        let v = match self {
-            Args::Positional(items) => items.get(index),
-            Args::Named(map) => map.get(name),
+        let given = |name: &str, index: usize| match &value {
+            Value::Array(items) => items.get(index).is_some_and(|v| !v.is_null()),
+            Value::Object(map) => map.get(name).is_some_and(|v| !v.is_null()),
+            _ => false,
         };
-        v.filter(|v| !v.is_null())
-    }
-
-    /// The parameter at `index` (named `name`), which must be given.
-    pub(crate) fn required(&self, index: usize, name: &str) -> Result<&Value, ApiError> {
-        self.optional(index, name)
-            .ok_or_else(|| ApiError::invalid_params(format!("missing param `{name}`")).with("param", name))
+        match &value {
+            Value::Null => {}
+            Value::Array(items) if items.len() > list.len() => {
+                return Err(ApiError::invalid_params(format!(
+                    "expected at most {} params, got {}",
+                    list.len(),
+                    items.len()
+                )));
+            }
+            Value::Array(_) => {}
+            Value::Object(map) => {
+                if let Some(unknown) = map.keys().find(|k| !list.iter().any(|(n, _)| n == *k)) {
+                    let expected: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+                    return Err(
+                        ApiError::invalid_params(format!("unknown param `{unknown}`")).with("expected", expected)
+                    );
+                }
+            }
+            _ => return Err(ApiError::invalid_params("params must be an array or an object")),
+        }
+        match list.iter().enumerate().find(|(i, (name, required))| *required && !given(name, *i)) {
+            Some((_, (name, _))) => {
+                Err(ApiError::invalid_params(format!("missing param `{name}`")).with("param", name.as_str()))
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -13,20 +13,18 @@ use std::sync::Arc;
 
 use jsonrpsee::core::server::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink};
 use jsonrpsee::server::SendTimeoutError;
-use jsonrpsee::types::Params;
-use jsonrpsee::RpcModule;
-use serde::Serialize;
-use serde_json::{json, Value};
-use taksa_consensus::{Address, Cursor, Event, Header, TransferEvent};
+use serde_json::Value;
+use taksa_consensus::{Address, Cursor, Event, Hash, Header};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::backend::{EventFilter, FeedItem, TxRecord, TxStatus};
 use crate::cursor;
-use crate::error::{ApiError, ErrorCode, RpcError};
-use crate::explorer::BlockSummaryJson;
-use crate::json::TxStatusJson;
+use crate::error::{ApiError, ErrorCode};
+use crate::json::{
+    ActivityJson, BlockNoticeJson, BlockSummaryJson, HeadBlockJson, HeadJson, HeadStatusJson, HeaderJson, LaggedJson,
+    NotificationJson, TransferJson, TransferNoticeJson, TxStatusJson,
+};
 use crate::methods::Ctx;
-use crate::params::{self, Args};
 
 /// Events read from storage per backlog page.
 const BACKLOG_PAGE: usize = 256;
@@ -35,7 +33,9 @@ const BACKLOG_PAGE: usize = 256;
 /// all it costs meanwhile).
 const LAGGED_NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// (subscribe, notification, unsubscribe) method names.
+/// (subscribe, notification, unsubscribe) method names, as [`crate::api::TaksaApi`] declares
+/// them; the docs are checked against this list.
+#[cfg(test)]
 pub(crate) const SUBSCRIPTIONS: [(&str, &str, &str); 5] = [
     ("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads"),
     ("chain_subscribeFinalized", "chain_finalized", "chain_unsubscribeFinalized"),
@@ -46,7 +46,7 @@ pub(crate) const SUBSCRIPTIONS: [(&str, &str, &str); 5] = [
 
 /// What a stream delivers.
 #[derive(Clone, Copy)]
-enum Stream {
+pub(crate) enum Stream {
     /// Notarized heads live, and every finalized block (with its cursor).
     Heads,
     /// Finalized blocks.
@@ -67,35 +67,6 @@ impl Stream {
     }
 }
 
-/// Registers every subscription on `module`.
-pub(crate) fn register(module: &mut RpcModule<Ctx>) -> Result<(), RpcError> {
-    let [heads, finalized, account, tx, all] = SUBSCRIPTIONS;
-    let reg = |e: jsonrpsee::core::RegisterMethodError, name: &'static str| RpcError::Register {
-        method: name,
-        message: e.to_string(),
-    };
-    module
-        .register_subscription(heads.0, heads.1, heads.2, |p, sink, ctx, _| {
-            subscribe_stream(p, sink, ctx, Stream::Heads)
-        })
-        .map_err(|e| reg(e, heads.0))?;
-    module
-        .register_subscription(finalized.0, finalized.1, finalized.2, |p, sink, ctx, _| {
-            subscribe_stream(p, sink, ctx, Stream::Finalized)
-        })
-        .map_err(|e| reg(e, finalized.0))?;
-    module
-        .register_subscription(account.0, account.1, account.2, |p, sink, ctx, _| subscribe_account(p, sink, ctx))
-        .map_err(|e| reg(e, account.0))?;
-    module
-        .register_subscription(tx.0, tx.1, tx.2, |p, sink, ctx, _| subscribe_tx(p, sink, ctx))
-        .map_err(|e| reg(e, tx.0))?;
-    module
-        .register_subscription(all.0, all.1, all.2, |p, sink, ctx, _| subscribe_stream(p, sink, ctx, Stream::All))
-        .map_err(|e| reg(e, all.0))?;
-    Ok(())
-}
-
 /// Runs a backend call on the blocking pool, bounded like method calls.
 async fn blocking<T: Send + 'static>(
     ctx: &Arc<Ctx>,
@@ -111,27 +82,9 @@ async fn blocking<T: Send + 'static>(
     .map_err(|_| ApiError::internal("the subscription failed inside the node"))?
 }
 
-/// `chain_subscribeNewHeads`, `chain_subscribeFinalized`, `events_subscribe`: `[options?]`.
-async fn subscribe_stream(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>, stream: Stream) {
-    let parsed = Args::read(&params, &["options"]).and_then(|args| start_options(args.optional(0, "options")));
-    run_stream(pending, ctx, stream, parsed).await;
-}
-
-/// `account_subscribe`: `[address, options?]`.
-async fn subscribe_account(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>) {
-    let parsed = Args::read(&params, &["address", "options"]).and_then(|args| {
-        let address = params::address(args.required(0, "address")?, &ctx.hrp)?;
-        Ok((address, start_options(args.optional(1, "options"))?))
-    });
-    match parsed {
-        Ok((address, start)) => run_stream(pending, ctx, Stream::Account(address), Ok(start)).await,
-        Err(e) => pending.reject(e).await,
-    }
-}
-
 /// Where a stream starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Start {
+pub(crate) enum Start {
     /// Only events committed from now on.
     Live,
     /// Strictly after this cursor.
@@ -141,7 +94,7 @@ enum Start {
 }
 
 /// Reads `{after?, fromHeight?}`.
-fn start_options(v: Option<&Value>) -> Result<Start, ApiError> {
+pub(crate) fn start_options(v: Option<&Value>) -> Result<Start, ApiError> {
     let Some(v) = v else { return Ok(Start::Live) };
     let map = v.as_object().ok_or_else(|| ApiError::invalid_params("`options` must be an object"))?;
     let mut start = Start::Live;
@@ -190,7 +143,12 @@ fn resolve(ctx: &Ctx, start: Start) -> Result<Option<Cursor>, ApiError> {
     }
 }
 
-async fn run_stream(pending: PendingSubscriptionSink, ctx: Arc<Ctx>, stream: Stream, start: Result<Start, ApiError>) {
+pub(crate) async fn run_stream(
+    pending: PendingSubscriptionSink,
+    ctx: Arc<Ctx>,
+    stream: Stream,
+    start: Result<Start, ApiError>,
+) {
     let start = match start {
         Ok(s) => s,
         Err(e) => return pending.reject(e).await,
@@ -271,24 +229,31 @@ impl Out {
         if !matches!(self.stream, Stream::Heads) || self.after.is_some_and(|a| header.height <= a.height) {
             return Ok(());
         }
-        let msg = json!({"type": "head", "status": "notarized", "block": header_json(header, &self.ctx.hrp)});
-        self.send(msg).await
+        let block = HeadBlockJson::Notarized(HeaderJson::new(header, &self.ctx.hrp));
+        self.send(NotificationJson::Head(HeadJson { status: HeadStatusJson::Notarized, cursor: None, block })).await
     }
 
     async fn deliver(&mut self, c: Cursor, e: &Event) -> Result<(), Stop> {
         let hrp = &self.ctx.hrp;
         let cur = cursor::encode_event(c);
         let msg = match (self.stream, e) {
-            (Stream::Heads, Event::Block(b)) => {
-                json!({"type": "head", "status": "finalized", "cursor": cur, "block": BlockSummaryJson::new(b, hrp)})
-            }
+            (Stream::Heads, Event::Block(b)) => NotificationJson::Head(HeadJson {
+                status: HeadStatusJson::Finalized,
+                cursor: Some(cur),
+                block: HeadBlockJson::Finalized(BlockSummaryJson::new(b, hrp)),
+            }),
             (Stream::Finalized | Stream::All, Event::Block(b)) => {
-                json!({"type": "block", "cursor": cur, "block": BlockSummaryJson::new(b, hrp)})
+                NotificationJson::Block(BlockNoticeJson { cursor: cur, block: BlockSummaryJson::new(b, hrp) })
             }
-            (Stream::Account(a), Event::Transfer(t)) if e.touches(&a) => activity_json(&a, c, t, hrp),
-            (Stream::All, Event::Transfer(t)) => {
-                json!({"type": "transfer", "cursor": cur, "height": c.height, "index": c.index, "transfer": TransferJson::new(t, hrp)})
+            (Stream::Account(a), Event::Transfer(t)) if e.touches(&a) => {
+                NotificationJson::Activity(ActivityJson::new(&a, c, t, hrp))
             }
+            (Stream::All, Event::Transfer(t)) => NotificationJson::Transfer(TransferNoticeJson {
+                cursor: cur,
+                height: c.height,
+                index: c.index,
+                transfer: TransferJson::new(t, hrp),
+            }),
             // Not for this stream: passed over, but the cursor moves past it.
             _ => {
                 self.after = Some(c);
@@ -301,15 +266,11 @@ impl Out {
     }
 
     async fn send_status(&mut self, record: &TxRecord) -> Result<(), Stop> {
-        let mut v = serde_json::to_value(TxStatusJson::new(record, &self.ctx.hrp)).map_err(|_| Stop)?;
-        if let Value::Object(map) = &mut v {
-            map.insert("type".into(), Value::from("status"));
-        }
-        self.send(v).await
+        self.send(NotificationJson::Status(TxStatusJson::new(record, &self.ctx.hrp))).await
     }
 
     /// Sends, or tells the subscriber it lagged and stops.
-    async fn send(&mut self, msg: Value) -> Result<(), Stop> {
+    async fn send(&mut self, msg: NotificationJson) -> Result<(), Stop> {
         let lag = self.ctx.lag_timeout;
         match self.sink.send_timeout(message(&msg)?, lag).await {
             Ok(()) => Ok(()),
@@ -318,10 +279,9 @@ impl Out {
                 let resume = self.after.map(cursor::encode_event);
                 tracing::info!(target: "rpc", method = self.sink.method_name(), resume = ?resume, "subscriber lagged: closing its subscription");
                 self.ctx.lagged.inc(self.sink.method_name());
-                let notice = json!({
-                    "type": "lagged",
-                    "resumeCursor": resume,
-                    "message": format!(
+                let notice = NotificationJson::Lagged(LaggedJson {
+                    resume_cursor: resume,
+                    message: format!(
                         "this subscription was closed because the client read nothing for {} ms while events were waiting; \
                          subscribe again with {{\"after\": resumeCursor}} to continue without a gap",
                         lag.as_millis()
@@ -335,17 +295,13 @@ impl Out {
     }
 }
 
-fn message(v: &Value) -> Result<SubscriptionMessage, Stop> {
+fn message(v: &NotificationJson) -> Result<SubscriptionMessage, Stop> {
     serde_json::value::to_raw_value(v).map(SubscriptionMessage::from).map_err(|_| Stop)
 }
 
 /// `tx_subscribeStatus`: `[hash]`. The first notification is the current status (the status is
 /// a state, so the current one is the whole backlog); then each change, until a final one.
-async fn subscribe_tx(params: Params<'static>, pending: PendingSubscriptionSink, ctx: Arc<Ctx>) {
-    let hash = match Args::read(&params, &["hash"]).and_then(|a| params::hash(a.required(0, "hash")?, "hash")) {
-        Ok(h) => h,
-        Err(e) => return pending.reject(e).await,
-    };
+pub(crate) async fn follow_tx(pending: PendingSubscriptionSink, ctx: Arc<Ctx>, hash: Hash) {
     let mut feed = ctx.backend.feed();
     let record = match blocking(&ctx, move |ctx| Ok(ctx.backend.tx(&hash)?)).await {
         Ok(Some(r)) => r,
@@ -386,81 +342,10 @@ async fn subscribe_tx(params: Params<'static>, pending: PendingSubscriptionSink,
     }
 }
 
-/// A notarized (not yet final) head: the header only, no cursor.
-fn header_json(h: &Header, hrp: &str) -> Value {
-    json!({
-        "hash": h.hash().to_hex(),
-        "height": h.height,
-        "view": h.view,
-        "parentHash": h.parent_hash.to_hex(),
-        "proposer": h.proposer.to_bech32(hrp),
-        "timestampMs": h.timestamp_ms,
-        "stateRoot": h.state_root.to_hex(),
-    })
-}
-
-/// A finalized transfer with both balances after it.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TransferJson {
-    hash: String,
-    from: String,
-    to: String,
-    amount: String,
-    fee: String,
-    nonce: u64,
-    memo: Option<String>,
-    from_balance: String,
-    to_balance: String,
-    block_hash: String,
-    timestamp_ms: u64,
-}
-
-impl TransferJson {
-    fn new(t: &TransferEvent, hrp: &str) -> TransferJson {
-        TransferJson {
-            hash: t.hash.to_hex(),
-            from: t.from.to_bech32(hrp),
-            to: t.to.to_bech32(hrp),
-            amount: t.amount.to_string(),
-            fee: t.fee.to_string(),
-            nonce: t.nonce,
-            memo: t.memo.clone(),
-            from_balance: t.from_balance.to_string(),
-            to_balance: t.to_balance.to_string(),
-            block_hash: t.block_hash.to_hex(),
-            timestamp_ms: t.timestamp_ms,
-        }
-    }
-}
-
-/// A transfer from the subscribed address's point of view.
-fn activity_json(me: &Address, c: Cursor, t: &TransferEvent, hrp: &str) -> Value {
-    let (direction, counterparty, balance) = match (t.from == *me, t.to == *me) {
-        (true, true) => ("self", t.to, t.to_balance),
-        (true, false) => ("sent", t.to, t.from_balance),
-        _ => ("received", t.from, t.to_balance),
-    };
-    json!({
-        "type": "activity",
-        "cursor": cursor::encode_event(c),
-        "height": c.height,
-        "index": c.index,
-        "hash": t.hash.to_hex(),
-        "direction": direction,
-        "counterparty": counterparty.to_bech32(hrp),
-        "amount": t.amount.to_string(),
-        "fee": t.fee.to_string(),
-        "nonce": t.nonce,
-        "memo": t.memo,
-        "balanceAfter": balance.to_string(),
-        "blockHash": t.block_hash.to_hex(),
-        "timestampMs": t.timestamp_ms,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

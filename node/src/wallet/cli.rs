@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
-use serde_json::Value;
 use taksa_consensus::tx::MEMO_BYTES_MAX;
 use taksa_consensus::{Address, SignedTransaction, Transaction};
+use taksa_rpc::api::{ChainInfoJson, DirectionJson, TxStateJson, TxStatusJson};
 use zeroize::Zeroizing;
 
 use super::amount::{format_tks, parse_tks};
-use super::client::{ChainInfo, Followed, NodeClient, TxStatus};
+use super::client::{ChainInfoExt as _, Followed, NodeClient};
 use super::keys::{derive_keypair, generate_mnemonic, parse_mnemonic, DerivationPath};
 use super::keystore::{check_name, KdfParams, Keystore};
 use super::prompt::{self, Purpose};
@@ -177,7 +177,7 @@ impl Ctx {
         NodeClient::new(&self.rpc_url)
     }
 
-    async fn chain_info(&self) -> anyhow::Result<(NodeClient, ChainInfo)> {
+    async fn chain_info(&self) -> anyhow::Result<(NodeClient, ChainInfoJson)> {
         let client = self.client()?;
         let info = client.chain_info().await?;
         Ok((client, info))
@@ -301,15 +301,10 @@ async fn cmd_balance(ctx: &Ctx, who: &str) -> anyhow::Result<()> {
     let balance = taksa_consensus::genesis::parse_amount(&account.balance)
         .with_context(|| format!("node sent balance `{}`", account.balance))?;
     println!("{address}");
-    println!("  balance: {} {} ({balance} base units)", format_tks(balance), info.symbol());
+    println!("  balance: {} {} ({balance} base units)", format_tks(balance), info.token_symbol);
     println!("  nonce:   {}", account.nonce);
-    let pending = match &account.pending {
-        Some(Value::Array(items)) => items.len() as u64,
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        _ => 0,
-    };
-    if pending > 0 {
-        println!("  pending: {pending} (next nonce {})", account.next_nonce.unwrap_or(account.nonce));
+    if account.pending > 0 {
+        println!("  pending: {} (next nonce {})", account.pending, account.next_nonce);
     }
     Ok(())
 }
@@ -317,33 +312,28 @@ async fn cmd_balance(ctx: &Ctx, who: &str) -> anyhow::Result<()> {
 async fn cmd_history(ctx: &Ctx, who: &str, limit: u32, cursor: Option<String>) -> anyhow::Result<()> {
     let (client, info) = ctx.chain_info().await?;
     let address = ctx.resolve(who, &info.address_hrp)?.to_bech32(&info.address_hrp);
-    // A cursor is printed as JSON; a bare word is passed as a string.
-    let cursor = cursor.map(|c| serde_json::from_str(&c).unwrap_or(Value::String(c)));
     let page = client.history(&address, cursor, limit).await?;
     if page.items.is_empty() {
         println!("no transfers for {address}");
     }
     for item in &page.items {
-        let (arrow, other) = match item.direction.as_str() {
-            "sent" => ("->", item.to.as_str()),
-            "received" => ("<-", item.from.as_str()),
-            _ => ("<>", item.to.as_str()),
+        let (arrow, other) = match item.direction {
+            DirectionJson::Sent => ("->", item.to.as_str()),
+            DirectionJson::Received => ("<-", item.from.as_str()),
+            DirectionJson::ToSelf => ("<>", item.to.as_str()),
         };
         let amount =
             taksa_consensus::genesis::parse_amount(&item.amount).map_or_else(|_| item.amount.clone(), format_tks);
         let fee = taksa_consensus::genesis::parse_amount(&item.fee).map_or_else(|_| item.fee.clone(), format_tks);
         let memo = item.memo.as_deref().map(|m| format!("  memo: {m:?}")).unwrap_or_default();
-        let time = item.timestamp_ms.map(|t| format!("  {}", utc_date(t))).unwrap_or_default();
+        let time = format!("  {}", utc_date(item.timestamp_ms));
         println!(
             "#{:<8} {} {arrow} {other}  {amount} {} (fee {fee}, nonce {}){time}{memo}",
-            item.height,
-            item.hash,
-            info.symbol(),
-            item.nonce
+            item.height, item.hash, info.token_symbol, item.nonce
         );
     }
-    if let Some(next) = page.next_cursor.filter(|c| !c.is_null()) {
-        println!("more: --cursor '{next}'");
+    if let Some(next) = page.next_cursor {
+        println!("more: --cursor {next}");
     }
     Ok(())
 }
@@ -354,7 +344,7 @@ async fn cmd_status(ctx: &Ctx, hash: &str) -> anyhow::Result<()> {
     match client.tx_status(&hash).await? {
         None => bail!("the node at {} does not know transaction {hash}", client.url()),
         Some(s) => {
-            println!("{hash}: {}", s.status);
+            println!("{hash}: {}", s.status.as_str());
             if let (Some(h), Some(i)) = (s.height, s.index) {
                 println!("  height {h}, index {i}");
             }
@@ -380,8 +370,8 @@ struct SendRequest {
 
 async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<()> {
     let (client, info) = ctx.chain_info().await?;
-    let genesis_hash = info.genesis_hash()?;
-    let fee_floor = info.fee_floor()?;
+    let genesis_hash = info.genesis()?;
+    let fee_floor = info.fee_floor_units()?;
     let to = ctx.resolve(&req.to, &info.address_hrp)?;
     if !taksa_consensus::crypto::is_account_key(&to.0) {
         bail!(
@@ -396,7 +386,7 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
         let account = client.account(&to.to_bech32(&info.address_hrp)).await?;
         account.balance == "0" && account.nonce == 0
     };
-    let default_fee = if creates { info.account_creation_fee()?.max(fee_floor) } else { fee_floor };
+    let default_fee = if creates { info.account_creation_fee_units()?.max(fee_floor) } else { fee_floor };
     let fee = match &req.fee {
         Some(f) => parse_tks(f).context("--fee")?,
         None if default_fee > max_fee => bail!(
@@ -429,11 +419,11 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     eprintln!(
         "sending {} {} from {} to {}, fee {} {}{why} (nonce {nonce})",
         format_tks(amount),
-        info.symbol(),
+        info.token_symbol,
         from.to_bech32(&info.address_hrp),
         to.to_bech32(&info.address_hrp),
         format_tks(fee),
-        info.symbol()
+        info.token_symbol
     );
     let password = ctx.password(Purpose::Unlock, &req.from)?;
     let key = ctx.keystore.load(&req.from, &password)?;
@@ -460,7 +450,7 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
     println!(
         "  {} {} from {} to {} (fee {}, nonce {nonce})",
         format_tks(amount),
-        info.symbol(),
+        info.token_symbol,
         from.to_bech32(&info.address_hrp),
         to.to_bech32(&info.address_hrp),
         format_tks(fee)
@@ -537,10 +527,10 @@ async fn wait_for_finality(client: &NodeClient, signed: &SignedTransaction) -> a
 }
 
 /// Prints a final status, or turns a rejection into the error it is.
-fn report_final(signed: &SignedTransaction, s: &TxStatus, since: Option<Instant>) -> anyhow::Result<()> {
+fn report_final(signed: &SignedTransaction, s: &TxStatusJson, since: Option<Instant>) -> anyhow::Result<()> {
     let hash = signed.hash();
-    match s.status.as_str() {
-        "finalized" => {
+    match s.status {
+        TxStateJson::Finalized => {
             let after = since.map(|t| format!(" after {:.1} s", t.elapsed().as_secs_f64())).unwrap_or_default();
             println!(
                 "finalized at height {} (index {}){after}; fee paid {} base units",
@@ -551,6 +541,7 @@ fn report_final(signed: &SignedTransaction, s: &TxStatus, since: Option<Instant>
             Ok(())
         }
         state => {
+            let state = state.as_str();
             let why = s.message.clone().unwrap_or_default();
             let replaced = s.replaced_by.as_deref().map(|h| format!("; replaced by {h}")).unwrap_or_default();
             bail!("transaction {hash} {state}: {why} (reason: {}){replaced}", s.reason.as_deref().unwrap_or("unknown"))
@@ -572,7 +563,7 @@ async fn poll_for_finality(client: &NodeClient, signed: &SignedTransaction) -> a
             }
         };
         let state = status.as_ref().map_or("unknown", |s| s.status.as_str());
-        if let (Some(s), "finalized" | "rejected" | "expired") = (&status, state) {
+        if let Some(s) = status.as_ref().filter(|s| s.status.is_final()) {
             if progress {
                 eprintln!();
             }

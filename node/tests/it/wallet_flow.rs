@@ -104,22 +104,31 @@ async fn hostile_endpoint(
     submitted: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 ) -> (String, jsonrpsee::server::ServerHandle) {
     use jsonrpsee::server::{RpcModule, Server};
+    use taksa_rpc::json::{AccountJson, ChainInfoJson, SyncJson};
     let genesis = taksa_node::devnet::dev_genesis(1000).hash();
+    // Answers in the node's own types, so the wallet's typed client reads them.
+    let info = ChainInfoJson {
+        chain_id: taksa_node::devnet::DEV_CHAIN_ID.to_owned(),
+        genesis_hash: genesis.to_hex(),
+        address_hrp: taksa_node::devnet::DEV_HRP.to_owned(),
+        head_height: 1,
+        head_hash: genesis.to_hex(),
+        finalized_height: 1,
+        finalized_hash: genesis.to_hex(),
+        validators: Vec::new(),
+        block_time_ms: 500,
+        // 1,000,000 TKS: the whole balance of a funded dev account.
+        fee_floor: "1000000000000000".to_owned(),
+        account_creation_fee: "100000000000000000".to_owned(),
+        token_symbol: "TKS".to_owned(),
+        token_decimals: 9,
+        sync: SyncJson { syncing: false, target_height: None, blocks_per_second: None },
+    };
+    let account = AccountJson { address: String::new(), balance: "5".to_owned(), nonce: 1, next_nonce: 1, pending: 0 };
     let mut module = RpcModule::new(submitted);
-    module
-        .register_method("chain_getInfo", move |_, _, _| {
-            json!({
-                "chainId": taksa_node::devnet::DEV_CHAIN_ID,
-                "genesisHash": genesis.to_hex(),
-                "addressHrp": taksa_node::devnet::DEV_HRP,
-                // 1,000,000 TKS: the whole balance of a funded dev account.
-                "feeFloor": "1000000000000000",
-                "tokenSymbol": "TKS",
-            })
-        })
-        .expect("register");
+    module.register_method("chain_getInfo", move |_, _, _| json!(info)).expect("register");
     module.register_method("account_getNonce", |_, _, _| json!(0)).expect("register");
-    module.register_method("account_get", |_, _, _| json!({"balance": "5", "nonce": 1})).expect("register");
+    module.register_method("account_get", move |_, _, _| json!(account)).expect("register");
     module
         .register_method("tx_submit", |params, seen, _| {
             let tx: String = params.one().unwrap_or_default();

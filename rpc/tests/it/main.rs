@@ -9,6 +9,7 @@ mod http;
 mod methods;
 mod network;
 mod subscribe;
+mod typed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

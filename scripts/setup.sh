@@ -43,6 +43,15 @@ taksa_build() {
   cargo build --workspace --all-targets "$@"
 }
 
+# The release binary, built one way only (the same package and flags every time, so RocksDB's
+# optimised C++ compiles once): scripts/release.sh and scripts/bench-report.sh use it.
+taksa_release_build() {
+  if [ ! -x "$CARGO_TARGET_DIR/release/taksa" ]; then
+    echo "setup: first release build: compiling RocksDB with optimisations takes about 20 minutes on 2 cores" >&2
+  fi
+  cargo build --release -p taksa-node --bin taksa
+}
+
 # What the browser test of the web explorer needs (test.sh calls this; dev.sh does not): Debian's
 # Chromium, Node.js with npm, and playwright-core from node/tests/browser/package-lock.json.
 # Playwright drives /usr/bin/chromium; it never downloads a browser of its own.

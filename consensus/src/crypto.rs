@@ -4,6 +4,7 @@ use std::fmt;
 
 use bincode::{Decode, Encode};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use rand_chacha::rand_core::SeedableRng as _;
 use sha2::{Digest, Sha256};
 
 use crate::Error;
@@ -112,26 +113,76 @@ impl fmt::Debug for Keypair {
     }
 }
 
-/// Verifies one signature with the strict rules (canonical S, no small-order key or R), which
-/// give every node the same answer for the same bytes.
+/// Verifies one signature by the rules of [ZIP-215]: `S` canonical, `A` and `R` any encodings of
+/// curve points, and the cofactored equation `[8][S]B = [8]R + [8][k]A`. Batch verification
+/// ([`verify_many`]) accepts exactly the same signatures, so a block's verdict is the same on every
+/// node however it checks it. Every RFC 8032 signer's signatures verify.
+///
+/// A key of small order could be "signed" for by anyone under these rules; no such key can hold
+/// funds or vote, because recipients ([`is_account_key`]), genesis allocations and validators
+/// must be keys of large order.
+///
+/// [ZIP-215]: https://zips.z.cash/zip-0215
 pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), Error> {
-    let vk = VerifyingKey::from_bytes(&key.0).map_err(|_| Error::BadSignature)?;
-    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    vk.verify_strict(msg, &sig).map_err(|_| Error::BadSignature)
+    let vk = ed25519_zebra::VerificationKey::try_from(key.0).map_err(|_| Error::BadSignature)?;
+    vk.verify(&ed25519_zebra::Signature::from_bytes(&sig.0), msg).map_err(|_| Error::BadSignature)
 }
 
 /// One item of [`verify_many`].
 pub type VerifyItem<'a> = (&'a PublicKey, &'a [u8], &'a Signature);
 
-/// Verifies many signatures on every core, returning the index of the first bad one.
+/// Verifies many signatures, in ed25519 batches on every core, and returns the index of the first
+/// bad one. The verdict is [`verify`]'s on each item: under ZIP-215 a batch of valid signatures
+/// always verifies, and a batch that does not is searched item by item.
 ///
-/// Why not ed25519 batch verification (one random linear combination): it accepts some
-/// signatures with small-order components that single verification rejects, and it draws random
-/// coefficients, so a Byzantine proposer could craft a block that some honest nodes accept and
-/// others reject. Strict checks in parallel cost about twice the CPU per signature and give every
-/// node the same verdict.
+/// A batch weighs each signature with a random 128-bit coefficient; here the coefficients come
+/// from a hash of every key, signature and message in the batch (Fiat–Shamir, as deterministic
+/// batch verifiers do), so no one who chooses the inputs knows them in advance, and the
+/// deterministic simulation stays deterministic.
 pub fn verify_many(items: &[VerifyItem<'_>]) -> Result<(), usize> {
-    check_many(items, |(key, msg, sig)| verify(key, msg, sig).is_ok())
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let per_thread = items.len().div_ceil(threads).max(BATCH_PER_THREAD_MIN);
+    if items.len() <= per_thread {
+        return verify_batch(items, 0);
+    }
+    let results: Vec<Result<(), usize>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .enumerate()
+            .map(|(i, part)| s.spawn(move || verify_batch(part, i * per_thread)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(Err(usize::MAX))).collect()
+    });
+    results.into_iter().collect::<Result<Vec<()>, usize>>().map(|_| ())
+}
+
+/// Below this many signatures per thread, one thread verifies them all: starting a thread costs
+/// more than the few verifications it would take over.
+const BATCH_PER_THREAD_MIN: usize = 32;
+
+/// One batch on this thread; `offset` is the index of `part[0]` in the caller's list.
+fn verify_batch(part: &[VerifyItem<'_>], offset: usize) -> Result<(), usize> {
+    let single = |part: &[VerifyItem<'_>]| {
+        part.iter().position(|(k, m, s)| verify(k, m, s).is_err()).map_or(Ok(()), |i| Err(offset + i))
+    };
+    if part.len() < 2 {
+        return single(part);
+    }
+    let mut batch = ed25519_zebra::batch::Verifier::new();
+    let mut transcript = Sha256::new();
+    transcript.update(b"taksa/ed25519-batch/v1");
+    for (key, msg, sig) in part {
+        let sig_z = ed25519_zebra::Signature::from_bytes(&sig.0);
+        batch.queue((ed25519_zebra::VerificationKeyBytes::from(key.0), sig_z, msg));
+        transcript.update(key.0);
+        transcript.update(sig.0);
+        transcript.update(Sha256::digest(msg));
+    }
+    let rng = rand_chacha::ChaCha20Rng::from_seed(transcript.finalize().into());
+    match batch.verify(rng) {
+        Ok(()) => Ok(()),
+        Err(_) => single(part),
+    }
 }
 
 /// Runs `ok` on every item, on every core for many items, and returns the index of the first
@@ -177,6 +228,76 @@ mod tests {
         assert_eq!(items(&sigs), Ok(()));
         sigs[33].0[5] ^= 1;
         assert_eq!(items(&sigs), Err(33));
+    }
+
+    /// The identity point's encoding: a key (and an `R`) of small order.
+    fn identity() -> [u8; 32] {
+        let mut p = [0u8; 32];
+        p[0] = 1;
+        p
+    }
+
+    #[test]
+    fn zip215_accepts_a_small_order_signature_the_strict_rules_refused() {
+        // Key = identity, R = identity, S = 0: [8][0]B = [8]R + [8][k]A holds for every message.
+        let key = PublicKey(identity());
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&identity());
+        let sig = Signature(sig);
+        assert!(verify(&key, b"any message", &sig).is_ok(), "ZIP-215 accepts it");
+        let strict = VerifyingKey::from_bytes(&key.0).expect("the identity decodes");
+        assert!(strict.verify_strict(b"any message", &ed25519_dalek::Signature::from_bytes(&sig.0)).is_err());
+        // Batches agree with single verification, and no such key can own an account.
+        let good = Keypair::from_seed(&[1; 32]);
+        let good_sig = good.sign(b"m");
+        let good_key = good.public();
+        let items = vec![(&key, b"x".as_slice(), &sig); 40]
+            .into_iter()
+            .chain(std::iter::once((&good_key, b"m".as_slice(), &good_sig)))
+            .collect::<Vec<_>>();
+        assert_eq!(verify_many(&items), Ok(()));
+        assert!(!is_account_key(&key));
+    }
+
+    #[test]
+    fn zip215_refuses_a_non_canonical_s() {
+        let k = Keypair::from_seed(&[5; 32]);
+        let mut sig = k.sign(b"m");
+        assert!(verify(&k.public(), b"m", &sig).is_ok());
+        // S + l encodes the same scalar non-canonically: refused by both rules.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (i, l) in L.iter().enumerate() {
+            let sum = u16::from(sig.0[32 + i]) + u16::from(*l) + carry;
+            sig.0[32 + i] = sum as u8;
+            carry = sum >> 8;
+        }
+        assert!(verify(&k.public(), b"m", &sig).is_err());
+        assert_eq!(verify_many(&[(&k.public(), b"m".as_slice(), &sig), (&k.public(), b"m".as_slice(), &sig)]), Err(0));
+    }
+
+    #[test]
+    fn batches_report_the_first_bad_signature_on_every_thread() {
+        let keys: Vec<Keypair> = (0..300u32).map(|i| Keypair::from_seed(&Hash::of(&[&i.to_le_bytes()]).0)).collect();
+        let msgs: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let pks: Vec<PublicKey> = keys.iter().map(Keypair::public).collect();
+        let good: Vec<Signature> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+        let check = |sigs: &[Signature]| {
+            let v: Vec<VerifyItem<'_>> =
+                pks.iter().zip(&msgs).zip(sigs).map(|((k, m), s)| (k, m.as_slice(), s)).collect();
+            verify_many(&v)
+        };
+        assert_eq!(check(&good), Ok(()));
+        for bad in [[0usize].as_slice(), &[7], &[150, 299], &[299], &[31, 32, 33]] {
+            let mut sigs = good.clone();
+            for &i in bad {
+                sigs[i].0[40] ^= 1;
+            }
+            assert_eq!(check(&sigs), Err(bad[0]), "{bad:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Header;
 use crate::codec;
-use crate::crypto::Hash;
+use crate::crypto::{self, Hash};
 use crate::state::{Account, StateDigest};
 use crate::tx::CHAIN_ID_BYTES_MAX;
 use crate::{Address, Error, ValidatorSet};
@@ -115,6 +115,9 @@ impl Genesis {
             if validators.contains(&a) {
                 return Err(bad(format!("validator {} is listed twice", v.address)));
             }
+            if !crypto::is_account_key(&a.0) {
+                return Err(bad(format!("validator {} is not an ed25519 key of large order", v.address)));
+            }
             validators.push(a);
         }
         let mut allocs = BTreeMap::new();
@@ -123,6 +126,12 @@ impl Genesis {
             let addr = Address::parse(&a.address, &f.address_hrp)?;
             let bal = parse_amount(&a.balance).map_err(|e| bad(format!("balance of {}: {e}", a.address)))?;
             supply = supply.checked_add(bal).ok_or_else(|| bad("total supply overflows u128".into()))?;
+            if !crypto::is_account_key(&addr.0) {
+                return Err(bad(format!(
+                    "address {} is not an ed25519 key of large order: no one could spend it",
+                    a.address
+                )));
+            }
             if allocs.insert(addr, bal).is_some() {
                 return Err(bad(format!("address {} is allocated twice", a.address)));
             }

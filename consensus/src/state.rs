@@ -374,40 +374,36 @@ pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Er
     }
 }
 
-/// Checks the keys of the transactions not `known` valid: each recipient can own an account and
-/// each signature verifies, on every core.
+/// Checks the keys of the transactions not `known` valid: each recipient can own an account
+/// (on every core) and each signature verifies (in batches on every core). The first failing
+/// transaction in block order is reported, a bad recipient before a bad signature.
 fn verify_signatures(
     rules: &Rules,
     block: &Block,
     hashes: &[Hash],
     known: &dyn Fn(&Hash) -> bool,
 ) -> Result<(), BlockError> {
-    let todo: Vec<(usize, Vec<u8>)> = block
+    let todo: Vec<(usize, &SignedTransaction, Vec<u8>)> = block
         .txs
         .iter()
         .zip(hashes)
         .enumerate()
         .filter(|(_, (_, h))| !known(h))
-        .map(|(i, (stx, _))| (i, stx.tx.signing_bytes(&rules.genesis_hash)))
+        .map(|(i, (stx, _))| (i, stx, stx.tx.signing_bytes(&rules.genesis_hash)))
         .collect();
-    let items: Vec<crypto::VerifyItem<'_>> = todo
-        .iter()
-        .filter_map(|(i, msg)| block.txs.get(*i).map(|stx| (&stx.tx.from.0, msg.as_slice(), &stx.signature)))
-        .collect();
-    let recipients: Vec<&crypto::PublicKey> =
-        todo.iter().filter_map(|(i, _)| block.txs.get(*i)).map(|stx| &stx.tx.to.0).collect();
-    let checks: Vec<(&crypto::PublicKey, crypto::VerifyItem<'_>)> = recipients.into_iter().zip(items).collect();
-    crypto::check_many(&checks, |(to, (key, msg, sig))| {
-        crypto::is_account_key(to) && crypto::verify(key, msg, sig).is_ok()
-    })
-    .map_err(|bad| {
-        let index = todo.get(bad).map_or(0, |(i, _)| *i);
-        let error = match checks.get(bad) {
-            Some((to, _)) if !crypto::is_account_key(to) => TxError::BadRecipient,
-            _ => TxError::BadSignature,
-        };
-        BlockError::Tx { index, hash: hashes.get(index).copied().unwrap_or_default(), error }
-    })
+    let recipients: Vec<&crypto::PublicKey> = todo.iter().map(|(_, stx, _)| &stx.tx.to.0).collect();
+    let bad_recipient = crypto::check_many(&recipients, |to| crypto::is_account_key(to)).err();
+    let items: Vec<crypto::VerifyItem<'_>> =
+        todo.iter().map(|(_, stx, msg)| (&stx.tx.from.0, msg.as_slice(), &stx.signature)).collect();
+    let bad_signature = crypto::verify_many(&items).err();
+    let (bad, error) = match (bad_recipient, bad_signature) {
+        (None, None) => return Ok(()),
+        (Some(r), Some(s)) if s < r => (s, TxError::BadSignature),
+        (Some(r), _) => (r, TxError::BadRecipient),
+        (None, Some(s)) => (s, TxError::BadSignature),
+    };
+    let index = todo.get(bad).map_or(0, |(i, _, _)| *i);
+    Err(BlockError::Tx { index, hash: hashes.get(index).copied().unwrap_or_default(), error })
 }
 
 /// How much of a block a proposal may fill.

@@ -1,29 +1,29 @@
 //! Signature checks with the validators' keys decompressed once, and certificates checked
 //! without re-verifying signatures the engine already verified as votes.
 //!
-//! The rules are exactly [`crate::Vote::verify`] and [`crate::Certificate::verify`] (strict
+//! The rules are exactly [`crate::Vote::verify`] and [`crate::Certificate::verify`] (ZIP-215
 //! ed25519, see [`crate::crypto::verify`]); only the work differs: decompressing a key costs
 //! about a third of a verification, and a certificate usually repeats votes already checked.
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_zebra::VerificationKey;
 
 use crate::vote::{Domain, VoteKind};
 use crate::{Certificate, Signature, ValidatorSet, Vote};
 
 /// The validators' keys, ready to verify with.
 pub(crate) struct Verifier {
-    keys: Vec<Option<VerifyingKey>>,
+    keys: Vec<Option<VerificationKey>>,
 }
 
 impl Verifier {
     pub(crate) fn new(validators: &ValidatorSet) -> Verifier {
-        let keys = validators.addresses().iter().map(|a| VerifyingKey::from_bytes(&a.0 .0).ok()).collect();
+        let keys = validators.addresses().iter().map(|a| VerificationKey::try_from(a.0 .0).ok()).collect();
         Verifier { keys }
     }
 
     fn signature_ok(&self, index: usize, msg: &[u8], sig: &Signature) -> bool {
         let Some(Some(key)) = self.keys.get(index) else { return false };
-        key.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0)).is_ok()
+        key.verify(&ed25519_zebra::Signature::from_bytes(&sig.0), msg).is_ok()
     }
 
     /// [`Vote::verify`] for the signer at `index` of the set.

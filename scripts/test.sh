@@ -23,6 +23,11 @@ test_log="$(mktemp)"
 trap 'rm -f "$test_log"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
 
+# The throughput report in its small mode (debug build, about a minute): checks that every step
+# of it still works, not how fast the node is (the figures come from the release build).
+echo "== throughput report, small mode (scripts/bench-report.sh --small)"
+bash scripts/bench-report.sh --small
+
 # Its own nightly build in ~/.cache/taksa/fuzz-target (about 3-4 minutes the first time, on 2
 # cores), then 15 s per target: about 2 minutes. Fails on any crash or allocation past the limits.
 echo "== fuzz: every decoder a peer or a client reaches, 15 s each (scripts/fuzz.sh)"

@@ -3,6 +3,7 @@
 //! finalized/s and submit-to-final latency percentiles.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use jsonrpsee::core::ClientError;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
+use taksa_consensus::crypto::{verify, verify_many, PublicKey, Signature, VerifyItem};
 use taksa_consensus::{Address, Hash, Keypair, SignedTransaction, Transaction};
 use taksa_rpc::api::{BlockRef, Param, TaksaApiClient as _, TxStateJson};
 use tokio::sync::Mutex;
@@ -39,6 +41,13 @@ pub(crate) struct BenchArgs {
     /// (`scripts/accounts-bench.sh`).
     #[arg(long)]
     new_recipients: bool,
+    /// Offer transfers at this many per second in all (spread evenly over the lanes) instead of
+    /// as fast as the node takes them: for latency at a given load.
+    #[arg(long, value_name = "TX_PER_S")]
+    rate: Option<f64>,
+    /// Write the figures to this file as JSON as well (`scripts/bench-report.sh` reads it).
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
 }
 
 struct ChainFacts {
@@ -117,6 +126,9 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if args.accounts == 0 || args.txs == 0 || args.concurrency == 0 {
         bail!("--accounts, --txs and --concurrency must be at least 1");
     }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of transfers per second");
+    }
     let client = HttpClientBuilder::default()
         .request_timeout(Duration::from_secs(30))
         .build(&args.rpc)
@@ -150,10 +162,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let watcher = tokio::spawn(watch_finality(client.clone(), submitted.clone(), total, args.finality_timeout_s));
     let start = Instant::now();
     let mut workers = Vec::new();
-    for lane in lanes {
+    let concurrency = args.concurrency;
+    for (i, lane) in lanes.into_iter().enumerate() {
         let client = client.clone();
         let submitted = submitted.clone();
-        workers.push(tokio::spawn(async move { submit_lane(&client, lane, &submitted).await }));
+        // Lane i sends its k-th transfer at (k * lanes + i) / rate seconds after the start.
+        let pace = args.rate.map(|rate| Pace { start, lane: i, lanes: concurrency, rate });
+        workers.push(tokio::spawn(async move { submit_lane(&client, lane, &submitted, pace).await }));
     }
     for w in workers {
         w.await.context("a submit worker panicked")??;
@@ -161,16 +176,36 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let submit_s = start.elapsed().as_secs_f64();
     println!("bench: submitted {total} in {submit_s:.2} s = {:.0} tx/s", total as f64 / submit_s);
     let report = watcher.await.context("the finality watcher panicked")??;
-    report.print(start, total);
+    let figures = report.print(start, total);
+    if let Some(path) = args.json_out {
+        let mut figures = figures;
+        figures["submittedPerSecond"] = serde_json::json!((total as f64 / submit_s).round());
+        std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(())
+}
+
+/// When a lane's transfers are due, at an offered rate.
+#[derive(Clone, Copy)]
+struct Pace {
+    start: Instant,
+    lane: usize,
+    lanes: usize,
+    rate: f64,
 }
 
 async fn submit_lane(
     client: &HttpClient,
     lane: Vec<(Hash, String)>,
     submitted: &Mutex<HashMap<Hash, Instant>>,
+    pace: Option<Pace>,
 ) -> anyhow::Result<()> {
-    for (hash, hex) in lane {
+    for (k, (hash, hex)) in lane.into_iter().enumerate() {
+        if let Some(p) = pace {
+            let due = (k * p.lanes + p.lane) as f64 / p.rate;
+            tokio::time::sleep_until((p.start + Duration::from_secs_f64(due)).into()).await;
+        }
         let mut tries = 0;
         loop {
             match client.tx_submit(Param::new(hex.clone())).await {
@@ -260,6 +295,9 @@ async fn wait_final(client: &HttpClient, hash: &str) -> anyhow::Result<()> {
     }
 }
 
+/// How often the watcher asks for the finalized height: the latency figures' resolution.
+const WATCH_POLL_MS: u64 = 5;
+
 struct Report {
     latencies_ms: Vec<f64>,
     last_final: Option<Instant>,
@@ -267,7 +305,8 @@ struct Report {
 }
 
 impl Report {
-    fn print(mut self, start: Instant, total: usize) {
+    /// Prints the figures, and returns them as JSON.
+    fn print(mut self, start: Instant, total: usize) -> serde_json::Value {
         let done = self.latencies_ms.len();
         self.latencies_ms.sort_by(f64::total_cmp);
         let pct = |p: f64| -> f64 {
@@ -281,13 +320,24 @@ impl Report {
             self.blocks
         );
         println!(
-            "bench: submit-to-final latency p50 {:.0} ms, p99 {:.0} ms (observed by polling every 20 ms)",
+            "bench: submit-to-final latency p50 {:.0} ms, p99 {:.0} ms (observed by polling every {WATCH_POLL_MS} ms)",
             pct(0.5),
             pct(0.99)
         );
         if done < total {
             println!("bench: WARNING {} transfers were not seen final before the timeout", total - done);
         }
+        let finite =
+            |x: f64| if x.is_finite() { serde_json::json!((x * 10.0).round() / 10.0) } else { serde_json::Value::Null };
+        serde_json::json!({
+            "txs": total,
+            "finalized": done,
+            "seconds": finite(span_s),
+            "finalizedPerSecond": finite(done as f64 / span_s),
+            "blocks": self.blocks,
+            "p50Ms": finite(pct(0.5)),
+            "p99Ms": finite(pct(0.99)),
+        })
     }
 }
 
@@ -306,7 +356,7 @@ async fn watch_finality(
         }
         let finalized = call("chain_getInfo", || client.chain_get_info()).await?.finalized_height;
         if finalized < next {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(WATCH_POLL_MS)).await;
             continue;
         }
         let seen_at = Instant::now();
@@ -326,4 +376,77 @@ async fn watch_finality(
         }
     }
     Ok(report)
+}
+
+/// `taksa bench-verify` options.
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// How long to measure, in seconds.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Signatures per batch on each core (a block of that many transfers per core).
+    #[arg(long, default_value_t = 1024)]
+    batch: usize,
+    /// Write the figures to this file as JSON as well.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+}
+
+/// `taksa bench-verify`: how many ed25519 signatures this machine verifies per second on every
+/// core, in batches, with the node's own function (`crypto::verify_many`), and one at a time on one
+/// core. The first is the ceiling of any node's throughput on this machine.
+pub(crate) fn verify_rate(args: VerifyArgs) -> anyhow::Result<()> {
+    if args.seconds == 0 || args.batch == 0 {
+        bail!("--seconds and --batch must be at least 1");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = args.batch * cores;
+    // Transfer-sized messages, each signed by its own key, as a block of transfers from
+    // distinct senders would bring.
+    let keys: Vec<Keypair> =
+        (0..n as u64).map(|i| Keypair::from_seed(&Hash::of(&[b"bench-verify", &i.to_le_bytes()]).0)).collect();
+    let msgs: Vec<Vec<u8>> = (0..n as u64).map(|i| Hash::of(&[&i.to_le_bytes()]).0.repeat(5)).collect();
+    let pks: Vec<PublicKey> = keys.iter().map(Keypair::public).collect();
+    let sigs: Vec<Signature> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+    let items: Vec<VerifyItem<'_>> = pks.iter().zip(&msgs).zip(&sigs).map(|((k, m), s)| (k, m.as_slice(), s)).collect();
+    println!("bench-verify: {n} signatures ({} per core on {cores} cores), {} s each way", args.batch, args.seconds);
+
+    let budget = Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut batched = 0usize;
+    while started.elapsed() < budget {
+        if let Err(i) = verify_many(&items) {
+            bail!("signature {i} did not verify: the bench's own signatures must");
+        }
+        batched += n;
+    }
+    let batch_rate = batched as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let mut single = 0usize;
+    'outer: while started.elapsed() < budget {
+        for (k, m, s) in &items {
+            if verify(k, m, s).is_err() {
+                bail!("a signature did not verify: the bench's own signatures must");
+            }
+            single += 1;
+            if single % 256 == 0 && started.elapsed() >= budget {
+                break 'outer;
+            }
+        }
+    }
+    let single_rate = single as f64 / started.elapsed().as_secs_f64();
+    println!("bench-verify: batch verification on {cores} cores: {batch_rate:.0} signatures/s");
+    println!("bench-verify: single verification on 1 core:  {single_rate:.0} signatures/s");
+    if let Some(path) = args.json_out {
+        let figures = serde_json::json!({
+            "cores": cores,
+            "batchPerCore": args.batch,
+            "batchSignaturesPerSecond": batch_rate.round(),
+            "singleSignaturesPerSecondOneCore": single_rate.round(),
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }

@@ -29,6 +29,9 @@ enum Command {
     Wallet(wallet::cli::WalletArgs),
     /// Drive a running node with many pre-signed transfers and print throughput and latency.
     Bench(bench::BenchArgs),
+    /// Measure how many ed25519 signatures this machine verifies per second, in batches on every
+    /// core and one at a time: the ceiling of a node's throughput here.
+    BenchVerify(bench::VerifyArgs),
 }
 
 /// Options shared by `dev` and `node`.
@@ -158,5 +161,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Node(args) => run::node(args).await,
         Command::Wallet(args) => wallet::cli::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchVerify(args) => tokio::task::spawn_blocking(move || bench::verify_rate(args)).await?,
     }
 }

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Throughput report (issue 11): runs each figure on this machine and prints it as
+# measured / anchor / ratio / target, then writes every figure to a JSON file.
+#
+#   scripts/bench-report.sh             the full run on the release build (about 5 minutes after
+#                                       the build; the first release build takes ~20 minutes)
+#   scripts/bench-report.sh --small     a quick run on the debug build, for CI: checks that the
+#                                       report still works, not how fast the node is
+#   TAKSA_BENCH_REPORT_OUT=FILE         where the JSON goes (default:
+#                                       ~/.cache/taksa/target/bench-report[-small].json)
+#
+# Figures so far: the machine's ed25519 batch-verify rate on all cores (the ceiling), the dev
+# chain's finalized transfers/s against it and against Hardhat's automine (an anchor measured by
+# hand, see docs/performance.md), the dev chain's submit-to-final latency at light load, its
+# idle memory, and its bytes on disk per finalized transfer.
+# Everything runs on 127.0.0.1 on free ports; every process it starts is stopped by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+SMALL=0
+[ "${1:-}" = "--small" ] && SMALL=1
+if [ "$SMALL" = 1 ]; then
+  taksa_build >/dev/null
+  BIN="$CARGO_TARGET_DIR/debug/taksa"
+  ACCOUNTS=40 TXS=400 CONC=8 LIGHT_TXS=20 VERIFY_S=1 BUILD=debug
+else
+  taksa_release_build
+  BIN="$CARGO_TARGET_DIR/release/taksa"
+  ACCOUNTS=640 TXS=38400 CONC=64 LIGHT_TXS=200 VERIFY_S=5 BUILD=release
+fi
+# Hardhat 2.29 automine on this machine (issue 11): 825 finalized transfers/s with 2,000
+# transfers from 200 senders over 32 workers; p50 36 ms at light load.
+HARDHAT_TPS=825
+HARDHAT_P50_MS=36
+
+WORK="$(mktemp -d)"
+if [ "$SMALL" = 1 ]; then
+  OUT="${TAKSA_BENCH_REPORT_OUT:-$CARGO_TARGET_DIR/bench-report-small.json}"
+else
+  OUT="${TAKSA_BENCH_REPORT_OUT:-$CARGO_TARGET_DIR/bench-report.json}"
+fi
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+  return 0
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+say() { echo "bench-report: $*" >&2; }
+
+# Starts a dev chain on a free port; sets DEV_PID and RPC.
+start_dev() {
+  local dir="$1"; shift
+  local port; port="$(free_port)"
+  RPC="http://127.0.0.1:$port"
+  "$BIN" dev --data-dir "$dir" --reset --rpc-addr "127.0.0.1:$port" "$@" >"$dir.log" 2>&1 &
+  DEV_PID=$!
+  PIDS+=("$DEV_PID")
+  for _ in $(seq 1 100); do
+    if curl -s -m 1 -X POST -H 'Content-Type: application/json' \
+        --data '{"jsonrpc":"2.0","id":1,"method":"node_health","params":[]}' "$RPC" | grep -q '"ok"'; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  say "the dev chain did not answer on $RPC; its log:"; tail -20 "$dir.log" >&2; exit 1
+}
+stop_dev() { kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null || true; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+
+say "[1/4] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
+"$BIN" bench-verify --seconds "$VERIFY_S" --json-out "$WORK/verify.json" >&2
+VERIFY_RATE="$(jget "$WORK/verify.json" batchSignaturesPerSecond)"
+
+say "[2/4] dev chain at full load: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
+start_dev "$WORK/dev"
+sleep 2
+IDLE_RSS_KIB="$(rss_kib "$DEV_PID")"
+"$BIN" bench --rpc "$RPC" --accounts "$ACCOUNTS" --txs "$TXS" --concurrency "$CONC" --json-out "$WORK/load.json" >&2
+FINAL_TPS="$(jget "$WORK/load.json" finalizedPerSecond)"
+FINALIZED_TOTAL="$(curl -s -X POST -H 'Content-Type: application/json' \
+  --data '{"jsonrpc":"2.0","id":1,"method":"explorer_getStats","params":[]}' "$RPC" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["totalTxs"])')"
+stop_dev
+DISK_BYTES="$(du -sb "$WORK/dev" | cut -f1)"
+
+say "[3/4] dev chain at light load: $LIGHT_TXS transfers at 20 per second"
+start_dev "$WORK/light"
+"$BIN" bench --rpc "$RPC" --accounts 10 --txs "$LIGHT_TXS" --concurrency 4 --rate 20 --json-out "$WORK/light.json" >&2
+LIGHT_P50="$(jget "$WORK/light.json" p50Ms)"
+stop_dev
+
+say "[4/4] report"
+python3 - "$OUT" "$BUILD" "$VERIFY_RATE" "$FINAL_TPS" "$HARDHAT_TPS" "$LIGHT_P50" "$HARDHAT_P50_MS" \
+  "$IDLE_RSS_KIB" "$DISK_BYTES" "$FINALIZED_TOTAL" "$WORK/verify.json" "$WORK/load.json" "$WORK/light.json" <<'PY'
+import json, sys
+(out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li) = sys.argv[1:]
+verify, tps, hh_tps, p50, hh_p50 = float(verify), float(tps), float(hh_tps), float(p50), float(hh_p50)
+rss_mb, disk, finalized = int(rss_kib) / 1024, int(disk), max(int(finalized), 1)
+rows = [
+    # name, measured, unit, anchor, anchor name, ratio, target, met
+    ("dev chain finalized tx/s vs this machine's batch-verify rate", tps, "tx/s", verify, "sig/s", tps / verify, ">= 0.25", tps / verify >= 0.25),
+    ("dev chain finalized tx/s vs Hardhat automine", tps, "tx/s", hh_tps, "tx/s", tps / hh_tps, ">= 50", tps / hh_tps >= 50),
+    ("dev chain p50 submit-to-final at light load", p50, "ms", hh_p50, "ms (Hardhat)", p50 / hh_p50, "<= 1", p50 <= hh_p50),
+    ("dev chain idle RSS", rss_mb, "MB", 150, "MB target", rss_mb / 150, "<= 1", rss_mb <= 150),
+    ("bytes on disk per finalized transfer", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
+]
+print(f"\nTaksa throughput report ({build} build)")
+print(f"{'figure':<62} {'measured':>14} {'anchor':>20} {'ratio':>8}  target  met")
+for name, m, unit, a, aunit, r, target, met in rows:
+    print(f"{name:<62} {m:>9.1f} {unit:<4} {a:>11.1f} {aunit:<8} {r:>8.3f}  {target:<7} {'yes' if met else 'NO'}")
+doc = {
+    "build": build,
+    "figures": [
+        {"name": n, "measured": m, "unit": u, "anchor": a, "anchorUnit": au, "ratio": r, "target": t, "met": bool(ok)}
+        for n, m, u, a, au, r, t, ok in rows
+    ],
+    "verify": json.load(open(vj)), "fullLoad": json.load(open(lj)), "lightLoad": json.load(open(li)),
+    "notMeasuredYet": [
+        "four validators: finalized tx/s and latency at half load",
+        "balance reads vs redis-benchmark at 10^6 accounts",
+        "sync import rate, restart time at 10^6 blocks",
+    ],
+}
+json.dump(doc, open(out, "w"), indent=2)
+print(f"\nJSON: {out}")
+PY

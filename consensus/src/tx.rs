@@ -92,6 +92,42 @@ impl SignedTransaction {
             .map_err(|_| TxError::BadSignature)
     }
 
+    /// [`SignedTransaction::check_stateless`] on many transactions, each with its own verdict;
+    /// the signatures are verified in batches on every core ([`crypto::verify_each`]), which
+    /// agrees with single verification.
+    pub fn check_stateless_many(
+        txs: &[SignedTransaction],
+        chain_id: &str,
+        genesis_hash: &Hash,
+        fee_floor: u128,
+    ) -> Vec<Result<(), TxError>> {
+        let mut out: Vec<Result<(), TxError>> = txs
+            .iter()
+            .map(|stx| {
+                stx.check_fields(chain_id, fee_floor)?;
+                if !crypto::is_account_key(&stx.tx.to.0) {
+                    return Err(TxError::BadRecipient);
+                }
+                Ok(())
+            })
+            .collect();
+        let todo: Vec<(&SignedTransaction, Vec<u8>, usize)> = txs
+            .iter()
+            .zip(&out)
+            .enumerate()
+            .filter(|(_, (_, verdict))| verdict.is_ok())
+            .map(|(i, (stx, _))| (stx, stx.tx.signing_bytes(genesis_hash), i))
+            .collect();
+        let items: Vec<crypto::VerifyItem<'_>> =
+            todo.iter().map(|(stx, msg, _)| (&stx.tx.from.0, msg.as_slice(), &stx.signature)).collect();
+        for ((_, _, i), ok) in todo.iter().zip(crypto::verify_each(&items)) {
+            if let (false, Some(verdict)) = (ok, out.get_mut(*i)) {
+                *verdict = Err(TxError::BadSignature);
+            }
+        }
+        out
+    }
+
     /// The stateless checks except the key checks (the recipient is a valid key, the signature
     /// verifies), so that callers can run those in bulk on every core.
     pub fn check_fields(&self, chain_id: &str, fee_floor: u128) -> Result<(), TxError> {

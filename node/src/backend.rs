@@ -11,7 +11,7 @@ use taksa_rpc::{
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
-use crate::chain::{now_ms, NoVerdict, Shared};
+use crate::chain::{now_ms, Candidate, NoVerdict, Shared};
 use taksa_consensus::pool::AdmitError;
 
 /// The token's display symbol.
@@ -104,49 +104,79 @@ impl Backend for NodeBackend {
     }
 
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError> {
+        self.submit_many(vec![tx]).pop().unwrap_or_else(|| Err(SubmitError::Internal("no verdict".into())))
+    }
+
+    /// The one admission path, for `tx_submit` (a batch of one) and `tx_submitBatch`: known
+    /// hashes answer at once; the stateless checks run here, on whichever core serves the call,
+    /// with the signatures verified in batches on every core; the chain actor, which owns the
+    /// pool, then admits the batch in one step and gossips what it admitted.
+    fn submit_many(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         let s = &self.shared;
-        let encoded = tx.encode();
-        let hash = tx.hash();
-        // The same bytes again answer the same hash, pending or final, so wallets can retry.
-        if s.chain().pool.contains(&hash) {
-            return Ok(hash);
+        let pool = &s.chain().pool;
+        let mut out: Vec<Result<Hash, SubmitError>> = Vec::with_capacity(txs.len());
+        let mut fresh: Vec<(usize, SignedTransaction, Hash, Vec<u8>)> = Vec::new();
+        for (i, tx) in txs.into_iter().enumerate() {
+            let encoded = tx.encode();
+            let hash = Hash::of(&[&encoded]);
+            out.push(Ok(hash));
+            // The same bytes again answer the same hash, pending or final, so wallets can retry.
+            if pool.contains(&hash) {
+                continue;
+            }
+            match s.store.tx_location(&hash) {
+                Ok(Some(_)) => continue,
+                Ok(None) => fresh.push((i, tx, hash, encoded)),
+                Err(e) => out[i] = Err(SubmitError::Internal(e.to_string())),
+            }
         }
-        if s.store.tx_location(&hash).map_err(|e| SubmitError::Internal(e.to_string()))?.is_some() {
-            return Ok(hash);
-        }
-        // Signature checks run here, on whichever core serves the call; the chain actor, which
-        // owns the pool, only does the pool's in-memory checks.
-        tx.check_stateless(&s.genesis.chain_id, &s.genesis_hash, s.genesis.fee_floor).map_err(SubmitError::Rejected)?;
-        let verdict = s.submit_and_wait(tx, hash, encoded.len()).map_err(|e| match e {
-            NoVerdict::Busy => SubmitError::Busy,
-            NoVerdict::Stopped => SubmitError::Internal("the node's chain service stopped".into()),
-        })?;
-        match verdict {
-            Ok(admitted) => {
-                if let (Some(p2p), true) = (&s.p2p, admitted.gossip()) {
-                    // Validators learn it by gossip; our pool keeps it either way.
-                    if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, encoded) {
-                        tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
-                    }
+        let checked: Vec<SignedTransaction> = fresh.iter().map(|(_, tx, _, _)| tx.clone()).collect();
+        let verdicts = SignedTransaction::check_stateless_many(
+            &checked,
+            &s.genesis.chain_id,
+            &s.genesis_hash,
+            s.genesis.fee_floor,
+        );
+        let mut candidates = Vec::new();
+        let mut waiting = Vec::new();
+        for ((i, tx, hash, encoded), verdict) in fresh.into_iter().zip(verdicts) {
+            match verdict {
+                Err(e) => out[i] = Err(SubmitError::Rejected(e)),
+                Ok(()) => {
+                    candidates.push(Candidate { tx, hash, bytes: encoded.len() });
+                    waiting.push((i, hash, encoded));
                 }
-                Ok(hash)
-            }
-            // Committed a moment ago (the store shows it in a moment): the same bytes answer the
-            // same hash.
-            Err(AdmitError::Committed) => Ok(hash),
-            Err(AdmitError::Rejected(e)) => Err(SubmitError::Rejected(e)),
-            Err(AdmitError::PoolFull { txs_max }) => Err(SubmitError::PoolFull { txs_max }),
-            Err(AdmitError::SenderLimit { per_sender_max }) => Err(SubmitError::SenderLimit { per_sender_max }),
-            Err(AdmitError::ReplacementUnderpriced { fee, pooled_fee, needed }) => {
-                Err(SubmitError::ReplacementUnderpriced { fee, pooled_fee, needed })
-            }
-            Err(AdmitError::ReplacementLimit { replacements_max }) => {
-                Err(SubmitError::ReplacementLimit { replacements_max })
-            }
-            Err(AdmitError::QueuedLimit { queued_per_sender_max, next_nonce }) => {
-                Err(SubmitError::QueuedLimit { queued_per_sender_max, next_nonce })
             }
         }
+        let verdicts = match s.submit_many_and_wait(candidates) {
+            Ok(v) => v,
+            Err(e) => {
+                let error = match e {
+                    NoVerdict::Busy => SubmitError::Busy,
+                    NoVerdict::Stopped => SubmitError::Internal("the node's chain service stopped".into()),
+                };
+                for (i, hash, _) in waiting {
+                    // Admitted in the instant before the wait ran out: the pool shows it.
+                    out[i] = if s.chain().pool.contains(&hash) { Ok(hash) } else { Err(error.clone()) };
+                }
+                return out;
+            }
+        };
+        for ((i, hash, encoded), verdict) in waiting.into_iter().zip(verdicts) {
+            out[i] = match verdict {
+                Ok(admitted) => {
+                    if let (Some(p2p), true) = (&s.p2p, admitted.gossip()) {
+                        // Validators learn it by gossip; our pool keeps it either way.
+                        if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, encoded) {
+                            tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
+                        }
+                    }
+                    Ok(hash)
+                }
+                Err(e) => submit_error(hash, e),
+            };
+        }
+        out
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
@@ -400,5 +430,22 @@ impl NodeBackend {
     fn sync_info(&self) -> SyncInfo {
         let s = self.shared.chain().sync;
         SyncInfo { syncing: s.syncing, target_height: s.target_height, blocks_per_second: s.blocks_per_second }
+    }
+}
+
+/// The pool's refusal as the RPC reports it; `Committed` (final a moment ago) answers the hash.
+fn submit_error(hash: Hash, e: AdmitError) -> Result<Hash, SubmitError> {
+    match e {
+        AdmitError::Committed => Ok(hash),
+        AdmitError::Rejected(e) => Err(SubmitError::Rejected(e)),
+        AdmitError::PoolFull { txs_max } => Err(SubmitError::PoolFull { txs_max }),
+        AdmitError::SenderLimit { per_sender_max } => Err(SubmitError::SenderLimit { per_sender_max }),
+        AdmitError::ReplacementUnderpriced { fee, pooled_fee, needed } => {
+            Err(SubmitError::ReplacementUnderpriced { fee, pooled_fee, needed })
+        }
+        AdmitError::ReplacementLimit { replacements_max } => Err(SubmitError::ReplacementLimit { replacements_max }),
+        AdmitError::QueuedLimit { queued_per_sender_max, next_nonce } => {
+            Err(SubmitError::QueuedLimit { queued_per_sender_max, next_nonce })
+        }
     }
 }

@@ -41,6 +41,10 @@ pub(crate) struct BenchArgs {
     /// (`scripts/accounts-bench.sh`).
     #[arg(long)]
     new_recipients: bool,
+    /// Transfers per call: 1 sends each with `tx_submit`; more sends them with `tx_submitBatch`
+    /// (at most 512), as a wallet backend with many transfers would.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=512))]
+    batch: u16,
     /// Offer transfers at this many per second in all (spread evenly over the lanes) instead of
     /// as fast as the node takes them: for latency at a given load.
     #[arg(long, value_name = "TX_PER_S")]
@@ -168,7 +172,14 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let submitted = submitted.clone();
         // Lane i sends its k-th transfer at (k * lanes + i) / rate seconds after the start.
         let pace = args.rate.map(|rate| Pace { start, lane: i, lanes: concurrency, rate });
-        workers.push(tokio::spawn(async move { submit_lane(&client, lane, &submitted, pace).await }));
+        let batch = usize::from(args.batch);
+        workers.push(tokio::spawn(async move {
+            if batch > 1 {
+                submit_lane_batched(&client, lane, &submitted, pace, batch).await
+            } else {
+                submit_lane(&client, lane, &submitted, pace).await
+            }
+        }));
     }
     for w in workers {
         w.await.context("a submit worker panicked")??;
@@ -182,6 +193,59 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         figures["submittedPerSecond"] = serde_json::json!((total as f64 / submit_s).round());
         std::fs::write(&path, serde_json::to_vec_pretty(&figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The refusals that are back-pressure (a full pool, a sender's cap, a full admission queue):
+/// wait and retry.
+const BACK_PRESSURE: [&str; 3] = ["pool_full", "sender_limit", "busy"];
+
+/// A lane that sends `batch` transfers per `tx_submitBatch` call; each transfer's clock starts
+/// when its call is sent.
+async fn submit_lane_batched(
+    client: &HttpClient,
+    lane: Vec<(Hash, String)>,
+    submitted: &Mutex<HashMap<Hash, Instant>>,
+    pace: Option<Pace>,
+    batch: usize,
+) -> anyhow::Result<()> {
+    for (c, chunk) in lane.chunks(batch).enumerate() {
+        if let Some(p) = pace {
+            let due = (c * batch * p.lanes + p.lane) as f64 / p.rate;
+            tokio::time::sleep_until((p.start + Duration::from_secs_f64(due)).into()).await;
+        }
+        let mut todo: Vec<&(Hash, String)> = chunk.iter().collect();
+        let mut tries = 0;
+        while !todo.is_empty() {
+            let now = Instant::now();
+            submitted.lock().await.extend(todo.iter().map(|(h, _)| (*h, now)));
+            let hexes: Vec<String> = todo.iter().map(|(_, hex)| hex.clone()).collect();
+            let outcomes = match client.tx_submit_batch(Param::new(hexes)).await {
+                Ok(outcomes) => outcomes,
+                Err(e) if tries < 600 && is_too_many(&e) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => bail!("tx_submitBatch failed: {e}"),
+            };
+            let mut again = Vec::new();
+            for (item, outcome) in todo.iter().zip(outcomes) {
+                let Some(e) = outcome.error else { continue };
+                let reason = e.data.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or_default().to_owned();
+                if BACK_PRESSURE.contains(&reason.as_str()) && tries < 600 {
+                    again.push(*item);
+                } else {
+                    bail!("tx_submitBatch refused {}: {} ({reason})", item.0, e.message);
+                }
+            }
+            todo = again;
+            if !todo.is_empty() {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
     Ok(())
 }
@@ -216,9 +280,7 @@ async fn submit_lane(
                 // A full pool, sender cap, admission queue or per-address call budget is
                 // back-pressure: wait and retry.
                 Err(e)
-                    if tries < 600
-                        && (is_too_many(&e)
-                            || ["pool_full", "sender_limit", "busy"].iter().any(|r| e.to_string().contains(r))) =>
+                    if tries < 600 && (is_too_many(&e) || BACK_PRESSURE.iter().any(|r| e.to_string().contains(r))) =>
                 {
                     tries += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;

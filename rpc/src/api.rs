@@ -176,6 +176,11 @@ pub trait TaksaApi {
     #[method(name = "tx_submit")]
     async fn tx_submit(&self, tx: Param<String>) -> RpcResult<String>;
 
+    /// Submits up to [`crate::TX_SUBMIT_BATCH_MAX`] signed transactions; each gets the answer
+    /// `tx_submit` would give it, in order.
+    #[method(name = "tx_submitBatch")]
+    async fn tx_submit_batch(&self, txs: Param<Vec<String>>) -> RpcResult<Vec<SubmitOutcomeJson>>;
+
     /// A transaction's status.
     #[method(name = "tx_get")]
     async fn tx_get(&self, hash: Param<String>) -> RpcResult<TxStatusJson>;

@@ -24,6 +24,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Admits a transaction to the pool. Idempotent: the same bytes again give `Ok` with the
     /// same hash, not an "already known" error.
     fn submit(&self, tx: SignedTransaction) -> Result<Hash, SubmitError>;
+    /// Admits many transactions, each with its own answer, in order: what [`Backend::submit`]
+    /// answers for each (a node verifies their signatures together).
+    fn submit_many(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
+        txs.into_iter().map(|tx| self.submit(tx)).collect()
+    }
     /// What the node knows of a transaction; `Ok(None)` if it never saw it (or forgot it).
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError>;
     /// Liveness and progress figures for operators.

@@ -499,6 +499,30 @@ pub struct HistoryJson {
     pub prev_cursor: Option<String>,
 }
 
+/// One transaction's answer in `tx_submitBatch`: its hash, or the error `tx_submit` would give.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitOutcomeJson {
+    /// The hash, when admitted (or already known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// Why not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorJson>,
+}
+
+/// A JSON-RPC error object, as a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorJson {
+    /// The code (see `docs/rpc.md`).
+    pub code: i32,
+    /// For people.
+    pub message: String,
+    /// `reason` and the error's details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+}
+
 /// Where a transaction stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -66,6 +66,9 @@ pub const OPENRPC_JSON: &str = include_str!("../openrpc.json");
 pub const REQUEST_BYTES_MAX_DEFAULT: u32 = 256 * 1024;
 /// The default response size limit, in bytes (a full block of small transactions fits).
 pub const RESPONSE_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
+/// The most transactions one `tx_submitBatch` call carries (256 KiB of requests holds about 600
+/// transfers as hex).
+pub const TX_SUBMIT_BATCH_MAX: usize = 512;
 /// The default number of simultaneous WebSocket sessions.
 pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
 /// The default number of WebSocket sessions from one client address.

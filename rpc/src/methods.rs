@@ -13,14 +13,16 @@ use tokio::sync::Semaphore;
 use crate::api::{
     AccountJson, BlockJson, BlockRef, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson,
     HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, RecentBlocksJson, RecentBlocksOptions, SearchJson,
-    StatsJson, StatsOptions, StreamOptions, TaksaApiServer, TxStatusJson, ValidatorStatsJson,
+    StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer, TxStatusJson, ValidatorStatsJson,
 };
 use crate::backend::{Backend, HistoryOrder};
 use crate::cursor::{self, HistoryCursor};
 use crate::error::{ApiError, ErrorCode, RpcError};
 use crate::explorer;
+use crate::json::ErrorJson;
 use crate::params;
 use crate::subscribe::{self, Stream};
+use crate::TX_SUBMIT_BATCH_MAX;
 
 /// What every handler needs.
 pub(crate) struct Ctx {
@@ -147,6 +149,48 @@ impl TaksaApiServer for Api {
         self.run(move |ctx| {
             let tx = params::signed_tx(tx.required("tx")?)?;
             Ok(ctx.backend.submit(tx)?.to_hex())
+        })
+        .await
+    }
+
+    async fn tx_submit_batch(&self, txs: Param<Vec<String>>) -> RpcResult<Vec<SubmitOutcomeJson>> {
+        self.run(move |ctx| {
+            let raw = txs.required("txs")?;
+            let items = raw.as_array().ok_or_else(|| {
+                ApiError::invalid_params("`txs` must be an array of transactions as hex").with("param", "txs")
+            })?;
+            if items.len() > TX_SUBMIT_BATCH_MAX {
+                return Err(ApiError::invalid_params(format!(
+                    "{} transactions; one call carries at most {TX_SUBMIT_BATCH_MAX}",
+                    items.len()
+                ))
+                .with("param", "txs")
+                .with("itemsMax", TX_SUBMIT_BATCH_MAX));
+            }
+            let refused = |e: ApiError| {
+                let e = ErrorObjectOwned::from(e);
+                let data = e.data().and_then(|d| serde_json::from_str(d.get()).ok());
+                SubmitOutcomeJson {
+                    hash: None,
+                    error: Some(ErrorJson { code: e.code(), message: e.message().to_owned(), data }),
+                }
+            };
+            let mut out: Vec<Option<SubmitOutcomeJson>> = vec![None; items.len()];
+            let mut decoded = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                match params::signed_tx(item) {
+                    Ok(tx) => decoded.push((i, tx)),
+                    Err(e) => out[i] = Some(refused(e)),
+                }
+            }
+            let (indices, txs): (Vec<usize>, Vec<_>) = decoded.into_iter().unzip();
+            for (i, answer) in indices.into_iter().zip(ctx.backend.submit_many(txs)) {
+                out[i] = Some(match answer {
+                    Ok(hash) => SubmitOutcomeJson { hash: Some(hash.to_hex()), error: None },
+                    Err(e) => refused(ApiError::from(e)),
+                });
+            }
+            Ok(out.into_iter().flatten().collect())
         })
         .await
     }

@@ -67,13 +67,48 @@ pub(crate) enum ChainMsg {
 }
 
 /// A transaction for the pool, its signature and stateless fields already checked.
-pub(crate) struct Submission {
+pub(crate) struct Candidate {
     pub(crate) tx: SignedTransaction,
     pub(crate) hash: Hash,
     /// Its encoded length.
     pub(crate) bytes: usize,
-    /// Hears the pool's verdict once readers can see it.
-    pub(crate) reply: oneshot::Sender<Verdict>,
+}
+
+/// Transactions for the pool: one (from gossip or `tx_submit`) or a batch (`tx_submitBatch`, at
+/// most [`taksa_rpc::TX_SUBMIT_BATCH_MAX`]). The queue holds at most [`SUBMISSIONS_MAX`] submissions; batches
+/// come only from RPC calls, whose number in flight the RPC server bounds.
+pub(crate) struct Submission {
+    txs: Vec<Candidate>,
+    reply: Reply,
+}
+
+/// Who hears the pool's verdicts, once readers can see the pool they describe.
+enum Reply {
+    One(oneshot::Sender<Verdict>),
+    Many(oneshot::Sender<Vec<Verdict>>),
+}
+
+impl Reply {
+    fn is_closed(&self) -> bool {
+        match self {
+            Reply::One(tx) => tx.is_closed(),
+            Reply::Many(tx) => tx.is_closed(),
+        }
+    }
+
+    /// Sends the verdicts; a submitter that stopped waiting is fine.
+    fn send(self, mut verdicts: Vec<Verdict>) {
+        match self {
+            Reply::One(tx) => {
+                if let Some(v) = verdicts.pop() {
+                    let _ = tx.send(v);
+                }
+            }
+            Reply::Many(tx) => {
+                let _ = tx.send(verdicts);
+            }
+        }
+    }
 }
 
 /// What the pool decided of a submission.
@@ -172,39 +207,49 @@ impl Shared {
         bytes: usize,
     ) -> Result<oneshot::Receiver<Verdict>, Busy> {
         let (reply, verdict) = oneshot::channel();
-        self.submissions.try_send(Submission { tx, hash, bytes, reply }).map_err(|_| Busy)?;
+        let txs = vec![Candidate { tx, hash, bytes }];
+        self.submissions.try_send(Submission { txs, reply: Reply::One(reply) }).map_err(|_| Busy)?;
         Ok(verdict)
     }
 
-    /// Hands a checked transaction to the chain actor and waits for the verdict, for a caller
-    /// that may block (an RPC worker): at most [`SUBMIT_WAIT`] for room in a full queue, and as
-    /// long again for the verdict (the actor admits between consensus steps).
+    /// [`Shared::submit_many_and_wait`] for one transaction.
+    #[cfg(test)]
     pub(crate) fn submit_and_wait(
         &self,
         tx: SignedTransaction,
         hash: Hash,
         bytes: usize,
     ) -> Result<Verdict, NoVerdict> {
-        let (reply, verdict) = oneshot::channel();
-        match self.submissions.send_timeout(Submission { tx, hash, bytes, reply }, SUBMIT_WAIT) {
+        let mut verdicts = self.submit_many_and_wait(vec![Candidate { tx, hash, bytes }])?;
+        verdicts.pop().ok_or(NoVerdict::Stopped)
+    }
+
+    /// Hands checked transactions (at most [`taksa_rpc::TX_SUBMIT_BATCH_MAX`]) to the chain actor
+    /// as one submission and waits for their verdicts, in order, for a caller that may block (an
+    /// RPC worker): at most [`SUBMIT_WAIT`] for room in a full queue, and as long again for the
+    /// verdicts (the actor admits between consensus steps).
+    pub(crate) fn submit_many_and_wait(&self, txs: Vec<Candidate>) -> Result<Vec<Verdict>, NoVerdict> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, verdicts) = oneshot::channel();
+        match self.submissions.send_timeout(Submission { txs, reply: Reply::Many(reply) }, SUBMIT_WAIT) {
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => return Err(NoVerdict::Busy),
             Err(SendTimeoutError::Disconnected(_)) => return Err(NoVerdict::Stopped),
         }
         // Parked by the runtime, not spinning: dozens of RPC workers wait at once on two cores.
         let answer = match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime.block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdict).await }),
+            Ok(runtime) => runtime.block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdicts).await }),
             // Outside the node's runtime (a unit test's thread); the actor's `Drop` answers
             // every submission it leaves behind.
-            Err(_) => Ok(verdict.blocking_recv()),
+            Err(_) => Ok(verdicts.blocking_recv()),
         };
         match answer {
-            Ok(Ok(verdict)) => Ok(verdict),
-            // The actor dropped it unanswered: it stopped.
+            Ok(Ok(verdicts)) => Ok(verdicts),
             Ok(Err(_)) => Err(NoVerdict::Stopped),
-            // Given up: the receiver is gone, so the actor skips it. It may have been admitted
-            // in the instant before; then the published pool shows it.
-            Err(_) if self.chain().pool.contains(&hash) => Ok(Ok(Admitted::AlreadyPending)),
+            // Given up: those admitted in the instant before show in the published pool, and a
+            // resubmission answers their hashes.
             Err(_) => Err(NoVerdict::Busy),
         }
     }
@@ -380,15 +425,19 @@ impl Chain {
     fn admit(&mut self, first: Submission) {
         self.inbox_streak = 0;
         let next_height = self.core.head().height.saturating_add(1);
-        let mut verdicts = Vec::with_capacity(ADMIT_BATCH_MAX.min(self.submissions.len().saturating_add(1)));
+        let mut replies = Vec::new();
         let mut next = Some(first);
         let mut taken = 0;
-        while let Some(Submission { tx, hash, bytes, reply }) = next.take() {
-            taken += 1;
-            // Nobody waits for it any more (the submitter was told "busy"): not admitted.
+        while let Some(Submission { txs, reply }) = next.take() {
+            taken += txs.len().max(1);
+            // Nobody waits for them any more (the submitter was told "busy"): not admitted.
             if !reply.is_closed() {
-                let verdict = self.pool.borrow_mut().admit(tx, hash, bytes, &self.shared.store, next_height);
-                verdicts.push((reply, verdict));
+                let mut pool = self.pool.borrow_mut();
+                let verdicts: Vec<Verdict> = txs
+                    .into_iter()
+                    .map(|c| pool.admit(c.tx, c.hash, c.bytes, &self.shared.store, next_height))
+                    .collect();
+                replies.push((reply, verdicts));
             }
             if taken < ADMIT_BATCH_MAX {
                 next = self.submissions.try_recv().ok();
@@ -399,9 +448,8 @@ impl Chain {
         for item in self.feed_out.drain(..) {
             self.shared.announce(item);
         }
-        for (reply, verdict) in verdicts {
-            // A submitter that stopped waiting is fine.
-            let _ = reply.send(verdict);
+        for (reply, verdicts) in replies {
+            reply.send(verdicts);
         }
     }
 

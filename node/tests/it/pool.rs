@@ -116,6 +116,39 @@ async fn a_sender_with_200_consecutive_transfers_in_flight_sees_them_all_finaliz
     assert_eq!(account["nonce"], 200);
 }
 
+/// `tx_submitBatch` takes many transfers in one call through the same admission path as
+/// `tx_submit`: each gets its own answer (a bad signature among them refuses only that one, a
+/// repeat answers the same hash), and the admitted ones finalize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_transfers_is_admitted_one_answer_each_and_finalizes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&tmp.path().join("data"), BLOCK_MS);
+    let client = node.client();
+    let genesis = genesis_hash(&client).await;
+    let key = devnet::dev_account(2);
+    let (mut txs, hashes): (Vec<String>, Vec<String>) =
+        (0..250).map(|nonce| transfer(&key, recipient(), 1, nonce, devnet::FEE_FLOOR, &genesis)).unzip();
+    // A repeat, and one whose signature is broken (its last hex digit changed).
+    txs.push(txs[5].clone());
+    let (mut forged, _) = transfer(&key, recipient(), 1, 250, devnet::FEE_FLOOR, &genesis);
+    let last = if forged.ends_with('0') { "1" } else { "0" };
+    forged.replace_range(forged.len() - 1.., last);
+    txs.push(forged);
+    let outcomes = call(&client, "tx_submitBatch", params(&[json!(txs)])).await.expect("tx_submitBatch");
+    let outcomes = outcomes.as_array().expect("an array");
+    assert_eq!(outcomes.len(), 252);
+    for (i, hash) in hashes.iter().enumerate() {
+        assert_eq!(outcomes[i], json!({"hash": hash}), "nonce {i}");
+    }
+    assert_eq!(outcomes[250], json!({"hash": hashes[5]}), "a repeat answers the same hash");
+    assert_eq!(outcomes[251]["error"]["data"]["reason"], "bad_signature", "{}", outcomes[251]);
+    wait_all_final(&client, &hashes, Duration::from_secs(60)).await;
+
+    let too_many = vec![txs[0].clone(); taksa_rpc::TX_SUBMIT_BATCH_MAX + 1];
+    let e = call(&client, "tx_submitBatch", params(&[json!(too_many)])).await.expect_err("over the limit");
+    assert!(e.contains("itemsMax"), "{e}");
+}
+
 fn devnet_address(key: &Keypair) -> String {
     Address(key.public()).to_bech32(devnet::DEV_HRP)
 }

@@ -106,6 +106,32 @@ async fn typed_client_reads_every_method_answer_as_sent() {
 }
 
 #[tokio::test]
+async fn a_batch_submission_answers_each_transaction_in_order() {
+    let server = serve().await;
+    let c = http(&server);
+    let a = transfer(&alice(), &bob(), 1, 3, None);
+    let b = transfer(&bob(), &alice(), 1, 1, None);
+    let txs = vec![hex::encode(a.encode()), "0xzz".to_owned(), hex::encode(b.encode())];
+    let outcomes = c.tx_submit_batch(Param::new(txs.clone())).await.expect("tx_submitBatch");
+    assert_eq!(outcomes.len(), 3);
+    assert_eq!(outcomes[0].hash.as_deref(), Some(a.hash().to_hex().as_str()));
+    let refused = outcomes[1].error.as_ref().expect("bad hex is refused");
+    assert_eq!(refused.data.as_ref().map(|d| d["reason"].clone()), Some(json!("bad_encoding")));
+    assert_eq!(outcomes[2].hash.as_deref(), Some(b.hash().to_hex().as_str()));
+    let again = c.tx_submit_batch(Param::new(txs[..1].to_vec())).await.expect("again");
+    same_as_raw(&server, &again, "tx_submitBatch", json!([[txs[0]]])).await;
+    let empty = c.tx_submit_batch(Param::new(Vec::new())).await.expect("an empty batch");
+    assert!(empty.is_empty());
+
+    let not_a_list: Result<Value, _> = call(&c, "tx_submitBatch", json!(["0x00"])).await;
+    let e = not_a_list.expect_err("txs must be an array");
+    assert_eq!((e.code(), crate::data(&e)["param"].clone()), (-32602, json!("txs")));
+    let too_many = vec![txs[0].clone(); taksa_rpc::TX_SUBMIT_BATCH_MAX + 1];
+    let e = call::<Value>(&c, "tx_submitBatch", json!([too_many])).await.expect_err("over the limit");
+    assert_eq!(crate::data(&e)["itemsMax"], json!(taksa_rpc::TX_SUBMIT_BATCH_MAX));
+}
+
+#[tokio::test]
 async fn typed_client_gets_the_servers_own_errors() {
     let server = serve().await;
     let c = http(&server);

@@ -204,10 +204,20 @@ pub fn verify_each(items: &[VerifyItem<'_>]) -> Vec<bool> {
     out
 }
 
+/// How many failed batches one thread's part may cost before the rest of it is verified one by
+/// one: a few bad signatures are found in a few batches, while a part made of bad signatures (an
+/// attacker's batch) costs at most this many batches more than verifying it singly.
+const FAILED_BATCHES_MAX: usize = 16;
+
 /// Marks in `out` the items of `part` that do not verify (`out` starts all true).
 fn bisect(part: &[VerifyItem<'_>], out: &mut [bool]) {
+    let mut budget = FAILED_BATCHES_MAX;
+    bisect_within(part, out, &mut budget);
+}
+
+fn bisect_within(part: &[VerifyItem<'_>], out: &mut [bool], budget: &mut usize) {
     const SINGLE_BELOW: usize = 4;
-    if part.len() < SINGLE_BELOW {
+    if part.len() < SINGLE_BELOW || *budget == 0 {
         for ((k, m, s), ok) in part.iter().zip(out.iter_mut()) {
             *ok = verify(k, m, s).is_ok();
         }
@@ -216,11 +226,12 @@ fn bisect(part: &[VerifyItem<'_>], out: &mut [bool]) {
     if batch_ok(part) {
         return;
     }
+    *budget -= 1;
     let half = part.len() / 2;
     let (left, right) = part.split_at(half);
     let (out_left, out_right) = out.split_at_mut(half);
-    bisect(left, out_left);
-    bisect(right, out_right);
+    bisect_within(left, out_left, budget);
+    bisect_within(right, out_right, budget);
 }
 
 /// Runs `ok` on every item, on every core for many items, and returns the index of the first
@@ -353,6 +364,14 @@ mod tests {
         assert_eq!(single.iter().filter(|ok| !**ok).count(), 6);
         assert_eq!(verify_each(&v[..2]), single[..2]);
         assert!(verify_each(&[]).is_empty());
+        // Every signature bad: the failed-batch budget runs out and the rest go one by one.
+        for sig in &mut sigs {
+            sig.0[51] ^= 1;
+        }
+        let all_bad: Vec<VerifyItem<'_>> =
+            pks.iter().zip(&msgs).zip(&sigs).map(|((k, m), s)| (k, m.as_slice(), s)).collect();
+        let single: Vec<bool> = all_bad.iter().map(|(k, m, s)| verify(k, m, s).is_ok()).collect();
+        assert_eq!(verify_each(&all_bad), single);
     }
 
     #[test]

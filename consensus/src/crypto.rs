@@ -207,7 +207,7 @@ pub fn verify_each(items: &[VerifyItem<'_>]) -> Vec<bool> {
 /// How many failed batches one thread's part may cost before the rest of it is verified one by
 /// one: a few bad signatures are found in a few batches, while a part made of bad signatures (an
 /// attacker's batch) costs at most this many batches more than verifying it singly.
-const FAILED_BATCHES_MAX: usize = 16;
+const FAILED_BATCHES_MAX: usize = 4;
 
 /// Marks in `out` the items of `part` that do not verify (`out` starts all true).
 fn bisect(part: &[VerifyItem<'_>], out: &mut [bool]) {
@@ -253,10 +253,14 @@ pub fn check_many<T: Sync>(items: &[T], ok: impl Fn(&T) -> bool + Sync) -> Resul
     results.into_iter().collect::<Result<Vec<()>, usize>>().map(|_| ())
 }
 
-/// Whether `key` can own an account: a valid ed25519 public key that is not of small order.
-/// Funds sent to any other 32 bytes could never be spent, since no one can sign for them.
+/// Whether `key` can own an account: the canonical encoding of an ed25519 point in the
+/// prime-order subgroup (no small-order or mixed-order component). Funds sent to any other 32
+/// bytes could never be spent, or (under ZIP-215's cofactored check) could be spent by the holder
+/// of another key: A and A + T, for T of small order, accept the same signatures.
 pub fn is_account_key(key: &PublicKey) -> bool {
-    VerifyingKey::from_bytes(&key.0).is_ok_and(|vk| !vk.is_weak())
+    let Ok(vk) = VerifyingKey::from_bytes(&key.0) else { return false };
+    let point = vk.to_edwards();
+    !vk.is_weak() && point.is_torsion_free() && point.compress().to_bytes() == key.0
 }
 
 #[cfg(test)]
@@ -372,6 +376,19 @@ mod tests {
             pks.iter().zip(&msgs).zip(&sigs).map(|((k, m), s)| (k, m.as_slice(), s)).collect();
         let single: Vec<bool> = all_bad.iter().map(|(k, m, s)| verify(k, m, s).is_ok()).collect();
         assert_eq!(verify_each(&all_bad), single);
+    }
+
+    #[test]
+    fn a_key_with_a_small_order_component_owns_no_account() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let honest = Keypair::from_seed(&[9; 32]);
+        let a = VerifyingKey::from_bytes(&honest.public().0).expect("a key").to_edwards();
+        assert!(is_account_key(&honest.public()));
+        for t in EIGHT_TORSION.iter().skip(1) {
+            let mixed = PublicKey((a + t).compress().to_bytes());
+            // Under the cofactored rule, whoever holds A's secret can sign for A + T as well.
+            assert!(!is_account_key(&mixed), "A + T is refused");
+        }
     }
 
     #[test]

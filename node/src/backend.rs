@@ -120,6 +120,7 @@ impl Backend for NodeBackend {
             let encoded = tx.encode();
             let hash = Hash::of(&[&encoded]);
             out.push(Ok(hash));
+            // Known hashes keep this answer; every other slot is overwritten below.
             // The same bytes again answer the same hash, pending or final, so wallets can retry.
             if pool.contains(&hash) {
                 continue;
@@ -162,6 +163,12 @@ impl Backend for NodeBackend {
                 return out;
             }
         };
+        if verdicts.len() != waiting.len() {
+            for (i, _, _) in waiting {
+                out[i] = Err(SubmitError::Internal("the pool answered a different number of transactions".into()));
+            }
+            return out;
+        }
         for ((i, hash, encoded), verdict) in waiting.into_iter().zip(verdicts) {
             out[i] = match verdict {
                 Ok(admitted) => {

@@ -69,6 +69,8 @@ pub const RESPONSE_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
 /// The most transactions one `tx_submitBatch` call carries (256 KiB of requests holds about 600
 /// transfers as hex).
 pub const TX_SUBMIT_BATCH_MAX: usize = 512;
+/// `tx_submitBatch` calls running at once; more wait their turn.
+const BATCH_SUBMISSIONS_IN_FLIGHT_MAX: usize = 2;
 /// The default number of simultaneous WebSocket sessions.
 pub const CONNECTIONS_MAX_DEFAULT: u32 = 128;
 /// The default number of WebSocket sessions from one client address.
@@ -202,6 +204,7 @@ pub async fn start(config: Config, backend: Arc<dyn Backend>) -> Result<RpcServe
         hrp: hrp.clone(),
         openrpc,
         calls: calls.clone(),
+        batch_calls: Arc::new(Semaphore::new(BATCH_SUBMISSIONS_IN_FLIGHT_MAX)),
         lag_timeout,
         lagged: lagged.clone(),
     };
@@ -369,6 +372,7 @@ mod tests {
             hrp: "tks".into(),
             openrpc: Value::Null,
             calls: Arc::new(Semaphore::new(1)),
+            batch_calls: Arc::new(Semaphore::new(1)),
             lag_timeout: std::time::Duration::from_secs(1),
             lagged: metrics::LaggedCounter::default(),
         };

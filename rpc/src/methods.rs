@@ -34,6 +34,9 @@ pub(crate) struct Ctx {
     /// Bounds the backend calls running at once, so a flood of requests queues here instead of
     /// occupying every thread of the blocking pool.
     pub(crate) calls: Arc<Semaphore>,
+    /// Bounds the `tx_submitBatch` calls running at once (each verifies up to 512 signatures on
+    /// every core), so that batches cannot take every core from consensus.
+    pub(crate) batch_calls: Arc<Semaphore>,
     /// How long a subscriber's full buffer is waited on before it is told `lagged`.
     pub(crate) lag_timeout: std::time::Duration,
     /// Counts the subscriptions told `lagged`, for `/metrics`.
@@ -154,6 +157,13 @@ impl TaksaApiServer for Api {
     }
 
     async fn tx_submit_batch(&self, txs: Param<Vec<String>>) -> RpcResult<Vec<SubmitOutcomeJson>> {
+        let _batch = self
+            .ctx
+            .batch_calls
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::internal("the server is stopping"))?;
         self.run(move |ctx| {
             let raw = txs.required("txs")?;
             let items = raw.as_array().ok_or_else(|| {
@@ -184,13 +194,18 @@ impl TaksaApiServer for Api {
                 }
             }
             let (indices, txs): (Vec<usize>, Vec<_>) = decoded.into_iter().unzip();
-            for (i, answer) in indices.into_iter().zip(ctx.backend.submit_many(txs)) {
+            let answers = ctx.backend.submit_many(txs);
+            if answers.len() != indices.len() {
+                return Err(ApiError::internal("the node answered a different number of transactions"));
+            }
+            for (i, answer) in indices.into_iter().zip(answers) {
                 out[i] = Some(match answer {
                     Ok(hash) => SubmitOutcomeJson { hash: Some(hash.to_hex()), error: None },
                     Err(e) => refused(ApiError::from(e)),
                 });
             }
-            Ok(out.into_iter().flatten().collect())
+            let unanswered = || refused(ApiError::internal("no answer for this transaction"));
+            Ok(out.into_iter().map(|o| o.unwrap_or_else(unanswered)).collect())
         })
         .await
     }

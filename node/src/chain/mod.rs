@@ -41,6 +41,9 @@ pub(crate) const INBOX_MAX: usize = 4096;
 /// How many transactions may wait for admission; beyond it RPC answers "busy" and gossip is
 /// ignored (without penalty).
 const SUBMISSIONS_MAX: usize = 4096;
+/// The most transactions waiting in batch submissions (beside [`SUBMISSIONS_MAX`] single ones):
+/// eight full `tx_submitBatch` calls; more is answered `busy`.
+const BATCHED_QUEUED_MAX: usize = 8 * taksa_rpc::TX_SUBMIT_BATCH_MAX;
 /// How many waiting transactions are admitted before the actor publishes and answers them (and
 /// looks at its inbox again).
 const ADMIT_BATCH_MAX: usize = 256;
@@ -67,6 +70,7 @@ pub(crate) enum ChainMsg {
 }
 
 /// A transaction for the pool, its signature and stateless fields already checked.
+#[derive(Clone)]
 pub(crate) struct Candidate {
     pub(crate) tx: SignedTransaction,
     pub(crate) hash: Hash,
@@ -157,6 +161,9 @@ pub(crate) struct Shared {
     pub(crate) validator: Option<taksa_consensus::Address>,
     /// Set when the node is shutting down (the inbox may be full).
     pub(crate) stopping: AtomicBool,
+    /// Transactions in batch submissions that the actor has not taken yet: the queue's bound in
+    /// transactions, since one message may carry a whole batch.
+    batched_queued: std::sync::atomic::AtomicUsize,
     /// Commits, notarized heads and dropped transactions, for subscriptions.
     pub(crate) feed: tokio::sync::broadcast::Sender<taksa_rpc::FeedItem>,
 }
@@ -193,6 +200,7 @@ impl Shared {
             listen_addrs: Vec::new(),
             validator,
             stopping: AtomicBool::new(false),
+            batched_queued: std::sync::atomic::AtomicUsize::new(0),
             feed: tokio::sync::broadcast::channel(FEED_CAPACITY).0,
         };
         (shared, ActorEnds { publisher, submissions: submissions_rx })
@@ -232,11 +240,22 @@ impl Shared {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
+        let n = txs.len();
+        let before = self.batched_queued.fetch_add(n, Ordering::AcqRel);
+        if before + n > BATCHED_QUEUED_MAX {
+            self.batched_queued.fetch_sub(n, Ordering::AcqRel);
+            return Err(NoVerdict::Busy);
+        }
         let (reply, verdicts) = oneshot::channel();
         match self.submissions.send_timeout(Submission { txs, reply: Reply::Many(reply) }, SUBMIT_WAIT) {
             Ok(()) => {}
-            Err(SendTimeoutError::Timeout(_)) => return Err(NoVerdict::Busy),
-            Err(SendTimeoutError::Disconnected(_)) => return Err(NoVerdict::Stopped),
+            Err(e) => {
+                self.batched_queued.fetch_sub(n, Ordering::AcqRel);
+                return Err(match e {
+                    SendTimeoutError::Timeout(_) => NoVerdict::Busy,
+                    SendTimeoutError::Disconnected(_) => NoVerdict::Stopped,
+                });
+            }
         }
         // Parked by the runtime, not spinning: dozens of RPC workers wait at once on two cores.
         let answer = match tokio::runtime::Handle::try_current() {
@@ -430,6 +449,9 @@ impl Chain {
         let mut taken = 0;
         while let Some(Submission { txs, reply }) = next.take() {
             taken += txs.len().max(1);
+            if matches!(reply, Reply::Many(_)) {
+                self.shared.batched_queued.fetch_sub(txs.len(), Ordering::AcqRel);
+            }
             // Nobody waits for them any more (the submitter was told "busy"): not admitted.
             if !reply.is_closed() {
                 let mut pool = self.pool.borrow_mut();

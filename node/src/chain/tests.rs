@@ -10,7 +10,10 @@ use taksa_consensus::{
 };
 use taksa_storage::Store;
 
-use super::{now_ms, Alone, Chain, ChainMsg, NoVerdict, Shared, INBOX_STREAK_MAX, SUBMISSIONS_MAX, SUBMIT_WAIT};
+use super::{
+    now_ms, Alone, Candidate, Chain, ChainMsg, NoVerdict, Shared, BATCHED_QUEUED_MAX, INBOX_STREAK_MAX,
+    SUBMISSIONS_MAX, SUBMIT_WAIT,
+};
 use taksa_consensus::chain::Input;
 
 /// Four validators whose keys the test holds, and a full node (no key) following them.
@@ -182,6 +185,32 @@ fn a_full_admission_queue_answers_busy_instead_of_waiting_without_end() {
     let started = std::time::Instant::now();
     assert_eq!(shared.submit_and_wait(tx, hash, bytes), Err(NoVerdict::Busy));
     assert!(started.elapsed() >= SUBMIT_WAIT, "an RPC submission waits a little for room first");
+}
+
+#[test]
+fn queued_batches_are_bounded_in_transactions_not_only_in_messages() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let (tx, hash, bytes) = net.transfer(0, 1);
+    let batch = || vec![Candidate { tx: tx.clone(), hash, bytes }; taksa_rpc::TX_SUBMIT_BATCH_MAX];
+    // Nobody admits (the actor is not running): eight full batches wait in the queue, their
+    // submitters told `busy` after a while; a ninth is refused at once.
+    // On the runtime's blocking pool, as the RPC server calls it (so the wait for a verdict ends).
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let waiting: Vec<_> = (0..BATCHED_QUEUED_MAX / taksa_rpc::TX_SUBMIT_BATCH_MAX)
+        .map(|_| {
+            let (shared, txs) = (Arc::clone(&shared), batch());
+            runtime.spawn_blocking(move || shared.submit_many_and_wait(txs))
+        })
+        .collect();
+    for w in waiting {
+        assert_eq!(runtime.block_on(w).expect("no panic"), Err(NoVerdict::Busy));
+    }
+    let started = std::time::Instant::now();
+    let ninth_batch = batch();
+    let ninth = runtime.spawn_blocking(move || shared.submit_many_and_wait(ninth_batch));
+    assert_eq!(runtime.block_on(ninth).expect("no panic"), Err(NoVerdict::Busy));
+    assert!(started.elapsed() < SUBMIT_WAIT, "refused without waiting: the queue holds its bound of transactions");
 }
 
 #[test]

@@ -140,8 +140,7 @@ pub type VerifyItem<'a> = (&'a PublicKey, &'a [u8], &'a Signature);
 /// batch verifiers do), so no one who chooses the inputs knows them in advance, and the
 /// deterministic simulation stays deterministic.
 pub fn verify_many(items: &[VerifyItem<'_>]) -> Result<(), usize> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let per_thread = items.len().div_ceil(threads).max(BATCH_PER_THREAD_MIN);
+    let per_thread = per_thread(items.len());
     if items.len() <= per_thread {
         return verify_batch(items, 0);
     }
@@ -154,6 +153,13 @@ pub fn verify_many(items: &[VerifyItem<'_>]) -> Result<(), usize> {
         handles.into_iter().map(|h| h.join().unwrap_or(Err(usize::MAX))).collect()
     });
     results.into_iter().collect::<Result<Vec<()>, usize>>().map(|_| ())
+}
+
+/// How many of `n` signatures each thread takes: all cores (up to 8), but never fewer than
+/// [`BATCH_PER_THREAD_MIN`] each.
+fn per_thread(n: usize) -> usize {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    n.div_ceil(threads).max(BATCH_PER_THREAD_MIN)
 }
 
 /// Below this many signatures per thread, one thread verifies them all: starting a thread costs
@@ -190,8 +196,7 @@ fn batch_ok(part: &[VerifyItem<'_>]) -> bool {
 /// transactions from many senders).
 pub fn verify_each(items: &[VerifyItem<'_>]) -> Vec<bool> {
     let mut out = vec![true; items.len()];
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let per_thread = items.len().div_ceil(threads).max(BATCH_PER_THREAD_MIN);
+    let per_thread = per_thread(items.len());
     if items.len() <= per_thread {
         bisect(items, &mut out);
         return out;

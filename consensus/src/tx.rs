@@ -84,10 +84,7 @@ impl SignedTransaction {
     /// The checks that need no state: sizes, chain id, fee floor, self-consistency and the
     /// signature. Run once on admission; a block re-runs them for transactions it has not seen.
     pub fn check_stateless(&self, chain_id: &str, genesis_hash: &Hash, fee_floor: u128) -> Result<(), TxError> {
-        self.check_fields(chain_id, fee_floor)?;
-        if !crypto::is_account_key(&self.tx.to.0) {
-            return Err(TxError::BadRecipient);
-        }
+        self.check_fields_and_recipient(chain_id, fee_floor)?;
         crypto::verify(&self.tx.from.0, &self.tx.signing_bytes(genesis_hash), &self.signature)
             .map_err(|_| TxError::BadSignature)
     }
@@ -101,16 +98,8 @@ impl SignedTransaction {
         genesis_hash: &Hash,
         fee_floor: u128,
     ) -> Vec<Result<(), TxError>> {
-        let mut out: Vec<Result<(), TxError>> = txs
-            .iter()
-            .map(|stx| {
-                stx.check_fields(chain_id, fee_floor)?;
-                if !crypto::is_account_key(&stx.tx.to.0) {
-                    return Err(TxError::BadRecipient);
-                }
-                Ok(())
-            })
-            .collect();
+        let mut out: Vec<Result<(), TxError>> =
+            txs.iter().map(|stx| stx.check_fields_and_recipient(chain_id, fee_floor)).collect();
         let todo: Vec<(&SignedTransaction, Vec<u8>, usize)> = txs
             .iter()
             .zip(&out)
@@ -126,6 +115,15 @@ impl SignedTransaction {
             }
         }
         out
+    }
+
+    /// [`SignedTransaction::check_fields`], then the recipient must be an account key.
+    fn check_fields_and_recipient(&self, chain_id: &str, fee_floor: u128) -> Result<(), TxError> {
+        self.check_fields(chain_id, fee_floor)?;
+        if !crypto::is_account_key(&self.tx.to.0) {
+            return Err(TxError::BadRecipient);
+        }
+        Ok(())
     }
 
     /// The stateless checks except the key checks (the recipient is a valid key, the signature

@@ -78,6 +78,20 @@ impl Api {
     }
 }
 
+impl Api {
+    /// Runs a stream subscription from its `options`.
+    async fn stream(
+        &self,
+        pending: PendingSubscriptionSink,
+        options: &Option<Param<StreamOptions>>,
+        stream: Stream,
+    ) -> SubscriptionResult {
+        let start = subscribe::start_options(given(options));
+        subscribe::run_stream(pending, self.ctx.clone(), stream, start).await;
+        Ok(())
+    }
+}
+
 /// An absent optional parameter, as the handlers read it.
 fn given<T>(p: &Option<Param<T>>) -> Option<&Value> {
     p.as_ref().and_then(Param::given)
@@ -272,9 +286,7 @@ impl TaksaApiServer for Api {
         pending: PendingSubscriptionSink,
         options: Option<Param<StreamOptions>>,
     ) -> SubscriptionResult {
-        let start = subscribe::start_options(given(&options));
-        subscribe::run_stream(pending, self.ctx.clone(), Stream::Heads, start).await;
-        Ok(())
+        self.stream(pending, &options, Stream::Heads).await
     }
 
     async fn subscribe_finalized(
@@ -282,9 +294,7 @@ impl TaksaApiServer for Api {
         pending: PendingSubscriptionSink,
         options: Option<Param<StreamOptions>>,
     ) -> SubscriptionResult {
-        let start = subscribe::start_options(given(&options));
-        subscribe::run_stream(pending, self.ctx.clone(), Stream::Finalized, start).await;
-        Ok(())
+        self.stream(pending, &options, Stream::Finalized).await
     }
 
     async fn subscribe_account(
@@ -319,8 +329,6 @@ impl TaksaApiServer for Api {
         pending: PendingSubscriptionSink,
         options: Option<Param<StreamOptions>>,
     ) -> SubscriptionResult {
-        let start = subscribe::start_options(given(&options));
-        subscribe::run_stream(pending, self.ctx.clone(), Stream::All, start).await;
-        Ok(())
+        self.stream(pending, &options, Stream::All).await
     }
 }

@@ -137,8 +137,10 @@ pub type VerifyItem<'a> = (&'a PublicKey, &'a [u8], &'a Signature);
 ///
 /// A batch weighs each signature with a random 128-bit coefficient; here the coefficients come
 /// from a hash of every key, signature and message in the batch (Fiat–Shamir, as deterministic
-/// batch verifiers do), so no one who chooses the inputs knows them in advance, and the
-/// deterministic simulation stays deterministic.
+/// batch verifiers do), so no one who chooses the inputs knows them in advance. The verdicts are
+/// deterministic, which is what the simulation needs; the internal arithmetic is not quite
+/// (`ed25519-zebra` groups the batch by key in a `HashMap` with a random hasher seed, which
+/// changes which coefficient meets which signature, never whether a valid batch verifies).
 pub fn verify_many(items: &[VerifyItem<'_>]) -> Result<(), usize> {
     let per_thread = per_thread(items.len());
     if items.len() <= per_thread {

@@ -71,6 +71,16 @@ pub fn check_account_creation(
     Ok(())
 }
 
+/// Whether `to` is known, from `state`, to be an account key ([`crypto::is_account_key`]), so
+/// that its check (about one signature verification) can be skipped: funds reach only checked
+/// recipients, genesis allocations and validators, each refused unless it is an account key, so
+/// an address holding funds in any state of the chain is one. (A zero balance proves nothing:
+/// with a zero fee floor any key that verifies can send nothing and bump its nonce.) Skipping
+/// changes no verdict, so nodes that skip and nodes that check agree.
+pub fn recipient_known_valid(state: &(impl StateReader + ?Sized), to: &Address) -> bool {
+    state.account(to).balance > 0
+}
+
 /// Pending changes over a base state.
 pub struct Overlay<'a, R: StateReader + ?Sized> {
     base: &'a R,
@@ -315,7 +325,7 @@ pub fn execute_block<R: StateReader + ?Sized>(
             error,
         })?;
     }
-    verify_signatures(rules, block, &hashes, sig_known_valid)?;
+    verify_signatures(rules, base, block, &hashes, sig_known_valid)?;
     let mut overlay = Overlay::new(base, rules.fee_floor);
     let mut receipts = Vec::with_capacity(block.txs.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
@@ -375,10 +385,12 @@ pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Er
 }
 
 /// Checks the keys of the transactions not `known` valid: each recipient can own an account
-/// (on every core) and each signature verifies (in batches on every core). The first failing
-/// transaction in block order is reported, a bad recipient before a bad signature.
-fn verify_signatures(
+/// (on every core, unless `base` shows it is one: [`recipient_known_valid`]) and each signature
+/// verifies (in batches on every core). The first failing transaction in block order is
+/// reported, a bad recipient before a bad signature.
+fn verify_signatures<R: StateReader + ?Sized>(
     rules: &Rules,
+    base: &R,
     block: &Block,
     hashes: &[Hash],
     known: &dyn Fn(&Hash) -> bool,
@@ -391,8 +403,15 @@ fn verify_signatures(
         .filter(|(_, (_, h))| !known(h))
         .map(|(i, (stx, _))| (i, stx, stx.tx.signing_bytes(&rules.genesis_hash)))
         .collect();
-    let recipients: Vec<&crypto::PublicKey> = todo.iter().map(|(_, stx, _)| &stx.tx.to.0).collect();
-    let bad_recipient = crypto::check_many(&recipients, |to| crypto::is_account_key(to)).err();
+    let recipients: Vec<(usize, &crypto::PublicKey)> = todo
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, stx, _))| !recipient_known_valid(base, &stx.tx.to))
+        .map(|(at, (_, stx, _))| (at, &stx.tx.to.0))
+        .collect();
+    let bad_recipient = crypto::check_many(&recipients, |(_, to)| crypto::is_account_key(to))
+        .err()
+        .and_then(|r| recipients.get(r).map(|(at, _)| *at));
     let items: Vec<crypto::VerifyItem<'_>> =
         todo.iter().map(|(_, stx, msg)| (&stx.tx.from.0, msg.as_slice(), &stx.signature)).collect();
     let bad_signature = crypto::verify_many(&items).err();

@@ -1,8 +1,9 @@
 //! The JSON-RPC backend: answers reads from storage and the pool, admits submissions.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
+use taksa_consensus::{state, Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
     AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
     FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
@@ -132,11 +133,16 @@ impl Backend for NodeBackend {
             }
         }
         let checked: Vec<SignedTransaction> = fresh.iter().map(|(_, tx, _, _)| tx.clone()).collect();
+        // Read under the state lock once, then released before the signatures are verified.
+        let funded: HashSet<Address> = s.store.with_state(|_, accounts| {
+            checked.iter().map(|tx| tx.tx.to).filter(|to| state::recipient_known_valid(accounts, to)).collect()
+        });
         let verdicts = SignedTransaction::check_stateless_many(
             &checked,
             &s.genesis.chain_id,
             &s.genesis_hash,
             s.genesis.fee_floor,
+            &|to| funded.contains(to),
         );
         let mut candidates = Vec::new();
         let mut waiting = Vec::new();

@@ -85,6 +85,11 @@ pub(crate) struct DevArgs {
     /// Delete the data folder first and start a fresh chain.
     #[arg(long)]
     pub(crate) reset: bool,
+    /// Seal a block as soon as transactions wait, and none while idle (like Hardhat's automine,
+    /// with finality): lowest latency, nothing written while idle. Blocks may then follow
+    /// each other faster than --block-time-ms, which still names the genesis.
+    #[arg(long)]
+    pub(crate) instant: bool,
     #[command(flatten)]
     pub(crate) common: CommonArgs,
 }

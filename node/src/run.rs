@@ -25,10 +25,13 @@ pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     }
     let genesis = devnet::dev_genesis(args.block_time_ms);
     let key = devnet::dev_validator_key();
-    let banner = dev_banner(&genesis);
-    let hint = "a dev chain's genesis depends on --block-time-ms: start with the same value, or add --reset \
-                to start a fresh dev chain in this --data-dir";
-    run_node(genesis, Some(key), &args.data_dir, &args.common, None, Some(banner), Some(hint)).await
+    let dev = Dev {
+        banner: dev_banner(&genesis, args.instant),
+        open_hint: "a dev chain's genesis depends on --block-time-ms: start with the same value, or add --reset \
+                    to start a fresh dev chain in this --data-dir",
+        instant: args.instant,
+    };
+    run_node(genesis, Some(key), &args.data_dir, &args.common, None, Some(dev)).await
 }
 
 /// `taksa node`: a validator (with a key) or a full node, on the peer-to-peer network.
@@ -66,7 +69,15 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         outbound_max: args.p2p_outbound_max,
         inbound_per_ip_max: args.p2p_inbound_per_ip_max,
     };
-    run_node(genesis, key, &args.data_dir, &args.common, Some(p2p), None, None).await
+    run_node(genesis, key, &args.data_dir, &args.common, Some(p2p), None).await
+}
+
+/// What only the dev chain has: its banner (with `{RPC_URL}` to fill in), the hint for a data
+/// folder of another dev genesis, and `--instant`.
+struct Dev {
+    banner: String,
+    open_hint: &'static str,
+    instant: bool,
 }
 
 /// Where to listen, whom to ask first, where the reserved peers are listed, who else has
@@ -115,13 +126,12 @@ async fn run_node(
     data_dir: &Path,
     common: &CommonArgs,
     p2p_args: Option<P2pArgs>,
-    banner: Option<String>,
-    open_hint: Option<&str>,
+    dev: Option<Dev>,
 ) -> anyhow::Result<()> {
     let store = match Store::open(data_dir, &genesis) {
         Ok(store) => store,
-        Err(e @ taksa_storage::StorageError::GenesisMismatch { .. }) if open_hint.is_some() => {
-            return Err(anyhow::Error::new(e).context(open_hint.unwrap_or_default().to_owned()));
+        Err(e @ taksa_storage::StorageError::GenesisMismatch { .. }) if dev.is_some() => {
+            return Err(anyhow::Error::new(e).context(dev.as_ref().map_or("", |d| d.open_hint)));
         }
         Err(e) => return Err(e.into()),
     };
@@ -194,7 +204,8 @@ async fn run_node(
             Ok(())
         });
     }
-    let chain = Chain::new(shared.clone(), key, network, inbox_rx, actor_ends)?;
+    let on_demand = dev.as_ref().is_some_and(|d| d.instant);
+    let chain = Chain::new(shared.clone(), key, on_demand, network, inbox_rx, actor_ends)?;
     sup.spawn_critical_thread(CHAIN_TASK, move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config {
@@ -215,8 +226,8 @@ async fn run_node(
         })?;
     let url = format!("http://{}", server.local_addr);
     tracing::info!(target: "rpc", %url, "JSON-RPC listening (HTTP and WebSocket)");
-    if let Some(b) = banner {
-        println!("{}", b.replace("{RPC_URL}", &url));
+    if let Some(d) = &dev {
+        println!("{}", d.banner.replace("{RPC_URL}", &url));
     } else {
         println!("{}", node_banner(&shared, &url));
     }
@@ -333,13 +344,23 @@ fn node_banner(shared: &Shared, url: &str) -> String {
     s
 }
 
-fn dev_banner(genesis: &Genesis) -> String {
+fn dev_banner(genesis: &Genesis, instant: bool) -> String {
     let mut s = String::new();
     s.push_str("\nTaksa dev chain\n");
     s.push_str("  RPC URL:      {RPC_URL}  (HTTP and WebSocket)\n");
     s.push_str(&format!("  chain id:     {}\n", genesis.chain_id));
     s.push_str(&format!("  genesis hash: {}\n", genesis.hash()));
-    s.push_str(&format!("  block time:   {} ms, fee floor {} base units\n", genesis.block_time_ms, genesis.fee_floor));
+    if instant {
+        s.push_str(&format!(
+            "  blocks:       instant (one as soon as transactions wait, none while idle), fee floor {} base units\n",
+            genesis.fee_floor
+        ));
+    } else {
+        s.push_str(&format!(
+            "  block time:   {} ms, fee floor {} base units\n",
+            genesis.block_time_ms, genesis.fee_floor
+        ));
+    }
     s.push_str("\n  Dev mnemonic (PUBLIC, UNSAFE: never use it for real money):\n");
     s.push_str(&format!("    {}\n\n  Funded accounts (m/44'/7331'/i'/0'):\n", devnet::DEV_MNEMONIC));
     let unit = 10u128.pow(u32::from(TOKEN_DECIMALS));

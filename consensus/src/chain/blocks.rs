@@ -178,6 +178,10 @@ impl ChainCore {
         let (txs, outcome, refused) = {
             let base = self.state_at(io, &parent)?;
             let candidates = io.pool.candidates(BLOCK_TXS_MAX, &base);
+            if candidates.is_empty() && self.cfg.engine.on_demand {
+                // D1: no empty blocks on demand; the engine waits for Input::Admitted.
+                return Some(Input::Idle { view });
+            }
             let fee_floor = self.cfg.rules.fee_floor;
             state::select_transactions(
                 &base,

@@ -133,6 +133,8 @@ pub enum Input {
     Consensus(Message),
     /// A block a peer sent for an [`Effect::Fetch`]. Anything not asked for is ignored.
     Fetched(Block),
+    /// The pool admitted transactions: an idle on-demand leader proposes (engine rule D1).
+    Admitted,
     /// The peers connected now (sync asks them for their status).
     Peers(Vec<Peer>),
     /// The answer to [`Effect::Request`] `id`; `None` if it failed or timed out. The network
@@ -322,6 +324,7 @@ impl ChainCore {
                 self.engine_step(&io, engine::Input::Start);
             }
             Input::Tick => self.tick(&io),
+            Input::Admitted => self.engine_step(&io, engine::Input::Work),
             Input::Consensus(msg) => {
                 if let Message::Proposal { block, .. } = &msg {
                     self.remember(block.clone());

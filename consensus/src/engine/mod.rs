@@ -37,6 +37,11 @@
 //!   the certificates P1 needs for our view (the highest notarization, the nullifications above
 //!   it, the finalization): a node that jumped views on one certificate lacks the ones in
 //!   between and can neither propose nor notarize until someone resends them.
+//! - **D1 (on demand)**: with [`Config::on_demand`] (a one-validator chain: `taksa dev
+//!   --instant`), a leader whose application has nothing to propose answers [`Input::Idle`]
+//!   instead of a block; the view then waits, proposing nothing and arming no timer, until
+//!   [`Input::Work`]. Other validators would time an idle leader out, so a chain of several
+//!   keeps the pacing of P2.
 //! - **S1 (safety record)**: never sign two conflicting votes in one view (two notarizes or two
 //!   finalizes for different blocks, or nullify and finalize), also across restarts: the
 //!   [`SafetyRecord`] with our current view and our votes in it is persisted ([`Effect::Persist`]
@@ -110,6 +115,8 @@ pub struct Config {
     pub timeout_max_ms: u64,
     /// Proposals whose timestamp is further than this ahead of now are invalid.
     pub future_timestamp_ms_max: u64,
+    /// D1: the application may answer [`Effect::Propose`] with [`Input::Idle`].
+    pub on_demand: bool,
 }
 
 /// The finalized tip the node restarts from.
@@ -139,6 +146,14 @@ pub enum Input {
     Message(Message),
     /// Our own proposal, answering [`Effect::Propose`]; already executed and valid.
     Built(Block),
+    /// D1: the answer to [`Effect::Propose`] for `view` when nothing waits to be proposed
+    /// (ignored unless [`Config::on_demand`]).
+    Idle {
+        /// The view of the proposal not built.
+        view: u64,
+    },
+    /// D1: something waits to be proposed now (ignored unless idle).
+    Work,
     /// The application's verdict on a block of [`Effect::Verify`].
     Verified {
         /// The block.
@@ -238,6 +253,8 @@ pub struct Engine {
     timeout_at_ms: u64,
     rebroadcast_at_ms: u64,
     propose_wait_at_ms: Option<u64>,
+    /// D1: the application said nothing waits; no proposal and no timer until [`Input::Work`].
+    idle: bool,
     armed: Option<(u64, u64)>,
     finalized: Tip,
     pending_final: Option<Certificate>,
@@ -273,6 +290,7 @@ impl Engine {
             timeout_at_ms: 0,
             rebroadcast_at_ms: 0,
             propose_wait_at_ms: None,
+            idle: false,
             armed: None,
             finalized: tip,
             pending_final: None,
@@ -307,6 +325,8 @@ impl Engine {
             Input::Message(Message::Certificate(cert)) => self.on_certificate(cert, Source::Network),
             Input::Built(block) => self.on_built(block),
             Input::Verified { block_hash, valid } => self.on_verified(block_hash, valid),
+            Input::Idle { view } => self.on_idle(view),
+            Input::Work => self.on_work(),
         }
         self.refresh();
         self.arm_timer();
@@ -452,6 +472,7 @@ mod tests {
             timeout_base_ms: 1000,
             timeout_max_ms: 8000,
             future_timestamp_ms_max: 2000,
+            on_demand: false,
         }
     }
 
@@ -571,6 +592,43 @@ mod tests {
         for (i, b) in blocks.iter().enumerate().skip(1) {
             assert_eq!(b.header.parent_hash, blocks[i - 1].hash());
         }
+    }
+
+    #[test]
+    fn an_idle_on_demand_leader_waits_without_timers_until_work_comes() {
+        let cfg = Config { on_demand: true, block_time_ms: 0, ..config(&keys(1), Some(0)) };
+        let mut e = Engine::new(cfg.clone(), genesis(), None);
+        let now = T0 + 500;
+        let fx = e.step(Input::Start, now);
+        let (view, parent, parent_height, parent_cert) = find_propose(&fx).expect("asks at once");
+        let fx = e.step(Input::Idle { view }, now);
+        assert!(fx.is_empty(), "idle: no proposal, no timer, no vote: {fx:?}");
+        // Long after any timeout: nothing fires, nothing is signed.
+        let later = now + 60_000;
+        assert!(e.step(Input::Timer { view }, later).is_empty());
+        assert_eq!(e.status().failed_views, 0);
+        let fx = e.step(Input::Work, later);
+        assert_eq!(find_propose(&fx), Some((view, parent, parent_height, parent_cert.clone())), "{fx:?}");
+        // Built at once; the next view asks again at once (block time 0), and goes idle again.
+        let block = build(&cfg, view, parent, parent_height, parent_cert, later);
+        let fx = e.step(Input::Built(block), later);
+        assert!(fx.iter().any(|x| matches!(x, Effect::Finalized { height: 1, .. })), "{fx:?}");
+        let (next, ..) = find_propose(&fx).expect("the next view asks at once");
+        assert_eq!(next, view + 1);
+        assert!(e.step(Input::Idle { view: next }, later).is_empty());
+        assert!(e.step(Input::Work, later).iter().any(|x| matches!(x, Effect::Propose { .. })));
+    }
+
+    #[test]
+    fn idle_is_ignored_unless_on_demand() {
+        let cfg = config(&keys(1), Some(0));
+        let mut e = Engine::new(cfg, genesis(), None);
+        let now = T0 + 500;
+        let fx = e.step(Input::Start, now);
+        let (view, ..) = find_propose(&fx).expect("asks");
+        e.step(Input::Idle { view }, now);
+        let fx = e.step(Input::Timer { view }, now + 60_000);
+        assert!(our_votes(&fx, VoteKind::Nullify).len() == 1, "the view still times out: {fx:?}");
     }
 
     #[test]

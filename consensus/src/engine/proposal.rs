@@ -219,7 +219,7 @@ impl Engine {
     pub(super) fn try_propose(&mut self) {
         let view = self.view;
         let Some(signer) = &self.signer else { return };
-        if self.cfg.validators.leader(view) != signer.address() || signer.signed_any(view) {
+        if self.idle || self.cfg.validators.leader(view) != signer.address() || signer.signed_any(view) {
             return;
         }
         if self.rounds.get(&view).is_some_and(|r| r.requested_parent.is_some()) {

@@ -26,9 +26,29 @@ impl Engine {
 
     pub(super) fn start_view_timers(&mut self) {
         let timeout = self.cfg.block_time_ms.saturating_add(self.timeout_ms());
-        self.timeout_at_ms = self.now_ms.saturating_add(timeout);
+        self.timeout_at_ms = if self.idle { u64::MAX } else { self.now_ms.saturating_add(timeout) };
         self.rebroadcast_at_ms = self.timeout_at_ms;
         self.propose_wait_at_ms = None;
+    }
+
+    /// D1: our proposal for `view` was not built because nothing waits: wait, without timers.
+    pub(super) fn on_idle(&mut self, view: u64) {
+        if !self.cfg.on_demand || view != self.view || self.signer.as_ref().is_some_and(|s| s.signed_any(view)) {
+            return;
+        }
+        if let Some(round) = self.rounds.get_mut(&view) {
+            round.requested_parent = None;
+        }
+        self.idle = true;
+        self.start_view_timers();
+    }
+
+    /// D1: work waits again: the view starts its timers now and the leader proposes.
+    pub(super) fn on_work(&mut self) {
+        if self.idle {
+            self.idle = false;
+            self.start_view_timers();
+        }
     }
 
     /// T1: a timer fired. Only the current view's timers matter.
@@ -60,6 +80,9 @@ impl Engine {
             if signer.signed(VoteKind::Nullify, view).is_some() { self.rebroadcast_at_ms } else { self.timeout_at_ms };
         if let Some(p) = self.propose_wait_at_ms {
             at = at.min(p);
+        }
+        if at == u64::MAX {
+            return;
         }
         if self.armed != Some((view, at)) {
             self.armed = Some((view, at));

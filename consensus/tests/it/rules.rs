@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
-use taksa_consensus::state::{execute_block, select_transactions, BlockBudget, StateDigest};
+use taksa_consensus::state::{execute_block, recipient_known_valid, select_transactions, BlockBudget, StateDigest};
 use taksa_consensus::tx::MEMO_BYTES_MAX;
 use taksa_consensus::{
     Account, Address, Block, Certificate, Domain, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
@@ -193,16 +193,42 @@ fn a_block_with_one_bad_transaction_applies_nothing() {
 fn a_transfer_to_bytes_that_are_no_account_key_is_refused_in_a_block_and_on_admission() {
     let ks = keys(2);
     let state = genesis_state(&ks, 1_000);
-    let p = parent(&state);
     // The identity point decodes, but is of small order: no one can sign for it.
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let burn = signed(&ks[0], Address(taksa_consensus::crypto::PublicKey(identity)), 10, 1, 0);
     assert_eq!(burn.check_stateless(CHAIN, &rules().genesis_hash, 1), Err(TxError::BadRecipient));
-    let mut block = build(&state, &p, vec![]);
-    block.txs.push(burn);
+    assert_block_refuses_recipient(&state, burn);
+}
+
+#[test]
+fn only_a_funded_recipient_skips_the_account_key_check() {
+    let ks = keys(2);
+    let mut state = genesis_state(&ks, 1_000);
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let burn_to = Address(taksa_consensus::crypto::PublicKey(identity));
+    // A nonce without funds proves nothing (a zero fee floor lets any key send nothing).
+    state.insert(burn_to, Account { balance: 0, nonce: 3 });
+    let honest_to = Address(ks[1].public());
+    assert!(!recipient_known_valid(&state, &burn_to));
+    assert!(recipient_known_valid(&state, &honest_to));
+    let burn = signed(&ks[0], burn_to, 10, 1, 0);
+    let honest = signed(&ks[0], honest_to, 10, 1, 1);
+    let known = |to: &Address| recipient_known_valid(&state, to);
+    let verdicts =
+        SignedTransaction::check_stateless_many(&[burn.clone(), honest], CHAIN, &rules().genesis_hash, 1, &known);
+    assert_eq!(verdicts, vec![Err(TxError::BadRecipient), Ok(())]);
+    assert_block_refuses_recipient(&state, burn);
+}
+
+/// A block on `state` whose only transaction is `tx` is refused for its recipient.
+fn assert_block_refuses_recipient(state: &BTreeMap<Address, Account>, tx: SignedTransaction) {
+    let p = parent(state);
+    let mut block = build(state, &p, vec![]);
+    block.txs.push(tx);
     block.header.tx_root = tx_root(&block.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
-    let err = execute_block(&rules(), &state, &p, &block, &|_| false);
+    let err = execute_block(&rules(), state, &p, &block, &|_| false);
     assert!(
         matches!(err, Err(taksa_consensus::state::BlockError::Tx { index: 0, error: TxError::BadRecipient, .. })),
         "{err:?}"

@@ -330,6 +330,10 @@ pub(crate) struct Chain {
     inbox_streak: u32,
     /// When sync progress was last logged.
     sync_logged_ms: u64,
+    /// Blocks only when transactions wait (engine rule D1).
+    on_demand: bool,
+    /// On demand: transactions admitted since the leader was last woken.
+    unsealed: usize,
 }
 
 /// A short name of a consensus message for debug logs.
@@ -351,6 +355,7 @@ impl Chain {
     pub(crate) fn new(
         shared: Arc<Shared>,
         key: Option<Keypair>,
+        on_demand: bool,
         network: Box<dyn Network>,
         inbox: Receiver<ChainMsg>,
         ends: ActorEnds,
@@ -368,12 +373,14 @@ impl Chain {
             domain: shared.domain.clone(),
             validators: shared.validators.clone(),
             key,
-            block_time_ms,
+            // On demand, the next block may follow at once: pacing is what transactions wait.
+            block_time_ms: if on_demand { 0 } else { block_time_ms },
             // A view whose leader is down costs block time plus this; one block time of slack
             // covers a proposal's trip and execution on loopback and LAN.
             timeout_base_ms: block_time_ms.max(1000),
             timeout_max_ms: 8000,
             future_timestamp_ms_max: 2000,
+            on_demand,
         };
         let cfg = CoreConfig { engine, rules: shared.rules.clone() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
@@ -390,6 +397,8 @@ impl Chain {
             feed_out: Vec::new(),
             inbox_streak: 0,
             sync_logged_ms: 0,
+            on_demand,
+            unsealed: 0,
         })
     }
 
@@ -412,11 +421,11 @@ impl Chain {
                     Ok(ChainMsg::Shutdown) | Err(_) => return Ok(()),
                     Ok(msg) => {
                         self.handle(msg)?;
-                        self.admit_if_starved();
+                        self.admit_if_starved()?;
                     }
                 },
                 recv(self.submissions) -> submission => match submission {
-                    Ok(first) => self.admit(first),
+                    Ok(first) => self.admit(first)?,
                     // `Shared` holds a sender as long as this actor runs.
                     Err(_) => return Ok(()),
                 },
@@ -427,21 +436,22 @@ impl Chain {
 
     /// Counts inbox messages handled while transactions wait, and admits a batch of them
     /// after [`INBOX_STREAK_MAX`] in a row.
-    fn admit_if_starved(&mut self) {
+    fn admit_if_starved(&mut self) -> anyhow::Result<()> {
         if self.submissions.is_empty() {
-            return;
+            return Ok(());
         }
         self.inbox_streak += 1;
         if self.inbox_streak >= INBOX_STREAK_MAX {
             if let Ok(first) = self.submissions.try_recv() {
-                self.admit(first);
+                self.admit(first)?;
             }
         }
+        Ok(())
     }
 
-    /// Admits `first` and whatever else waits (up to [`ADMIT_BATCH_MAX`]), publishes, then
-    /// tells each submitter its verdict.
-    fn admit(&mut self, first: Submission) {
+    /// Admits `first` and whatever else waits (up to [`ADMIT_BATCH_MAX`]), publishes, tells
+    /// each submitter its verdict, then wakes an idle on-demand leader (`taksa dev --instant`).
+    fn admit(&mut self, first: Submission) -> anyhow::Result<()> {
         self.inbox_streak = 0;
         let next_height = self.core.head().height.saturating_add(1);
         let mut replies = Vec::new();
@@ -471,8 +481,15 @@ impl Chain {
             self.shared.announce(item);
         }
         for (reply, verdicts) in replies {
+            self.unsealed = self.unsealed.saturating_add(verdicts.iter().filter(|v| v.is_ok()).count());
             reply.send(verdicts);
         }
+        // Group commit under load: more submissions waiting join this block, up to a batch.
+        if self.on_demand && self.unsealed > 0 && (self.submissions.is_empty() || self.unsealed >= ADMIT_BATCH_MAX) {
+            self.unsealed = 0;
+            self.step(Input::Admitted)?;
+        }
+        Ok(())
     }
 
     /// Records and announces what admission dropped (replaced, evicted), and gossips the queued

@@ -5,6 +5,7 @@ mod browser;
 mod byzantine;
 mod events;
 mod flood;
+mod instant;
 mod network;
 mod pool;
 mod replay;

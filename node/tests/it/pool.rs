@@ -17,7 +17,14 @@ use crate::support::{call, finalized_height, params, wait_status, DevNode};
 const BLOCK_MS: u64 = 100;
 
 /// A dev-chain transfer, hex-encoded for `tx_submit`, with its hash.
-fn transfer(key: &Keypair, to: Address, amount: u128, nonce: u64, fee: u128, genesis: &Hash) -> (String, String) {
+pub(crate) fn transfer(
+    key: &Keypair,
+    to: Address,
+    amount: u128,
+    nonce: u64,
+    fee: u128,
+    genesis: &Hash,
+) -> (String, String) {
     transfer_until(key, to, amount, nonce, fee, None, genesis)
 }
 
@@ -44,14 +51,14 @@ fn transfer_until(
     (format!("0x{}", hex::encode(stx.encode())), stx.hash().to_hex())
 }
 
-async fn genesis_hash(client: &HttpClient) -> Hash {
+pub(crate) async fn genesis_hash(client: &HttpClient) -> Hash {
     let info = call(client, "chain_getInfo", params(&[])).await.expect("chain_getInfo");
     Hash::from_hex(info["genesisHash"].as_str().expect("genesisHash")).expect("hash")
 }
 
 /// A funded dev account, so transfers to it create no account (derived once: a mnemonic's
 /// key derivation is slow on purpose).
-fn recipient() -> Address {
+pub(crate) fn recipient() -> Address {
     static RECIPIENT: std::sync::OnceLock<Address> = std::sync::OnceLock::new();
     *RECIPIENT.get_or_init(|| Address(devnet::dev_account(9).public()))
 }

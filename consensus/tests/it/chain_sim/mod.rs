@@ -204,6 +204,7 @@ pub(crate) fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
         timeout_base_ms: 1000,
         timeout_max_ms: 8000,
         future_timestamp_ms_max: 2000,
+        on_demand: false,
     };
     let rules = Rules {
         chain_id: genesis.chain_id.clone(),

@@ -162,6 +162,7 @@ pub(crate) fn config(keys: &[Keypair], i: usize) -> Config {
         timeout_base_ms: 1000,
         timeout_max_ms: 8000,
         future_timestamp_ms_max: 2000,
+        on_demand: false,
     }
 }
 

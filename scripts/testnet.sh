@@ -24,7 +24,7 @@ cd "$ROOT"
 # Public test material (see genesis.json's "comment"): anyone can sign with these keys.
 MNEMONIC="abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 TEST_PASSWORD="taksa-public-testnet-password-not-secret"
-GENESIS_SRC="$ROOT/genesis.json"
+GENESIS_SRC="${TAKSA_TESTNET_GENESIS:-$ROOT/genesis.json}"
 P2P_BASE="${TAKSA_TESTNET_P2P_PORT:-30400}"
 RPC_BASE="${TAKSA_TESTNET_RPC_PORT:-8600}"
 TIMEOUT_S="${TAKSA_TESTNET_TIMEOUT:-60}"
@@ -67,6 +67,9 @@ Environment:
   TAKSA_TESTNET_TIMEOUT   seconds to wait for the nodes to be ready [default: 60]
   TAKSA_TESTNET_LOG       log filter passed to the nodes as TAKSA_LOG [default: info]
   TAKSA_SKIP_BUILD=1      use the existing \$CARGO_TARGET_DIR/debug/taksa without building
+  TAKSA_TESTNET_GENESIS   another genesis file with the same keys (another block time, say)
+                          [default: the checkout's genesis.json]
+  TAKSA_RELEASE=1         build and run the release binary (\$CARGO_TARGET_DIR/release/taksa)
   CARGO_TARGET_DIR        build folder [default: ~/.cache/taksa/target, as scripts/setup.sh]
 
 The validator keys and funded accounts come from the PUBLISHED test mnemonic
@@ -535,8 +538,17 @@ start_folder() {
   fi
 }
 
-# start_binary: builds taksa (unless TAKSA_SKIP_BUILD=1) and sets BIN.
+# start_binary: builds taksa (unless TAKSA_SKIP_BUILD=1) and sets BIN; TAKSA_RELEASE=1 builds
+# and runs the release binary, as operators do (and as benchmarks must).
 start_binary() {
+  if [ "${TAKSA_RELEASE:-0}" = 1 ]; then
+    # shellcheck source=scripts/setup.sh
+    source "$ROOT/scripts/setup.sh"
+    say "TAKSA_RELEASE=1: building the release binary into $CARGO_TARGET_DIR/release"
+    taksa_release_build
+    BIN="$CARGO_TARGET_DIR/release/taksa"
+    return 0
+  fi
   if [ "${TAKSA_SKIP_BUILD:-0}" = 1 ]; then
     # The same default as scripts/setup.sh, without its build checks.
     export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taksa/target}"

@@ -17,6 +17,36 @@ pub const TX_DOMAIN: &[u8] = b"taksa/tx/v1";
 pub const MEMO_BYTES_MAX: usize = 256;
 /// The longest chain id, in bytes.
 pub const CHAIN_ID_BYTES_MAX: usize = 64;
+/// The most transactions one gossip message carries.
+pub const GOSSIP_BATCH_TXS_MAX: usize = 128;
+/// The longest gossip message of transactions: the list's length, then a full batch of the
+/// longest transactions.
+pub const GOSSIP_BATCH_BYTES_MAX: usize = 8 + GOSSIP_BATCH_TXS_MAX * codec::TX_BYTES_MAX;
+
+/// Transactions as one gossip message: the canonical encoding of the list. The caller keeps
+/// it to at most [`GOSSIP_BATCH_TXS_MAX`] transactions.
+pub fn encode_gossip_batch(txs: &[SignedTransaction]) -> Vec<u8> {
+    codec::encode(&txs)
+}
+
+/// Decodes a gossip message of transactions: from 1 to [`GOSSIP_BATCH_TXS_MAX`] of them, each
+/// at most [`codec::TX_BYTES_MAX`] long encoded, with nothing after them. Honest nodes send
+/// nothing else, so any error is the sender's fault.
+pub fn decode_gossip_batch(bytes: &[u8]) -> Result<Vec<SignedTransaction>, Error> {
+    // The count first, so a forged count costs nothing to refuse.
+    let count = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_le_bytes);
+    let Some(count) = count.and_then(|c| usize::try_from(c).ok()) else {
+        return Err(Error::Decode("no transaction count".into()));
+    };
+    if count == 0 || count > GOSSIP_BATCH_TXS_MAX {
+        return Err(Error::TooLarge { len: count, max: GOSSIP_BATCH_TXS_MAX });
+    }
+    let txs: Vec<SignedTransaction> = codec::decode(bytes, GOSSIP_BATCH_BYTES_MAX)?;
+    if let Some(len) = txs.iter().map(codec::encoded_len).find(|len| *len > codec::TX_BYTES_MAX) {
+        return Err(Error::TooLarge { len, max: codec::TX_BYTES_MAX });
+    }
+    Ok(txs)
+}
 
 /// A transfer of `amount` from `from` to `to`, paying `fee` to the block's proposer.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -254,5 +284,52 @@ impl TxError {
             TxError::Expired { .. } => "expired",
             TxError::AccountCreationFee { .. } => "account_creation_fee",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(nonce: u64, memo: Option<String>) -> SignedTransaction {
+        let key = Keypair::from_seed(&[4; 32]);
+        Transaction {
+            chain_id: "taksa-test".into(),
+            from: Address(key.public()),
+            to: Address(Keypair::from_seed(&[5; 32]).public()),
+            amount: 1,
+            fee: 1,
+            nonce,
+            valid_until_height: None,
+            memo,
+        }
+        .sign(&key, &Hash([1; 32]))
+    }
+
+    #[test]
+    fn a_gossip_batch_decodes_to_what_was_encoded() {
+        let txs: Vec<SignedTransaction> = (0..GOSSIP_BATCH_TXS_MAX as u64).map(|n| transfer(n, None)).collect();
+        let bytes = encode_gossip_batch(&txs);
+        assert!(bytes.len() <= GOSSIP_BATCH_BYTES_MAX);
+        assert_eq!(decode_gossip_batch(&bytes), Ok(txs));
+    }
+
+    #[test]
+    fn a_gossip_batch_that_no_honest_node_sends_is_refused() {
+        assert!(decode_gossip_batch(&encode_gossip_batch(&[])).is_err(), "empty");
+        assert!(decode_gossip_batch(&[1, 0, 0]).is_err(), "no whole count");
+        let over: Vec<SignedTransaction> = (0..=GOSSIP_BATCH_TXS_MAX as u64).map(|n| transfer(n, None)).collect();
+        assert!(decode_gossip_batch(&encode_gossip_batch(&over)).is_err(), "one too many");
+        // A count far beyond what follows is refused before anything is allocated for it.
+        let mut forged = encode_gossip_batch(&[transfer(0, None)]);
+        forged[..8].copy_from_slice(&(u64::MAX).to_le_bytes());
+        assert!(decode_gossip_batch(&forged).is_err(), "forged count");
+        let mut trailing = encode_gossip_batch(&[transfer(0, None)]);
+        trailing.push(0);
+        assert!(decode_gossip_batch(&trailing).is_err(), "trailing bytes");
+        // A transaction longer than a single one may be is refused inside a batch too.
+        let long = transfer(0, Some("x".repeat(codec::TX_BYTES_MAX)));
+        assert!(codec::encoded_len(&long) > codec::TX_BYTES_MAX);
+        assert!(decode_gossip_batch(&encode_gossip_batch(&[long])).is_err(), "an over-long transaction");
     }
 }

@@ -1,9 +1,8 @@
 //! The JSON-RPC backend: answers reads from storage and the pool, admits submissions.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use taksa_consensus::{state, Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
+use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
     AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
     FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
@@ -12,7 +11,8 @@ use taksa_rpc::{
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
-use crate::chain::{now_ms, Candidate, NoVerdict, Shared};
+use crate::admission::Admission;
+use crate::chain::{now_ms, NoVerdict, Shared};
 use taksa_consensus::pool::AdmitError;
 
 /// The token's display symbol.
@@ -108,88 +108,24 @@ impl Backend for NodeBackend {
         self.submit_many(vec![tx]).pop().unwrap_or_else(|| Err(SubmitError::Internal("no verdict".into())))
     }
 
-    /// The one admission path, for `tx_submit` (a batch of one) and `tx_submitBatch`: known
-    /// hashes answer at once; the stateless checks run here, on whichever core serves the call,
-    /// with the signatures verified in batches on every core; the chain actor, which owns the
-    /// pool, then admits the batch in one step and gossips what it admitted.
+    /// The one admission path ([`Shared::admit_many`]), for `tx_submit` (a batch of one) and
+    /// `tx_submitBatch`; what is newly admitted is gossiped.
     fn submit_many(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
-        let s = &self.shared;
-        let pool = &s.chain().pool;
-        let mut out: Vec<Result<Hash, SubmitError>> = Vec::with_capacity(txs.len());
-        let mut fresh: Vec<(usize, SignedTransaction, Hash, Vec<u8>)> = Vec::new();
-        for (i, tx) in txs.into_iter().enumerate() {
-            let encoded = tx.encode();
-            let hash = Hash::of(&[&encoded]);
-            out.push(Ok(hash));
-            // Known hashes keep this answer; every other slot is overwritten below.
-            // The same bytes again answer the same hash, pending or final, so wallets can retry.
-            if pool.contains(&hash) {
-                continue;
-            }
-            match s.store.tx_location(&hash) {
-                Ok(Some(_)) => continue,
-                Ok(None) => fresh.push((i, tx, hash, encoded)),
-                Err(e) => out[i] = Err(SubmitError::Internal(e.to_string())),
-            }
-        }
-        let checked: Vec<SignedTransaction> = fresh.iter().map(|(_, tx, _, _)| tx.clone()).collect();
-        // Read under the state lock once, then released before the signatures are verified.
-        let funded: HashSet<Address> = s.store.with_state(|_, accounts| {
-            checked.iter().map(|tx| tx.tx.to).filter(|to| state::recipient_known_valid(accounts, to)).collect()
-        });
-        let verdicts = SignedTransaction::check_stateless_many(
-            &checked,
-            &s.genesis.chain_id,
-            &s.genesis_hash,
-            s.genesis.fee_floor,
-            &|to| funded.contains(to),
-        );
-        let mut candidates = Vec::new();
-        let mut waiting = Vec::new();
-        for ((i, tx, hash, encoded), verdict) in fresh.into_iter().zip(verdicts) {
-            match verdict {
-                Err(e) => out[i] = Err(SubmitError::Rejected(e)),
-                Ok(()) => {
-                    candidates.push(Candidate { tx, hash, bytes: encoded.len() });
-                    waiting.push((i, hash, encoded));
+        self.shared
+            .admit_many(txs, true)
+            .into_iter()
+            .map(|(hash, admission)| match admission {
+                Admission::Known => Ok(hash),
+                Admission::Invalid(e) => Err(SubmitError::Rejected(e)),
+                Admission::Pool(Ok(_)) => Ok(hash),
+                Admission::Pool(Err(e)) => submit_error(hash, e),
+                Admission::Unanswered(NoVerdict::Busy) => Err(SubmitError::Busy),
+                Admission::Unanswered(NoVerdict::Stopped) => {
+                    Err(SubmitError::Internal("the node's chain service stopped".into()))
                 }
-            }
-        }
-        let verdicts = match s.submit_many_and_wait(candidates) {
-            Ok(v) => v,
-            Err(e) => {
-                let error = match e {
-                    NoVerdict::Busy => SubmitError::Busy,
-                    NoVerdict::Stopped => SubmitError::Internal("the node's chain service stopped".into()),
-                };
-                for (i, hash, _) in waiting {
-                    // Admitted in the instant before the wait ran out: the pool shows it.
-                    out[i] = if s.chain().pool.contains(&hash) { Ok(hash) } else { Err(error.clone()) };
-                }
-                return out;
-            }
-        };
-        if verdicts.len() != waiting.len() {
-            for (i, _, _) in waiting {
-                out[i] = Err(SubmitError::Internal("the pool answered a different number of transactions".into()));
-            }
-            return out;
-        }
-        for ((i, hash, encoded), verdict) in waiting.into_iter().zip(verdicts) {
-            out[i] = match verdict {
-                Ok(admitted) => {
-                    if let (Some(p2p), true) = (&s.p2p, admitted.gossip()) {
-                        // Validators learn it by gossip; our pool keeps it either way.
-                        if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, encoded) {
-                            tracing::warn!(target: "p2p", %hash, error = %e, "could not gossip a transaction");
-                        }
-                    }
-                    Ok(hash)
-                }
-                Err(e) => submit_error(hash, e),
-            };
-        }
-        out
+                Admission::Internal(e) => Err(SubmitError::Internal(e)),
+            })
+            .collect()
     }
 
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {

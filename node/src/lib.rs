@@ -7,6 +7,7 @@
 //! key-holding client; `bench` the load driver; [`devnet`] the embedded dev and testnet genesis;
 //! `reserved` follows the reserved peers file of `taksa node --reserved-peers-file`.
 
+mod admission;
 mod backend;
 mod bench;
 mod chain;

@@ -16,13 +16,15 @@ use std::time::Duration;
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{codec, Block, Hash, SignedTransaction};
+use taksa_consensus::{Block, Hash};
 use taksa_p2p::{Event, Handle, PeerId, Reply, Request, Response, Topic, Verdict, SYNC_RESPONSE_BYTES_MAX};
 
 use crate::chain::{ChainMsg, Network, Shared};
 use crossbeam_channel::Sender as SyncSender;
 use taksa_consensus::chain::{Input, Peer, Penalty, SYNC_INTERVAL_MS};
-use taksa_consensus::pool::Admitted;
+use taksa_consensus::tx::{decode_gossip_batch, GOSSIP_BATCH_TXS_MAX};
+
+use crate::admission::{Admission, GOSSIP_FLUSH_MS};
 
 /// How many peers are asked for a missing block before giving up (the chain asks again later).
 const FETCH_PEERS_MAX: usize = 4;
@@ -158,10 +160,11 @@ pub(crate) async fn route(
     inbox: SyncSender<ChainMsg>,
     rejections: Arc<Rejections>,
 ) {
-    /// Transaction checks running at once on the blocking pool. Beyond it, transaction gossip
-    /// is ignored (no penalty; the sender's node re-gossips what its pool holds), so a flood
-    /// cannot pile up unbounded work behind the p2p queue's bound.
-    const TX_CHECKS_IN_FLIGHT_MAX: usize = 1024;
+    /// Gossiped batches of transactions checked at once on the blocking pool (1024
+    /// transactions). Beyond it, transaction gossip is ignored (no penalty; the sender's node
+    /// re-gossips what its pool holds), so a flood cannot pile up unbounded work behind the p2p
+    /// queue's bound.
+    const TX_CHECKS_IN_FLIGHT_MAX: usize = 1024 / GOSSIP_BATCH_TXS_MAX;
     let tx_checks = Arc::new(tokio::sync::Semaphore::new(TX_CHECKS_IN_FLIGHT_MAX));
     while let Some(event) = events.recv().await {
         match event {
@@ -192,9 +195,11 @@ pub(crate) async fn route(
                 let shared = shared.clone();
                 let handle = handle.clone();
                 let rejections = rejections.clone();
-                tokio::spawn(async move {
+                // On the blocking pool: the batch's signatures are verified there, and the
+                // admission waits for the chain actor's verdicts.
+                tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    let verdict = match admit_gossiped(shared, data).await {
+                    let verdict = match admit_gossiped(&shared, &data) {
                         Ok(true) => Verdict::Accept,
                         Ok(false) => Verdict::Ignore,
                         Err(reason) => {
@@ -231,38 +236,23 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
     Ok(Some(msg))
 }
 
-/// Admits a gossiped transaction by the same path as RPC: checked here (signature on the
-/// blocking pool), admitted by the chain actor. `Ok(true)` when it is new in our pool (forward
-/// it).
-async fn admit_gossiped(shared: Arc<Shared>, data: Vec<u8>) -> Result<bool, &'static str> {
-    let bytes = data.len();
-    let checking = shared.clone();
-    let checked = tokio::task::spawn_blocking(move || check_gossiped(&checking, &data))
-        .await
-        .map_err(|_| "transaction check failed")?;
-    let Some((tx, hash)) = checked? else { return Ok(false) };
-    // A full admission queue ignores it: not the peer's fault, and its node gossips it again.
-    let Ok(verdict) = shared.submit(tx, hash, bytes) else { return Ok(false) };
-    match verdict.await {
-        Ok(Ok(Admitted::New | Admitted::Replaced(_))) => Ok(true),
-        // Held behind a nonce gap: forwarded by whichever node sees the gap fill.
-        Ok(Ok(Admitted::Queued | Admitted::AlreadyPending)) | Err(_) => Ok(false),
-        // Valid but not admissible here now (nonce, balance, a full pool): not the peer's fault.
-        Ok(Err(_)) => Ok(false),
+/// Admits a gossiped batch of transactions by the same path as RPC ([`Shared::admit_many`]).
+/// `Ok(true)` when one of them is new in our pool (forward the batch); an error when the batch
+/// or one of its transactions is invalid, which no honest node sends: every node checks a
+/// transaction before it gossips or forwards it, and these checks need no state.
+pub(crate) fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
+    let txs = decode_gossip_batch(data).map_err(|_| "transaction batch does not decode")?;
+    let mut new = false;
+    for (_, admission) in shared.admit_many(txs, false) {
+        match admission {
+            Admission::Invalid(_) => return Err("transaction invalid for this chain (signature, chain or fields)"),
+            Admission::Pool(Ok(admitted)) => new |= admitted.gossip(),
+            // Known, held behind a nonce gap (forwarded by whichever node sees the gap fill), not
+            // admissible here now (nonce, balance, a full pool or queue): not the peer's fault.
+            Admission::Known | Admission::Pool(Err(_)) | Admission::Unanswered(_) | Admission::Internal(_) => {}
+        }
     }
-}
-
-/// Decodes a gossiped transaction and checks its signature and fields for this chain; `None`
-/// when our pool holds it already.
-fn check_gossiped(shared: &Shared, data: &[u8]) -> Result<Option<(SignedTransaction, Hash)>, &'static str> {
-    let tx: SignedTransaction = codec::decode(data, codec::TX_BYTES_MAX).map_err(|_| "transaction does not decode")?;
-    let hash = tx.hash();
-    if shared.chain().pool.contains(&hash) {
-        return Ok(None);
-    }
-    tx.check_stateless(&shared.genesis.chain_id, &shared.genesis_hash, shared.genesis.fee_floor)
-        .map_err(|_| "transaction invalid for this chain (signature, chain or fields)")?;
-    Ok(Some((tx, hash)))
+    Ok(new)
 }
 
 /// Answers a peer's sync request from storage.
@@ -334,7 +324,7 @@ pub(crate) async fn sync(
         tick.tick().await;
         ticks = ticks.wrapping_add(1);
         if ticks % REGOSSIP_TICKS == 0 {
-            pending_before = regossip(&shared, &handle, &pending_before);
+            pending_before = regossip(&shared, &pending_before);
         }
         let peers = handle.peers().await;
         let numbered = peer_ids.lock().map(|mut ids| ids.connected(&peers)).unwrap_or_default();
@@ -346,27 +336,39 @@ pub(crate) async fn sync(
 
 /// Gossips again the proposable pool transactions that were already pending last round;
 /// returns what is pending now.
-fn regossip(shared: &Shared, handle: &Handle, before: &HashSet<Hash>) -> HashSet<Hash> {
+fn regossip(shared: &Shared, before: &HashSet<Hash>) -> HashSet<Hash> {
     let candidates = shared.chain().pool.candidates(REGOSSIP_MAX, &shared.store);
     let mut now = HashSet::with_capacity(candidates.len());
-    let mut sent = 0usize;
+    let mut again = Vec::new();
     for stx in candidates {
         let hash = stx.hash();
-        if before.contains(&hash) && handle.publish(Topic::Transactions, stx.encode()).is_ok() {
-            sent += 1;
+        if before.contains(&hash) {
+            again.push(stx);
         }
         now.insert(hash);
     }
-    if sent > 0 {
-        tracing::debug!(target: "mempool", sent, "gossiped still-pending transactions again");
+    if !again.is_empty() {
+        tracing::debug!(target: "mempool", txs = again.len(), "gossiping still-pending transactions again");
+        shared.gossip_txs(again);
     }
     now
+}
+
+/// Sends the transactions waiting for gossip every [`GOSSIP_FLUSH_MS`] (full messages leave
+/// at once, see [`crate::admission`]).
+pub(crate) async fn flush_tx_gossip(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(GOSSIP_FLUSH_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        shared.flush_tx_gossip();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use taksa_consensus::block::tx_root;
-    use taksa_consensus::{Address, Header, Keypair, Transaction};
+    use taksa_consensus::{Address, Header, Keypair, SignedTransaction, Transaction};
 
     use super::*;
 

@@ -199,6 +199,11 @@ async fn run_node(
             Ok(())
         });
         let sync = network::sync(shared.clone(), handle, inbox_tx.clone(), peer_ids, peers_view);
+        let flush = network::flush_tx_gossip(shared.clone());
+        sup.spawn_critical("tx-gossip", async move {
+            flush.await;
+            Ok(())
+        });
         sup.spawn_critical("network-sync", async move {
             sync.await;
             Ok(())

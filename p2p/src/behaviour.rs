@@ -62,9 +62,11 @@ pub(crate) fn build(
         .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
         .with_max_pending_incoming(Some(PENDING_CONNECTIONS_MAX))
         .with_max_pending_outgoing(Some(PENDING_CONNECTIONS_MAX));
-    let gossipsub =
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossipsub_config(names)?)
-            .map_err(|reason| Error::Setup { what: "gossipsub", reason: reason.to_string() })?;
+    // Anonymous: no libp2p signature on each message. Transactions and consensus messages carry
+    // their own signatures, checked by the node before anything is forwarded; the connection
+    // (Noise) identifies the peer that forwarded a message, which is whom scoring charges.
+    let gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config(names)?)
+        .map_err(|reason| Error::Setup { what: "gossipsub", reason: reason.to_string() })?;
     let sync = request_response::Behaviour::with_codec(
         SyncCodec,
         [(protocol(names.sync_protocol())?, request_response::ProtocolSupport::Full)],
@@ -102,7 +104,7 @@ fn gossipsub_config(names: &Names) -> Result<gossipsub::Config, Error> {
     let mut builder = gossipsub::ConfigBuilder::default();
     builder
         .validate_messages()
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
         .message_id_fn(message_id)
         .heartbeat_interval(GOSSIP_HEARTBEAT)
         .heartbeat_initial_delay(Duration::from_millis(100))

@@ -112,9 +112,11 @@ impl Names {
         Names { prefix: format!("/taksa/{chain_id}/{short}") }
     }
 
-    /// `/taksa/{chain_id}/{first 8 hex of the genesis hash}/tx/1` and `.../consensus/1`.
+    /// `/taksa/{chain_id}/{first 8 hex of the genesis hash}/tx/2` and `.../consensus/2`.
+    /// Version 2: transactions in batches, and no libp2p signature on messages (version 1
+    /// nodes would refuse them, so they do not share the topics).
     pub(crate) fn topic(&self, topic: Topic) -> String {
-        format!("{}/{}/1", self.prefix, topic.suffix())
+        format!("{}/{}/2", self.prefix, topic.suffix())
     }
 
     pub(crate) fn sync_protocol(&self) -> String {
@@ -196,8 +198,8 @@ mod tests {
         let mut genesis = [0u8; 32];
         genesis[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
         let names = Names::new("taksa-dev", &Hash(genesis));
-        assert_eq!(names.topic(Topic::Transactions), "/taksa/taksa-dev/deadbeef/tx/1");
-        assert_eq!(names.topic(Topic::Consensus), "/taksa/taksa-dev/deadbeef/consensus/1");
+        assert_eq!(names.topic(Topic::Transactions), "/taksa/taksa-dev/deadbeef/tx/2");
+        assert_eq!(names.topic(Topic::Consensus), "/taksa/taksa-dev/deadbeef/consensus/2");
         assert_eq!(names.sync_protocol(), "/taksa/taksa-dev/deadbeef/sync/2");
     }
 

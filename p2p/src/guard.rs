@@ -61,11 +61,12 @@ const CONSENSUS_BUDGET: Budget = Budget {
     bytes_burst: 4 * Message::PROPOSAL_BYTES_MAX as u64,
 };
 
-/// Transactions per peer: a full block's worth per second (what the chain can take at its
-/// shortest block time), twice that at once.
+/// Transactions per peer, in messages of up to `GOSSIP_BATCH_TXS_MAX`: bytes for a full block of
+/// the longest transactions per second (what the chain can take at its shortest block time),
+/// twice that at once; messages for a batch flushed every 5 ms beside full ones.
 const TRANSACTIONS_BUDGET: Budget = Budget {
-    messages_per_sec: BLOCK_TXS_MAX as u64,
-    messages_burst: 2 * BLOCK_TXS_MAX as u64,
+    messages_per_sec: 1000,
+    messages_burst: 2000,
     bytes_per_sec: (BLOCK_TXS_MAX * TX_BYTES_MAX) as u64,
     bytes_burst: (2 * BLOCK_TXS_MAX * TX_BYTES_MAX) as u64,
 };

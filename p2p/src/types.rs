@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use taksa_consensus::codec;
 use taksa_consensus::engine::Message;
 use tokio::sync::oneshot;
 
@@ -52,7 +51,7 @@ impl fmt::Debug for MessageId {
 /// A gossip topic. Each network (chain id and genesis) has its own pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Topic {
-    /// Signed transactions, one per message.
+    /// Signed transactions, up to `taksa_consensus::tx::GOSSIP_BATCH_TXS_MAX` per message.
     Transactions,
     /// Consensus messages: proposals, votes and certificates.
     Consensus,
@@ -65,7 +64,7 @@ impl Topic {
     /// The largest message data accepted on this topic; larger ones are rejected inside p2p.
     pub(crate) fn bytes_max(self) -> usize {
         match self {
-            Topic::Transactions => codec::TX_BYTES_MAX,
+            Topic::Transactions => taksa_consensus::tx::GOSSIP_BATCH_BYTES_MAX,
             Topic::Consensus => Message::PROPOSAL_BYTES_MAX,
         }
     }

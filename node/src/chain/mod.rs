@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
 use taksa_consensus::pool::{self, AdmitError, Admitted, DroppedTx, Limits, Mempool};
@@ -38,12 +38,12 @@ pub(crate) use snapshot::{ChainSnapshot, Publisher, SnapshotReader};
 
 /// How many messages may wait for the chain thread.
 pub(crate) const INBOX_MAX: usize = 4096;
-/// How many transactions may wait for admission; beyond it RPC answers "busy" and gossip is
-/// ignored (without penalty).
-const SUBMISSIONS_MAX: usize = 4096;
-/// The most transactions waiting in batch submissions (beside [`SUBMISSIONS_MAX`] single ones):
-/// eight full `tx_submitBatch` calls; more is answered `busy`.
-const BATCHED_QUEUED_MAX: usize = 8 * taksa_rpc::TX_SUBMIT_BATCH_MAX;
+/// How many transactions may wait for admission (eight full `tx_submitBatch` calls), counted
+/// over all submissions; beyond it RPC answers "busy" at once and gossip is ignored (without
+/// penalty).
+const QUEUED_TXS_MAX: usize = 8 * taksa_rpc::TX_SUBMIT_BATCH_MAX;
+/// How many submissions the queue holds: one per transaction at most, so never the bound reached.
+const SUBMISSIONS_MAX: usize = QUEUED_TXS_MAX;
 /// How many waiting transactions are admitted before the actor publishes and answers them (and
 /// looks at its inbox again).
 const ADMIT_BATCH_MAX: usize = 256;
@@ -78,52 +78,22 @@ pub(crate) struct Candidate {
     pub(crate) bytes: usize,
 }
 
-/// Transactions for the pool: one (from gossip or `tx_submit`) or a batch (`tx_submitBatch`, at
-/// most [`taksa_rpc::TX_SUBMIT_BATCH_MAX`]). The queue holds at most [`SUBMISSIONS_MAX`] submissions; batches
-/// come only from RPC calls, whose number in flight the RPC server bounds.
+/// Transactions for the pool, from one admission call ([`Shared::admit_many`]): `tx_submit` (one),
+/// `tx_submitBatch` (at most [`taksa_rpc::TX_SUBMIT_BATCH_MAX`]) or a gossip message (at most
+/// `GOSSIP_BATCH_TXS_MAX`). The queue holds at most [`QUEUED_TXS_MAX`] transactions.
 pub(crate) struct Submission {
     txs: Vec<Candidate>,
     reply: Reply,
 }
 
-/// Who hears the pool's verdicts, once readers can see the pool they describe.
-enum Reply {
-    One(oneshot::Sender<Verdict>),
-    Many(oneshot::Sender<Vec<Verdict>>),
-}
-
-impl Reply {
-    fn is_closed(&self) -> bool {
-        match self {
-            Reply::One(tx) => tx.is_closed(),
-            Reply::Many(tx) => tx.is_closed(),
-        }
-    }
-
-    /// Sends the verdicts; a submitter that stopped waiting is fine.
-    fn send(self, mut verdicts: Vec<Verdict>) {
-        match self {
-            Reply::One(tx) => {
-                if let Some(v) = verdicts.pop() {
-                    let _ = tx.send(v);
-                }
-            }
-            Reply::Many(tx) => {
-                let _ = tx.send(verdicts);
-            }
-        }
-    }
-}
+/// Who hears the pool's verdicts, in order, once readers can see the pool they describe.
+type Reply = oneshot::Sender<Vec<Verdict>>;
 
 /// What the pool decided of a submission.
 pub(crate) type Verdict = Result<Admitted, AdmitError>;
 
-/// The admission queue is full: the node is busy, retry in a moment.
-#[derive(Debug)]
-pub(crate) struct Busy;
-
 /// Why a submission has no verdict.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NoVerdict {
     /// The queue stayed full, or the verdict did not come in time; the actor will not admit
     /// it (it skips submissions nobody waits for any more).
@@ -161,11 +131,13 @@ pub(crate) struct Shared {
     pub(crate) validator: Option<taksa_consensus::Address>,
     /// Set when the node is shutting down (the inbox may be full).
     pub(crate) stopping: AtomicBool,
-    /// Transactions in batch submissions that the actor has not taken yet: the queue's bound in
-    /// transactions, since one message may carry a whole batch.
-    batched_queued: std::sync::atomic::AtomicUsize,
+    /// Transactions in submissions that the actor has not taken yet: the queue's bound
+    /// ([`QUEUED_TXS_MAX`]) is in transactions, since one message may carry a whole batch.
+    queued_txs: std::sync::atomic::AtomicUsize,
     /// Commits, notarized heads and dropped transactions, for subscriptions.
     pub(crate) feed: tokio::sync::broadcast::Sender<taksa_rpc::FeedItem>,
+    /// Transactions waiting to be gossiped together.
+    pub(crate) tx_gossip: crate::admission::TxGossip,
 }
 
 impl Shared {
@@ -200,24 +172,23 @@ impl Shared {
             listen_addrs: Vec::new(),
             validator,
             stopping: AtomicBool::new(false),
-            batched_queued: std::sync::atomic::AtomicUsize::new(0),
+            queued_txs: std::sync::atomic::AtomicUsize::new(0),
             feed: tokio::sync::broadcast::channel(FEED_CAPACITY).0,
+            tx_gossip: crate::admission::TxGossip::default(),
         };
         (shared, ActorEnds { publisher, submissions: submissions_rx })
     }
 
-    /// Hands a checked transaction to the chain actor, for a task: the verdict arrives on the
-    /// returned receiver. A full queue is [`Busy`] at once.
+    /// Queues one checked transaction without waiting, for tests that drive the actor by hand:
+    /// the verdict (a list of one) arrives on the returned receiver.
+    #[cfg(test)]
     pub(crate) fn submit(
         &self,
         tx: SignedTransaction,
         hash: Hash,
         bytes: usize,
-    ) -> Result<oneshot::Receiver<Verdict>, Busy> {
-        let (reply, verdict) = oneshot::channel();
-        let txs = vec![Candidate { tx, hash, bytes }];
-        self.submissions.try_send(Submission { txs, reply: Reply::One(reply) }).map_err(|_| Busy)?;
-        Ok(verdict)
+    ) -> Result<oneshot::Receiver<Vec<Verdict>>, NoVerdict> {
+        self.enqueue(vec![Candidate { tx, hash, bytes }])
     }
 
     /// [`Shared::submit_many_and_wait`] for one transaction.
@@ -232,31 +203,36 @@ impl Shared {
         verdicts.pop().ok_or(NoVerdict::Stopped)
     }
 
+    /// Queues checked transactions for the chain actor as one submission, if
+    /// [`QUEUED_TXS_MAX`] leaves room for them; otherwise [`NoVerdict::Busy`] at once.
+    fn enqueue(&self, txs: Vec<Candidate>) -> Result<oneshot::Receiver<Vec<Verdict>>, NoVerdict> {
+        let n = txs.len();
+        let before = self.queued_txs.fetch_add(n, Ordering::AcqRel);
+        if before + n > QUEUED_TXS_MAX {
+            self.queued_txs.fetch_sub(n, Ordering::AcqRel);
+            return Err(NoVerdict::Busy);
+        }
+        let (reply, verdicts) = oneshot::channel();
+        // Every submission holds a transaction, so the message bound is never the one reached.
+        if let Err(e) = self.submissions.try_send(Submission { txs, reply }) {
+            self.queued_txs.fetch_sub(n, Ordering::AcqRel);
+            return Err(match e {
+                TrySendError::Full(_) => NoVerdict::Busy,
+                TrySendError::Disconnected(_) => NoVerdict::Stopped,
+            });
+        }
+        Ok(verdicts)
+    }
+
     /// Hands checked transactions (at most [`taksa_rpc::TX_SUBMIT_BATCH_MAX`]) to the chain actor
-    /// as one submission and waits for their verdicts, in order, for a caller that may block (an
-    /// RPC worker): at most [`SUBMIT_WAIT`] for room in a full queue, and as long again for the
-    /// verdicts (the actor admits between consensus steps).
+    /// as one submission ([`Shared::enqueue`]) and waits for their verdicts, in order, for a
+    /// caller that may block (an RPC worker, a gossip check): at most [`SUBMIT_WAIT`] (the actor
+    /// admits between consensus steps).
     pub(crate) fn submit_many_and_wait(&self, txs: Vec<Candidate>) -> Result<Vec<Verdict>, NoVerdict> {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
-        let n = txs.len();
-        let before = self.batched_queued.fetch_add(n, Ordering::AcqRel);
-        if before + n > BATCHED_QUEUED_MAX {
-            self.batched_queued.fetch_sub(n, Ordering::AcqRel);
-            return Err(NoVerdict::Busy);
-        }
-        let (reply, verdicts) = oneshot::channel();
-        match self.submissions.send_timeout(Submission { txs, reply: Reply::Many(reply) }, SUBMIT_WAIT) {
-            Ok(()) => {}
-            Err(e) => {
-                self.batched_queued.fetch_sub(n, Ordering::AcqRel);
-                return Err(match e {
-                    SendTimeoutError::Timeout(_) => NoVerdict::Busy,
-                    SendTimeoutError::Disconnected(_) => NoVerdict::Stopped,
-                });
-            }
-        }
+        let verdicts = self.enqueue(txs)?;
         // Parked by the runtime, not spinning: dozens of RPC workers wait at once on two cores.
         let answer = match tokio::runtime::Handle::try_current() {
             Ok(runtime) => runtime.block_on(async { tokio::time::timeout(SUBMIT_WAIT, verdicts).await }),
@@ -459,9 +435,7 @@ impl Chain {
         let mut taken = 0;
         while let Some(Submission { txs, reply }) = next.take() {
             taken += txs.len().max(1);
-            if matches!(reply, Reply::Many(_)) {
-                self.shared.batched_queued.fetch_sub(txs.len(), Ordering::AcqRel);
-            }
+            self.shared.queued_txs.fetch_sub(txs.len(), Ordering::AcqRel);
             // Nobody waits for them any more (the submitter was told "busy"): not admitted.
             if !reply.is_closed() {
                 let mut pool = self.pool.borrow_mut();
@@ -482,7 +456,8 @@ impl Chain {
         }
         for (reply, verdicts) in replies {
             self.unsealed = self.unsealed.saturating_add(verdicts.iter().filter(|v| v.is_ok()).count());
-            reply.send(verdicts);
+            // A submitter that stopped waiting is fine.
+            let _ = reply.send(verdicts);
         }
         // Group commit under load: more submissions waiting join this block, up to a batch.
         if self.on_demand && self.unsealed > 0 && (self.submissions.is_empty() || self.unsealed >= ADMIT_BATCH_MAX) {
@@ -510,14 +485,8 @@ impl Chain {
             }
             announce_dropped(&mut self.feed_out, &items);
         }
-        if let Some(p2p) = &self.shared.p2p {
-            for stx in promoted {
-                // Peers that saw it while it was queued drop the copy as a duplicate.
-                if let Err(e) = p2p.publish(taksa_p2p::Topic::Transactions, stx.encode()) {
-                    tracing::debug!(target: "p2p", hash = %stx.hash(), error = %e, "could not gossip a promoted transaction");
-                }
-            }
-        }
+        // Peers that saw them while they were queued drop the copies as duplicates.
+        self.shared.gossip_txs(promoted.iter().map(|stx| SignedTransaction::clone(stx)).collect());
     }
 
     /// Publishes the chain as it is now ([`ChainSnapshot`]).

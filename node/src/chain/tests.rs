@@ -11,10 +11,10 @@ use taksa_consensus::{
 use taksa_storage::Store;
 
 use super::{
-    now_ms, Alone, Candidate, Chain, ChainMsg, NoVerdict, Shared, BATCHED_QUEUED_MAX, INBOX_STREAK_MAX,
-    SUBMISSIONS_MAX, SUBMIT_WAIT,
+    now_ms, Alone, Candidate, Chain, ChainMsg, NoVerdict, Shared, INBOX_STREAK_MAX, QUEUED_TXS_MAX, SUBMIT_WAIT,
 };
 use taksa_consensus::chain::Input;
+use taksa_consensus::tx::encode_gossip_batch;
 
 /// Four validators whose keys the test holds, and a full node (no key) following them.
 struct Net {
@@ -171,20 +171,20 @@ fn consensus_waiting_in_the_inbox_is_read_before_queued_transactions() {
 }
 
 #[test]
-fn a_full_admission_queue_answers_busy_instead_of_waiting_without_end() {
+fn a_full_admission_queue_answers_busy_at_once_instead_of_waiting_without_end() {
     let net = net();
     let shared = &net.chain.shared;
     let (tx, hash, bytes) = net.transfer(0, 1);
-    // Nobody admits (the actor is not running): the queue fills at its bound.
+    // Nobody admits (the actor is not running): the queue fills at its bound in transactions.
     let mut held = Vec::new();
     while let Ok(verdict) = shared.submit(tx.clone(), hash, bytes) {
         held.push(verdict);
-        assert!(held.len() <= SUBMISSIONS_MAX, "the queue is bounded");
+        assert!(held.len() <= QUEUED_TXS_MAX, "the queue is bounded");
     }
-    assert_eq!(held.len(), SUBMISSIONS_MAX);
+    assert_eq!(held.len(), QUEUED_TXS_MAX);
     let started = std::time::Instant::now();
     assert_eq!(shared.submit_and_wait(tx, hash, bytes), Err(NoVerdict::Busy));
-    assert!(started.elapsed() >= SUBMIT_WAIT, "an RPC submission waits a little for room first");
+    assert!(started.elapsed() < SUBMIT_WAIT, "refused at once");
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn queued_batches_are_bounded_in_transactions_not_only_in_messages() {
     // submitters told `busy` after a while; a ninth is refused at once.
     // On the runtime's blocking pool, as the RPC server calls it (so the wait for a verdict ends).
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let waiting: Vec<_> = (0..BATCHED_QUEUED_MAX / taksa_rpc::TX_SUBMIT_BATCH_MAX)
+    let waiting: Vec<_> = (0..QUEUED_TXS_MAX / taksa_rpc::TX_SUBMIT_BATCH_MAX)
         .map(|_| {
             let (shared, txs) = (Arc::clone(&shared), batch());
             runtime.spawn_blocking(move || shared.submit_many_and_wait(txs))
@@ -224,7 +224,7 @@ fn a_submitter_that_gave_up_is_not_admitted_behind_its_back() {
     let waiting = shared.submit(kept, kept_hash, kept_bytes).expect("room");
     let Net { chain, inbox, .. } = net;
     let actor = std::thread::spawn(move || chain.run());
-    assert!(waiting.blocking_recv().expect("answered").is_ok(), "the second is admitted (queued past nonce 0)");
+    assert!(waiting.blocking_recv().expect("answered")[0].is_ok(), "the second is admitted (queued past nonce 0)");
     inbox.send(ChainMsg::Shutdown).expect("the actor runs");
     actor.join().expect("no panic").expect("a clean stop");
     let pool = &shared.chain().pool;
@@ -244,4 +244,35 @@ fn a_busy_inbox_does_not_starve_admission() {
     net.inbox.send(ChainMsg::Shutdown).expect("room");
     net.chain.run().expect("a clean stop");
     assert!(shared.chain().pool.contains(&hash), "admitted after {INBOX_STREAK_MAX} inbox messages");
+}
+
+#[test]
+fn a_gossiped_batch_is_admitted_by_the_admission_path_and_refused_for_one_bad_transaction() {
+    let net = net();
+    let shared = Arc::clone(&net.chain.shared);
+    let good: Vec<SignedTransaction> = (0..3).map(|nonce| net.transfer(nonce, 1).0).collect();
+    let mut forged = net.transfer(3, 1).0;
+    forged.tx.amount += 1;
+    let Net { chain, inbox, .. } = net;
+    let actor = std::thread::spawn(move || chain.run());
+    // On the runtime's blocking pool, as the network task runs it.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let gossip = |data: Vec<u8>| {
+        let shared = Arc::clone(&shared);
+        runtime
+            .block_on(runtime.spawn_blocking(move || crate::network::admit_gossiped(&shared, &data)))
+            .expect("no panic")
+    };
+    assert_eq!(gossip(encode_gossip_batch(&good)), Ok(true), "new here: forward the batch");
+    for tx in &good {
+        assert!(shared.chain().pool.contains(&tx.hash()), "admitted");
+    }
+    assert_eq!(gossip(encode_gossip_batch(&good)), Ok(false), "known: nothing to forward, nothing wrong");
+    let mut mixed = good.clone();
+    mixed.push(forged.clone());
+    assert!(gossip(encode_gossip_batch(&mixed)).is_err(), "one forged signature makes the sender at fault");
+    assert!(!shared.chain().pool.contains(&forged.hash()));
+    assert!(gossip(vec![1, 2, 3]).is_err(), "garbage");
+    inbox.send(ChainMsg::Shutdown).expect("the actor runs");
+    actor.join().expect("no panic").expect("a clean stop");
 }

@@ -139,7 +139,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
         (Topic::Consensus, Message::Vote(bad_sig).encode()),
         (Topic::Consensus, Message::Vote(Vote::sign(&domain, &outsider, VoteKind::Nullify, view, None)).encode()),
         (Topic::Consensus, Message::Vote(Vote::sign(&other_chain, &v3, VoteKind::Nullify, view + 2, None)).encode()),
-        (Topic::Transactions, forged_tx.encode()),
+        (Topic::Transactions, taksa_consensus::tx::encode_gossip_batch(&[forged_tx])),
         (Topic::Transactions, vec![1, 2, 3]),
     ];
     for (topic, data) in bad {

@@ -19,8 +19,9 @@ pub(crate) fn genesis_hash() -> Hash {
 
 /// A protocol or topic name of the test network, e.g. `name("tx")`.
 pub(crate) fn name(suffix: &str) -> String {
-    // The sync protocol is at version 2 (its status carries a finalization); topics at 1.
-    let version = if suffix == "sync" { 2 } else { 1 };
+    // The sync protocol is at version 2 (its status carries a finalization); topics at 2
+    // (transactions in batches, messages without a libp2p signature).
+    let version = 2;
     format!("/taksa/{CHAIN_ID}/5a5a5a5a/{suffix}/{version}")
 }
 

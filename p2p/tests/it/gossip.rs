@@ -54,7 +54,7 @@ async fn publishing_with_no_peers_or_twice_is_not_an_error() {
     let mut seen = lonely.accept_all();
     lonely.handle.publish(Topic::Transactions, b"nobody listens".to_vec()).expect("queued");
     lonely.handle.publish(Topic::Transactions, b"nobody listens".to_vec()).expect("queued");
-    let too_big = vec![0u8; taksa_consensus::codec::TX_BYTES_MAX + 1];
+    let too_big = vec![0u8; taksa_consensus::tx::GOSSIP_BATCH_BYTES_MAX + 1];
     assert!(matches!(lonely.handle.publish(Topic::Transactions, too_big), Err(taksa_p2p::Error::TooLarge { .. })));
     // The task is still alive and answering.
     assert_eq!(lonely.handle.listen_addrs().await.len(), 1);

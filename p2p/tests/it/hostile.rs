@@ -40,12 +40,21 @@ impl Hostile {
         let key = identity::Keypair::ed25519_from_bytes([seed; 32]).expect("a key from 32 bytes");
         // Room to queue a flood without dropping any of it.
         let config = gossipsub::ConfigBuilder::default()
-            .max_transmit_size(64 * 1024)
+            .max_transmit_size(256 * 1024)
+            .validation_mode(gossipsub::ValidationMode::Anonymous)
+            // Unsigned messages have no author and sequence number to tell them apart by, so
+            // their ids come from their bytes (as the node's do).
+            .message_id_fn(|m: &gossipsub::Message| {
+                use std::hash::{Hash as _, Hasher as _};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                m.data.hash(&mut h);
+                gossipsub::MessageId::from(h.finish().to_le_bytes().to_vec())
+            })
             .connection_handler_queue_len(FLOOD_MESSAGES_MAX)
             .build()
             .expect("config");
         let gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config).expect("gossipsub");
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, config).expect("gossipsub");
         let protocol = StreamProtocol::try_from_owned(name("sync")).expect("protocol name");
         let sync = request_response::Behaviour::with_codec(
             RawCodec,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use taksa_consensus::codec::TX_BYTES_MAX;
+use taksa_consensus::tx::GOSSIP_BATCH_BYTES_MAX;
 use taksa_p2p::{Topic, Verdict};
 
 use crate::common::{peer, publish_until_seen, start_node, Seen};
@@ -66,7 +66,7 @@ async fn oversized_transaction_gossip_is_rejected_before_the_node_sees_it() {
         }
         assert!(Instant::now() < deadline, "the hostile peer's gossip never arrived");
     }
-    let big = vec![7u8; TX_BYTES_MAX + 1];
+    let big = vec![7u8; GOSSIP_BATCH_BYTES_MAX + 1];
     hostile.publish("tx", big.clone());
     hostile.publish("tx", b"small-1".to_vec());
     // Messages from one peer are handled in order: once small-1 is here, big was dealt with.

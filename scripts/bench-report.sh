@@ -13,8 +13,9 @@
 # chain's finalized transfers/s (submitted with tx_submitBatch, and one per tx_submit call)
 # against it and against Hardhat's automine (an anchor measured by hand, see
 # docs/performance.md), the submit-to-final latency of `taksa dev --instant` at light load (the
-# mode that answers Hardhat's automine), the dev chain's idle memory,
-# and its bytes on disk per finalized transfer.
+# mode that answers Hardhat's automine), the dev chain's idle memory and its bytes on disk per
+# finalized transfer, and four validators on this machine (scripts/testnet.sh, 250 ms blocks):
+# finalized transfers/s at full load, and submit-to-final latency at half of it.
 # Everything runs on 127.0.0.1 on free ports; every process it starts is stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,16 +28,21 @@ if [ "$SMALL" = 1 ]; then
   BIN="$CARGO_TARGET_DIR/debug/taksa"
   ACCOUNTS=40 TXS=400 CONC=8 LIGHT_TXS=20 VERIFY_S=1 BUILD=debug
   B_ACCOUNTS=40 B_TXS=2000 B_CONC=4 B_BATCH=64
+  T_ACCOUNTS=40 T_TXS=2000 T_HALF_S=2 T_BUILD_ENV=TAKSA_SKIP_BUILD=1
 else
   taksa_release_build
   BIN="$CARGO_TARGET_DIR/release/taksa"
   ACCOUNTS=640 TXS=38400 CONC=64 LIGHT_TXS=200 VERIFY_S=5 BUILD=release
   B_ACCOUNTS=1000 B_TXS=200000 B_CONC=8 B_BATCH=256
+  T_ACCOUNTS=1000 T_TXS=120000 T_HALF_S=8 T_BUILD_ENV=TAKSA_RELEASE=1
 fi
 # Hardhat 2.29 automine on this machine (issue 11): 825 finalized transfers/s with 2,000
 # transfers from 200 senders over 32 workers; p50 36 ms at light load.
 HARDHAT_TPS=825
 HARDHAT_P50_MS=36
+# The four-validator network's block time: a genesis choice (the checkout's genesis.json has
+# 1000 ms; blocks hold at most 10,000 transfers, so 1 s blocks cap a network at 10,000 tx/s).
+TN_BLOCK_MS=250
 
 WORK="$(mktemp -d)"
 if [ "$SMALL" = 1 ]; then
@@ -46,6 +52,9 @@ else
 fi
 PIDS=()
 cleanup() {
+  if [ -d "$WORK/testnet" ]; then
+    TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >/dev/null 2>&1 || true
+  fi
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -77,11 +86,11 @@ stop_dev() { kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-say "[1/5] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
+say "[1/7] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
 "$BIN" bench-verify --seconds "$VERIFY_S" --json-out "$WORK/verify.json" >&2
 VERIFY_RATE="$(jget "$WORK/verify.json" batchSignaturesPerSecond)"
 
-say "[2/5] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
+say "[2/7] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
 start_dev "$WORK/dev"
 sleep 2
 IDLE_RSS_KIB="$(rss_kib "$DEV_PID")"
@@ -93,25 +102,49 @@ FINALIZED_TOTAL="$(curl -s -X POST -H 'Content-Type: application/json' \
 stop_dev
 DISK_BYTES="$(du -sb "$WORK/dev" | cut -f1)"
 
-say "[3/5] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
+say "[3/7] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
 start_dev "$WORK/batched"
 "$BIN" bench --rpc "$RPC" --accounts "$B_ACCOUNTS" --txs "$B_TXS" --concurrency "$B_CONC" --batch "$B_BATCH" \
   --json-out "$WORK/batched.json" >&2
 BATCH_TPS="$(jget "$WORK/batched.json" finalizedPerSecond)"
 stop_dev
 
-say "[4/5] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
+say "[4/7] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
 start_dev "$WORK/light" --instant
 "$BIN" bench --rpc "$RPC" --accounts 10 --txs "$LIGHT_TXS" --concurrency 4 --rate 20 --json-out "$WORK/light.json" >&2
 LIGHT_P50="$(jget "$WORK/light.json" p50Ms)"
 stop_dev
 
-say "[5/5] report"
+say "[5/7] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
+python3 - genesis.json "$WORK/genesis-4.json" "$TN_BLOCK_MS" <<'PY'
+import json, sys
+g = json.load(open(sys.argv[1]))
+g["block_time_ms"] = int(sys.argv[3])
+json.dump(g, open(sys.argv[2], "w"), indent=2)
+PY
+env "$T_BUILD_ENV" TAKSA_TESTNET_DIR="$WORK/testnet" TAKSA_TESTNET_GENESIS="$WORK/genesis-4.json" \
+  TAKSA_TESTNET_RPC_PORT="$(free_port)" TAKSA_TESTNET_P2P_PORT="$(free_port)" TAKSA_TESTNET_LOG=warn \
+  scripts/testnet.sh start 4 --reset >&2
+TN_RPC="http://127.0.0.1:$(awk -F= '/^RPC_PORT=/ { print $2 }' "$WORK/testnet/node0/ports")"
+"$BIN" bench --rpc "$TN_RPC" --accounts "$T_ACCOUNTS" --txs "$T_TXS" --concurrency 8 --batch 256 \
+  --json-out "$WORK/tn-full.json" >&2
+TN_TPS="$(jget "$WORK/tn-full.json" finalizedPerSecond)"
+TN_RATE="$(python3 -c 'import sys; print(max(int(float(sys.argv[1]) / 2), 10))' "$TN_TPS")"
+TN_HALF_TXS="$((TN_RATE * T_HALF_S))"
+
+say "[6/7] four validators at half that load: $TN_HALF_TXS transfers at $TN_RATE per second"
+"$BIN" bench --rpc "$TN_RPC" --accounts "$T_ACCOUNTS" --txs "$TN_HALF_TXS" --concurrency 8 --batch 64 \
+  --rate "$TN_RATE" --json-out "$WORK/tn-half.json" >&2
+TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >&2
+
+say "[7/7] report"
 python3 - "$OUT" "$BUILD" "$VERIFY_RATE" "$BATCH_TPS" "$HARDHAT_TPS" "$LIGHT_P50" "$HARDHAT_P50_MS" \
   "$IDLE_RSS_KIB" "$DISK_BYTES" "$FINALIZED_TOTAL" "$WORK/verify.json" "$WORK/load.json" "$WORK/light.json" \
-  "$FINAL_TPS" "$WORK/batched.json" <<'PY'
+  "$FINAL_TPS" "$WORK/batched.json" "$WORK/tn-full.json" "$WORK/tn-half.json" "$TN_BLOCK_MS" <<'PY'
 import json, sys
-(out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li, per_call, bj) = sys.argv[1:]
+(out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li, per_call, bj, tf, th, block_ms) = sys.argv[1:]
+tn_full, tn_half, block_ms = json.load(open(tf)), json.load(open(th)), float(block_ms)
+tn_tps, half_p50, half_p99 = float(tn_full["finalizedPerSecond"]), float(tn_half["p50Ms"]), float(tn_half["p99Ms"])
 verify, tps, hh_tps, p50, hh_p50, per_call = float(verify), float(tps), float(hh_tps), float(p50), float(hh_p50), float(per_call)
 rss_mb, disk, finalized = int(rss_kib) / 1024, int(disk), max(int(finalized), 1)
 rows = [
@@ -121,6 +154,9 @@ rows = [
     ("dev chain finalized tx/s (one tx_submit per call) vs Hardhat", per_call, "tx/s", hh_tps, "tx/s", per_call / hh_tps, "-", True),
     ("dev chain --instant p50 submit-to-final at light load", p50, "ms", hh_p50, "ms (Hardhat)", p50 / hh_p50, "<= 1", p50 <= hh_p50),
     ("dev chain idle RSS", rss_mb, "MB", 150, "MB target", rss_mb / 150, "<= 1", rss_mb <= 150),
+    ("four validators finalized tx/s (tx_submitBatch to one)", tn_tps, "tx/s", 10000, "tx/s target", tn_tps / 10000, ">= 1", tn_tps >= 10000),
+    ("four validators p50 submit-to-final at half load vs block time", half_p50, "ms", block_ms, "ms block", half_p50 / block_ms, "<= 1", half_p50 <= block_ms),
+    ("four validators p99 submit-to-final at half load vs 2 blocks", half_p99, "ms", 2 * block_ms, "ms", half_p99 / (2 * block_ms), "<= 1", half_p99 <= 2 * block_ms),
     ("bytes on disk per finalized transfer", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
 ]
 print(f"\nTaksa throughput report ({build} build)")
@@ -135,8 +171,8 @@ doc = {
     ],
     "verify": json.load(open(vj)), "fullLoadPerCall": json.load(open(lj)), "fullLoadBatched": json.load(open(bj)),
     "lightLoad": json.load(open(li)),
+    "fourValidators": {"blockTimeMs": block_ms, "fullLoad": tn_full, "halfLoad": tn_half},
     "notMeasuredYet": [
-        "four validators: finalized tx/s and latency at half load",
         "balance reads vs redis-benchmark at 10^6 accounts",
         "sync import rate, restart time at 10^6 blocks",
     ],

@@ -86,11 +86,11 @@ stop_dev() { kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-say "[1/7] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
+say "[1/8] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
 "$BIN" bench-verify --seconds "$VERIFY_S" --json-out "$WORK/verify.json" >&2
 VERIFY_RATE="$(jget "$WORK/verify.json" batchSignaturesPerSecond)"
 
-say "[2/7] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
+say "[2/8] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
 start_dev "$WORK/dev"
 sleep 2
 IDLE_RSS_KIB="$(rss_kib "$DEV_PID")"
@@ -102,20 +102,20 @@ FINALIZED_TOTAL="$(curl -s -X POST -H 'Content-Type: application/json' \
 stop_dev
 DISK_BYTES="$(du -sb "$WORK/dev" | cut -f1)"
 
-say "[3/7] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
+say "[3/8] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
 start_dev "$WORK/batched"
 "$BIN" bench --rpc "$RPC" --accounts "$B_ACCOUNTS" --txs "$B_TXS" --concurrency "$B_CONC" --batch "$B_BATCH" \
   --json-out "$WORK/batched.json" >&2
 BATCH_TPS="$(jget "$WORK/batched.json" finalizedPerSecond)"
 stop_dev
 
-say "[4/7] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
+say "[4/8] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
 start_dev "$WORK/light" --instant
 "$BIN" bench --rpc "$RPC" --accounts 10 --txs "$LIGHT_TXS" --concurrency 4 --rate 20 --json-out "$WORK/light.json" >&2
 LIGHT_P50="$(jget "$WORK/light.json" p50Ms)"
 stop_dev
 
-say "[5/7] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
+say "[5/8] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
 python3 - genesis.json "$WORK/genesis-4.json" "$TN_BLOCK_MS" <<'PY'
 import json, sys
 g = json.load(open(sys.argv[1]))
@@ -132,17 +132,40 @@ TN_TPS="$(jget "$WORK/tn-full.json" finalizedPerSecond)"
 TN_RATE="$(python3 -c 'import sys; print(max(int(float(sys.argv[1]) / 2), 10))' "$TN_TPS")"
 TN_HALF_TXS="$((TN_RATE * T_HALF_S))"
 
-say "[6/7] four validators at half that load: $TN_HALF_TXS transfers at $TN_RATE per second"
+say "[6/8] four validators at half that load: $TN_HALF_TXS transfers at $TN_RATE per second"
 "$BIN" bench --rpc "$TN_RPC" --accounts "$T_ACCOUNTS" --txs "$TN_HALF_TXS" --concurrency 8 --batch 64 \
   --rate "$TN_RATE" --json-out "$WORK/tn-half.json" >&2
+
+rpc_call() { # URL METHOD FIELD: one field of a parameterless call's result
+  curl -s -m 5 -X POST -H 'Content-Type: application/json' \
+    --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$2\",\"params\":[]}" "$1" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"][sys.argv[1]])' "$3" 2>/dev/null || echo 0
+}
+SYNC_TARGET="$(rpc_call "$TN_RPC" chain_getInfo finalizedHeight)"
+SYNC_TXS="$(rpc_call "$TN_RPC" explorer_getStats totalTxs)"
+say "[7/8] sync: validator 3 wiped and restarted, catching up $SYNC_TARGET blocks ($SYNC_TXS transfers) from the other three"
+TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh wipe 3 >&2
+SYNC_START="$(date +%s.%N)"
+TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh restart 3 >&2
+SYNC_RPC="http://127.0.0.1:$(awk -F= '/^RPC_PORT=/ { print $2 }' "$WORK/testnet/node3/ports")"
+for _ in $(seq 1 3000); do
+  [ "$(rpc_call "$SYNC_RPC" chain_getInfo finalizedHeight)" -ge "$SYNC_TARGET" ] && break
+  sleep 0.1
+done
+SYNC_S="$(python3 -c 'import sys,time; print(time.time() - float(sys.argv[1]))' "$SYNC_START")"
+SYNC_HEIGHT="$(rpc_call "$SYNC_RPC" chain_getInfo finalizedHeight)"
+[ "$SYNC_HEIGHT" -ge "$SYNC_TARGET" ] || { say "validator 3 did not catch up (height $SYNC_HEIGHT of $SYNC_TARGET)"; exit 1; }
+say "caught up $SYNC_TARGET blocks in $SYNC_S s (from the restart: start-up and peer discovery included)"
 TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >&2
 
-say "[7/7] report"
+say "[8/8] report"
 python3 - "$OUT" "$BUILD" "$VERIFY_RATE" "$BATCH_TPS" "$HARDHAT_TPS" "$LIGHT_P50" "$HARDHAT_P50_MS" \
   "$IDLE_RSS_KIB" "$DISK_BYTES" "$FINALIZED_TOTAL" "$WORK/verify.json" "$WORK/load.json" "$WORK/light.json" \
-  "$FINAL_TPS" "$WORK/batched.json" "$WORK/tn-full.json" "$WORK/tn-half.json" "$TN_BLOCK_MS" <<'PY'
+  "$FINAL_TPS" "$WORK/batched.json" "$WORK/tn-full.json" "$WORK/tn-half.json" "$TN_BLOCK_MS" "$SYNC_TXS" "$SYNC_TARGET" "$SYNC_S" <<'PY'
 import json, sys
-(out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li, per_call, bj, tf, th, block_ms) = sys.argv[1:]
+(out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li, per_call, bj, tf, th, block_ms,
+ sync_txs, sync_blocks, sync_s) = sys.argv[1:]
+sync_rate = int(sync_txs) / max(float(sync_s), 1e-3)
 tn_full, tn_half, block_ms = json.load(open(tf)), json.load(open(th)), float(block_ms)
 tn_tps, half_p50, half_p99 = float(tn_full["finalizedPerSecond"]), float(tn_half["p50Ms"]), float(tn_half["p99Ms"])
 verify, tps, hh_tps, p50, hh_p50, per_call = float(verify), float(tps), float(hh_tps), float(p50), float(hh_p50), float(per_call)
@@ -157,6 +180,7 @@ rows = [
     ("four validators finalized tx/s (tx_submitBatch to one)", tn_tps, "tx/s", 10000, "tx/s target", tn_tps / 10000, ">= 1", tn_tps >= 10000),
     ("four validators p50 submit-to-final at half load vs block time", half_p50, "ms", block_ms, "ms block", half_p50 / block_ms, "<= 1", half_p50 <= block_ms),
     ("four validators p99 submit-to-final at half load vs 2 blocks", half_p99, "ms", 2 * block_ms, "ms", half_p99 / (2 * block_ms), "<= 1", half_p99 <= 2 * block_ms),
+    ("sync from genesis: transfers imported per second", sync_rate, "tx/s", 30000, "tx/s target", sync_rate / 30000, ">= 1", sync_rate >= 30000),
     ("bytes on disk per finalized transfer", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
 ]
 print(f"\nTaksa throughput report ({build} build)")
@@ -172,9 +196,10 @@ doc = {
     "verify": json.load(open(vj)), "fullLoadPerCall": json.load(open(lj)), "fullLoadBatched": json.load(open(bj)),
     "lightLoad": json.load(open(li)),
     "fourValidators": {"blockTimeMs": block_ms, "fullLoad": tn_full, "halfLoad": tn_half},
+    "sync": {"blocks": int(sync_blocks), "transfers": int(sync_txs), "seconds": float(sync_s), "transfersPerSecond": sync_rate},
     "notMeasuredYet": [
         "balance reads vs redis-benchmark at 10^6 accounts",
-        "sync import rate, restart time at 10^6 blocks",
+        "restart time at 10^6 blocks",
     ],
 }
 json.dump(doc, open(out, "w"), indent=2)

@@ -4,10 +4,12 @@
 //! Admission: hashes our pool or chain already knows answer at once; the stateless checks run
 //! on the caller's thread, with the signatures verified in batches on every core; the chain
 //! actor, which owns the pool, then admits the batch in one step. Gossip: what our pool newly
-//! admits from RPC (and what becomes proposable once a nonce gap fills) goes out in messages of
-//! up to [`GOSSIP_BATCH_TXS_MAX`] transactions, at most [`GOSSIP_FLUSH_MS`] after admission,
-//! not one message each: at thousands of transfers a second, single messages filled libp2p's
-//! send queues and were lost.
+//! admits, from RPC or from peers (and what becomes proposable once a nonce gap fills), goes
+//! out in messages of up to [`GOSSIP_BATCH_TXS_MAX`] transactions, at most [`GOSSIP_FLUSH_MS`]
+//! after admission, not one message each: at thousands of transfers a second, single messages
+//! filled libp2p's send queues and were lost. A message from a peer is forwarded as it came
+//! only when our pool took every transaction in it as new; otherwise what our pool took goes
+//! on in our own messages, so a new transaction cannot carry junk along.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -19,6 +21,16 @@ use crate::chain::{Candidate, NoVerdict, Shared, Verdict};
 
 /// How long a newly admitted transaction waits for others to share its gossip message, at most.
 pub(crate) const GOSSIP_FLUSH_MS: u64 = 5;
+
+/// Where transactions offered to [`Shared::admit_many`] come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// `tx_submit` or `tx_submitBatch`: each transaction is admitted on its own merits.
+    Rpc,
+    /// A peer's gossip message: one that fails a stateless check (which no honest node sends)
+    /// makes the whole message refused, and nothing of it is admitted.
+    Gossip,
+}
 
 /// What became of one transaction offered to [`Shared::admit_many`].
 #[derive(Debug)]
@@ -38,9 +50,9 @@ pub(crate) enum Admission {
 
 impl Shared {
     /// Admits `txs` by the one admission path (see the module docs) and answers each with its
-    /// hash, in order. With `gossip`, those newly proposable here are gossiped in batches (RPC
-    /// submissions; gossip that arrived is forwarded by gossipsub itself when accepted).
-    pub(crate) fn admit_many(&self, txs: Vec<SignedTransaction>, gossip: bool) -> Vec<(Hash, Admission)> {
+    /// hash, in order. From RPC, those newly proposable here are gossiped, in batches; the
+    /// caller decides for gossip ([`crate::network::admit_gossiped`]).
+    pub(crate) fn admit_many(&self, txs: Vec<SignedTransaction>, origin: Origin) -> Vec<(Hash, Admission)> {
         let pool = &self.chain().pool;
         let mut out: Vec<(Hash, Admission)> = Vec::with_capacity(txs.len());
         let mut fresh: Vec<(usize, SignedTransaction, usize)> = Vec::new();
@@ -74,6 +86,16 @@ impl Shared {
             self.genesis.fee_floor,
             &|to| funded.contains(to),
         );
+        if origin == Origin::Gossip && verdicts.iter().any(Result::is_err) {
+            // The sender is at fault: nothing of its message enters the pool, so that honest
+            // copies of its valid transactions still travel on when they come.
+            for ((i, _, _), verdict) in fresh.iter().zip(verdicts) {
+                if let (Err(e), Some(slot)) = (verdict, out.get_mut(*i)) {
+                    slot.1 = Admission::Invalid(e);
+                }
+            }
+            return out;
+        }
         let mut candidates = Vec::new();
         let mut waiting = Vec::new();
         for ((i, tx, bytes), verdict) in fresh.into_iter().zip(verdicts) {
@@ -86,8 +108,7 @@ impl Shared {
                 (_, None) => {}
             }
         }
-        let kept: Vec<SignedTransaction> =
-            if gossip { candidates.iter().map(|c| c.tx.clone()).collect() } else { Vec::new() };
+        let kept: Vec<SignedTransaction> = candidates.iter().map(|c| c.tx.clone()).collect();
         match self.submit_many_and_wait(candidates) {
             Ok(verdicts) if verdicts.len() == waiting.len() => {
                 let mut new = Vec::new();
@@ -102,7 +123,9 @@ impl Shared {
                         slot.1 = Admission::Pool(verdict);
                     }
                 }
-                self.gossip_txs(new);
+                if origin == Origin::Rpc {
+                    self.gossip_txs(new);
+                }
             }
             Ok(_) => {
                 for i in waiting {
@@ -124,10 +147,11 @@ impl Shared {
         out
     }
 
-    /// Queues transactions for gossip (nothing on a node without a network).
+    /// Queues transactions for gossip. A node without a network (the dev chain) sends nothing;
+    /// the few that wait for a full message there are replaced by the next ones.
     pub(crate) fn gossip_txs(&self, txs: Vec<SignedTransaction>) {
-        if let (Some(p2p), false) = (&self.p2p, txs.is_empty()) {
-            for batch in self.tx_gossip.push(txs) {
+        for batch in self.tx_gossip.push(txs) {
+            if let Some(p2p) = &self.p2p {
                 publish_batch(p2p, &batch);
             }
         }
@@ -183,7 +207,7 @@ impl TxGossip {
     }
 
     /// Takes what waits, if anything.
-    fn take(&self) -> Option<Vec<SignedTransaction>> {
+    pub(crate) fn take(&self) -> Option<Vec<SignedTransaction>> {
         let mut guard = self.waiting.lock().ok()?;
         let (waiting, bytes) = &mut *guard;
         *bytes = 0;

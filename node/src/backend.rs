@@ -11,7 +11,7 @@ use taksa_rpc::{
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
 
-use crate::admission::Admission;
+use crate::admission::{Admission, Origin};
 use crate::chain::{now_ms, NoVerdict, Shared};
 use taksa_consensus::pool::AdmitError;
 
@@ -112,7 +112,7 @@ impl Backend for NodeBackend {
     /// `tx_submitBatch`; what is newly admitted is gossiped.
     fn submit_many(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         self.shared
-            .admit_many(txs, true)
+            .admit_many(txs, Origin::Rpc)
             .into_iter()
             .map(|(hash, admission)| match admission {
                 Admission::Known => Ok(hash),

@@ -4,9 +4,10 @@
 //!
 //! Gossip is hostile until checked. A consensus message is forwarded only once its signatures
 //! verify against the genesis validators and this chain's domain (which also rules out votes of
-//! another chain); a transaction only once it decodes, is signed for this chain and enters our
-//! pool. Invalid data is `Reject`ed (the sender loses score); valid data we do not want now
-//! (an old view, a transaction we cannot admit) is `Ignore`d without penalty.
+//! another chain). A message of transactions is forwarded as it came only when every
+//! transaction in it is new in our pool; otherwise what our pool took from it goes on in our own
+//! messages ([`crate::admission`]), so junk cannot ride along with one new transaction. Invalid data is `Reject`ed (the sender loses score); valid
+//! data is `Ignore`d without penalty when we do not forward it (an old view, transactions).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{Block, Hash};
+use taksa_consensus::{Block, Hash, SignedTransaction};
 use taksa_p2p::{Event, Handle, PeerId, Reply, Request, Response, Topic, Verdict, SYNC_RESPONSE_BYTES_MAX};
 
 use crate::chain::{ChainMsg, Network, Shared};
@@ -24,7 +25,7 @@ use crossbeam_channel::Sender as SyncSender;
 use taksa_consensus::chain::{Input, Peer, Penalty, SYNC_INTERVAL_MS};
 use taksa_consensus::tx::{decode_gossip_batch, GOSSIP_BATCH_TXS_MAX};
 
-use crate::admission::{Admission, GOSSIP_FLUSH_MS};
+use crate::admission::{Admission, Origin, GOSSIP_FLUSH_MS};
 
 /// How many peers are asked for a missing block before giving up (the chain asks again later).
 const FETCH_PEERS_MAX: usize = 4;
@@ -201,6 +202,8 @@ pub(crate) async fn route(
                     let _permit = permit;
                     let verdict = match admit_gossiped(&shared, &data) {
                         Ok(true) => Verdict::Accept,
+                        // Not forwarded as it came (no penalty): what our pool took goes on in
+                        // our own messages.
                         Ok(false) => Verdict::Ignore,
                         Err(reason) => {
                             rejections.count(reason, &from);
@@ -236,23 +239,26 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
     Ok(Some(msg))
 }
 
-/// Admits a gossiped batch of transactions by the same path as RPC ([`Shared::admit_many`]).
-/// `Ok(true)` when one of them is new in our pool (forward the batch); an error when the batch
-/// or one of its transactions is invalid, which no honest node sends: every node checks a
-/// transaction before it gossips or forwards it, and these checks need no state.
+/// Admits a gossiped message of transactions by the same path as RPC ([`Shared::admit_many`]).
+/// `Ok(true)`: every transaction in it was new here, so gossipsub forwards the message as it
+/// came. `Ok(false)`: not forwarded; what our pool newly took goes on in our own messages, so
+/// junk (known, unfundable) cannot ride along with one new transaction. An error when the
+/// message or one of its transactions is invalid, which no honest node sends: every node checks
+/// a transaction before it gossips it, and these checks need no state.
 pub(crate) fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
     let txs = decode_gossip_batch(data).map_err(|_| "transaction batch does not decode")?;
-    let mut new = false;
-    for (_, admission) in shared.admit_many(txs, false) {
-        match admission {
-            Admission::Invalid(_) => return Err("transaction invalid for this chain (signature, chain or fields)"),
-            Admission::Pool(Ok(admitted)) => new |= admitted.gossip(),
-            // Known, held behind a nonce gap (forwarded by whichever node sees the gap fill), not
-            // admissible here now (nonce, balance, a full pool or queue): not the peer's fault.
-            Admission::Known | Admission::Pool(Err(_)) | Admission::Unanswered(_) | Admission::Internal(_) => {}
-        }
+    let outcomes = shared.admit_many(txs.clone(), Origin::Gossip);
+    if outcomes.iter().any(|(_, a)| matches!(a, Admission::Invalid(_))) {
+        return Err("transaction invalid for this chain (signature, chain or fields)");
     }
-    Ok(new)
+    let new = |a: &Admission| matches!(a, Admission::Pool(Ok(admitted)) if admitted.gossip());
+    if outcomes.iter().all(|(_, a)| new(a)) {
+        return Ok(true);
+    }
+    let taken: Vec<SignedTransaction> =
+        txs.into_iter().zip(&outcomes).filter(|(_, (_, a))| new(a)).map(|(tx, _)| tx).collect();
+    shared.gossip_txs(taken);
+    Ok(false)
 }
 
 /// Answers a peer's sync request from storage.
@@ -368,7 +374,7 @@ pub(crate) async fn flush_tx_gossip(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use taksa_consensus::block::tx_root;
-    use taksa_consensus::{Address, Header, Keypair, SignedTransaction, Transaction};
+    use taksa_consensus::{Address, Header, Keypair, Transaction};
 
     use super::*;
 

@@ -454,13 +454,17 @@ impl Chain {
         for item in self.feed_out.drain(..) {
             self.shared.announce(item);
         }
+        let mut admitted = 0;
         for (reply, verdicts) in replies {
-            self.unsealed = self.unsealed.saturating_add(verdicts.iter().filter(|v| v.is_ok()).count());
+            admitted += verdicts.iter().filter(|v| v.is_ok()).count();
             // A submitter that stopped waiting is fine.
             let _ = reply.send(verdicts);
         }
-        // Group commit under load: more submissions waiting join this block, up to a batch.
-        if self.on_demand && self.unsealed > 0 && (self.submissions.is_empty() || self.unsealed >= ADMIT_BATCH_MAX) {
+        self.unsealed = self.unsealed.saturating_add(admitted);
+        // Group commit under load: more submissions waiting join this block, up to a batch, as
+        // long as they bring something (a stream of refused ones must not hold a block back).
+        let more_coming = !self.submissions.is_empty() && admitted > 0;
+        if self.on_demand && self.unsealed > 0 && (!more_coming || self.unsealed >= ADMIT_BATCH_MAX) {
             self.unsealed = 0;
             self.step(Input::Admitted)?;
         }

@@ -247,12 +247,26 @@ fn a_busy_inbox_does_not_starve_admission() {
 }
 
 #[test]
-fn a_gossiped_batch_is_admitted_by_the_admission_path_and_refused_for_one_bad_transaction() {
+fn a_gossiped_batch_is_forwarded_whole_only_when_all_new_and_one_bad_transaction_keeps_all_of_it_out() {
     let net = net();
     let shared = Arc::clone(&net.chain.shared);
     let good: Vec<SignedTransaction> = (0..3).map(|nonce| net.transfer(nonce, 1).0).collect();
     let mut forged = net.transfer(3, 1).0;
     forged.tx.amount += 1;
+    let fresh: Vec<SignedTransaction> = (3..6).map(|nonce| net.transfer(nonce, 1).0).collect();
+    // Signed for this chain, but from a key with no funds: the pool refuses it, no one is at fault.
+    let broke = Keypair::from_seed(&[77; 32]);
+    let junk = Transaction {
+        chain_id: net.genesis.chain_id.clone(),
+        from: Address(broke.public()),
+        to: Address(net.wallet.public()),
+        amount: 5,
+        fee: 1,
+        nonce: 0,
+        valid_until_height: None,
+        memo: None,
+    }
+    .sign(&broke, &net.genesis.hash());
     let Net { chain, inbox, .. } = net;
     let actor = std::thread::spawn(move || chain.run());
     // On the runtime's blocking pool, as the network task runs it.
@@ -263,15 +277,23 @@ fn a_gossiped_batch_is_admitted_by_the_admission_path_and_refused_for_one_bad_tr
             .block_on(runtime.spawn_blocking(move || crate::network::admit_gossiped(&shared, &data)))
             .expect("no panic")
     };
-    assert_eq!(gossip(encode_gossip_batch(&good)), Ok(true), "new here: forward the batch");
+    let first = vec![good[0].clone(), forged.clone()];
+    assert!(gossip(encode_gossip_batch(&first)).is_err(), "one forged signature makes the sender at fault");
+    assert!(!shared.chain().pool.contains(&good[0].hash()), "nothing of a refused message enters the pool");
+
+    let mut carrier = good.clone();
+    carrier.push(junk.clone());
+    assert_eq!(gossip(encode_gossip_batch(&carrier)), Ok(false), "not forwarded as it came");
     for tx in &good {
         assert!(shared.chain().pool.contains(&tx.hash()), "admitted");
     }
-    assert_eq!(gossip(encode_gossip_batch(&good)), Ok(false), "known: nothing to forward, nothing wrong");
-    let mut mixed = good.clone();
-    mixed.push(forged.clone());
-    assert!(gossip(encode_gossip_batch(&mixed)).is_err(), "one forged signature makes the sender at fault");
-    assert!(!shared.chain().pool.contains(&forged.hash()));
+    assert!(!shared.chain().pool.contains(&junk.hash()));
+    assert_eq!(shared.tx_gossip.take(), Some(good.clone()), "only what the pool took goes on, junk stays here");
+
+    assert_eq!(gossip(encode_gossip_batch(&good)), Ok(false), "known again: nothing wrong, nothing to forward");
+    assert_eq!(shared.tx_gossip.take(), None, "and nothing to pass on");
+    assert_eq!(gossip(encode_gossip_batch(&fresh)), Ok(true), "all new here: forwarded as it came");
+    assert_eq!(shared.tx_gossip.take(), None, "and not sent a second time in our own message");
     assert!(gossip(vec![1, 2, 3]).is_err(), "garbage");
     inbox.send(ChainMsg::Shutdown).expect("the actor runs");
     actor.join().expect("no panic").expect("a clean stop");

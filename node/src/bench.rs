@@ -219,7 +219,13 @@ async fn submit_lane_batched(
         let mut tries = 0;
         while !todo.is_empty() {
             let now = Instant::now();
-            submitted.lock().await.extend(todo.iter().map(|(h, _)| (*h, now)));
+            {
+                // The first attempt's time: back-pressure waits count in the latency.
+                let mut sub = submitted.lock().await;
+                for (h, _) in &todo {
+                    sub.entry(*h).or_insert(now);
+                }
+            }
             let hexes: Vec<String> = todo.iter().map(|(_, hex)| hex.clone()).collect();
             let outcomes = match client.tx_submit_batch(Param::new(hexes)).await {
                 Ok(outcomes) => outcomes,
@@ -272,8 +278,9 @@ async fn submit_lane(
         }
         let mut tries = 0;
         loop {
-            // Noted before the call: on an instant chain it may be final before the answer.
-            submitted.lock().await.insert(hash, Instant::now());
+            // Noted before the call (on an instant chain it may be final before the answer), at
+            // the first attempt: back-pressure waits count in the latency.
+            submitted.lock().await.entry(hash).or_insert_with(Instant::now);
             match client.tx_submit(Param::new(hex.clone())).await {
                 Ok(_) => break,
                 // A full pool, sender cap, admission queue or per-address call budget is

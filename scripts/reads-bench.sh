@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Balance reads over JSON-RPC HTTP against Redis GETs on this machine (issue 11):
+#
+#   scripts/reads-bench.sh [ACCOUNTS]   (default 1000000)
+#
+# Starts a release dev chain in a temporary folder, creates ACCOUNTS accounts through
+# `taksa bench --new-recipients`, then, while the chain runs at half of its batched load
+# (`taksa bench --rate`), reads random balances (`account_getBalance` over those accounts) with
+# wrk over 32 connections, and runs `redis-benchmark -t get -c 32` against a Redis server it
+# starts on a free port. Prints reads/s, p99 and the ratio to Redis. Needs redis-server,
+# redis-benchmark and wrk (Debian: apt-get install redis-server redis-tools wrk).
+# Everything runs on 127.0.0.1; every process it starts is stopped by pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+for tool in redis-server redis-benchmark wrk; do
+  command -v "$tool" >/dev/null || { echo "reads-bench: $tool is missing: apt-get install redis-server redis-tools wrk" >&2; exit 1; }
+done
+taksa_release_build
+BIN="$CARGO_TARGET_DIR/release/taksa"
+ACCOUNTS=${1:-1000000}
+LOAD_RATE=${TAKSA_READS_LOAD_RATE:-20000}
+SECONDS_READ=${TAKSA_READS_SECONDS:-10}
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+  return 0
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+say() { echo "reads-bench: $*" >&2; }
+rpc() { curl -s -m 10 -X POST -H 'Content-Type: application/json' --data "$2" "$1"; }
+
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+"$BIN" dev --data-dir "$WORK/dev" --rpc-addr "127.0.0.1:$PORT" >"$WORK/dev.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do curl -sf "$URL/health" >/dev/null 2>&1 && break; sleep 0.2; done
+
+say "[1/4] creating $ACCOUNTS accounts"
+"$BIN" bench --rpc "$URL" --accounts $(( ACCOUNTS / 250 > 0 ? ACCOUNTS / 250 : 1 )) --txs "$ACCOUNTS" \
+  --concurrency 8 --batch 256 --new-recipients --finality-timeout-s 900 >&2
+TOTAL=$(rpc "$URL" '{"jsonrpc":"2.0","id":1,"method":"explorer_getStats","params":[]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["totalAccounts"])')
+say "the node holds $TOTAL accounts"
+
+say "[2/4] collecting addresses to read from the latest blocks"
+python3 - "$URL" "$WORK/addresses" <<'PY'
+import json, sys, urllib.request
+url, out = sys.argv[1:]
+def call(method, params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["result"]
+height = call("chain_getInfo", [])["finalizedHeight"]
+seen = set()
+while height > 0 and len(seen) < 20000:
+    for tx in call("chain_getBlock", [height])["txs"]:
+        seen.add(tx["to"])
+    height -= 1
+open(out, "w").write("\n".join(sorted(seen)) + "\n")
+print(f"reads-bench: {len(seen)} addresses", file=sys.stderr)
+PY
+cat >"$WORK/reads.lua" <<'LUA'
+local addrs = {}
+for line in io.lines(os.getenv("TAKSA_READS_ADDRESSES")) do addrs[#addrs + 1] = line end
+math.randomseed(os.time())
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local a = addrs[math.random(#addrs)]
+  return wrk.format(nil, "/", nil, '{"jsonrpc":"2.0","id":1,"method":"account_getBalance","params":["' .. a .. '"]}')
+end
+LUA
+FIRST=$(head -1 "$WORK/addresses")
+rpc "$URL" "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"account_getBalance\",\"params\":[\"$FIRST\"]}" | grep -q '"result"' \
+  || { say "account_getBalance does not answer a balance for $FIRST"; exit 1; }
+
+say "[3/4] balance reads with wrk (32 connections, ${SECONDS_READ} s) while the chain takes $LOAD_RATE transfers/s"
+LOAD_TXS=$(( LOAD_RATE * (SECONDS_READ + 20) ))
+"$BIN" bench --rpc "$URL" --accounts 1000 --txs "$LOAD_TXS" --concurrency 8 --batch 256 --rate "$LOAD_RATE" \
+  >"$WORK/load.log" 2>&1 &
+LOAD_PID=$!
+PIDS+=("$LOAD_PID")
+for _ in $(seq 1 600); do grep -q "pre-signed" "$WORK/load.log" && break; sleep 0.1; done
+sleep 2
+TAKSA_READS_ADDRESSES="$WORK/addresses" wrk -t 2 -c 32 -d "${SECONDS_READ}s" --latency -s "$WORK/reads.lua" "$URL" \
+  | tee "$WORK/wrk.txt" >&2
+HEIGHT_AFTER=$(rpc "$URL" '{"jsonrpc":"2.0","id":1,"method":"chain_getInfo","params":[]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["finalizedHeight"])')
+kill "$LOAD_PID" 2>/dev/null || true
+say "chain load during the reads: $(grep -E '^bench: submitted' "$WORK/load.log" || echo 'still submitting (as intended)'); finalized height $HEIGHT_AFTER"
+
+say "[4/4] redis-benchmark -t get -c 32"
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# -q redraws its progress line with carriage returns: keep the final figure only.
+redis-benchmark -p "$RPORT" -t get -c 32 -n 1000000 -q | tr '\r' '\n' | grep 'requests per second' | tee "$WORK/redis.txt" >&2
+
+python3 - "$WORK/wrk.txt" "$WORK/redis.txt" "$TOTAL" <<'PY'
+import re, sys
+wrk, redis, total = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3])
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
+def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk).groups())
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", wrk)
+redis_rps = float(re.search(r"GET: ([\d.]+) requests per second", redis).group(1))
+print(f"\nbalance reads over JSON-RPC HTTP ({total:,} accounts, chain under load): {rps:,.0f}/s, p99 {p99:.2f} ms"
+      + (f", {non2xx.group(1)} non-2xx" if non2xx else ""))
+print(f"redis-benchmark -t get -c 32 on this machine: {redis_rps:,.0f}/s")
+print(f"ratio: {rps / redis_rps:.3f} (target >= 0.75), p99 target < 2 ms")
+PY

@@ -44,25 +44,15 @@ HARDHAT_P50_MS=36
 # 1000 ms; blocks hold at most 10,000 transfers, so 1 s blocks cap a network at 10,000 tx/s).
 TN_BLOCK_MS=250
 
-WORK="$(mktemp -d)"
 if [ "$SMALL" = 1 ]; then
   OUT="${TAKSA_BENCH_REPORT_OUT:-$CARGO_TARGET_DIR/bench-report-small.json}"
 else
   OUT="${TAKSA_BENCH_REPORT_OUT:-$CARGO_TARGET_DIR/bench-report.json}"
 fi
-PIDS=()
-cleanup() {
-  if [ -d "$WORK/testnet" ]; then
-    TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >/dev/null 2>&1 || true
-  fi
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-  return 0
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+# shellcheck disable=SC2016 # expanded on exit
+BENCH_BEFORE_EXIT='[ ! -d "$WORK/testnet" ] || TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >/dev/null 2>&1'
 say() { echo "bench-report: $*" >&2; }
 
 # Starts a dev chain on a free port; sets DEV_PID and RPC.

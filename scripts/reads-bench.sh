@@ -21,16 +21,8 @@ BIN="$CARGO_TARGET_DIR/release/taksa"
 ACCOUNTS=${1:-1000000}
 LOAD_RATE=${TAKSA_READS_LOAD_RATE:-20000}
 SECONDS_READ=${TAKSA_READS_SECONDS:-10}
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-  return 0
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 say() { echo "reads-bench: $*" >&2; }
 rpc() { curl -s -m 10 -X POST -H 'Content-Type: application/json' --data "$2" "$1"; }
 

@@ -2,7 +2,7 @@
 //!
 //! The server knows nothing of storage or the mempool; the node implements [`Backend`] over them.
 //! Every method is synchronous and may block briefly (a database read, a pool lock): the server
-//! calls it on tokio's blocking pool, never on an async worker.
+//! calls it on tokio's blocking pool, never on an async worker, except [`Backend::account`].
 
 use std::sync::Arc;
 
@@ -17,7 +17,9 @@ pub trait Backend: Send + Sync + 'static {
     fn chain_info(&self) -> ChainInfo;
     /// A block by height or hash; `Ok(None)` if the node does not have it.
     fn block(&self, id: BlockId) -> Result<Option<BlockRecord>, BackendError>;
-    /// The account's state, with the next nonce counting the node's pool.
+    /// The account's state, with the next nonce counting the node's pool. It must read memory
+    /// only, under locks no one holds across IO: the server calls it on an async worker, since a
+    /// hop to the blocking pool and back cost balance reads more than the read (issue 11).
     fn account(&self, address: &Address) -> AccountInfo;
     /// One page of the transactions touching `address`, as `query` asks.
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError>;

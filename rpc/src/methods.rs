@@ -79,6 +79,12 @@ impl Api {
 }
 
 impl Api {
+    /// Runs `f` here, on the async worker: only for backend calls that read memory
+    /// ([`Backend::account`]).
+    fn inline<T>(&self, f: impl FnOnce(&Ctx) -> Result<T, ApiError>) -> RpcResult<T> {
+        f(&self.ctx).map_err(ErrorObjectOwned::from)
+    }
+
     /// Runs a stream subscription from its `options`.
     async fn stream(
         &self,
@@ -116,27 +122,24 @@ impl TaksaApiServer for Api {
     }
 
     async fn account_get(&self, address: Param<String>) -> RpcResult<AccountJson> {
-        self.run(move |ctx| {
+        self.inline(move |ctx| {
             let address = params::address(address.required("address")?, &ctx.hrp)?;
             Ok(AccountJson::new(address.to_bech32(&ctx.hrp), &ctx.backend.account(&address)))
         })
-        .await
     }
 
     async fn account_get_balance(&self, address: Param<String>) -> RpcResult<String> {
-        self.run(move |ctx| {
+        self.inline(move |ctx| {
             let address = params::address(address.required("address")?, &ctx.hrp)?;
             Ok(ctx.backend.account(&address).account.balance.to_string())
         })
-        .await
     }
 
     async fn account_get_nonce(&self, address: Param<String>) -> RpcResult<u64> {
-        self.run(move |ctx| {
+        self.inline(move |ctx| {
             let address = params::address(address.required("address")?, &ctx.hrp)?;
             Ok(ctx.backend.account(&address).next_nonce)
         })
-        .await
     }
 
     async fn account_get_history(

@@ -163,7 +163,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     println!("bench: pre-signed {total} transfers; submitting with concurrency {}", args.concurrency);
     let submitted: Arc<Mutex<HashMap<Hash, Instant>>> = Arc::new(Mutex::new(HashMap::with_capacity(total)));
-    let watcher = tokio::spawn(watch_finality(client.clone(), submitted.clone(), total, args.finality_timeout_s));
+    // Read before the first submission: an instant chain may finalize one before the watcher runs.
+    let first_height = call("chain_getInfo", || client.chain_get_info()).await?.finalized_height + 1;
+    let watcher =
+        tokio::spawn(watch_finality(client.clone(), submitted.clone(), first_height, total, args.finality_timeout_s));
     let start = Instant::now();
     let mut workers = Vec::new();
     let concurrency = args.concurrency;
@@ -411,13 +414,15 @@ impl Report {
     }
 }
 
+/// Watches finalized blocks from `first_height` on until `total` submitted transfers are seen.
 async fn watch_finality(
     client: HttpClient,
     submitted: Arc<Mutex<HashMap<Hash, Instant>>>,
+    first_height: u64,
     total: usize,
     timeout_s: u64,
 ) -> anyhow::Result<Report> {
-    let mut next = call("chain_getInfo", || client.chain_get_info()).await?.finalized_height + 1;
+    let mut next = first_height;
     let mut report = Report { latencies_ms: Vec::with_capacity(total), last_final: None, blocks: 0 };
     let mut last_progress = Instant::now();
     while report.latencies_ms.len() < total {

@@ -48,10 +48,17 @@ pub(crate) enum Admission {
     Internal(String),
 }
 
+impl Admission {
+    /// Whether our pool took the transaction as newly proposable (peers should hear of it).
+    pub(crate) fn is_new(&self) -> bool {
+        matches!(self, Admission::Pool(Ok(admitted)) if admitted.gossip())
+    }
+}
+
 impl Shared {
     /// Admits `txs` by the one admission path (see the module docs) and answers each with its
-    /// hash, in order. From RPC, those newly proposable here are gossiped, in batches; the
-    /// caller decides for gossip ([`crate::network::admit_gossiped`]).
+    /// hash, in order. Those newly proposable here are gossiped, in batches, except for a gossip
+    /// message that was new here as a whole, which is forwarded as it came.
     pub(crate) fn admit_many(&self, txs: Vec<SignedTransaction>, origin: Origin) -> Vec<(Hash, Admission)> {
         let pool = &self.chain().pool;
         let mut out: Vec<(Hash, Admission)> = Vec::with_capacity(txs.len());
@@ -123,7 +130,9 @@ impl Shared {
                         slot.1 = Admission::Pool(verdict);
                     }
                 }
-                if origin == Origin::Rpc {
+                // A gossip message whose transactions were all new here is forwarded as it came
+                // (`network::admit_gossiped`); otherwise what was new goes on in our own messages.
+                if origin == Origin::Rpc || !out.iter().all(|(_, a)| a.is_new()) {
                     self.gossip_txs(new);
                 }
             }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use rand::seq::SliceRandom as _;
 
 use taksa_consensus::engine::{Message, EVIDENCE_TAIL_VIEWS};
-use taksa_consensus::{Block, Hash, SignedTransaction};
+use taksa_consensus::{Block, Hash};
 use taksa_p2p::{Event, Handle, PeerId, Reply, Request, Response, Topic, Verdict, SYNC_RESPONSE_BYTES_MAX};
 
 use crate::chain::{ChainMsg, Network, Shared};
@@ -247,18 +247,11 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
 /// a transaction before it gossips it, and these checks need no state.
 pub(crate) fn admit_gossiped(shared: &Shared, data: &[u8]) -> Result<bool, &'static str> {
     let txs = decode_gossip_batch(data).map_err(|_| "transaction batch does not decode")?;
-    let outcomes = shared.admit_many(txs.clone(), Origin::Gossip);
+    let outcomes = shared.admit_many(txs, Origin::Gossip);
     if outcomes.iter().any(|(_, a)| matches!(a, Admission::Invalid(_))) {
         return Err("transaction invalid for this chain (signature, chain or fields)");
     }
-    let new = |a: &Admission| matches!(a, Admission::Pool(Ok(admitted)) if admitted.gossip());
-    if outcomes.iter().all(|(_, a)| new(a)) {
-        return Ok(true);
-    }
-    let taken: Vec<SignedTransaction> =
-        txs.into_iter().zip(&outcomes).filter(|(_, (_, a))| new(a)).map(|(tx, _)| tx).collect();
-    shared.gossip_txs(taken);
-    Ok(false)
+    Ok(outcomes.iter().all(|(_, a)| a.is_new()))
 }
 
 /// Answers a peer's sync request from storage.
@@ -374,7 +367,7 @@ pub(crate) async fn flush_tx_gossip(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use taksa_consensus::block::tx_root;
-    use taksa_consensus::{Address, Header, Keypair, Transaction};
+    use taksa_consensus::{Address, Header, Keypair, SignedTransaction, Transaction};
 
     use super::*;
 

@@ -2,7 +2,7 @@
 # Throughput report (issue 11): runs each figure on this machine and prints it as
 # measured / anchor / ratio / target, then writes every figure to a JSON file.
 #
-#   scripts/bench-report.sh             the full run on the release build (about 5 minutes after
+#   scripts/bench-report.sh             the full run on the release build (about 10 minutes after
 #                                       the build; the first release build takes ~20 minutes)
 #   scripts/bench-report.sh --small     a quick run on the debug build, for CI: checks that the
 #                                       report still works, not how fast the node is
@@ -14,8 +14,12 @@
 # against it and against Hardhat's automine (an anchor measured by hand, see
 # docs/performance.md), the submit-to-final latency of `taksa dev --instant` at light load (the
 # mode that answers Hardhat's automine), the dev chain's idle memory and its bytes on disk per
-# finalized transfer, and four validators on this machine (scripts/testnet.sh, 250 ms blocks):
-# finalized transfers/s at full load, and submit-to-final latency at half of it.
+# finalized transfer (after a clean stop; `taksa db-stats` breaks it down by column family), four
+# validators on this machine (scripts/testnet.sh, 250 ms blocks): finalized transfers/s at full
+# load and submit-to-final latency at half of it, a wiped validator's sync, the restart of a
+# chain of 10^6 blocks (written by `taksa bench-chain`, about 3 minutes), and balance reads
+# against redis-benchmark at 10^6 accounts (scripts/reads-bench.sh, when wrk and Redis are
+# installed).
 # Everything runs on 127.0.0.1 on free ports; every process it starts is stopped by pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,12 +33,14 @@ if [ "$SMALL" = 1 ]; then
   ACCOUNTS=40 TXS=400 CONC=8 LIGHT_TXS=20 VERIFY_S=1 BUILD=debug
   B_ACCOUNTS=40 B_TXS=2000 B_CONC=4 B_BATCH=64
   T_ACCOUNTS=40 T_TXS=2000 T_HALF_S=2 T_BUILD_ENV=TAKSA_SKIP_BUILD=1
+  R_BLOCKS=2000 READ_ACCOUNTS=0
 else
   taksa_release_build
   BIN="$CARGO_TARGET_DIR/release/taksa"
   ACCOUNTS=640 TXS=38400 CONC=64 LIGHT_TXS=200 VERIFY_S=5 BUILD=release
   B_ACCOUNTS=1000 B_TXS=200000 B_CONC=8 B_BATCH=256
   T_ACCOUNTS=1000 T_TXS=120000 T_HALF_S=8 T_BUILD_ENV=TAKSA_RELEASE=1
+  R_BLOCKS=1000000 READ_ACCOUNTS=1000000
 fi
 # Hardhat 2.29 automine on this machine (issue 11): 825 finalized transfers/s with 2,000
 # transfers from 200 senders over 32 workers; p50 36 ms at light load.
@@ -76,11 +82,11 @@ stop_dev() { kill "$DEV_PID"; wait "$DEV_PID" 2>/dev/null || true; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
-say "[1/8] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
+say "[1/10] ed25519 verification rate of this machine ($BUILD build, $VERIFY_S s each way)"
 "$BIN" bench-verify --seconds "$VERIFY_S" --json-out "$WORK/verify.json" >&2
 VERIFY_RATE="$(jget "$WORK/verify.json" batchSignaturesPerSecond)"
 
-say "[2/8] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
+say "[2/10] dev chain at full load, one transfer per call: $ACCOUNTS accounts, $TXS transfers, concurrency $CONC"
 start_dev "$WORK/dev"
 sleep 2
 IDLE_RSS_KIB="$(rss_kib "$DEV_PID")"
@@ -91,21 +97,22 @@ FINALIZED_TOTAL="$(curl -s -X POST -H 'Content-Type: application/json' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["totalTxs"])')"
 stop_dev
 DISK_BYTES="$(du -sb "$WORK/dev" | cut -f1)"
+"$BIN" db-stats --data-dir "$WORK/dev" --json-out "$WORK/disk.json" >&2
 
-say "[3/8] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
+say "[3/10] dev chain at full load, tx_submitBatch: $B_ACCOUNTS accounts, $B_TXS transfers, $B_CONC lanes of $B_BATCH per call"
 start_dev "$WORK/batched"
 "$BIN" bench --rpc "$RPC" --accounts "$B_ACCOUNTS" --txs "$B_TXS" --concurrency "$B_CONC" --batch "$B_BATCH" \
   --json-out "$WORK/batched.json" >&2
 BATCH_TPS="$(jget "$WORK/batched.json" finalizedPerSecond)"
 stop_dev
 
-say "[4/8] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
+say "[4/10] dev chain --instant at light load: $LIGHT_TXS transfers at 20 per second"
 start_dev "$WORK/light" --instant
 "$BIN" bench --rpc "$RPC" --accounts 10 --txs "$LIGHT_TXS" --concurrency 4 --rate 20 --json-out "$WORK/light.json" >&2
 LIGHT_P50="$(jget "$WORK/light.json" p50Ms)"
 stop_dev
 
-say "[5/8] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
+say "[5/10] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
 python3 - genesis.json "$WORK/genesis-4.json" "$TN_BLOCK_MS" <<'PY'
 import json, sys
 g = json.load(open(sys.argv[1]))
@@ -122,7 +129,7 @@ TN_TPS="$(jget "$WORK/tn-full.json" finalizedPerSecond)"
 TN_RATE="$(python3 -c 'import sys; print(max(int(float(sys.argv[1]) / 2), 10))' "$TN_TPS")"
 TN_HALF_TXS="$((TN_RATE * T_HALF_S))"
 
-say "[6/8] four validators at half that load: $TN_HALF_TXS transfers at $TN_RATE per second"
+say "[6/10] four validators at half that load: $TN_HALF_TXS transfers at $TN_RATE per second"
 "$BIN" bench --rpc "$TN_RPC" --accounts "$T_ACCOUNTS" --txs "$TN_HALF_TXS" --concurrency 8 --batch 64 \
   --rate "$TN_RATE" --json-out "$WORK/tn-half.json" >&2
 
@@ -133,7 +140,7 @@ rpc_call() { # URL METHOD FIELD: one field of a parameterless call's result
 }
 SYNC_TARGET="$(rpc_call "$TN_RPC" chain_getInfo finalizedHeight)"
 SYNC_TXS="$(rpc_call "$TN_RPC" explorer_getStats totalTxs)"
-say "[7/8] sync: validator 3 wiped and restarted, catching up $SYNC_TARGET blocks ($SYNC_TXS transfers) from the other three"
+say "[7/10] sync: validator 3 wiped and restarted, catching up $SYNC_TARGET blocks ($SYNC_TXS transfers) from the other three"
 TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh wipe 3 >&2
 SYNC_START="$(date +%s.%N)"
 TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh restart 3 >&2
@@ -148,13 +155,57 @@ SYNC_HEIGHT="$(rpc_call "$SYNC_RPC" chain_getInfo finalizedHeight)"
 say "caught up $SYNC_TARGET blocks in $SYNC_S s (from the restart: start-up and peer discovery included)"
 TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >&2
 
-say "[8/8] report"
+say "[8/10] restart: a dev chain of $R_BLOCKS blocks (taksa bench-chain), then the time from start to /ready, three times"
+"$BIN" bench-chain --data-dir "$WORK/long" --blocks "$R_BLOCKS" >&2
+python3 - "$BIN" "$WORK/long" "$WORK/restart.json" <<'PY' >&2
+import json, signal, socket, statistics, subprocess, sys, time, urllib.request
+binary, data_dir, out = sys.argv[1:]
+times = []
+for run in range(3):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    log = open(f"{data_dir}.restart-{run}.log", "w")
+    started = time.monotonic()
+    node = subprocess.Popen([binary, "dev", "--data-dir", data_dir, "--rpc-addr", f"127.0.0.1:{port}"],
+                            stdout=log, stderr=log)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except Exception:
+                if node.poll() is not None or time.monotonic() - started > 120:
+                    sys.exit(f"bench-report: the restarted dev chain did not become ready; see {log.name}")
+                time.sleep(0.005)
+        times.append(time.monotonic() - started)
+        print(f"bench-report: restart {run + 1}: ready in {times[-1]:.3f} s")
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(60)
+json.dump({"seconds": times, "medianSeconds": statistics.median(times)}, open(out, "w"), indent=2)
+PY
+
+READS_JSON=""
+if [ "$SMALL" = 1 ]; then
+  say "[9/10] balance reads vs redis-benchmark: skipped in --small (scripts/reads-bench.sh runs on the release build)"
+elif command -v wrk >/dev/null && command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null; then
+  say "[9/10] balance reads vs redis-benchmark at $READ_ACCOUNTS accounts (scripts/reads-bench.sh)"
+  TAKSA_READS_JSON_OUT="$WORK/reads.json" scripts/reads-bench.sh "$READ_ACCOUNTS" >&2
+  READS_JSON="$WORK/reads.json"
+else
+  say "[9/10] balance reads vs redis-benchmark: skipped, wrk or redis is missing (apt-get install redis-server redis-tools wrk)"
+fi
+
+say "[10/10] report"
 python3 - "$OUT" "$BUILD" "$VERIFY_RATE" "$BATCH_TPS" "$HARDHAT_TPS" "$LIGHT_P50" "$HARDHAT_P50_MS" \
   "$IDLE_RSS_KIB" "$DISK_BYTES" "$FINALIZED_TOTAL" "$WORK/verify.json" "$WORK/load.json" "$WORK/light.json" \
-  "$FINAL_TPS" "$WORK/batched.json" "$WORK/tn-full.json" "$WORK/tn-half.json" "$TN_BLOCK_MS" "$SYNC_TXS" "$SYNC_TARGET" "$SYNC_S" <<'PY'
+  "$FINAL_TPS" "$WORK/batched.json" "$WORK/tn-full.json" "$WORK/tn-half.json" "$TN_BLOCK_MS" "$SYNC_TXS" "$SYNC_TARGET" "$SYNC_S" \
+  "$WORK/disk.json" "$WORK/restart.json" "$R_BLOCKS" "$READS_JSON" <<'PY'
 import json, sys
 (out, build, verify, tps, hh_tps, p50, hh_p50, rss_kib, disk, finalized, vj, lj, li, per_call, bj, tf, th, block_ms,
- sync_txs, sync_blocks, sync_s) = sys.argv[1:]
+ sync_txs, sync_blocks, sync_s, dj, rj, r_blocks, reads_json) = sys.argv[1:]
+restart = json.load(open(rj))
+restart_s, r_blocks = float(restart["medianSeconds"]), int(r_blocks)
+reads = json.load(open(reads_json)) if reads_json else None
 sync_rate = int(sync_txs) / max(float(sync_s), 1e-3)
 tn_full, tn_half, block_ms = json.load(open(tf)), json.load(open(th)), float(block_ms)
 tn_tps, half_p50, half_p99 = float(tn_full["finalizedPerSecond"]), float(tn_half["p50Ms"]), float(tn_half["p99Ms"])
@@ -171,8 +222,15 @@ rows = [
     ("four validators p50 submit-to-final at half load vs block time", half_p50, "ms", block_ms, "ms block", half_p50 / block_ms, "<= 1", half_p50 <= block_ms),
     ("four validators p99 submit-to-final at half load vs 2 blocks", half_p99, "ms", 2 * block_ms, "ms", half_p99 / (2 * block_ms), "<= 1", half_p99 <= 2 * block_ms),
     ("sync from genesis: transfers imported per second", sync_rate, "tx/s", 30000, "tx/s target", sync_rate / 30000, ">= 1", sync_rate >= 30000),
-    ("bytes on disk per finalized transfer", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
+    ("bytes on disk per finalized transfer (after a clean stop)", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
+    (f"restart to /ready, chain of {r_blocks:,} blocks (median of 3)", restart_s, "s", 2, "s target", restart_s / 2, "<= 1", restart_s < 2),
 ]
+if reads:
+    n = reads["accounts"]
+    rows += [
+        (f"balance reads/s, {n:,} accounts, chain under load, vs redis GET", reads["readsPerSecond"], "/s", reads["redisGetsPerSecond"], "/s", reads["ratio"], ">= 0.75", reads["ratio"] >= 0.75),
+        ("balance reads p99 (same run)", reads["p99Ms"], "ms", 2, "ms target", reads["p99Ms"] / 2, "< 1", reads["p99Ms"] < 2),
+    ]
 print(f"\nTaksa throughput report ({build} build)")
 print(f"{'figure':<62} {'measured':>14} {'anchor':>20} {'ratio':>8}  target  met")
 for name, m, unit, a, aunit, r, target, met in rows:
@@ -187,10 +245,10 @@ doc = {
     "lightLoad": json.load(open(li)),
     "fourValidators": {"blockTimeMs": block_ms, "fullLoad": tn_full, "halfLoad": tn_half},
     "sync": {"blocks": int(sync_blocks), "transfers": int(sync_txs), "seconds": float(sync_s), "transfersPerSecond": sync_rate},
-    "notMeasuredYet": [
-        "balance reads vs redis-benchmark at 10^6 accounts",
-        "restart time at 10^6 blocks",
-    ],
+    "disk": json.load(open(dj)),
+    "restart": {"blocks": r_blocks, **restart},
+    "reads": reads,
+    "notMeasured": [] if reads else ["balance reads vs redis-benchmark (skipped: --small, or wrk/redis missing)"],
 }
 json.dump(doc, open(out, "w"), indent=2)
 print(f"\nJSON: {out}")

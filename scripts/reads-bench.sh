@@ -7,7 +7,8 @@
 # `taksa bench --new-recipients`, then, while the chain runs at half of its batched load
 # (`taksa bench --rate`), reads random balances (`account_getBalance` over those accounts) with
 # wrk over 32 connections, and runs `redis-benchmark -t get -c 32` against a Redis server it
-# starts on a free port. Prints reads/s, p99 and the ratio to Redis. Needs redis-server,
+# starts on a free port. Prints reads/s, p99 and the ratio to Redis (and writes them as JSON to
+# $TAKSA_READS_JSON_OUT when set; scripts/bench-report.sh uses it). Needs redis-server,
 # redis-benchmark and wrk (Debian: apt-get install redis-server redis-tools wrk).
 # Everything runs on 127.0.0.1; every process it starts is stopped by pid.
 set -euo pipefail
@@ -94,9 +95,9 @@ for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sl
 # -q redraws its progress line with carriage returns: keep the final figure only.
 redis-benchmark -p "$RPORT" -t get -c 32 -n 1000000 -q | tr '\r' '\n' | grep 'requests per second' | tee "$WORK/redis.txt" >&2
 
-python3 - "$WORK/wrk.txt" "$WORK/redis.txt" "$TOTAL" <<'PY'
-import re, sys
-wrk, redis, total = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3])
+python3 - "$WORK/wrk.txt" "$WORK/redis.txt" "$TOTAL" "${TAKSA_READS_JSON_OUT:-}" <<'PY'
+import json, re, sys
+wrk, redis, total, out = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3]), sys.argv[4]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk).groups())
@@ -106,4 +107,7 @@ print(f"\nbalance reads over JSON-RPC HTTP ({total:,} accounts, chain under load
       + (f", {non2xx.group(1)} non-2xx" if non2xx else ""))
 print(f"redis-benchmark -t get -c 32 on this machine: {redis_rps:,.0f}/s")
 print(f"ratio: {rps / redis_rps:.3f} (target >= 0.75), p99 target < 2 ms")
+if out:
+    json.dump({"accounts": total, "readsPerSecond": rps, "p99Ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+               "redisGetsPerSecond": redis_rps, "ratio": rps / redis_rps}, open(out, "w"), indent=2)
 PY

@@ -11,6 +11,7 @@ use bincode::{Decode, Encode};
 use crate::block::Block;
 use crate::crypto::Hash;
 use crate::state::Receipt;
+use crate::tx::SignedTransaction;
 use crate::Address;
 
 /// The position of an event: `(height, index)`, ordered by height, then index.
@@ -111,6 +112,26 @@ impl Event {
     }
 }
 
+/// The event of one committed transfer: `stx` with its `receipt`, in the block `block_hash`
+/// stamped `timestamp_ms`. [`block_events`] makes every transfer event with it, so an event read
+/// back one at a time is the one the live feed sent.
+pub fn transfer_event(stx: &SignedTransaction, receipt: Receipt, block_hash: Hash, timestamp_ms: u64) -> TransferEvent {
+    let tx = &stx.tx;
+    TransferEvent {
+        hash: stx.hash(),
+        from: tx.from,
+        to: tx.to,
+        amount: tx.amount,
+        fee: tx.fee,
+        nonce: tx.nonce,
+        memo: tx.memo.clone(),
+        from_balance: receipt.from_balance,
+        to_balance: receipt.to_balance,
+        block_hash,
+        timestamp_ms,
+    }
+}
+
 /// The events of a finalized `block`, in cursor order. `receipts` are its execution receipts,
 /// one per transaction; a missing receipt (which execution never produces) reads as zero
 /// balances rather than dropping the event.
@@ -121,21 +142,8 @@ pub fn block_events(block: &Block, receipts: &[Receipt]) -> Vec<(Cursor, Event)>
     let mut fees: u128 = 0;
     let mut index: u32 = 0;
     for (stx, receipt) in block.txs.iter().zip(receipts.iter().copied().chain(std::iter::repeat(Receipt::default()))) {
-        let tx = &stx.tx;
-        fees = fees.saturating_add(tx.fee);
-        let event = TransferEvent {
-            hash: stx.hash(),
-            from: tx.from,
-            to: tx.to,
-            amount: tx.amount,
-            fee: tx.fee,
-            nonce: tx.nonce,
-            memo: tx.memo.clone(),
-            from_balance: receipt.from_balance,
-            to_balance: receipt.to_balance,
-            block_hash,
-            timestamp_ms: h.timestamp_ms,
-        };
+        fees = fees.saturating_add(stx.tx.fee);
+        let event = transfer_event(stx, receipt, block_hash, h.timestamp_ms);
         out.push((Cursor::new(h.height, index), Event::Transfer(event)));
         index = index.saturating_add(1);
     }

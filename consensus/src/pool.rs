@@ -92,6 +92,18 @@ pub fn replacement_fee(fee: u128) -> u128 {
     fee.saturating_add(fee / 10).saturating_add(1)
 }
 
+/// A refusal that [`Mempool::admit`] gives `tx` whatever the pool holds, decided from its
+/// sender's committed account alone: a nonce already used, or a balance that does not cover the
+/// amount and fee (the pool counts pending spends on top). Admission asks it before verifying
+/// the signature, so transfers from empty or spent accounts cost a lookup, not a verification.
+pub fn refusal_before_signature(tx: &crate::Transaction, committed: &crate::Account) -> Option<TxError> {
+    if tx.nonce < committed.nonce {
+        return Some(TxError::NonceTooLow { expected: committed.nonce, got: tx.nonce });
+    }
+    let Some(needed) = tx.amount.checked_add(tx.fee) else { return Some(TxError::Overflow) };
+    (needed > committed.balance).then_some(TxError::InsufficientBalance { needed, available: committed.balance })
+}
+
 /// Why the pool refused a transaction.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AdmitError {
@@ -958,6 +970,36 @@ mod tests {
         assert!(pool.admit(a, ha, 100, &s, 1).is_ok());
         let err = pool.admit(b, hb, 100, &s, 1);
         assert!(matches!(err, Err(AdmitError::Rejected(TxError::InsufficientBalance { needed: 122, available: 100 }))));
+    }
+
+    #[test]
+    fn what_is_refused_before_the_signature_the_pool_refuses_whatever_it_holds() {
+        let k = Keypair::from_seed(&[1; 32]);
+        let mut refused = 0;
+        for (balance, committed_nonce) in [(0, 0), (100, 0), (100, 3), (u128::MAX, 2)] {
+            let s = state(&k, balance, committed_nonce);
+            let account = s.get(&Address(k.public())).copied().unwrap_or_default();
+            for pending in [false, true] {
+                for (amount, fee, nonce) in
+                    [(0, 1, 0), (50, 1, 3), (99, 1, 3), (100, 1, 3), (1, 1, 2), (u128::MAX, 1, 3)]
+                {
+                    let mut pool = Mempool::new(Limits::default());
+                    if pending {
+                        let (p, hp) = tx(&k, 2, 10, 1, committed_nonce);
+                        let _ = pool.admit(p, hp, 100, &s, 1);
+                    }
+                    let (t, h) = tx(&k, 2, amount, fee, nonce);
+                    if let Some(why) = refusal_before_signature(&t.tx, &account) {
+                        refused += 1;
+                        assert!(pool.admit(t, h, 100, &s, 1).is_err(), "{why} refused early, so the pool must refuse");
+                    }
+                }
+            }
+        }
+        assert!(refused >= 10, "the grid exercises refusals: {refused}");
+        let s = state(&k, 100, 3);
+        let (ok, _) = tx(&k, 2, 99, 1, 3);
+        assert_eq!(refusal_before_signature(&ok.tx, &s[&Address(k.public())]), None, "an affordable next nonce passes");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The one way a transaction enters the pool, whether it came by `tx_submit`, `tx_submitBatch`
 //! or gossip ([`Shared::admit_many`]), and the batching of transaction gossip ([`TxGossip`]).
 //!
-//! Admission: hashes our pool or chain already knows answer at once; the stateless checks run
-//! on the caller's thread, with the signatures verified in batches on every core; the chain
+//! Admission: hashes our pool or chain already knows answer at once, and so do transactions the
+//! pool would refuse from the sender's committed account alone (a used nonce, a balance short of
+//! amount and fee), before any signature is verified; the stateless checks run on the caller's
+//! thread, with the signatures verified in batches on every core; the chain
 //! actor, which owns the pool, then admits the batch in one step. Gossip: what our pool newly
 //! admits, from RPC or from peers (and what becomes proposable once a nonce gap fills), goes
 //! out in messages of up to [`GOSSIP_BATCH_TXS_MAX`] transactions, at most [`GOSSIP_FLUSH_MS`]
@@ -14,6 +16,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
+use taksa_consensus::pool::refusal_before_signature;
 use taksa_consensus::tx::{encode_gossip_batch, GOSSIP_BATCH_BYTES_MAX, GOSSIP_BATCH_TXS_MAX};
 use taksa_consensus::{codec, state, Address, Hash, SignedTransaction, TxError};
 
@@ -81,11 +84,33 @@ impl Shared {
             };
             out.push((hash, admission));
         }
-        let checked: Vec<SignedTransaction> = fresh.iter().map(|(_, tx, _)| tx.clone()).collect();
         // Read under the state lock once, then released before the signatures are verified.
-        let funded: HashSet<Address> = self.store.with_state(|_, accounts| {
-            checked.iter().map(|tx| tx.tx.to).filter(|to| state::recipient_known_valid(accounts, to)).collect()
+        // What the pool would refuse from the sender's account alone is answered now, without
+        // a verification: junk from empty or spent accounts costs a lookup.
+        let (funded, early): (HashSet<Address>, Vec<Option<TxError>>) = self.store.with_state(|_, accounts| {
+            let early = fresh
+                .iter()
+                .map(|(_, tx, _)| {
+                    let sender = accounts.get(&tx.tx.from).copied().unwrap_or_default();
+                    refusal_before_signature(&tx.tx, &sender)
+                })
+                .collect();
+            let funded = fresh
+                .iter()
+                .map(|(_, tx, _)| tx.tx.to)
+                .filter(|to| state::recipient_known_valid(accounts, to))
+                .collect();
+            (funded, early)
         });
+        let mut fresh_checked = Vec::with_capacity(fresh.len());
+        for (item, refusal) in fresh.into_iter().zip(early) {
+            match (refusal, out.get_mut(item.0)) {
+                (Some(e), Some(slot)) => slot.1 = Admission::Pool(Err(e.into())),
+                _ => fresh_checked.push(item),
+            }
+        }
+        let fresh = fresh_checked;
+        let checked: Vec<SignedTransaction> = fresh.iter().map(|(_, tx, _)| tx.clone()).collect();
         let verdicts = SignedTransaction::check_stateless_many(
             &checked,
             &self.genesis.chain_id,

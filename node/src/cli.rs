@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, run, wallet};
+use crate::{bench, bench_chain, db_tools, run, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -32,6 +32,14 @@ enum Command {
     /// Measure how many ed25519 signatures this machine verifies per second, in batches on every
     /// core and one at a time: the ceiling of a node's throughput here.
     BenchVerify(bench::VerifyArgs),
+    /// Write a long dev chain of empty finalized blocks into a data folder, for the restart and
+    /// sync benchmarks (`taksa dev --data-dir` continues it).
+    BenchChain(bench_chain::BenchChainArgs),
+    /// Show what a stopped node's database takes on disk, by column family and per transaction.
+    DbStats(db_tools::DbStatsArgs),
+    /// Check every stored height of a stopped node's chain: present, hashing to its key and
+    /// linked to its parent. A start checks only the newest 1024, so that it stays fast.
+    DbCheck(db_tools::DbCheckArgs),
 }
 
 /// Options shared by `dev` and `node`.
@@ -155,7 +163,7 @@ pub(crate) struct NodeArgs {
     pub(crate) common: CommonArgs,
 }
 
-fn default_dev_dir() -> PathBuf {
+pub(crate) fn default_dev_dir() -> PathBuf {
     std::env::var_os("HOME").map_or_else(|| PathBuf::from(".taksa/dev"), |h| PathBuf::from(h).join(".taksa/dev"))
 }
 
@@ -167,5 +175,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Wallet(args) => wallet::cli::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::BenchVerify(args) => tokio::task::spawn_blocking(move || bench::verify_rate(args)).await?,
+        Command::BenchChain(args) => tokio::task::spawn_blocking(move || bench_chain::run(args)).await?,
+        Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
+        Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
     }
 }

@@ -10,8 +10,10 @@
 mod admission;
 mod backend;
 mod bench;
+mod bench_chain;
 mod chain;
 pub mod cli;
+mod db_tools;
 pub mod devnet;
 mod network;
 mod reserved;

@@ -1,6 +1,11 @@
 //! What happens on open: a new folder is initialised from genesis in one batch; an existing one
-//! must belong to the same genesis, have a head, contiguous linked heights up to it, and accounts
-//! whose digest is the head's state root. Anything else refuses to start.
+//! must belong to the same genesis, have a head, the genesis block at height 0, no height above
+//! the head, the newest [`OPEN_CHECK_BLOCKS`] heights contiguous and linked, and accounts whose
+//! digest is the head's state root. Anything else refuses to start.
+//!
+//! Every block is committed in one batch that also checks it extends the head, so the older
+//! heights were linked when written; walking them all at each start would make a restart grow
+//! with the chain. [`verify_chain`] (`taksa db-check`) walks every height on demand.
 
 use std::collections::HashMap;
 
@@ -17,7 +22,9 @@ use crate::schema::{
 use crate::StorageError;
 
 /// Above this many blocks, the chain check logs its progress.
-const PROGRESS_EVERY_BLOCKS: u64 = 10_000;
+const PROGRESS_EVERY_BLOCKS: u64 = 100_000;
+/// How many of the newest heights (the head's included) each open walks.
+pub(crate) const OPEN_CHECK_BLOCKS: u64 = 1024;
 
 /// What the open check hands to the store.
 pub(crate) struct Loaded {
@@ -53,7 +60,7 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
     }
     // Before anything is decoded: an older layout may encode blocks differently.
     check_schema(db)?;
-    let (head, head_hash) = check_chain(db, &expected)?;
+    let (head, head_hash) = check_chain(db, &expected, Some(OPEN_CHECK_BLOCKS))?;
     let accounts = load_accounts(db, &head)?;
     let (txs_total, validator_stats) = load_totals(db, genesis.validators.len())?;
     Ok(Loaded { head, head_hash, accounts, txs_total, validator_stats })
@@ -135,36 +142,57 @@ fn stored_chain_id(db: &Db) -> String {
     header.map_or_else(|| "(unreadable)".to_owned(), |(h, _)| h.chain_id)
 }
 
-/// Walks every height from 0 to the head: each maps to a stored block of that height whose
-/// parent is the previous one. Returns the head header and hash.
-fn check_chain(db: &Db, genesis_hash: &Hash) -> Result<(Header, Hash), StorageError> {
+/// Walks every stored height of the database in `path` (which no node may hold): each maps to a
+/// block of that height whose parent is the previous one, from the genesis block to the head.
+/// Returns the head's height.
+pub fn verify_chain(path: &std::path::Path) -> Result<u64, StorageError> {
+    let db = Db::open_existing(path)?;
+    check_schema(&db)?;
+    let genesis = db.get(CF_META, META_GENESIS)?.ok_or_else(|| db.corrupt("the genesis hash is missing".into()))?;
+    let genesis = parse_hash(&genesis).ok_or_else(|| db.corrupt("the stored genesis hash is not 32 bytes".into()))?;
+    let (head, _) = check_chain(&db, &genesis, None)?;
+    Ok(head.height)
+}
+
+/// Checks the stored chain: the genesis block at height 0, nothing above the head, and the
+/// newest `tail` heights (all of them when `None`) each mapping to a stored block of that
+/// height whose parent is the previous one. Returns the head header and hash.
+fn check_chain(db: &Db, genesis_hash: &Hash, tail: Option<u64>) -> Result<(Header, Hash), StorageError> {
     let head_bytes = db.get(CF_META, META_HEAD)?.ok_or_else(|| db.corrupt("the head record is missing".into()))?;
     let (head_height, head_hash) =
         parse_head_value(&head_bytes).ok_or_else(|| db.corrupt("the head record is not 40 bytes".into()))?;
-    let blocks = db.cf(CF_BLOCKS)?;
-    let mut expected_height: u64 = 0;
+    let heights = db.cf(CF_HEIGHTS)?;
+    if let Some(item) = db.db.iterator_cf(heights, IteratorMode::End).next() {
+        let (key, _) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+        let top =
+            parse_height_key(&key).ok_or_else(|| db.corrupt(format!("heights key 0x{} is not 8 bytes", hex(&key))))?;
+        if top > head_height {
+            return Err(db.corrupt(format!("a block is stored at height {top}, above the head {head_height}")));
+        }
+    }
+    let start = tail.map_or(0, |n| head_height.saturating_sub(n.saturating_sub(1)));
+    if start > 0 {
+        // The genesis block, which the walk below does not reach.
+        let hash = db.get(CF_HEIGHTS, &height_key(0))?.ok_or_else(|| missing_block(db, 0))?;
+        let hash =
+            parse_hash(&hash).ok_or_else(|| db.corrupt("the hash stored for height 0 is not 32 bytes".into()))?;
+        let (header, computed) = stored_header(db, 0, &hash)?;
+        check_link(db, 0, &hash, &computed, &header, None, genesis_hash)?;
+    }
+    let mut expected_height = start;
     let mut prev: Option<(Header, Hash)> = None;
-    for item in db.db.iterator_cf(db.cf(CF_HEIGHTS)?, IteratorMode::Start) {
+    for item in db.db.iterator_cf(heights, IteratorMode::From(&height_key(start), rocksdb::Direction::Forward)) {
         let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
         let height =
             parse_height_key(&key).ok_or_else(|| db.corrupt(format!("heights key 0x{} is not 8 bytes", hex(&key))))?;
-        if height > head_height {
-            return Err(db.corrupt(format!("a block is stored at height {height}, above the head {head_height}")));
-        }
         if height != expected_height {
             return Err(missing_block(db, expected_height));
         }
         let hash = parse_hash(&value)
             .ok_or_else(|| db.corrupt(format!("the hash stored for height {height} is not 32 bytes")))?;
-        let bytes = db
-            .db
-            .get_pinned_cf(blocks, hash.0)
-            .map_err(|source| StorageError::Db { op: "read", source })?
-            .ok_or_else(|| db.corrupt(format!("block {hash} at height {height} is missing")))?;
-        let (header, computed) = decode_block_header(&bytes)
-            .map_err(|e| db.corrupt(format!("block {hash} at height {height} does not decode: {e}")))?;
+        let (header, computed) = stored_header(db, height, &hash)?;
         check_link(db, height, &hash, &computed, &header, prev.as_ref(), genesis_hash)?;
-        if head_height > PROGRESS_EVERY_BLOCKS && height % PROGRESS_EVERY_BLOCKS == 0 {
+        if head_height - start > PROGRESS_EVERY_BLOCKS && height % PROGRESS_EVERY_BLOCKS == 0 {
             tracing::info!(target: "storage", checked = height, head = head_height, "checking the stored chain");
         }
         prev = Some((header, hash));
@@ -181,6 +209,16 @@ fn check_chain(db: &Db, genesis_hash: &Hash) -> Result<(Header, Hash), StorageEr
         }
         _ => Err(missing_block(db, expected_height)),
     }
+}
+
+/// The header of the block stored under `hash` for `height`, and the hash its bytes give.
+fn stored_header(db: &Db, height: u64, hash: &Hash) -> Result<(Header, Hash), StorageError> {
+    let bytes = db
+        .db
+        .get_pinned_cf(db.cf(CF_BLOCKS)?, hash.0)
+        .map_err(|source| StorageError::Db { op: "read", source })?
+        .ok_or_else(|| db.corrupt(format!("block {hash} at height {height} is missing")))?;
+    decode_block_header(&bytes).map_err(|e| db.corrupt(format!("block {hash} at height {height} does not decode: {e}")))
 }
 
 fn check_link(
@@ -200,8 +238,10 @@ fn check_link(
             db.corrupt(format!("block {hash} is stored at height {height} but its header says {}", header.height))
         );
     }
+    // With no previous block (the genesis block, or the first height a start walks), only the
+    // genesis block has something to match.
     match prev {
-        None if hash != genesis_hash => {
+        None if height == 0 && hash != genesis_hash => {
             Err(db.corrupt(format!("height 0 holds {hash}, not the genesis block {genesis_hash}")))
         }
         Some((_, prev_hash)) if header.parent_hash != *prev_hash => Err(db.corrupt(format!(

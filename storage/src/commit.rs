@@ -6,11 +6,11 @@ use std::sync::PoisonError;
 
 use rocksdb::WriteBatch;
 use taksa_consensus::event::block_events;
-use taksa_consensus::state::{next_root, Outcome};
+use taksa_consensus::state::{next_root, Outcome, Receipt};
 use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
-    event_key, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
+    encode_receipts, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
     CF_BLOCKS, CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TXS,
     FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
     SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
@@ -23,7 +23,7 @@ impl Store {
     /// changes: `finalization` (its finalization certificate, if known; it must name this
     /// block), `outcome` (its execution: the new value of every account it changed and one
     /// receipt per transaction), the transaction index, the history of each sender and
-    /// recipient, its events and summary, the totals and validator statistics, and `dropped`
+    /// recipient, its receipts and summary, the totals and validator statistics, and `dropped`
     /// pool records. Returns the block's events, in cursor order, for the live feed.
     ///
     /// Refuses a block that does not extend the head ([`StorageError::NotChild`]) and changes
@@ -73,7 +73,7 @@ impl Store {
         let events = block_events(block, &outcome.receipts);
         let (txs_total, stats) = self.next_totals(block);
         let mut batch = self.block_batch(block, &hash, finalization, changes, dropped)?;
-        self.add_events(&mut batch, &events, txs_total, &stats)?;
+        self.add_events(&mut batch, header.height, &outcome.receipts, &events, txs_total, &stats)?;
         self.db().write(batch, true)?;
         let mut hot = self.hot_mut();
         hot.txs_total = txs_total;
@@ -119,20 +119,27 @@ impl Store {
         (txs_total, stats)
     }
 
+    /// What the block's events need besides the block: its receipts and its summary (the block
+    /// event, which explorers list without reading blocks).
     fn add_events(
         &self,
         batch: &mut WriteBatch,
+        height: u64,
+        receipts: &[Receipt],
         events: &[(Cursor, Event)],
         txs_total: u64,
         stats: &[ValidatorStats],
     ) -> Result<(), StorageError> {
         let db = self.db();
-        let (events_cf, summaries) = (db.cf(CF_EVENTS)?, db.cf(CF_SUMMARIES)?);
-        for (cursor, event) in events {
-            let bytes = checked(codec::encode(event), "event", STORED_EVENT_BYTES_MAX)?;
-            batch.put_cf(events_cf, event_key(*cursor), bytes);
+        if !receipts.is_empty() {
+            let bytes = checked(encode_receipts(receipts), "receipts", STORED_BLOCK_BYTES_MAX)?;
+            batch.put_cf(db.cf(CF_EVENTS)?, height_key(height), bytes);
+        }
+        let summaries = db.cf(CF_SUMMARIES)?;
+        for (_, event) in events {
             if let Event::Block(summary) = event {
-                batch.put_cf(summaries, height_key(summary.height), codec::encode(summary));
+                let bytes = checked(codec::encode(summary), "block summary", STORED_EVENT_BYTES_MAX)?;
+                batch.put_cf(summaries, height_key(summary.height), bytes);
             }
         }
         let meta = db.cf(CF_META)?;
@@ -164,7 +171,7 @@ impl Store {
             let bytes = checked(cert.encode(), "finalization certificate", STORED_CERT_BYTES_MAX)?;
             batch.put_cf(db.cf(CF_FINALITY)?, height_key(height), bytes);
         }
-        let (txs, dropped_cf) = (db.cf(CF_TXS)?, db.cf(CF_DROPPED)?);
+        let txs = db.cf(CF_TXS)?;
         let mut history: BTreeMap<[u8; HISTORY_KEY_BYTES], (u8, (u32, u32))> = BTreeMap::new();
         for (i, stx) in block.txs.iter().enumerate() {
             let index = u32::try_from(i).map_err(|_| StorageError::ValueTooLarge {
@@ -179,8 +186,6 @@ impl Store {
             let loc = StoredTxLocation { height, index, offset: span.0, len: span.1 };
             batch.put_cf(txs, tx_hash.0, codec::encode(&loc));
             offset += len;
-            // An included transaction is no longer dropped, whatever the pool said before.
-            batch.delete_cf(dropped_cf, tx_hash.0);
             history.entry(history_key(&stx.tx.from, height, index)).or_insert((0, span)).0 |= FLAG_SENT;
             history.entry(history_key(&stx.tx.to, height, index)).or_insert((0, span)).0 |= FLAG_RECEIVED;
         }
@@ -200,6 +205,7 @@ impl Store {
                 batch.put_cf(accounts, addr.as_bytes(), codec::encode(account));
             }
         }
+        let dropped_cf = db.cf(CF_DROPPED)?;
         for (tx_hash, item) in dropped {
             batch.put_cf(dropped_cf, tx_hash.0, checked(codec::encode(item), "drop record", STORED_DROPPED_BYTES_MAX)?);
         }

@@ -18,6 +18,10 @@ use crate::StorageError;
 const WRITE_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 /// Cap on all memtables together.
 const DB_WRITE_BUFFER_BYTES: usize = 128 * 1024 * 1024;
+/// Cap on the write-ahead log: past it, the column families holding its oldest writes are
+/// flushed so it can go. RocksDB's default (four times every memtable's size) lets a column
+/// family with few writes, such as the summaries, keep gigabytes of log alive.
+const WAL_BYTES_MAX: u64 = 2 * DB_WRITE_BUFFER_BYTES as u64;
 /// Open SST files kept in RocksDB's table cache.
 const OPEN_FILES_MAX: i32 = 512;
 /// Info logs kept in the folder.
@@ -35,6 +39,7 @@ fn options() -> Options {
     opts.create_missing_column_families(true);
     opts.set_write_buffer_size(WRITE_BUFFER_BYTES);
     opts.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+    opts.set_max_total_wal_size(WAL_BYTES_MAX);
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_max_open_files(OPEN_FILES_MAX);
     opts.set_keep_log_file_num(LOG_FILES_KEPT);
@@ -65,6 +70,18 @@ impl Db {
         let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, options()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| open_error(path, source))?;
         Ok(Db { db, path: path.to_owned() })
+    }
+
+    /// Opens the database in `path` for an offline tool, refusing a folder that holds none
+    /// rather than creating one there.
+    pub(crate) fn open_existing(path: &Path) -> Result<Db, StorageError> {
+        if !path.join("CURRENT").is_file() {
+            return Err(StorageError::NotADatabase {
+                path: path.to_owned(),
+                why: "it holds no database (no CURRENT file); pass the node's --data-dir".into(),
+            });
+        }
+        Db::open(path)
     }
 
     /// A column family handle.

@@ -3,11 +3,13 @@
 //! statistics, and the operator probes (size on disk, a test write).
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
-use taksa_consensus::{Address, BlockEvent, Cursor, Event};
+use taksa_consensus::event::{block_events, transfer_event};
+use taksa_consensus::state::Receipt;
+use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash};
 
 use crate::check::hex;
 use crate::schema::{
-    event_key, height_key, history_key, parse_event_key, parse_height_key, parse_history_key, HistoryItem,
+    decode_receipts, height_key, history_key, parse_height_key, parse_history_key, receipt_at, HistoryItem,
     ValidatorStats, CF_EVENTS, CF_HISTORY, CF_META, CF_SUMMARIES, FLAG_RECEIVED, FLAG_SENT, STORED_EVENT_BYTES_MAX,
 };
 use crate::{StorageError, Store};
@@ -42,25 +44,42 @@ impl HistoryFilter {
 
 impl Store {
     /// Up to `limit` events (capped at [`EVENTS_LIMIT_MAX`]) strictly after `after`, from the
-    /// first event when `None`, in cursor order.
+    /// first event when `None`, in cursor order. Each block's events are derived again from the
+    /// block and its receipts by the function that made the live feed's, so they are the same.
     pub fn events_after(&self, after: Option<Cursor>, limit: usize) -> Result<Vec<(Cursor, Event)>, StorageError> {
         let limit = limit.min(EVENTS_LIMIT_MAX);
         let mut out = Vec::new();
-        let start = after.map_or([0u8; 12], event_key);
-        let iter = self.db().db.iterator_cf(self.db().cf(CF_EVENTS)?, IteratorMode::From(&start, Direction::Forward));
-        for item in iter {
-            if out.len() >= limit {
-                break;
+        let head = self.head().height;
+        let mut height = after.map_or(1, |c| c.height.max(1));
+        while out.len() < limit && height <= head {
+            let summary =
+                self.summary(height)?.ok_or_else(|| self.db().corrupt(format!("block {height} has no summary")))?;
+            let last_transfer = summary.tx_count.checked_sub(1).map(|i| Cursor::new(height, i));
+            if last_transfer.is_some_and(|last| after.is_none_or(|a| last > a)) {
+                let block = self
+                    .block_by_height(height)?
+                    .ok_or_else(|| self.db().corrupt(format!("block {height} is missing")))?;
+                let receipts = self.receipts(height, block.txs.len())?;
+                let fresh = block_events(&block, &receipts).into_iter().filter(|(c, _)| after.is_none_or(|a| *c > a));
+                out.extend(fresh.take(limit - out.len()));
+            } else if after.is_none_or(|a| Cursor::new(height, summary.tx_count) > a) {
+                out.push((Cursor::new(height, summary.tx_count), Event::Block(summary)));
             }
-            let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
-            let cursor = parse_event_key(&key)
-                .ok_or_else(|| self.db().corrupt(format!("events key 0x{} is not 12 bytes", hex(&key))))?;
-            if after.is_some_and(|a| cursor <= a) {
-                continue;
-            }
-            out.push((cursor, self.db().decode(&value, STORED_EVENT_BYTES_MAX, || format!("the event at {cursor}"))?));
+            height = height.saturating_add(1);
         }
         Ok(out)
+    }
+
+    /// The receipts of the block at `height`, which holds `count` transactions.
+    fn receipts(&self, height: u64, count: usize) -> Result<Vec<Receipt>, StorageError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let receipts = self.db().with_pinned(CF_EVENTS, &height_key(height), decode_receipts)?.flatten();
+        match receipts {
+            Some(r) if r.len() == count => Ok(r),
+            _ => Err(self.db().corrupt(format!("the receipts of block {height} are missing or not {count}"))),
+        }
     }
 
     /// Up to `limit` transfers that `addr` sent or received, strictly after `after`, in cursor
@@ -73,12 +92,20 @@ impl Store {
     ) -> Result<Vec<(Cursor, Event)>, StorageError> {
         let items = self.history_page(addr, after.map(|c| (c.height, c.index)), false, HistoryFilter::Any, limit)?;
         let mut out = Vec::with_capacity(items.len());
+        let mut summary: Option<BlockEvent> = None;
         for item in items {
             let cursor = Cursor::new(item.height, item.index);
-            let event = self
-                .event(cursor)?
-                .ok_or_else(|| self.db().corrupt(format!("history lists {cursor} but no event is stored there")))?;
-            out.push((cursor, event));
+            let missing = || self.db().corrupt(format!("history lists {cursor} but no transfer is stored there"));
+            if summary.as_ref().is_none_or(|s| s.height != item.height) {
+                summary = Some(self.summary(item.height)?.ok_or_else(missing)?);
+            }
+            let (block_hash, timestamp_ms) = summary.as_ref().map_or((Hash::ZERO, 0), |s| (s.hash, s.timestamp_ms));
+            let tx = self.tx_at(item.height, item.index, item.span)?.ok_or_else(missing)?;
+            let index = usize::try_from(item.index).map_err(|_| missing())?;
+            let receipt =
+                self.db().with_pinned(CF_EVENTS, &height_key(item.height), |bytes| receipt_at(bytes, index))?;
+            let receipt = receipt.flatten().ok_or_else(missing)?;
+            out.push((cursor, Event::Transfer(transfer_event(&tx, receipt, block_hash, timestamp_ms))));
         }
         Ok(out)
     }
@@ -108,12 +135,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// The event at `cursor`, if one is stored there.
-    pub fn event(&self, cursor: Cursor) -> Result<Option<Event>, StorageError> {
-        self.db()
-            .get_decoded(CF_EVENTS, &event_key(cursor), STORED_EVENT_BYTES_MAX, || format!("the event at {cursor}"))
     }
 
     /// The summary of the block at `height` (genesis has none).

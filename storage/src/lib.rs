@@ -24,8 +24,11 @@ mod events;
 mod pending;
 mod schema;
 mod store;
+mod usage;
 
+pub use check::verify_chain;
 pub use error::StorageError;
 pub use events::{HistoryFilter, EVENTS_LIMIT_MAX};
 pub use schema::{DroppedTx, HistoryItem, TxLocation, ValidatorStats};
 pub use store::{Store, BLOCKS_RANGE_MAX, HISTORY_LIMIT_MAX};
+pub use usage::{ColumnUsage, DiskUsage};

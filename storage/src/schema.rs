@@ -8,7 +8,8 @@
 use bincode::config::{Configuration, Fixint, Limit, LittleEndian};
 use bincode::{Decode, Encode};
 use taksa_consensus::codec::{BLOCK_BYTES_MAX, MESSAGE_BYTES_MAX};
-use taksa_consensus::{Address, Cursor, Hash, Header, PublicKey};
+use taksa_consensus::state::Receipt;
+use taksa_consensus::{Address, Hash, Header, PublicKey};
 
 /// hash -> encoded Block.
 pub(crate) const CF_BLOCKS: &str = "blocks";
@@ -24,7 +25,9 @@ pub(crate) const CF_ACCOUNTS: &str = "accounts";
 pub(crate) const CF_HISTORY: &str = "history";
 /// tx hash -> encoded [`DroppedTx`].
 pub(crate) const CF_DROPPED: &str = "dropped";
-/// height (u64 BE) || index (u32 BE) -> encoded [`taksa_consensus::Event`].
+/// height (u64 BE) -> the block's receipts ([`encode_receipts`]), present when it holds
+/// transactions. A block's events derive from it and these (`taksa_consensus::event`), so no
+/// transaction is stored twice.
 pub(crate) const CF_EVENTS: &str = "events";
 /// height (u64 BE) -> encoded [`taksa_consensus::BlockEvent`], the small record explorers list.
 pub(crate) const CF_SUMMARIES: &str = "summaries";
@@ -52,8 +55,9 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 
 /// The layout this code writes: 2 added events, summaries, totals and validator statistics; 3
-/// dropped the evidence list from the block encoding.
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+/// dropped the evidence list from the block encoding; 4 keeps each block's receipts instead of
+/// a copy of every transfer as an event, and keeps drop records of transactions included later.
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;
@@ -168,7 +172,41 @@ impl PartialEq for HistoryItem {
     }
 }
 
-/// The key of a height in [`CF_HEIGHTS`] and [`CF_FINALITY`].
+/// The bytes of one receipt in a [`CF_EVENTS`] value.
+pub(crate) const RECEIPT_BYTES: usize = 32;
+
+/// A block's receipts as stored: each one's sender balance then recipient balance, u128
+/// little-endian, with no length prefix, so that receipt `i` is read without decoding the others.
+pub(crate) fn encode_receipts(receipts: &[Receipt]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(receipts.len().saturating_mul(RECEIPT_BYTES));
+    for r in receipts {
+        out.extend_from_slice(&r.from_balance.to_le_bytes());
+        out.extend_from_slice(&r.to_balance.to_le_bytes());
+    }
+    out
+}
+
+/// Receipt `index` of an [`encode_receipts`] value; `None` past its end.
+pub(crate) fn receipt_at(bytes: &[u8], index: usize) -> Option<Receipt> {
+    let start = index.checked_mul(RECEIPT_BYTES)?;
+    let record = bytes.get(start..start.checked_add(RECEIPT_BYTES)?)?;
+    let (from, to) = record.split_at(16);
+    Some(Receipt {
+        from_balance: u128::from_le_bytes(from.try_into().ok()?),
+        to_balance: u128::from_le_bytes(to.try_into().ok()?),
+    })
+}
+
+/// Every receipt of an [`encode_receipts`] value; `None` when its length is not a whole number
+/// of receipts.
+pub(crate) fn decode_receipts(bytes: &[u8]) -> Option<Vec<Receipt>> {
+    if bytes.len() % RECEIPT_BYTES != 0 {
+        return None;
+    }
+    (0..bytes.len() / RECEIPT_BYTES).map(|i| receipt_at(bytes, i)).collect()
+}
+
+/// The key of a height in [`CF_HEIGHTS`], [`CF_FINALITY`], [`CF_EVENTS`] and [`CF_SUMMARIES`].
 pub(crate) fn height_key(height: u64) -> [u8; 8] {
     height.to_be_bytes()
 }
@@ -200,28 +238,6 @@ pub(crate) fn parse_history_key(key: &[u8]) -> Option<(u64, u32)> {
     let height = key.get(32..40)?.try_into().ok().map(u64::from_be_bytes)?;
     let index = key.get(40..44)?.try_into().ok().map(u32::from_be_bytes)?;
     Some((height, index))
-}
-
-/// The length of an [`event_key`].
-pub(crate) const EVENT_KEY_BYTES: usize = 8 + 4;
-
-/// The key of an event.
-pub(crate) fn event_key(c: Cursor) -> [u8; EVENT_KEY_BYTES] {
-    let mut key = [0u8; EVENT_KEY_BYTES];
-    let (h, i) = key.split_at_mut(8);
-    h.copy_from_slice(&c.height.to_be_bytes());
-    i.copy_from_slice(&c.index.to_be_bytes());
-    key
-}
-
-/// The cursor an [`event_key`] encodes.
-pub(crate) fn parse_event_key(key: &[u8]) -> Option<Cursor> {
-    if key.len() != EVENT_KEY_BYTES {
-        return None;
-    }
-    let height = key.get(..8)?.try_into().ok().map(u64::from_be_bytes)?;
-    let index = key.get(8..)?.try_into().ok().map(u32::from_be_bytes)?;
-    Some(Cursor::new(height, index))
 }
 
 /// The address an accounts key encodes.
@@ -331,15 +347,18 @@ mod tests {
     }
 
     #[test]
-    fn event_keys_sort_by_cursor() {
-        let cursors = [Cursor::new(256, 0), Cursor::new(1, 70_000), Cursor::new(1, 2), Cursor::new(0, 0)];
-        let mut keys: Vec<[u8; EVENT_KEY_BYTES]> = cursors.iter().map(|c| event_key(*c)).collect();
-        keys.sort();
-        let parsed: Vec<Cursor> = keys.iter().filter_map(|k| parse_event_key(k)).collect();
-        let mut expected = cursors.to_vec();
-        expected.sort();
-        assert_eq!(parsed, expected);
-        assert_eq!(parse_event_key(&keys[0][..11]), None);
+    fn receipts_read_back_one_at_a_time_and_all_together() {
+        let receipts = [
+            Receipt { from_balance: 1, to_balance: u128::MAX },
+            Receipt { from_balance: 10u128.pow(30), to_balance: 0 },
+        ];
+        let bytes = encode_receipts(&receipts);
+        assert_eq!(bytes.len(), 2 * RECEIPT_BYTES);
+        assert_eq!(receipt_at(&bytes, 1), Some(receipts[1]));
+        assert_eq!(receipt_at(&bytes, 2), None);
+        assert_eq!(decode_receipts(&bytes), Some(receipts.to_vec()));
+        assert_eq!(decode_receipts(&bytes[..40]), None, "a partial receipt is corruption");
+        assert_eq!(decode_receipts(&[]), Some(Vec::new()));
     }
 
     #[test]

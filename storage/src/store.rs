@@ -232,10 +232,15 @@ impl Store {
         }
     }
 
-    /// Why a transaction was dropped from the pool, if it was.
+    /// Why a transaction was dropped from the pool, if it was and has not been committed since:
+    /// a commit leaves an earlier drop record in place (deleting it would write a tombstone for
+    /// every transaction), so inclusion is checked first.
     /// Records written before drop records named a replacing transaction read as naming none.
     pub fn dropped(&self, hash: &Hash) -> Result<Option<DroppedTx>, StorageError> {
         let Some(bytes) = self.db().get(CF_DROPPED, &hash.0)? else { return Ok(None) };
+        if self.db().get(CF_TXS, &hash.0)?.is_some() {
+            return Ok(None);
+        }
         if let Ok(legacy) = codec::decode::<LegacyDroppedTx>(&bytes, STORED_DROPPED_BYTES_MAX) {
             return Ok(Some(DroppedTx {
                 reason: legacy.reason,

@@ -125,7 +125,8 @@ async fn a_sender_with_200_consecutive_transfers_in_flight_sees_them_all_finaliz
 
 /// `tx_submitBatch` takes many transfers in one call through the same admission path as
 /// `tx_submit`: each gets its own answer (a bad signature among them refuses only that one, a
-/// repeat answers the same hash), and the admitted ones finalize.
+/// repeat answers the same hash, an empty sender is refused before its signature is checked),
+/// and the admitted ones finalize.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_transfers_is_admitted_one_answer_each_and_finalizes() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -141,14 +142,21 @@ async fn a_batch_of_transfers_is_admitted_one_answer_each_and_finalizes() {
     let last = if forged.ends_with('0') { "1" } else { "0" };
     forged.replace_range(forged.len() - 1.., last);
     txs.push(forged);
+    // A forged transfer from an empty account is refused for its balance before any signature
+    // check: junk from empty accounts costs the node a lookup, not a verification.
+    let (mut empty, _) = transfer(&Keypair::from_seed(&[0xe7; 32]), recipient(), 1, 0, devnet::FEE_FLOOR, &genesis);
+    let last = if empty.ends_with('0') { "1" } else { "0" };
+    empty.replace_range(empty.len() - 1.., last);
+    txs.push(empty);
     let outcomes = call(&client, "tx_submitBatch", params(&[json!(txs)])).await.expect("tx_submitBatch");
     let outcomes = outcomes.as_array().expect("an array");
-    assert_eq!(outcomes.len(), 252);
+    assert_eq!(outcomes.len(), 253);
     for (i, hash) in hashes.iter().enumerate() {
         assert_eq!(outcomes[i], json!({"hash": hash}), "nonce {i}");
     }
     assert_eq!(outcomes[250], json!({"hash": hashes[5]}), "a repeat answers the same hash");
     assert_eq!(outcomes[251]["error"]["data"]["reason"], "bad_signature", "{}", outcomes[251]);
+    assert_eq!(outcomes[252]["error"]["data"]["reason"], "insufficient_balance", "{}", outcomes[252]);
     wait_all_final(&client, &hashes, Duration::from_secs(60)).await;
 
     let too_many = vec![txs[0].clone(); taksa_rpc::TX_SUBMIT_BATCH_MAX + 1];

@@ -52,6 +52,28 @@ fn reading_after_a_cursor_resumes_without_gap_or_duplicate() {
 }
 
 #[test]
+fn events_read_back_are_the_ones_the_commit_returned_for_the_live_feed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = chain.open(dir.path());
+    let mut live = Vec::new();
+    for transfers in [vec![(0, 1, 10)], vec![], vec![(1, 2, 20), (0, 2, 30), (2, 3, 5)], vec![(3, 0, 1)]] {
+        let (block, outcome) = chain.next_block(&transfers);
+        let cert = chain.finalization(&block);
+        live.extend(store.commit_block(&block, Some(&cert), &outcome, &[]).expect("commits"));
+    }
+    assert_eq!(store.events_after(None, 100).expect("reads"), live);
+    for (i, (cursor, _)) in live.iter().enumerate() {
+        assert_eq!(store.events_after(Some(*cursor), 100).expect("reads"), live[i + 1..], "after {cursor}");
+    }
+    for key in 0..4 {
+        let addr = chain.addr(key);
+        let theirs: Vec<_> = live.iter().filter(|(_, e)| e.touches(&addr)).cloned().collect();
+        assert_eq!(store.address_events_after(&addr, None, 100).expect("reads"), theirs, "key {key}");
+    }
+}
+
+#[test]
 fn transfer_events_carry_both_balances_after_the_transfer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (chain, store) = three_blocks(dir.path());
@@ -135,8 +157,22 @@ fn a_database_written_before_events_were_kept_is_refused_with_what_to_do() {
         db.delete_cf(db.cf_handle("meta").expect("meta"), b"schema").expect("deletes");
     }
     let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 3, .. }), "{err}");
+    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 4, .. }), "{err}");
     assert!(err.to_string().contains("move the folder aside"), "{err}");
+}
+
+#[test]
+fn a_database_that_kept_a_copy_of_every_transfer_as_an_event_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (chain, store) = three_blocks(dir.path());
+    drop(store);
+    {
+        let cfs = DB::list_cf(&Options::default(), dir.path()).expect("lists column families");
+        let db = DB::open_cf(&Options::default(), dir.path(), cfs).expect("raw open");
+        db.put_cf(db.cf_handle("meta").expect("meta"), b"schema", 3u32.to_be_bytes()).expect("writes");
+    }
+    let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
+    assert!(matches!(err, StorageError::OldSchema { found: 3, needed: 4, .. }), "{err}");
 }
 
 #[test]

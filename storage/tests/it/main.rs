@@ -5,3 +5,4 @@ mod crash;
 mod events;
 mod open;
 mod support;
+mod usage;

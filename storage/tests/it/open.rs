@@ -191,3 +191,60 @@ fn head_record_ahead_of_the_blocks_is_reported() {
     let err = Store::open(dir.path(), &chain.genesis).expect_err("short chain found");
     assert!(err.to_string().contains("block at height 4 is missing"), "{err}");
 }
+
+/// A closed store whose chain is longer than the window the open check walks.
+fn closed_long_store(path: &Path) -> Chain {
+    let mut chain = Chain::new();
+    let store = chain.open(path);
+    for _ in 0..1100 {
+        chain.commit_next(&store, &[]);
+    }
+    chain
+}
+
+#[test]
+fn a_start_walks_only_the_newest_heights_and_db_check_walks_them_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = closed_long_store(dir.path());
+    assert_eq!(taksa_storage::verify_chain(dir.path()).expect("a sound chain verifies"), 1100);
+    {
+        let db = raw(dir.path());
+        db.delete_cf(db.cf_handle("heights").expect("cf"), 5u64.to_be_bytes()).expect("deletes");
+    }
+    // The restart does not grow with the chain: a gap this deep is left to the full check.
+    let store = Store::open(dir.path(), &chain.genesis).expect("opens");
+    assert_eq!(store.head().height, 1100);
+    drop(store);
+    let err = taksa_storage::verify_chain(dir.path()).expect_err("the full walk finds the gap");
+    assert!(err.to_string().contains("block at height 5 is missing"), "{err}");
+    {
+        let db = raw(dir.path());
+        db.delete_cf(db.cf_handle("heights").expect("cf"), 1000u64.to_be_bytes()).expect("deletes");
+    }
+    let err = Store::open(dir.path(), &chain.genesis).expect_err("a gap in the newest heights is found at start");
+    assert!(err.to_string().contains("block at height 1000 is missing"), "{err}");
+}
+
+#[test]
+fn a_long_chain_still_starts_from_its_own_genesis_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = closed_long_store(dir.path());
+    {
+        let db = raw(dir.path());
+        db.put_cf(db.cf_handle("heights").expect("cf"), 0u64.to_be_bytes(), chain.head.hash().0).expect("writes");
+    }
+    let err = Store::open(dir.path(), &chain.genesis).expect_err("a foreign genesis block is found");
+    assert!(err.to_string().contains("at height 0"), "{err}");
+}
+
+#[test]
+fn a_height_above_the_head_is_found_without_walking_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = closed_long_store(dir.path());
+    {
+        let db = raw(dir.path());
+        db.put_cf(db.cf_handle("heights").expect("cf"), 5000u64.to_be_bytes(), chain.head.hash().0).expect("writes");
+    }
+    let err = Store::open(dir.path(), &chain.genesis).expect_err("found");
+    assert!(err.to_string().contains("a block is stored at height 5000, above the head 1100"), "{err}");
+}

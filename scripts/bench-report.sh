@@ -223,7 +223,7 @@ rows = [
     ("four validators p99 submit-to-final at half load vs 2 blocks", half_p99, "ms", 2 * block_ms, "ms", half_p99 / (2 * block_ms), "<= 1", half_p99 <= 2 * block_ms),
     ("sync from genesis: transfers imported per second", sync_rate, "tx/s", 30000, "tx/s target", sync_rate / 30000, ">= 1", sync_rate >= 30000),
     ("bytes on disk per finalized transfer (after a clean stop)", disk / finalized, "B", 250, "B target", disk / finalized / 250, "<= 1", disk / finalized <= 250),
-    (f"restart to /ready, chain of {r_blocks:,} blocks (median of 3)", restart_s, "s", 2, "s target", restart_s / 2, "<= 1", restart_s < 2),
+    (f"restart to /ready, chain of {r_blocks:,} blocks (median of 3)", restart_s * 1000, "ms", 2000, "ms target", restart_s / 2, "<= 1", restart_s < 2),
 ]
 if reads:
     n = reads["accounts"]

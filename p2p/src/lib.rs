@@ -63,8 +63,14 @@ pub use taksa_consensus::chain::BLOCKS_PER_REQUEST_MAX;
 /// Capacity of the p2p -> node queue of consensus gossip, in messages. Its own queue, read first
 /// by [`Events::recv`], so that no flood of other traffic delays or drops consensus messages.
 pub const CONSENSUS_QUEUE_MAX: usize = 1024;
+/// Capacity of the p2p -> node queue of consensus gossip, in bytes: sixteen of the largest
+/// proposals (votes and certificates are a few hundred bytes each).
+pub const CONSENSUS_QUEUE_BYTES_MAX: usize = 16 * taksa_consensus::engine::Message::PROPOSAL_BYTES_MAX;
 /// Capacity of the p2p -> node queue of transaction gossip, in messages.
 pub const TRANSACTIONS_QUEUE_MAX: usize = 4096;
+/// Capacity of the p2p -> node queue of transaction gossip, in bytes: 256 messages of the
+/// longest transactions (about 33 MB), three seconds of one peer's gossip budget.
+pub const TRANSACTIONS_QUEUE_BYTES_MAX: usize = 256 * taksa_consensus::tx::GOSSIP_BATCH_BYTES_MAX;
 /// Capacity of the p2p -> node queue of the other events (sync requests, peers coming and going).
 pub const EVENTS_QUEUE_MAX: usize = 4096;
 /// Capacity of the node -> p2p command queue.

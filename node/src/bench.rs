@@ -2,7 +2,7 @@
 //! JSON-RPC with bounded concurrency, watches finalized blocks, and prints submitted/s,
 //! finalized/s and submit-to-final latency percentiles.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,7 +147,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     fund(&client, &facts, &keys, per_account, fee).await?;
 
     // Pre-sign everything before the clock starts: the bench measures the node, not signing.
-    let mut lanes: Vec<Vec<(Hash, String)>> = vec![Vec::new(); args.concurrency];
+    let mut lanes: Vec<Vec<Pending>> = vec![Vec::new(); args.concurrency];
     let mut total = 0usize;
     for (i, key) in keys.iter().enumerate() {
         let ring = Address(keys[(i + 1) % keys.len()].public());
@@ -157,7 +157,11 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
             let to = if args.new_recipients { new_recipient(run_id, i, n) } else { ring };
             let stx = transfer(&facts, key, to, 1, fee, n as u64);
-            lanes[i % args.concurrency].push((stx.hash(), format!("0x{}", hex::encode(stx.encode()))));
+            lanes[i % args.concurrency].push(Pending {
+                hash: stx.hash(),
+                hex: format!("0x{}", hex::encode(stx.encode())),
+                sender: i,
+            });
             total += 1;
         }
     }
@@ -204,11 +208,22 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// wait and retry.
 const BACK_PRESSURE: [&str; 3] = ["pool_full", "sender_limit", "busy"];
 
+/// A pre-signed transfer waiting to be submitted.
+#[derive(Clone)]
+struct Pending {
+    hash: Hash,
+    hex: String,
+    /// The index of its sender among the bench's accounts.
+    sender: usize,
+}
+
 /// A lane that sends `batch` transfers per `tx_submitBatch` call; each transfer's clock starts
-/// when its call is sent.
+/// when its call is sent. A sender's transfers go in nonce order, so when back-pressure holds
+/// one back, its later nonces in the same call come back `nonce_gap` (past the pool's window):
+/// those are retried with it, in order.
 async fn submit_lane_batched(
     client: &HttpClient,
-    lane: Vec<(Hash, String)>,
+    lane: Vec<Pending>,
     submitted: &Mutex<HashMap<Hash, Instant>>,
     pace: Option<Pace>,
     batch: usize,
@@ -218,18 +233,18 @@ async fn submit_lane_batched(
             let due = (c * batch * p.lanes + p.lane) as f64 / p.rate;
             tokio::time::sleep_until((p.start + Duration::from_secs_f64(due)).into()).await;
         }
-        let mut todo: Vec<&(Hash, String)> = chunk.iter().collect();
+        let mut todo: Vec<&Pending> = chunk.iter().collect();
         let mut tries = 0;
         while !todo.is_empty() {
             let now = Instant::now();
             {
                 // The first attempt's time: back-pressure waits count in the latency.
                 let mut sub = submitted.lock().await;
-                for (h, _) in &todo {
-                    sub.entry(*h).or_insert(now);
+                for p in &todo {
+                    sub.entry(p.hash).or_insert(now);
                 }
             }
-            let hexes: Vec<String> = todo.iter().map(|(_, hex)| hex.clone()).collect();
+            let hexes: Vec<String> = todo.iter().map(|p| p.hex.clone()).collect();
             let outcomes = match client.tx_submit_batch(Param::new(hexes)).await {
                 Ok(outcomes) => outcomes,
                 Err(e) if tries < 600 && is_too_many(&e) => {
@@ -240,13 +255,16 @@ async fn submit_lane_batched(
                 Err(e) => bail!("tx_submitBatch failed: {e}"),
             };
             let mut again = Vec::new();
+            let mut held_back = HashSet::new();
             for (item, outcome) in todo.iter().zip(outcomes) {
                 let Some(e) = outcome.error else { continue };
                 let reason = e.data.as_ref().and_then(|d| d["reason"].as_str()).unwrap_or_default().to_owned();
-                if BACK_PRESSURE.contains(&reason.as_str()) && tries < 600 {
+                let behind_held = reason == "nonce_gap" && held_back.contains(&item.sender);
+                if (BACK_PRESSURE.contains(&reason.as_str()) || behind_held) && tries < 600 {
+                    held_back.insert(item.sender);
                     again.push(*item);
                 } else {
-                    bail!("tx_submitBatch refused {}: {} ({reason})", item.0, e.message);
+                    bail!("tx_submitBatch refused {}: {} ({reason})", item.hash, e.message);
                 }
             }
             todo = again;
@@ -270,11 +288,11 @@ struct Pace {
 
 async fn submit_lane(
     client: &HttpClient,
-    lane: Vec<(Hash, String)>,
+    lane: Vec<Pending>,
     submitted: &Mutex<HashMap<Hash, Instant>>,
     pace: Option<Pace>,
 ) -> anyhow::Result<()> {
-    for (k, (hash, hex)) in lane.into_iter().enumerate() {
+    for (k, Pending { hash, hex, .. }) in lane.into_iter().enumerate() {
         if let Some(p) = pace {
             let due = (k * p.lanes + p.lane) as f64 / p.rate;
             tokio::time::sleep_until((p.start + Duration::from_secs_f64(due)).into()).await;

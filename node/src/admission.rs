@@ -31,7 +31,9 @@ pub(crate) enum Origin {
     /// `tx_submit` or `tx_submitBatch`: each transaction is admitted on its own merits.
     Rpc,
     /// A peer's gossip message: one that fails a stateless check (which no honest node sends)
-    /// makes the whole message refused, and nothing of it is admitted.
+    /// makes the whole message refused, and nothing of it is admitted. Transactions refused from
+    /// their sender's account before any check (a used nonce, an empty balance) are answered
+    /// alone and cost the peer nothing, as they cost the node nothing.
     Gossip,
 }
 

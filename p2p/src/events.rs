@@ -72,17 +72,25 @@ fn held_bytes(event: &Event) -> usize {
     }
 }
 
-/// The sending end of one queue, bounded in events by its channel and in bytes here.
+/// The sending end of one queue, bounded in events by its channel and in bytes here. Events
+/// of at most `small_max` bytes do not count toward the bytes: on the consensus queue, votes and
+/// certificates keep their room however many large proposals wait (the count bounds them).
 #[derive(Debug)]
 struct Bounded {
     tx: mpsc::Sender<Event>,
     bytes: Arc<AtomicUsize>,
     bytes_max: usize,
+    small_max: usize,
+}
+
+/// The bytes `event` counts on a queue whose small events are those of at most `small_max`.
+fn counted_bytes(event: &Event, small_max: usize) -> usize {
+    Some(held_bytes(event)).filter(|len| *len > small_max).unwrap_or(0)
 }
 
 impl Bounded {
     fn try_send(&self, event: Event) -> Result<(), Box<Event>> {
-        let len = held_bytes(&event);
+        let len = counted_bytes(&event, self.small_max);
         // Reserve before the check, so that two senders cannot both pass it.
         let before = self.bytes.fetch_add(len, Ordering::AcqRel);
         if before.saturating_add(len) > self.bytes_max {
@@ -103,27 +111,29 @@ impl Bounded {
 struct Receiving {
     rx: mpsc::Receiver<Event>,
     bytes: Arc<AtomicUsize>,
+    small_max: usize,
 }
 
 impl Receiving {
     /// Gives back the bytes `event` held in the queue.
     fn release(&self, event: Event) -> Event {
-        self.bytes.fetch_sub(held_bytes(&event), Ordering::AcqRel);
+        self.bytes.fetch_sub(counted_bytes(&event, self.small_max), Ordering::AcqRel);
         event
     }
 }
 
-fn bounded(events_max: usize, bytes_max: usize) -> (Bounded, Receiving) {
+fn bounded(events_max: usize, bytes_max: usize, small_max: usize) -> (Bounded, Receiving) {
     let (tx, rx) = mpsc::channel(events_max);
     let bytes = Arc::new(AtomicUsize::new(0));
-    (Bounded { tx, bytes: bytes.clone(), bytes_max }, Receiving { rx, bytes })
+    (Bounded { tx, bytes: bytes.clone(), bytes_max, small_max }, Receiving { rx, bytes, small_max })
 }
 
 /// A new set of queues.
 pub(crate) fn channel() -> (Queues, Events) {
-    let (consensus_tx, consensus) = bounded(CONSENSUS_QUEUE_MAX, CONSENSUS_QUEUE_BYTES_MAX);
-    let (other_tx, other) = bounded(EVENTS_QUEUE_MAX, usize::MAX);
-    let (transactions_tx, transactions) = bounded(TRANSACTIONS_QUEUE_MAX, TRANSACTIONS_QUEUE_BYTES_MAX);
+    let (consensus_tx, consensus) =
+        bounded(CONSENSUS_QUEUE_MAX, CONSENSUS_QUEUE_BYTES_MAX, taksa_consensus::codec::MESSAGE_BYTES_MAX);
+    let (other_tx, other) = bounded(EVENTS_QUEUE_MAX, usize::MAX, 0);
+    let (transactions_tx, transactions) = bounded(TRANSACTIONS_QUEUE_MAX, TRANSACTIONS_QUEUE_BYTES_MAX, 0);
     (
         Queues { consensus: consensus_tx, other: other_tx, transactions: transactions_tx },
         Events { consensus, other, transactions },
@@ -168,6 +178,7 @@ mod tests {
             assert!(queues.try_send(big(Topic::Consensus, proposal)).is_ok());
         }
         assert!(queues.try_send(big(Topic::Consensus, proposal)).is_err(), "the consensus queue too");
+        assert!(queues.try_send(big(Topic::Consensus, 300)).is_ok(), "a vote still has room behind full proposals");
     }
 
     #[tokio::test]

@@ -63,8 +63,9 @@ pub use taksa_consensus::chain::BLOCKS_PER_REQUEST_MAX;
 /// Capacity of the p2p -> node queue of consensus gossip, in messages. Its own queue, read first
 /// by [`Events::recv`], so that no flood of other traffic delays or drops consensus messages.
 pub const CONSENSUS_QUEUE_MAX: usize = 1024;
-/// Capacity of the p2p -> node queue of consensus gossip, in bytes: sixteen of the largest
-/// proposals (votes and certificates are a few hundred bytes each).
+/// Capacity of the p2p -> node queue of consensus gossip, in bytes of its large messages
+/// (proposals): sixteen of the largest. Messages of at most `MESSAGE_BYTES_MAX` (votes,
+/// certificates) are bounded by [`CONSENSUS_QUEUE_MAX`] alone, so large ones cannot crowd them out.
 pub const CONSENSUS_QUEUE_BYTES_MAX: usize = 16 * taksa_consensus::engine::Message::PROPOSAL_BYTES_MAX;
 /// Capacity of the p2p -> node queue of transaction gossip, in messages.
 pub const TRANSACTIONS_QUEUE_MAX: usize = 4096;

@@ -26,9 +26,11 @@ impl Store {
     /// recipient, its receipts and summary, the totals and validator statistics, and `dropped`
     /// pool records. Returns the block's events, in cursor order, for the live feed.
     ///
-    /// Refuses a block that does not extend the head ([`StorageError::NotChild`]) and changes
+    /// Refuses a block that does not extend the head ([`StorageError::NotChild`]), changes
     /// that do not produce the header's state root ([`StorageError::StateRootMismatch`]), since
-    /// either would leave a database that fails its next open check.
+    /// either would leave a database that fails its next open check, and an outcome without one
+    /// receipt per transaction ([`StorageError::ReceiptsMismatch`]), whose events could not be
+    /// read back.
     pub fn commit_block(
         &self,
         block: &Block,
@@ -60,6 +62,14 @@ impl Store {
                     computed,
                 });
             }
+        }
+        if outcome.receipts.len() != block.txs.len() {
+            return Err(StorageError::ReceiptsMismatch {
+                hash,
+                height: header.height,
+                txs: block.txs.len(),
+                receipts: outcome.receipts.len(),
+            });
         }
         if let Some(cert) = finalization {
             if cert.block_hash != Some(hash) {

@@ -147,6 +147,19 @@ pub enum StorageError {
         /// The block the certificate names.
         cert_block: Option<Hash>,
     },
+    /// The execution outcome handed to [`crate::Store::commit_block`] does not hold one receipt
+    /// per transaction, which the block's events need.
+    #[error("block {hash} at height {height} holds {txs} transactions but its outcome {receipts} receipts")]
+    ReceiptsMismatch {
+        /// The block's hash.
+        hash: Hash,
+        /// Its height.
+        height: u64,
+        /// Its transaction count.
+        txs: usize,
+        /// The receipts given.
+        receipts: usize,
+    },
     /// A value to store is larger than what the store reads back.
     #[error("{what} is {len} bytes encoded; the limit is {max}")]
     ValueTooLarge {

@@ -3,7 +3,7 @@
 //! statistics, and the operator probes (size on disk, a test write).
 
 use rocksdb::{Direction, IteratorMode, ReadOptions, WriteBatch};
-use taksa_consensus::event::{block_events, transfer_event};
+use taksa_consensus::event::transfer_event;
 use taksa_consensus::state::Receipt;
 use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash};
 
@@ -44,8 +44,10 @@ impl HistoryFilter {
 
 impl Store {
     /// Up to `limit` events (capped at [`EVENTS_LIMIT_MAX`]) strictly after `after`, from the
-    /// first event when `None`, in cursor order. Each block's events are derived again from the
-    /// block and its receipts by the function that made the live feed's, so they are the same.
+    /// first event when `None`, in cursor order. Each transfer event is derived again from the
+    /// block and its receipts by the function that made the live feed's
+    /// (`taksa_consensus::event::transfer_event`), and the block's own event is its stored
+    /// summary, so they are the same; a test compares them.
     pub fn events_after(&self, after: Option<Cursor>, limit: usize) -> Result<Vec<(Cursor, Event)>, StorageError> {
         let limit = limit.min(EVENTS_LIMIT_MAX);
         let mut out = Vec::new();
@@ -54,15 +56,29 @@ impl Store {
         while out.len() < limit && height <= head {
             let summary =
                 self.summary(height)?.ok_or_else(|| self.db().corrupt(format!("block {height} has no summary")))?;
-            let last_transfer = summary.tx_count.checked_sub(1).map(|i| Cursor::new(height, i));
-            if last_transfer.is_some_and(|last| after.is_none_or(|a| last > a)) {
+            // The first transfer of this block still to deliver.
+            let first = match after {
+                Some(a) if a.height == height => a.index.saturating_add(1),
+                _ => 0,
+            };
+            if first < summary.tx_count {
                 let block = self
                     .block_by_height(height)?
                     .ok_or_else(|| self.db().corrupt(format!("block {height} is missing")))?;
                 let receipts = self.receipts(height, block.txs.len())?;
-                let fresh = block_events(&block, &receipts).into_iter().filter(|(c, _)| after.is_none_or(|a| *c > a));
-                out.extend(fresh.take(limit - out.len()));
-            } else if after.is_none_or(|a| Cursor::new(height, summary.tx_count) > a) {
+                // Only the events this page takes are made: a subscriber catching up through a
+                // full block in pages must not pay for the whole block on every page.
+                let skip = usize::try_from(first).unwrap_or(usize::MAX);
+                for (i, (stx, receipt)) in block.txs.iter().zip(receipts).enumerate().skip(skip) {
+                    if out.len() >= limit {
+                        break;
+                    }
+                    let event = transfer_event(stx, receipt, summary.hash, summary.timestamp_ms);
+                    let index = u32::try_from(i).unwrap_or(u32::MAX);
+                    out.push((Cursor::new(height, index), Event::Transfer(event)));
+                }
+            }
+            if out.len() < limit && after.is_none_or(|a| Cursor::new(height, summary.tx_count) > a) {
                 out.push((Cursor::new(height, summary.tx_count), Event::Block(summary)));
             }
             height = height.saturating_add(1);

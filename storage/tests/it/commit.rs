@@ -94,6 +94,19 @@ fn changes_that_do_not_give_the_state_root_are_refused() {
 }
 
 #[test]
+fn an_outcome_without_a_receipt_per_transaction_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = chain.open(dir.path());
+    let before = chain.head.clone();
+    let (block, mut outcome) = chain.next_block(&[(0, 1, 50), (1, 2, 5)]);
+    outcome.receipts.pop();
+    let err = store.commit_block(&block, None, &outcome, &[]).expect_err("a missing receipt is refused");
+    assert!(matches!(err, StorageError::ReceiptsMismatch { height: 1, txs: 2, receipts: 1, .. }), "{err}");
+    assert_eq!(store.head(), before, "nothing was written");
+}
+
+#[test]
 fn finalization_for_another_block_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut chain = Chain::new();

@@ -95,14 +95,15 @@ impl Db {
         Ok(Db { db, path: path.to_owned() })
     }
 
-    /// Opens the database in `path` for an offline tool, refusing a folder that holds none
-    /// rather than creating one there.
+    /// Opens the Taksa database in `path` for an offline tool, refusing a folder that holds
+    /// none, or another program's RocksDB database, rather than creating anything there.
     pub(crate) fn open_existing(path: &Path) -> Result<Db, StorageError> {
+        let refuse = |why: &str| StorageError::NotADatabase { path: path.to_owned(), why: why.to_owned() };
         if !path.join("CURRENT").is_file() {
-            return Err(StorageError::NotADatabase {
-                path: path.to_owned(),
-                why: "it holds no database (no CURRENT file); pass the node's --data-dir".into(),
-            });
+            return Err(refuse("it holds no database (no CURRENT file); pass the node's --data-dir"));
+        }
+        if !has_every_column_family(path)? {
+            return Err(refuse("it is a RocksDB database without Taksa's column families"));
         }
         Db::open(path)
     }
@@ -213,12 +214,17 @@ pub(crate) fn check_resettable(path: &Path) -> Result<(), StorageError> {
     if !path.join("CURRENT").is_file() {
         return Err(refuse("the folder holds other files and no RocksDB database (no CURRENT file)"));
     }
-    let found = DB::list_cf(&options(), path).map_err(|source| open_error(path, source))?;
-    if COLUMN_FAMILIES.iter().all(|cf| found.iter().any(|f| f == cf)) {
+    if has_every_column_family(path)? {
         Ok(())
     } else {
         Err(refuse("it is a RocksDB database without Taksa's column families"))
     }
+}
+
+/// Whether the RocksDB database in `path` holds every column family the store makes.
+fn has_every_column_family(path: &Path) -> Result<bool, StorageError> {
+    let found = DB::list_cf(&options(), path).map_err(|source| open_error(path, source))?;
+    Ok(COLUMN_FAMILIES.iter().all(|cf| found.iter().any(|f| f == cf)))
 }
 
 /// Tells a lock held by another process (or another handle in this one) from other failures.

@@ -41,3 +41,20 @@ fn measuring_a_folder_without_a_database_refuses_instead_of_creating_one() {
     assert!(err.to_string().contains("no CURRENT file"), "{err}");
     assert!(std::fs::read_dir(dir.path()).expect("reads").next().is_none(), "nothing created");
 }
+
+#[test]
+fn measuring_another_programs_database_refuses_and_adds_nothing_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        let db = rocksdb::DB::open(&opts, dir.path()).expect("a foreign database");
+        db.put(b"theirs", b"1").expect("writes");
+    }
+    let err = DiskUsage::measure(dir.path(), false).expect_err("not a Taksa database");
+    assert!(err.to_string().contains("without Taksa's column families"), "{err}");
+    let err = taksa_storage::verify_chain(dir.path()).expect_err("not a Taksa database");
+    assert!(err.to_string().contains("without Taksa's column families"), "{err}");
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).expect("lists");
+    assert_eq!(cfs, vec!["default".to_owned()], "no column family was created in it");
+}

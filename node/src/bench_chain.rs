@@ -61,13 +61,8 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
     let mut parent = store.block_by_height(start)?.context("the head block is missing")?;
     // The validator never signs in a view below one it was in: the new blocks' views start above
     // both the head's and the stored record's.
-    let record = match store.safety_record()? {
-        Some(bytes) => Some(codec::decode::<SafetyRecord>(&bytes, codec::MESSAGE_BYTES_MAX)?),
-        None => None,
-    };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let record = crate::chain::stored_safety_record(&store)?;
+    let now_ms = crate::chain::now_ms();
     let mut view = record.map_or(0, |r| r.view).max(parent.header.view);
     for height in start + 1..=args.blocks {
         let ph = &parent.header;

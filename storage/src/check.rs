@@ -213,12 +213,9 @@ fn check_chain(db: &Db, genesis_hash: &Hash, tail: Option<u64>) -> Result<(Heade
 
 /// The header of the block stored under `hash` for `height`, and the hash its bytes give.
 fn stored_header(db: &Db, height: u64, hash: &Hash) -> Result<(Header, Hash), StorageError> {
-    let bytes = db
-        .db
-        .get_pinned_cf(db.cf(CF_BLOCKS)?, hash.0)
-        .map_err(|source| StorageError::Db { op: "read", source })?
-        .ok_or_else(|| db.corrupt(format!("block {hash} at height {height} is missing")))?;
-    decode_block_header(&bytes).map_err(|e| db.corrupt(format!("block {hash} at height {height} does not decode: {e}")))
+    db.with_pinned(CF_BLOCKS, &hash.0, decode_block_header)?
+        .ok_or_else(|| db.corrupt(format!("block {hash} at height {height} is missing")))?
+        .map_err(|e| db.corrupt(format!("block {hash} at height {height} does not decode: {e}")))
 }
 
 fn check_link(

@@ -325,6 +325,14 @@ pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The consensus safety record the store holds, decoded.
+pub(crate) fn stored_safety_record(store: &Store) -> anyhow::Result<Option<SafetyRecord>> {
+    let Some(bytes) = store.safety_record()? else { return Ok(None) };
+    let record = codec::decode::<SafetyRecord>(&bytes, codec::MESSAGE_BYTES_MAX)
+        .context("the stored consensus safety record does not decode: the data folder is corrupt")?;
+    Ok(Some(record))
+}
+
 impl Chain {
     /// Restores the core from the finalized head, the last safety record and the blocks stored
     /// pending (re-executed on [`Input::Start`]).
@@ -336,13 +344,7 @@ impl Chain {
         inbox: Receiver<ChainMsg>,
         ends: ActorEnds,
     ) -> anyhow::Result<Chain> {
-        let record = match shared.store.safety_record()? {
-            Some(bytes) => Some(
-                codec::decode::<SafetyRecord>(&bytes, codec::MESSAGE_BYTES_MAX)
-                    .context("the stored consensus safety record does not decode: the data folder is corrupt")?,
-            ),
-            None => None,
-        };
+        let record = stored_safety_record(&shared.store)?;
         let pending = shared.store.pending_blocks().context("reading uncommitted blocks")?;
         let block_time_ms = shared.genesis.block_time_ms;
         let engine = EngineConfig {

@@ -230,6 +230,8 @@ if reads:
     rows += [
         (f"balance reads/s, {n:,} accounts, chain at {reads['chainTransfersPerSecond']:,} tx/s, vs redis GET", reads["readsPerSecond"], "/s", reads["redisGetsPerSecond"], "/s", reads["ratio"], ">= 0.75", reads["ratio"] >= 0.75),
         ("balance reads p99 (same run)", reads["p99Ms"], "ms", 2, "ms target", reads["p99Ms"] / 2, "< 1", reads["p99Ms"] < 2),
+        ("balance reads per core-second of the node (less the chain's load) vs redis-server's", reads["readsPerServerCoreSecond"], "/s", reads["redisGetsPerServerCoreSecond"], "/s",
+         reads["readsPerServerCoreSecond"] / reads["redisGetsPerServerCoreSecond"], "-", True),
     ]
 print(f"\nTaksa throughput report ({build} build)")
 print(f"{'figure':<62} {'measured':>14} {'anchor':>20} {'ratio':>8}  target  met")

@@ -30,7 +30,8 @@ rpc() { curl -s -m 10 -X POST -H 'Content-Type: application/json' --data "$2" "$
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
 "$BIN" dev --data-dir "$WORK/dev" --rpc-addr "127.0.0.1:$PORT" >"$WORK/dev.log" 2>&1 &
-PIDS+=($!)
+NODE_PID=$!
+PIDS+=("$NODE_PID")
 for _ in $(seq 1 100); do curl -sf "$URL/health" >/dev/null 2>&1 && break; sleep 0.2; done
 
 say "[1/4] creating $ACCOUNTS accounts"
@@ -84,10 +85,23 @@ total_txs() {
   rpc "$URL" '{"jsonrpc":"2.0","id":1,"method":"explorer_getStats","params":[]}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["totalTxs"])'
 }
+# What the chain's load alone costs, to set the reads' share of the two cores against Redis's.
+NODE_CPU0=$(cpu_seconds "$NODE_PID"); GEN_CPU0=$(cpu_seconds "$LOAD_PID"); T0=$(date +%s.%N)
+sleep 5
+NODE_CPU1=$(cpu_seconds "$NODE_PID"); GEN_CPU1=$(cpu_seconds "$LOAD_PID"); T1=$(date +%s.%N)
 TXS_BEFORE=$(total_txs)
 READ_START=$(date +%s.%N)
-TAKSA_READS_ADDRESSES="$WORK/addresses" wrk -t 2 -c 32 -d "${SECONDS_READ}s" --latency -s "$WORK/reads.lua" "$URL" \
-  | tee "$WORK/wrk.txt" >&2
+TAKSA_READS_ADDRESSES="$WORK/addresses" CPU_OUT="$WORK/wrk.cpu" \
+  cpu_of wrk -t 2 -c 32 -d "${SECONDS_READ}s" --latency -s "$WORK/reads.lua" "$URL" | tee "$WORK/wrk.txt" >&2
+NODE_CPU2=$(cpu_seconds "$NODE_PID"); GEN_CPU2=$(cpu_seconds "$LOAD_PID"); T2=$(date +%s.%N)
+cores() { python3 -c 'import sys; print(round((float(sys.argv[2]) - float(sys.argv[1])) / (float(sys.argv[4]) - float(sys.argv[3])), 3))' "$@"; }
+LOAD_NODE_CORES=$(cores "$NODE_CPU0" "$NODE_CPU1" "$T0" "$T1")
+LOAD_GEN_CORES=$(cores "$GEN_CPU0" "$GEN_CPU1" "$T0" "$T1")
+READS_NODE_CORES=$(cores "$NODE_CPU1" "$NODE_CPU2" "$READ_START" "$T2")
+READS_GEN_CORES=$(cores "$GEN_CPU1" "$GEN_CPU2" "$READ_START" "$T2")
+WRK_CORES=$(python3 -c 'import sys; print(round(float(open(sys.argv[1]).read()) / float(sys.argv[2]), 3))' "$WORK/wrk.cpu" "$SECONDS_READ")
+say "cores used, chain load alone (5 s): node $LOAD_NODE_CORES, load generator $LOAD_GEN_CORES"
+say "cores used during the reads: node $READS_NODE_CORES, wrk $WRK_CORES, load generator $READS_GEN_CORES"
 LOAD_RATE_SEEN=$(python3 -c 'import sys,time; print(round((int(sys.argv[2]) - int(sys.argv[1])) / (time.time() - float(sys.argv[3]))))' \
   "$TXS_BEFORE" "$(total_txs)" "$READ_START")
 # The load must still be running when the reads end: a load that stopped early (it once did, on
@@ -101,15 +115,24 @@ say "the chain finalized $LOAD_RATE_SEEN transfers/s during the reads ($LOAD_RAT
 say "[4/4] redis-benchmark -t get -c 32"
 RPORT=$(free_port)
 redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 for _ in $(seq 1 50); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+REDIS_CPU0=$(cpu_seconds "$REDIS_PID"); R0=$(date +%s.%N)
 # -q redraws its progress line with carriage returns: keep the final figure only.
-redis-benchmark -p "$RPORT" -t get -c 32 -n 1000000 -q | tr '\r' '\n' | grep 'requests per second' | tee "$WORK/redis.txt" >&2
+CPU_OUT="$WORK/redis-benchmark.cpu" cpu_of redis-benchmark -p "$RPORT" -t get -c 32 -n 1000000 -q \
+  | tr '\r' '\n' | grep 'requests per second' | tee "$WORK/redis.txt" >&2
+REDIS_CPU1=$(cpu_seconds "$REDIS_PID"); R1=$(date +%s.%N)
+REDIS_CORES=$(cores "$REDIS_CPU0" "$REDIS_CPU1" "$R0" "$R1")
+REDIS_BENCH_CORES=$(python3 -c 'import sys; print(round(float(open(sys.argv[1]).read()) / (float(sys.argv[3]) - float(sys.argv[2])), 3))' "$WORK/redis-benchmark.cpu" "$R0" "$R1")
+say "cores used during redis-benchmark: redis-server $REDIS_CORES, redis-benchmark $REDIS_BENCH_CORES"
 
-python3 - "$WORK/wrk.txt" "$WORK/redis.txt" "$TOTAL" "${TAKSA_READS_JSON_OUT:-}" "$LOAD_RATE_SEEN" <<'PY'
+python3 - "$WORK/wrk.txt" "$WORK/redis.txt" "$TOTAL" "${TAKSA_READS_JSON_OUT:-}" "$LOAD_RATE_SEEN" \
+  "$LOAD_NODE_CORES" "$READS_NODE_CORES" "$REDIS_CORES" "$WRK_CORES" "$REDIS_BENCH_CORES" <<'PY'
 import json, re, sys
 wrk, redis, total, out = open(sys.argv[1]).read(), open(sys.argv[2]).read(), int(sys.argv[3]), sys.argv[4]
 load = int(sys.argv[5])
+load_node_cores, reads_node_cores, redis_cores, wrk_cores, redis_bench_cores = map(float, sys.argv[6:11])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk).group(1))
 def ms(v, unit): return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 p99 = ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", wrk).groups())
@@ -120,7 +143,17 @@ print(f"\nbalance reads over JSON-RPC HTTP ({total:,} accounts, chain finalizing
       + (f", {non2xx.group(1)} non-2xx" if non2xx else ""))
 print(f"redis-benchmark -t get -c 32 on this machine: {redis_rps:,.0f}/s")
 print(f"ratio: {rps / redis_rps:.3f} (target >= 0.75), p99 target < 2 ms")
+# Per core of the server's own time: the node's cores during the reads less what the chain's
+# load alone took, against redis-server's cores.
+reads_cores = max(reads_node_cores - load_node_cores, 0.001)
+per_core, redis_per_core = rps / reads_cores, redis_rps / max(redis_cores, 0.001)
+print(f"cores: the node {reads_node_cores:.2f} during the reads, of which the chain's load alone {load_node_cores:.2f}; wrk {wrk_cores:.2f}; "
+      f"redis-server {redis_cores:.2f}, redis-benchmark {redis_bench_cores:.2f}")
+print(f"reads per core-second of the server: node {per_core:,.0f}, redis-server {redis_per_core:,.0f} ({per_core / redis_per_core:.2f})")
 if out:
     json.dump({"accounts": total, "chainTransfersPerSecond": load, "readsPerSecond": rps, "p50Ms": p50, "p99Ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-               "redisGetsPerSecond": redis_rps, "ratio": rps / redis_rps}, open(out, "w"), indent=2)
+               "redisGetsPerSecond": redis_rps, "ratio": rps / redis_rps,
+               "cores": {"nodeChainLoadAlone": load_node_cores, "nodeDuringReads": reads_node_cores, "wrk": wrk_cores,
+                         "redisServer": redis_cores, "redisBenchmark": redis_bench_cores},
+               "readsPerServerCoreSecond": per_core, "redisGetsPerServerCoreSecond": redis_per_core}, open(out, "w"), indent=2)
 PY

@@ -29,6 +29,7 @@ pub mod event;
 pub mod genesis;
 pub mod pool;
 pub mod state;
+pub mod tree;
 pub mod tx;
 pub mod validators;
 pub mod vote;

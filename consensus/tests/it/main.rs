@@ -11,3 +11,4 @@ mod seeds;
 mod sim;
 mod simulation;
 mod simulation_chain;
+mod state_tree;

@@ -33,7 +33,7 @@ pub struct Header {
     pub timestamp_ms: u64,
     /// Merkle root (RFC 6962 shape) of the transaction hashes.
     pub tx_root: Hash,
-    /// The state digest after applying this block (see [`crate::state::StateDigest`]).
+    /// The root of the state tree after applying this block ([`crate::tree`]).
     pub state_root: Hash,
     /// Hash of the validator set that votes on this block.
     pub validator_set_hash: Hash,

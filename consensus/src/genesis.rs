@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::block::Header;
 use crate::codec;
 use crate::crypto::{self, Hash};
-use crate::state::{Account, StateDigest};
+use crate::state::Account;
+use crate::tree;
 use crate::tx::CHAIN_ID_BYTES_MAX;
 use crate::{Address, Error, ValidatorSet};
 
@@ -188,10 +189,11 @@ impl Genesis {
 
     /// The genesis block's header (height 0). Its hash is the genesis hash.
     pub fn header(&self) -> Header {
-        let mut digest = StateDigest::default();
-        for (a, acct) in self.accounts() {
-            digest.add(&a, &acct);
-        }
+        let entries: Vec<(Hash, Hash)> = self
+            .accounts()
+            .filter(|(_, acct)| *acct != Account::default())
+            .map(|(a, acct)| (tree::account_key(&a), tree::account_value_hash(&acct)))
+            .collect();
         Header {
             chain_id: self.chain_id.clone(),
             height: 0,
@@ -200,7 +202,7 @@ impl Genesis {
             proposer: Address::default(),
             timestamp_ms: self.genesis_time_ms,
             tx_root: Hash::of(&[b"taksa/genesis/v1", &codec::encode(self)]),
-            state_root: digest.root(),
+            state_root: tree::root_of(&entries),
             validator_set_hash: self.validator_set().hash(),
             parent_cert: None,
         }

@@ -1,16 +1,18 @@
 //! The state transition: accounts, the rules a transfer must pass, and block execution.
 //!
 //! A block applies all or nothing: execution works on an [`Overlay`] over the parent state and
-//! returns the changed accounts; nothing is written unless every transaction passes. Fees go to
-//! the block's proposer. No arithmetic here can overflow unchecked.
+//! returns the changed accounts and the state tree's changed nodes ([`crate::tree`]); nothing is
+//! written unless every transaction passes. Fees go to the block's proposer. No arithmetic here
+//! can overflow unchecked.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bincode::{Decode, Encode};
 
 use crate::block::{Block, Header};
 use crate::codec;
 use crate::crypto::{self, Hash};
+use crate::tree::{self, MissingNode, Node, NodeChanges, NodeKey, TreeReader};
 use crate::tx::{SignedTransaction, TxError};
 use crate::vote::{Domain, VoteKind};
 use crate::{Address, Error, ValidatorSet};
@@ -150,86 +152,15 @@ fn credit<R: StateReader + ?Sized>(
     Ok(())
 }
 
-/// A digest of the whole account state, updated per changed account: the sum, modulo 2^256, of
-/// `SHA-256(b"taksa/account/v1" || address || encode(account))` over every non-zero account.
-///
-/// Why a sum and not a Merkle trie: updating it costs two hashes per changed account, it can be
-/// recomputed from the account table on open to check storage, and two nodes whose states differ
-/// anywhere get different digests at the first block where they diverge. It gives no inclusion
-/// proofs; light clients would need a trie.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StateDigest([u64; 4]);
-
-impl StateDigest {
-    /// The digest a header stores.
-    pub fn from_root(root: &Hash) -> StateDigest {
-        let mut limbs = [0u64; 4];
-        for (limb, chunk) in limbs.iter_mut().zip(root.0.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *limb = u64::from_le_bytes(b);
-        }
-        StateDigest(limbs)
-    }
-
-    /// As the 32 bytes a header stores.
-    pub fn root(&self) -> Hash {
-        let mut out = [0u8; 32];
-        for (chunk, limb) in out.chunks_exact_mut(8).zip(self.0) {
-            chunk.copy_from_slice(&limb.to_le_bytes());
-        }
-        Hash(out)
-    }
-
-    /// Adds an account's leaf.
-    pub fn add(&mut self, addr: &Address, acct: &Account) {
-        if *acct != Account::default() {
-            self.0 = add256(self.0, leaf(addr, acct));
-        }
-    }
-
-    /// Removes an account's leaf.
-    pub fn remove(&mut self, addr: &Address, acct: &Account) {
-        if *acct != Account::default() {
-            self.0 = add256(self.0, neg256(leaf(addr, acct)));
-        }
-    }
-
-    /// Replaces `old` by `new` for `addr`.
-    pub fn update(&mut self, addr: &Address, old: &Account, new: &Account) {
-        self.remove(addr, old);
-        self.add(addr, new);
-    }
-}
-
-fn leaf(addr: &Address, acct: &Account) -> [u64; 4] {
-    StateDigest::from_root(&Hash::of(&[b"taksa/account/v1", addr.as_bytes(), &codec::encode(acct)])).0
-}
-
-fn add256(a: [u64; 4], b: [u64; 4]) -> [u64; 4] {
-    let mut out = [0u64; 4];
-    let mut carry = false;
-    for i in 0..4 {
-        let (s1, c1) = a[i].overflowing_add(b[i]);
-        let (s2, c2) = s1.overflowing_add(u64::from(carry));
-        out[i] = s2;
-        carry = c1 || c2;
-    }
-    out
-}
-
-fn neg256(a: [u64; 4]) -> [u64; 4] {
-    // Two's complement: !a + 1.
-    add256(a.map(|l| !l), [1, 0, 0, 0])
-}
-
 /// The result of executing a block on its parent state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// Every account the block changed, with its new value.
     pub changes: BTreeMap<Address, Account>,
-    /// The state digest after the block.
+    /// The state tree's root after the block.
     pub state_root: Hash,
+    /// The state tree's nodes the block wrote or removed.
+    pub tree: NodeChanges,
     /// One receipt per transaction, in block order.
     pub receipts: Vec<Receipt>,
 }
@@ -250,13 +181,65 @@ impl<R: StateReader + ?Sized> Overlay<'_, R> {
     }
 }
 
-/// Computes the digest after `changes`, starting from `parent_root` over `base`.
-pub fn next_root<R: StateReader + ?Sized>(base: &R, parent_root: &Hash, changes: &BTreeMap<Address, Account>) -> Hash {
-    let mut digest = StateDigest::from_root(parent_root);
-    for (addr, new) in changes {
-        digest.update(addr, &base.account(addr), new);
+/// The state tree after `changes` to the accounts of the state `base` holds: its root and the
+/// nodes to write.
+pub fn next_tree(
+    base: &(impl TreeReader + ?Sized),
+    changes: &BTreeMap<Address, Account>,
+) -> Result<tree::TreeUpdate, MissingNode> {
+    tree::update(base, &tree::account_changes(changes))
+}
+
+/// A whole state in memory: the accounts and the state tree's nodes. What tests and the
+/// simulation keep where the node keeps its store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemState {
+    /// Every non-zero account.
+    pub accounts: BTreeMap<Address, Account>,
+    /// The state tree's nodes.
+    pub tree: HashMap<NodeKey, Node>,
+}
+
+impl MemState {
+    /// The state holding `accounts` (zero accounts are left out).
+    pub fn new(accounts: impl IntoIterator<Item = (Address, Account)>) -> MemState {
+        let mut state = MemState::default();
+        let changes: BTreeMap<Address, Account> = accounts.into_iter().collect();
+        // An empty tree has every node it names (none), so the update cannot miss one.
+        if let Ok(update) = next_tree(&state.tree, &changes) {
+            state.apply(&changes, &update.nodes);
+        }
+        state
     }
-    digest.root()
+
+    /// Applies a block's account and node changes.
+    pub fn apply(&mut self, changes: &BTreeMap<Address, Account>, nodes: &NodeChanges) {
+        for (addr, acct) in changes {
+            if *acct == Account::default() {
+                self.accounts.remove(addr);
+            } else {
+                self.accounts.insert(*addr, *acct);
+            }
+        }
+        tree::apply_changes(&mut self.tree, nodes);
+    }
+
+    /// The state tree's root.
+    pub fn root(&self) -> Hash {
+        self.tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash)
+    }
+}
+
+impl StateReader for MemState {
+    fn account(&self, addr: &Address) -> Account {
+        self.accounts.get(addr).copied().unwrap_or_default()
+    }
+}
+
+impl TreeReader for MemState {
+    fn node(&self, at: &NodeKey) -> Option<Node> {
+        self.tree.get(at).copied()
+    }
 }
 
 /// The network constants block execution needs.
@@ -296,14 +279,18 @@ pub enum BlockError {
         /// Computed.
         computed: Hash,
     },
+    /// This node's state tree lacks a node: its store is damaged, whatever the block.
+    #[error(transparent)]
+    Store(#[from] MissingNode),
 }
 
 /// Executes `block` on `base` (the state after its parent, whose header is `parent`) and checks
 /// that it is a valid child: its header against the real parent ([`check_header`]), its shape,
 /// every transaction (signatures of those for which `sig_known_valid` is false are verified on
 /// every core) and the state root. Every block this node stores or votes for passes here,
-/// whether it came as a proposal, by fetch or by sync.
-pub fn execute_block<R: StateReader + ?Sized>(
+/// whether it came as a proposal, by fetch or by sync. [`BlockError::Store`] says nothing of the
+/// block: the caller stops.
+pub fn execute_block<R: StateReader + TreeReader + ?Sized>(
     rules: &Rules,
     base: &R,
     parent: &Header,
@@ -333,11 +320,11 @@ pub fn execute_block<R: StateReader + ?Sized>(
         receipts.push(overlay.receipt(stx));
     }
     let changes = overlay.into_changes();
-    let state_root = next_root(base, &parent.state_root, &changes);
-    if state_root != h.state_root {
-        return Err(BlockError::StateRoot { claimed: h.state_root, computed: state_root });
+    let tree = next_tree(base, &changes)?;
+    if tree.root != h.state_root {
+        return Err(BlockError::StateRoot { claimed: h.state_root, computed: tree.root });
     }
-    Ok(Outcome { changes, state_root, receipts })
+    Ok(Outcome { changes, state_root: tree.root, tree: tree.nodes, receipts })
 }
 
 /// The header rules between a block and its parent, checked against the parent's real header
@@ -434,19 +421,23 @@ pub struct BlockBudget {
     pub tx_bytes_max: usize,
 }
 
+/// What [`select_transactions`] returns: the kept transactions, their outcome, and the refused
+/// ones with their reasons.
+pub type Selection = (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>);
+
 /// Builds the body of a proposal on `base`: takes `candidates` in order, keeps each that applies
 /// (its signature already checked by the caller) until the budget is spent, and returns the kept
 /// transactions, the outcome and the refused ones with their reasons. Candidates left over when
-/// the budget runs out are neither kept nor refused: they wait for the next block.
-pub fn select_transactions<R: StateReader + ?Sized>(
+/// the budget runs out are neither kept nor refused: they wait for the next block. Fails only
+/// when `base`'s state tree is damaged.
+pub fn select_transactions<R: StateReader + TreeReader + ?Sized>(
     base: &R,
-    parent_root: &Hash,
     height: u64,
     proposer: &Address,
     candidates: Vec<SignedTransaction>,
     budget: BlockBudget,
     fee_floor: u128,
-) -> (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>) {
+) -> Result<Selection, MissingNode> {
     let mut overlay = Overlay::new(base, fee_floor);
     let mut kept = Vec::new();
     let mut kept_bytes = 0usize;
@@ -467,6 +458,6 @@ pub fn select_transactions<R: StateReader + ?Sized>(
         }
     }
     let changes = overlay.into_changes();
-    let state_root = next_root(base, parent_root, &changes);
-    (kept, Outcome { changes, state_root, receipts }, refused)
+    let tree = next_tree(base, &changes)?;
+    Ok((kept, Outcome { changes, state_root: tree.root, tree: tree.nodes, receipts }, refused))
 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
-    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
-    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
+    EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
@@ -75,6 +75,13 @@ impl Backend for NodeBackend {
         let pool = &s.chain().pool;
         let (next_nonce, pending) = (pool.next_nonce(address, &s.store), pool.pending_of(address));
         AccountInfo { account, next_nonce, pending }
+    }
+
+    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError> {
+        let store = &self.shared.store;
+        let (header, account, proof) = store.account_proof(address).map_err(internal)?;
+        let finalization = store.finalization(header.height).map_err(internal)?;
+        Ok(AccountProof { header, account, proof, finalization })
     }
 
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {

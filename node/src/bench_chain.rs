@@ -82,8 +82,12 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
             parent_cert,
         };
         let block = Block { header, txs: Vec::new() };
-        let outcome =
-            Outcome { changes: Default::default(), state_root: block.header.state_root, receipts: Vec::new() };
+        let outcome = Outcome {
+            changes: Default::default(),
+            state_root: block.header.state_root,
+            tree: Default::default(),
+            receipts: Vec::new(),
+        };
         let finalization = cert(VoteKind::Finalize, view, &block);
         store.commit_block(&block, Some(&finalization), &outcome, &[])?;
         if height % PROGRESS_EVERY == 0 {

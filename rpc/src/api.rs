@@ -164,6 +164,15 @@ pub trait TaksaApi {
     #[method(name = "account_getNonce")]
     async fn account_get_nonce(&self, address: Param<String>) -> RpcResult<u64>;
 
+    /// An account (or its absence) proven under the finalized head's state root, with the
+    /// header and its finalization certificate.
+    #[method(name = "account_getProof")]
+    async fn account_get_proof(
+        &self,
+        address: Param<String>,
+        height: Option<Param<u64>>,
+    ) -> RpcResult<AccountProofJson>;
+
     /// A page of an account's finalized transfers.
     #[method(name = "account_getHistory")]
     async fn account_get_history(

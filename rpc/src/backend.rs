@@ -21,6 +21,9 @@ pub trait Backend: Send + Sync + 'static {
     /// only, under locks no one holds across IO: the server calls it on an async worker, since a
     /// hop to the blocking pool and back cost balance reads more than the read (issue 11).
     fn account(&self, address: &Address) -> AccountInfo;
+    /// The proof of `address`'s account (or of its absence) under the committed head's state
+    /// root, with the head and its finalization.
+    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError>;
     /// One page of the transactions touching `address`, as `query` asks.
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError>;
     /// Admits a transaction to the pool. Idempotent: the same bytes again give `Ok` with the
@@ -289,6 +292,19 @@ pub struct AccountInfo {
     pub next_nonce: u64,
     /// How many of the sender's transactions wait in the pool.
     pub pending: usize,
+}
+
+/// An account proven against a final header ([`Backend::account_proof`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountProof {
+    /// The committed head the proof is under.
+    pub header: Header,
+    /// The account after it (zero if absent).
+    pub account: Account,
+    /// The state tree's proof.
+    pub proof: taksa_consensus::tree::Proof,
+    /// The head's finalization certificate, when stored with it.
+    pub finalization: Option<taksa_consensus::Certificate>,
 }
 
 /// One committed transaction touching an address.

@@ -70,6 +70,8 @@ pub enum ErrorCode {
     BlockNotFound,
     /// No transaction with that hash.
     TxNotFound,
+    /// The node cannot prove state at the height asked for (it keeps the tree after its head).
+    ProofUnavailable,
     /// The address does not parse or is for another network.
     BadAddress,
     /// The hash is not 32 bytes of hex.
@@ -90,7 +92,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 37] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -119,6 +121,7 @@ impl ErrorCode {
         ErrorCode::ReplacementLimit,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
+        ErrorCode::ProofUnavailable,
         ErrorCode::BadAddress,
         ErrorCode::BadHash,
         ErrorCode::BadCursor,
@@ -160,6 +163,7 @@ impl ErrorCode {
             ErrorCode::ReplacementLimit => 1106,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
+            ErrorCode::ProofUnavailable => 2003,
             ErrorCode::BadAddress => 3001,
             ErrorCode::BadHash => 3002,
             ErrorCode::BadCursor => 3003,
@@ -202,6 +206,7 @@ impl ErrorCode {
             ErrorCode::ReplacementLimit => "replacement_limit",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
+            ErrorCode::ProofUnavailable => "proof_unavailable",
             ErrorCode::BadAddress => "bad_address",
             ErrorCode::BadHash => "bad_hash",
             ErrorCode::BadCursor => "bad_cursor",

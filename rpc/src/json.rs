@@ -6,12 +6,13 @@
 //! cannot drift apart.
 
 use serde::{Deserialize, Serialize};
+use taksa_consensus::tree::{self, Terminal};
+use taksa_consensus::{codec, Vote, VoteKind};
 use taksa_consensus::{Address, Block, BlockEvent, Cursor, Evidence, Hash, Header, SignedTransaction, TransferEvent};
-use taksa_consensus::{Vote, VoteKind};
 
 use crate::backend::{
-    AccountInfo, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry, NodeInfo, NodeRole, PeerRecord, SyncInfo,
-    TxRecord, TxStatus, ValidatorRecord,
+    AccountInfo, AccountProof, ChainInfo, ConsensusStatus, HealthInfo, HistoryEntry, NodeInfo, NodeRole, PeerRecord,
+    SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
 use crate::cursor;
 
@@ -388,6 +389,77 @@ impl BlockJson {
             tx_count: block.txs.len(),
             finalized,
             txs: block.txs.iter().map(|stx| TxJson::new(stx, &stx.hash(), hrp)).collect(),
+        }
+    }
+}
+
+/// The result of `account_getProof`: an account proven under a final header's state root
+/// (`docs/state-tree.md` gives the rules a verifier applies).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountProofJson {
+    /// The address.
+    pub address: String,
+    /// The balance under `stateRoot`, base units ("0" when absent).
+    pub balance: String,
+    /// The nonce under `stateRoot` (0 when absent).
+    pub nonce: u64,
+    /// Whether the account is in the tree (a zero account is not).
+    pub exists: bool,
+    /// The height of the header the proof is under.
+    pub height: u64,
+    /// That header's hash (SHA-256 of `header`).
+    pub block_hash: String,
+    /// That header's state root.
+    pub state_root: String,
+    /// The account's key in the state tree (T1).
+    pub key: String,
+    /// The hash of the account's canonical bytes (T2), `null` when absent.
+    pub value_hash: Option<String>,
+    /// The sibling hashes from the root's children down (T5).
+    pub siblings: Vec<String>,
+    /// What sits at the key's position: `null` (nothing) or a leaf's key and value hash.
+    pub terminal: Option<ProofLeafJson>,
+    /// The header's canonical bytes, hex.
+    pub header: String,
+    /// The header's finalization certificate's canonical bytes, hex; `null` when the node did
+    /// not store one with it.
+    pub finalization: Option<String>,
+}
+
+/// A leaf in a proof.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofLeafJson {
+    /// The leaf's key.
+    pub key: String,
+    /// The leaf's value hash.
+    pub value_hash: String,
+}
+
+impl AccountProofJson {
+    pub(crate) fn new(address: String, key: &Hash, p: &AccountProof) -> AccountProofJson {
+        let exists = p.account != taksa_consensus::Account::default();
+        let terminal = match p.proof.terminal {
+            Terminal::Empty => None,
+            Terminal::Leaf { key, value_hash } => {
+                Some(ProofLeafJson { key: key.to_hex(), value_hash: value_hash.to_hex() })
+            }
+        };
+        AccountProofJson {
+            address,
+            balance: p.account.balance.to_string(),
+            nonce: p.account.nonce,
+            exists,
+            height: p.header.height,
+            block_hash: p.header.hash().to_hex(),
+            state_root: p.header.state_root.to_hex(),
+            key: key.to_hex(),
+            value_hash: exists.then(|| tree::account_value_hash(&p.account).to_hex()),
+            siblings: p.proof.siblings.iter().map(Hash::to_hex).collect(),
+            terminal,
+            header: format!("0x{}", hex::encode(codec::encode(&p.header))),
+            finalization: p.finalization.as_ref().map(|c| format!("0x{}", hex::encode(c.encode()))),
         }
     }
 }

@@ -52,9 +52,9 @@ use tower::Service as _;
 
 pub use access::AccessConfig;
 pub use backend::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
-    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
-    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
+    EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
 pub use error::{ErrorCode, RpcError};
 
@@ -308,6 +308,9 @@ mod tests {
             unreachable!("not called")
         }
         fn account(&self, _: &taksa_consensus::Address) -> AccountInfo {
+            unreachable!("not called")
+        }
+        fn account_proof(&self, _: &taksa_consensus::Address) -> Result<AccountProof, BackendError> {
             unreachable!("not called")
         }
         fn history(&self, _: &taksa_consensus::Address, _: &HistoryQuery) -> Result<HistoryPage, BackendError> {

@@ -11,9 +11,10 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use crate::api::{
-    AccountJson, BlockJson, BlockRef, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson, HistoryItemJson,
-    HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, RecentBlocksJson, RecentBlocksOptions, SearchJson,
-    StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer, TxStatusJson, ValidatorStatsJson,
+    AccountJson, AccountProofJson, BlockJson, BlockRef, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson,
+    HistoryItemJson, HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, RecentBlocksJson, RecentBlocksOptions,
+    SearchJson, StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer, TxStatusJson,
+    ValidatorStatsJson,
 };
 use crate::backend::{Backend, HistoryOrder};
 use crate::cursor::{self, HistoryCursor};
@@ -140,6 +141,34 @@ impl TaksaApiServer for Api {
             let address = params::address(address.required("address")?, &ctx.hrp)?;
             Ok(ctx.backend.account(&address).next_nonce)
         })
+    }
+
+    async fn account_get_proof(
+        &self,
+        address: Param<String>,
+        height: Option<Param<u64>>,
+    ) -> RpcResult<AccountProofJson> {
+        self.run(move |ctx| {
+            let address = params::address(address.required("address")?, &ctx.hrp)?;
+            let wanted = given(&height).map(|h| params::height(h, "height")).transpose()?;
+            let proof = ctx.backend.account_proof(&address)?;
+            if let Some(wanted) = wanted.filter(|h| *h != proof.header.height) {
+                // The store keeps the state tree after the head only.
+                return Err(ApiError::new(
+                    ErrorCode::ProofUnavailable,
+                    format!(
+                        "this node proves accounts at its finalized head only (height {}), not at height {wanted}; \
+                         omit `height`",
+                        proof.header.height
+                    ),
+                )
+                .with("height", wanted)
+                .with("headHeight", proof.header.height));
+            }
+            let key = taksa_consensus::tree::account_key(&address);
+            Ok(AccountProofJson::new(address.to_bech32(&ctx.hrp), &key, &proof))
+        })
+        .await
     }
 
     async fn account_get_history(

@@ -121,6 +121,14 @@ pub(crate) fn block_id(v: &Value) -> Result<BlockId, ApiError> {
     }
 }
 
+/// A block height: a non-negative integer.
+pub(crate) fn height(v: &Value, name: &str) -> Result<u64, ApiError> {
+    v.as_u64().ok_or_else(|| {
+        ApiError::invalid_params(format!("`{name}` must be a block height (a non-negative integer)"))
+            .with("param", name)
+    })
+}
+
 /// A signed transaction as the hex of its canonical bytes, with or without `0x`.
 pub(crate) fn signed_tx(v: &Value) -> Result<SignedTransaction, ApiError> {
     let s = expect_str(v, "tx")?;

@@ -1,23 +1,26 @@
 //! What happens on open: a new folder is initialised from genesis in one batch; an existing one
 //! must belong to the same genesis, have a head, the genesis block at height 0, no height above
-//! the head, the newest [`OPEN_CHECK_BLOCKS`] heights contiguous and linked, and accounts whose
-//! digest is the head's state root. Anything else refuses to start.
+//! the head, the newest [`OPEN_CHECK_BLOCKS`] heights contiguous and linked, a state tree whose
+//! root is the head's state root and which holds one leaf per stored account. Anything else
+//! refuses to start.
 //!
-//! Every block is committed in one batch that also checks it extends the head, so the older
-//! heights were linked when written; walking them all at each start would make a restart grow
-//! with the chain. [`verify_chain`] (`taksa db-check`) walks every height on demand.
+//! Every block is committed in one batch that also checks it extends the head and gives its
+//! state root, so the older heights were linked and the tree whole when written; walking every
+//! height or re-hashing every account at each start would make a restart grow with the chain.
+//! [`verify_chain`] (`taksa db-check`) walks every height and rebuilds the tree on demand.
 
 use std::collections::HashMap;
 
 use rocksdb::{IteratorMode, WriteBatch};
-use taksa_consensus::state::StateDigest;
+use taksa_consensus::state::MemState;
+use taksa_consensus::tree::{Node, NodeKey};
 use taksa_consensus::{Account, Address, Block, Genesis, Hash, Header};
 
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
-    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, META_GENESIS, META_HEAD, META_SCHEMA, META_TXS_TOTAL,
-    META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
+    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_GENESIS, META_HEAD, META_SCHEMA,
+    META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -31,6 +34,7 @@ pub(crate) struct Loaded {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
     pub(crate) accounts: HashMap<Address, Account>,
+    pub(crate) tree: HashMap<NodeKey, Node>,
     pub(crate) txs_total: u64,
     pub(crate) validator_stats: Vec<ValidatorStats>,
 }
@@ -45,6 +49,9 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
             tracing::info!(target: "storage", path = %db.path.display(), genesis = %expected, "initialised a new database from genesis");
         }
         Some(bytes) => {
+            // First: an older layout's genesis hash differs too (version 5 changed the state
+            // root), and "older version" is the message that says what to do.
+            check_schema(db)?;
             let stored =
                 parse_hash(&bytes).ok_or_else(|| db.corrupt("the stored genesis hash is not 32 bytes".into()))?;
             if stored != expected {
@@ -61,9 +68,10 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
     // Before anything is decoded: an older layout may encode blocks differently.
     check_schema(db)?;
     let (head, head_hash) = check_chain(db, &expected, Some(OPEN_CHECK_BLOCKS))?;
-    let accounts = load_accounts(db, &head)?;
+    let accounts = load_accounts(db)?;
+    let tree = load_tree(db, &head, accounts.len())?;
     let (txs_total, validator_stats) = load_totals(db, genesis.validators.len())?;
-    Ok(Loaded { head, head_hash, accounts, txs_total, validator_stats })
+    Ok(Loaded { head, head_hash, accounts, tree, txs_total, validator_stats })
 }
 
 /// A database of an older layout is refused with what to do: even a genesis-only one holds its
@@ -103,7 +111,7 @@ fn load_totals(db: &Db, validators: usize) -> Result<(u64, Vec<ValidatorStats>),
 /// A database without a genesis hash must hold nothing else: genesis is written in the same
 /// batch as the first block and accounts.
 fn ensure_empty(db: &Db) -> Result<(), StorageError> {
-    for cf in [CF_BLOCKS, CF_HEIGHTS, CF_ACCOUNTS, CF_META] {
+    for cf in [CF_BLOCKS, CF_HEIGHTS, CF_ACCOUNTS, CF_TREE, CF_META] {
         if db.db.iterator_cf(db.cf(cf)?, IteratorMode::Start).next().is_some() {
             return Err(db.corrupt(format!("the genesis hash is missing but column family `{cf}` holds data")));
         }
@@ -117,12 +125,15 @@ fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, block.encode());
     batch.put_cf(db.cf(CF_HEIGHTS)?, height_key(0), hash.0);
+    let state = MemState::new(genesis.accounts());
     let accounts = db.cf(CF_ACCOUNTS)?;
-    for (addr, account) in genesis.accounts() {
-        // Zero accounts are not stored: every address starts at zero and the digest skips them.
-        if account != Account::default() {
-            batch.put_cf(accounts, addr.as_bytes(), taksa_consensus::codec::encode(&account));
-        }
+    // Zero accounts are not stored: every address starts at zero, and the tree leaves them out.
+    for (addr, account) in &state.accounts {
+        batch.put_cf(accounts, addr.as_bytes(), taksa_consensus::codec::encode(account));
+    }
+    let tree = db.cf(CF_TREE)?;
+    for (at, node) in &state.tree {
+        batch.put_cf(tree, at.to_bytes(), node.encode());
     }
     let meta = db.cf(CF_META)?;
     batch.put_cf(meta, META_GENESIS, hash.0);
@@ -151,6 +162,19 @@ pub fn verify_chain(path: &std::path::Path) -> Result<u64, StorageError> {
     let genesis = db.get(CF_META, META_GENESIS)?.ok_or_else(|| db.corrupt("the genesis hash is missing".into()))?;
     let genesis = parse_hash(&genesis).ok_or_else(|| db.corrupt("the stored genesis hash is not 32 bytes".into()))?;
     let (head, _) = check_chain(&db, &genesis, None)?;
+    let accounts = load_accounts(&db)?;
+    let tree = load_tree(&db, &head, accounts.len())?;
+    tracing::info!(target: "storage", accounts = accounts.len(), nodes = tree.len(), "rebuilding the state tree from the accounts");
+    let rebuilt = MemState::new(accounts.iter().map(|(a, acct)| (*a, *acct)));
+    if rebuilt.tree != tree {
+        return Err(db.corrupt(format!(
+            "the stored state tree ({} nodes) is not the tree of the {} stored accounts ({} nodes, root {})",
+            tree.len(),
+            accounts.len(),
+            rebuilt.tree.len(),
+            rebuilt.root()
+        )));
+    }
     Ok(head.height)
 }
 
@@ -254,30 +278,48 @@ fn missing_block(db: &Db, height: u64) -> StorageError {
     db.corrupt(format!("block at height {height} is missing"))
 }
 
-/// Reads every account and checks that together they digest to the head's state root.
-fn load_accounts(db: &Db, head: &Header) -> Result<HashMap<Address, Account>, StorageError> {
+/// Reads every account.
+fn load_accounts(db: &Db) -> Result<HashMap<Address, Account>, StorageError> {
     let mut accounts = HashMap::new();
-    let mut digest = StateDigest::default();
     for item in db.db.iterator_cf(db.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
         let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
         let addr = parse_address(&key)
             .ok_or_else(|| db.corrupt(format!("accounts key 0x{} is not a 32-byte address", hex(&key))))?;
         let account: Account =
             db.decode(&value, STORED_ACCOUNT_BYTES_MAX, || format!("the account of 0x{}", hex(&key)))?;
-        digest.add(&addr, &account);
         accounts.insert(addr, account);
     }
-    let computed = digest.root();
-    if computed != head.state_root {
+    Ok(accounts)
+}
+
+/// Reads the state tree's nodes and checks, without hashing more than the root, that its root
+/// is the head's state root and that it has one leaf per stored account.
+fn load_tree(db: &Db, head: &Header, accounts: usize) -> Result<HashMap<NodeKey, Node>, StorageError> {
+    let mut tree = HashMap::new();
+    let mut leaves = 0usize;
+    for item in db.db.iterator_cf(db.cf(CF_TREE)?, IteratorMode::Start) {
+        let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+        let at = NodeKey::from_bytes(&key)
+            .ok_or_else(|| db.corrupt(format!("tree key 0x{} is not a node position", hex(&key))))?;
+        let node = Node::decode(&value)
+            .map_err(|e| db.corrupt(format!("the tree node at 0x{} does not decode: {e}", hex(&key))))?;
+        if matches!(node, Node::Leaf { .. }) {
+            leaves += 1;
+        }
+        tree.insert(at, node);
+    }
+    let computed = tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash);
+    if computed != head.state_root || leaves != accounts {
         return Err(StorageError::StateMismatch {
             path: db.path.clone(),
             head_height: head.height,
             expected: head.state_root,
             computed,
-            accounts: accounts.len(),
+            accounts,
+            leaves,
         });
     }
-    Ok(accounts)
+    Ok(tree)
 }
 
 /// Lower-case hex of a short key, for messages.

@@ -6,12 +6,13 @@ use std::sync::PoisonError;
 
 use rocksdb::WriteBatch;
 use taksa_consensus::event::block_events;
-use taksa_consensus::state::{next_root, Outcome, Receipt};
-use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
+use taksa_consensus::state::{Outcome, Receipt};
+use taksa_consensus::tree::{self, Node, NodeKey};
+use taksa_consensus::{codec, Account, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
     encode_receipts, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
-    CF_BLOCKS, CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TXS,
+    CF_BLOCKS, CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TREE, CF_TXS,
     FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
     SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
     STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
@@ -26,11 +27,13 @@ impl Store {
     /// recipient, its receipts and summary, the totals and validator statistics, and `dropped`
     /// pool records. Returns the block's events, in cursor order, for the live feed.
     ///
-    /// Refuses a block that does not extend the head ([`StorageError::NotChild`]), changes
-    /// that do not produce the header's state root ([`StorageError::StateRootMismatch`]), since
+    /// Refuses a block that does not extend the head ([`StorageError::NotChild`]), tree changes
+    /// whose root is not the header's state root ([`StorageError::StateRootMismatch`]), since
     /// either would leave a database that fails its next open check, and an outcome without one
     /// receipt per transaction ([`StorageError::ReceiptsMismatch`]), whose events could not be
-    /// read back.
+    /// read back. The tree changes are the ones execution computed over this head's tree (the
+    /// simulation's store recomputes them from the accounts and compares); checking their root
+    /// costs one hash, where recomputing them would cost the block's tree update again.
     pub fn commit_block(
         &self,
         block: &Block,
@@ -53,7 +56,11 @@ impl Store {
                     head_height: hot.head.height,
                 });
             }
-            let computed = next_root(&hot.accounts, &hot.head.state_root, changes);
+            let root_after = match outcome.tree.get(&NodeKey::ROOT) {
+                Some(change) => *change,
+                None => hot.tree.get(&NodeKey::ROOT).copied(),
+            };
+            let computed = root_after.map_or(Hash::ZERO, |n: Node| n.hash());
             if computed != header.state_root {
                 return Err(StorageError::StateRootMismatch {
                     hash,
@@ -82,7 +89,7 @@ impl Store {
         }
         let events = block_events(block, &outcome.receipts);
         let (txs_total, stats) = self.next_totals(block);
-        let mut batch = self.block_batch(block, &hash, finalization, changes, dropped)?;
+        let mut batch = self.block_batch(block, &hash, finalization, outcome, dropped)?;
         self.add_events(&mut batch, header.height, &outcome.receipts, &events, txs_total, &stats)?;
         self.db().write(batch, true)?;
         let mut hot = self.hot_mut();
@@ -95,6 +102,7 @@ impl Store {
                 hot.accounts.insert(*addr, *account);
             }
         }
+        tree::apply_changes(&mut hot.tree, &outcome.tree);
         hot.head = header.clone();
         hot.head_hash = hash;
         drop(hot);
@@ -164,7 +172,7 @@ impl Store {
         block: &Block,
         hash: &Hash,
         finalization: Option<&Certificate>,
-        changes: &BTreeMap<Address, Account>,
+        outcome: &Outcome,
         dropped: &[(Hash, DroppedTx)],
     ) -> Result<WriteBatch, StorageError> {
         let db = self.db();
@@ -208,11 +216,18 @@ impl Store {
             batch.put_cf(history_cf, key, value);
         }
         let accounts = db.cf(CF_ACCOUNTS)?;
-        for (addr, account) in changes {
+        for (addr, account) in &outcome.changes {
             if *account == Account::default() {
                 batch.delete_cf(accounts, addr.as_bytes());
             } else {
                 batch.put_cf(accounts, addr.as_bytes(), codec::encode(account));
+            }
+        }
+        let tree_cf = db.cf(CF_TREE)?;
+        for (at, node) in &outcome.tree {
+            match node {
+                Some(node) => batch.put_cf(tree_cf, at.to_bytes(), node.encode()),
+                None => batch.delete_cf(tree_cf, at.to_bytes()),
             }
         }
         let dropped_cf = db.cf(CF_DROPPED)?;

@@ -88,10 +88,11 @@ pub enum StorageError {
         /// What is wrong and where (column family, key, height).
         what: String,
     },
-    /// The stored accounts do not add up to the head block's state root.
+    /// The stored state tree does not match the head block's state root or the accounts.
     #[error(
-        "the database in {} is corrupt: the {accounts} stored accounts digest to {computed}, but the head block at \
-         height {head_height} says {expected}; remove the data folder and resync",
+        "the database in {} is corrupt: the stored state tree has root {computed} and {leaves} leaves, but the head \
+         block at height {head_height} says {expected} and {accounts} accounts are stored; remove the data folder \
+         and resync",
         path.display()
     )]
     StateMismatch {
@@ -101,10 +102,12 @@ pub enum StorageError {
         head_height: u64,
         /// The head header's state root.
         expected: Hash,
-        /// The digest of the stored accounts.
+        /// The root of the stored tree.
         computed: Hash,
         /// How many accounts were read.
         accounts: usize,
+        /// How many leaves the stored tree has.
+        leaves: usize,
     },
     /// A block handed to [`crate::Store::commit_block`] does not extend the head.
     #[error(
@@ -123,10 +126,8 @@ pub enum StorageError {
         /// The stored head's height.
         head_height: u64,
     },
-    /// The account changes handed to [`crate::Store::commit_block`] do not give the header's state root.
-    #[error(
-        "block {hash} at height {height}: the account changes give state root {computed}, the header says {claimed}"
-    )]
+    /// The state tree changes handed to [`crate::Store::commit_block`] do not give the header's state root.
+    #[error("block {hash} at height {height}: the state tree changes give root {computed}, the header says {claimed}")]
     StateRootMismatch {
         /// The block's hash.
         hash: Hash,

@@ -103,6 +103,7 @@ mod tests {
                 &taksa_consensus::state::Outcome {
                     changes: Default::default(),
                     state_root: block.header.state_root,
+                    tree: Default::default(),
                     receipts: vec![],
                 },
                 &[],

@@ -31,13 +31,27 @@ pub(crate) const CF_DROPPED: &str = "dropped";
 pub(crate) const CF_EVENTS: &str = "events";
 /// height (u64 BE) -> encoded [`taksa_consensus::BlockEvent`], the small record explorers list.
 pub(crate) const CF_SUMMARIES: &str = "summaries";
+/// node position ([`taksa_consensus::tree::NodeKey::to_bytes`], 34 bytes) -> encoded
+/// [`taksa_consensus::tree::Node`]: the state tree after the head, one entry per node.
+pub(crate) const CF_TREE: &str = "tree";
 /// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
 /// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`].
 pub(crate) const CF_META: &str = "meta";
 
 /// Every column family the store uses, besides RocksDB's own `default`.
-pub(crate) const COLUMN_FAMILIES: [&str; 10] =
-    [CF_BLOCKS, CF_HEIGHTS, CF_FINALITY, CF_TXS, CF_ACCOUNTS, CF_HISTORY, CF_DROPPED, CF_EVENTS, CF_SUMMARIES, CF_META];
+pub(crate) const COLUMN_FAMILIES: [&str; 11] = [
+    CF_BLOCKS,
+    CF_HEIGHTS,
+    CF_FINALITY,
+    CF_TXS,
+    CF_ACCOUNTS,
+    CF_TREE,
+    CF_HISTORY,
+    CF_DROPPED,
+    CF_EVENTS,
+    CF_SUMMARIES,
+    CF_META,
+];
 /// The column family RocksDB always has.
 pub(crate) const CF_DEFAULT: &str = "default";
 
@@ -56,8 +70,9 @@ pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 
 /// The layout this code writes: 2 added events, summaries, totals and validator statistics; 3
 /// dropped the evidence list from the block encoding; 4 keeps each block's receipts instead of
-/// a copy of every transfer as an event, and keeps drop records of transactions included later.
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+/// a copy of every transfer as an event, and keeps drop records of transactions included later;
+/// 5 replaces the additive state digest by the state tree, whose nodes it keeps.
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;

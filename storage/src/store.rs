@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGua
 
 use taksa_consensus::codec;
 use taksa_consensus::state::StateReader;
+use taksa_consensus::tree::{self, Node, NodeKey, Proof, TreeReader};
 use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header, SignedTransaction};
 
 use crate::check::open_checked;
@@ -47,6 +48,8 @@ pub(crate) struct Hot {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
     pub(crate) accounts: HashMap<Address, Account>,
+    /// The state tree's nodes after the head.
+    pub(crate) tree: HashMap<NodeKey, Node>,
     /// Transactions committed since genesis.
     pub(crate) txs_total: u64,
     /// One entry per validator, in set order.
@@ -90,6 +93,7 @@ impl Store {
             head: loaded.head,
             head_hash: loaded.head_hash,
             accounts: loaded.accounts,
+            tree: loaded.tree,
             txs_total: loaded.txs_total,
             validator_stats: loaded.validator_stats,
         };
@@ -164,6 +168,16 @@ impl Store {
                 .map(Some)
                 .ok_or_else(|| self.db().corrupt(format!("the hash stored for height {height} is not 32 bytes"))),
         }
+    }
+
+    /// The committed head, `addr`'s account after it and the state tree's proof of that account
+    /// (or of its absence) under the head's state root, read together with no commit between.
+    pub fn account_proof(&self, addr: &Address) -> Result<(Header, Account, Proof), StorageError> {
+        let hot = self.hot();
+        let account = hot.accounts.get(addr).copied().unwrap_or_default();
+        let proof = tree::prove(&hot.tree, &tree::account_key(addr))
+            .map_err(|e| self.db().corrupt(format!("proving account {addr:?}: {e}")))?;
+        Ok((hot.head.clone(), account, proof))
     }
 
     /// The finalization certificate stored with the block at `height`, if one was.
@@ -314,6 +328,12 @@ impl Store {
 impl StateReader for Store {
     fn account(&self, addr: &Address) -> Account {
         Store::account(self, addr)
+    }
+}
+
+impl TreeReader for Store {
+    fn node(&self, at: &NodeKey) -> Option<Node> {
+        self.hot().tree.get(at).copied()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{ChainCore, Effect, Io, PendingBlock};
 use crate::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
 use crate::engine::Input;
-use crate::state::{self, BlockBudget};
+use crate::state::{self, BlockBudget, BlockError};
 use crate::{Address, Block, Certificate, Hash, Header};
 
 /// The most unexecuted blocks kept (proposals of views we may need as parents).
@@ -95,7 +95,14 @@ impl ChainCore {
         let outcome = {
             let base = self.state_at(io, &block.header.parent_hash).ok_or("its parent does not extend the head")?;
             let known = |h: &Hash| io.pool.contains(h);
-            state::execute_block(&self.cfg.rules, &base, &parent, &block, &known).map_err(|e| e.to_string())?
+            match state::execute_block(&self.cfg.rules, &base, &parent, &block, &known) {
+                Ok(outcome) => outcome,
+                Err(BlockError::Store(e)) => {
+                    self.halt(format!("executing block {hash}: {e}"));
+                    return Err(e.to_string());
+                }
+                Err(e) => return Err(e.to_string()),
+            }
         };
         let block = Arc::new(block);
         if durable {
@@ -183,15 +190,13 @@ impl ChainCore {
                 return Some(Input::Idle { view });
             }
             let fee_floor = self.cfg.rules.fee_floor;
-            state::select_transactions(
-                &base,
-                &parent_header.state_root,
-                height,
-                &proposer,
-                candidates,
-                budget,
-                fee_floor,
-            )
+            match state::select_transactions(&base, height, &proposer, candidates, budget, fee_floor) {
+                Ok(selection) => selection,
+                Err(e) => {
+                    self.halt(format!("building a block at height {height}: {e}"));
+                    return None;
+                }
+            }
         };
         header.tx_root = tx_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
         header.state_root = outcome.state_root;

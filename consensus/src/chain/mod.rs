@@ -42,6 +42,7 @@ use bincode::{Decode, Encode};
 use crate::engine::{self, Engine, Message, SafetyRecord, Status, Tip};
 use crate::pool::{DroppedTx, PoolAccess};
 use crate::state::{Outcome, StateReader};
+use crate::tree::{Node, NodeChanges, NodeKey, TreeReader};
 use crate::{Account, Address, Block, Certificate, Evidence, Hash, Header, Keypair, Rules};
 
 pub use blocks::FETCH_DEPTH_MAX;
@@ -106,9 +107,10 @@ pub enum Response {
     Block(Option<Block>),
 }
 
-/// The committed chain as the core reads it: the head and the accounts after it. Reads come
-/// from memory and never fail; writes are effects.
-pub trait ChainStore: StateReader {
+/// The committed chain as the core reads it: the head, the accounts and the state tree after
+/// it. Reads never fail (a node missing from the tree is a damaged store, and the core halts);
+/// writes are effects.
+pub trait ChainStore: StateReader + TreeReader {
     /// The committed head.
     fn head(&self) -> Header;
 }
@@ -489,31 +491,41 @@ impl ChainCore {
         self.try_commit(io);
     }
 
-    /// The account state after `tip` (an executed block or the head): the changes of the
-    /// executed blocks down to the head, this step's commits, then the store. `None` if `tip`
-    /// does not reach the head.
+    /// The state after `tip` (an executed block or the head): the changes of the executed
+    /// blocks down to the head, this step's commits, then the store. `None` if `tip` does not
+    /// reach the head.
     fn state_at<'a>(&'a self, io: &Io<'a>, tip: &Hash) -> Option<Layered<'a>> {
         let head = self.head.hash();
         let mut layers = Vec::new();
         let mut at = *tip;
         while at != head {
             let p = self.pending.get(&at)?;
-            layers.push(&p.outcome.changes);
+            layers.push(&*p.outcome);
             at = p.block.header.parent_hash;
         }
-        layers.extend(self.committing.iter().rev().map(|o| &o.changes));
+        layers.extend(self.committing.iter().rev().map(|o| &**o));
         Some(Layered { store: io.store, layers })
     }
 }
 
-/// The committed state with the changes of uncommitted blocks on top (newest first).
+/// The committed state with the outcomes of uncommitted blocks on top (newest first).
 struct Layered<'a> {
     store: &'a dyn ChainStore,
-    layers: Vec<&'a BTreeMap<Address, Account>>,
+    layers: Vec<&'a Outcome>,
 }
 
 impl StateReader for Layered<'_> {
     fn account(&self, addr: &Address) -> Account {
-        self.layers.iter().find_map(|l| l.get(addr).copied()).unwrap_or_else(|| self.store.account(addr))
+        self.layers.iter().find_map(|l| l.changes.get(addr).copied()).unwrap_or_else(|| self.store.account(addr))
+    }
+}
+
+impl TreeReader for Layered<'_> {
+    fn node(&self, at: &NodeKey) -> Option<Node> {
+        let layered = |l: &&Outcome| -> Option<Option<Node>> { NodeChanges::get(&l.tree, at).copied() };
+        match self.layers.iter().find_map(layered) {
+            Some(change) => change,
+            None => self.store.node(at),
+        }
     }
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
-use taksa_consensus::state::{execute_block, recipient_known_valid, select_transactions, BlockBudget, StateDigest};
+use taksa_consensus::state::{execute_block, recipient_known_valid, select_transactions, BlockBudget, MemState};
+use taksa_consensus::tree;
 use taksa_consensus::tx::MEMO_BYTES_MAX;
 use taksa_consensus::{
     Account, Address, Block, Certificate, Domain, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
@@ -31,16 +32,25 @@ fn domain() -> Domain {
     Domain { chain_id: CHAIN.into(), genesis_hash: rules().genesis_hash }
 }
 
-fn genesis_state(keys: &[Keypair], balance: u128) -> BTreeMap<Address, Account> {
-    keys.iter().map(|k| (Address(k.public()), Account { balance, nonce: 0 })).collect()
+fn genesis_state(keys: &[Keypair], balance: u128) -> MemState {
+    MemState::new(keys.iter().map(|k| (Address(k.public()), Account { balance, nonce: 0 })))
 }
 
-fn digest_of(state: &BTreeMap<Address, Account>) -> Hash {
-    let mut d = StateDigest::default();
-    for (a, acct) in state {
-        d.add(a, acct);
-    }
-    d.root()
+/// `state` with `addr` set to `acct`.
+fn with_account(state: &MemState, addr: Address, acct: Account) -> MemState {
+    let mut accounts = state.accounts.clone();
+    accounts.insert(addr, acct);
+    MemState::new(accounts)
+}
+
+/// The state tree's root of `accounts`, built from nothing.
+fn root_from_nothing(accounts: &BTreeMap<Address, Account>) -> Hash {
+    let entries: Vec<(Hash, Hash)> = accounts
+        .iter()
+        .filter(|(_, a)| **a != Account::default())
+        .map(|(addr, a)| (tree::account_key(addr), tree::account_value_hash(a)))
+        .collect();
+    tree::root_of(&entries)
 }
 
 fn signed(k: &Keypair, to: Address, amount: u128, fee: u128, nonce: u64) -> SignedTransaction {
@@ -57,7 +67,7 @@ fn signed(k: &Keypair, to: Address, amount: u128, fee: u128, nonce: u64) -> Sign
     .sign(k, &rules().genesis_hash)
 }
 
-fn parent(state: &BTreeMap<Address, Account>) -> Header {
+fn parent(state: &MemState) -> Header {
     Header {
         chain_id: CHAIN.into(),
         height: 0,
@@ -66,7 +76,7 @@ fn parent(state: &BTreeMap<Address, Account>) -> Header {
         proposer: Address::default(),
         timestamp_ms: 0,
         tx_root: tx_root(&[]),
-        state_root: digest_of(state),
+        state_root: state.root(),
         validator_set_hash: Hash::ZERO,
         parent_cert: None,
     }
@@ -78,10 +88,10 @@ fn budget(txs_max: usize) -> BlockBudget {
 }
 
 /// Builds a block on `parent` from candidates the way the proposer (the validator) does.
-fn build(state: &BTreeMap<Address, Account>, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
+fn build(state: &MemState, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
     let proposer = Address(validator().public());
-    let (txs, outcome, _) =
-        select_transactions(state, &parent.state_root, parent.height + 1, &proposer, cands, budget(10_000), 1);
+    let (txs, outcome, _) = select_transactions(state, parent.height + 1, &proposer, cands, budget(10_000), 1)
+        .expect("the state tree is whole");
     Block { header: child_header(parent, &txs, outcome.state_root), txs }
 }
 
@@ -117,7 +127,7 @@ proptest! {
     ) {
         let ks = keys(6);
         let state = genesis_state(&ks[..5], 10_000);
-        let supply: u128 = state.values().map(|a| a.balance).sum();
+        let supply: u128 = state.accounts.values().map(|a| a.balance).sum();
         let mut nonces = [0u64; 5];
         let cands: Vec<SignedTransaction> = moves.iter().map(|&(f, t, amount, fee)| {
             let n = nonces[f as usize];
@@ -128,9 +138,11 @@ proptest! {
         let block = build(&state, &p, cands);
         let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("a built block is valid");
         let mut after = state.clone();
-        after.extend(outcome.changes);
-        prop_assert_eq!(after.values().map(|a| a.balance).sum::<u128>(), supply);
-        prop_assert_eq!(outcome.state_root, digest_of(&after), "incremental digest equals recomputed digest");
+        after.apply(&outcome.changes, &outcome.tree);
+        prop_assert_eq!(after.accounts.values().map(|a| a.balance).sum::<u128>(), supply);
+        prop_assert_eq!(outcome.state_root, root_from_nothing(&after.accounts), "incremental root equals the root built from nothing");
+        prop_assert_eq!(after.root(), outcome.state_root, "the outcome's node changes lead to its root");
+        prop_assert!(after == MemState::new(after.accounts.clone()), "and to exactly the nodes of the tree built from nothing");
     }
 
     #[test]
@@ -160,7 +172,8 @@ fn a_replayed_transaction_is_rejected() {
     let block = build(&state, &p, vec![t.clone(), t.clone()]);
     assert_eq!(block.txs.len(), 1, "the proposer keeps only the first copy");
     let mut after = state.clone();
-    after.extend(execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid").changes);
+    let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid");
+    after.apply(&outcome.changes, &outcome.tree);
     // Block 2 carries the same signed transaction again.
     let replay =
         Block { header: child_header(&block.header, std::slice::from_ref(&t), block.header.state_root), txs: vec![t] };
@@ -204,12 +217,11 @@ fn a_transfer_to_bytes_that_are_no_account_key_is_refused_in_a_block_and_on_admi
 #[test]
 fn only_a_funded_recipient_skips_the_account_key_check() {
     let ks = keys(2);
-    let mut state = genesis_state(&ks, 1_000);
     let mut identity = [0u8; 32];
     identity[0] = 1;
     let burn_to = Address(taksa_consensus::crypto::PublicKey(identity));
     // A nonce without funds proves nothing (a zero fee floor lets any key send nothing).
-    state.insert(burn_to, Account { balance: 0, nonce: 3 });
+    let state = with_account(&genesis_state(&ks, 1_000), burn_to, Account { balance: 0, nonce: 3 });
     let honest_to = Address(ks[1].public());
     assert!(!recipient_known_valid(&state, &burn_to));
     assert!(recipient_known_valid(&state, &honest_to));
@@ -223,7 +235,7 @@ fn only_a_funded_recipient_skips_the_account_key_check() {
 }
 
 /// A block on `state` whose only transaction is `tx` is refused for its recipient.
-fn assert_block_refuses_recipient(state: &BTreeMap<Address, Account>, tx: SignedTransaction) {
+fn assert_block_refuses_recipient(state: &MemState, tx: SignedTransaction) {
     let p = parent(state);
     let mut block = build(state, &p, vec![]);
     block.txs.push(tx);
@@ -249,17 +261,16 @@ fn a_wrong_state_root_is_caught_at_the_first_divergent_block() {
 #[test]
 fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
     let ks = keys(2);
-    let mut state = genesis_state(&ks, 100);
-    state.insert(Address(ks[1].public()), Account { balance: u128::MAX - 5, nonce: 0 });
-    let p = parent(&state);
+    let state =
+        with_account(&genesis_state(&ks, 100), Address(ks[1].public()), Account { balance: u128::MAX - 5, nonce: 0 });
     let overflow = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
-    let (kept, outcome, refused) =
-        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![overflow], budget(10), 1);
+    let (kept, outcome, refused) = select_transactions(&state, 1, &Address::default(), vec![overflow], budget(10), 1)
+        .expect("the state tree is whole");
     assert!(kept.is_empty() && outcome.changes.is_empty());
     assert_eq!(refused[0].1, TxError::Overflow);
     let broke = signed(&ks[0], Address::default(), 100, 1, 0);
-    let (_, _, refused) =
-        select_transactions(&state, &p.state_root, 1, &Address::default(), vec![broke], budget(10), 1);
+    let (_, _, refused) = select_transactions(&state, 1, &Address::default(), vec![broke], budget(10), 1)
+        .expect("the state tree is whole");
     assert_eq!(refused[0].1, TxError::InsufficientBalance { needed: 101, available: 100 });
 }
 
@@ -295,7 +306,8 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
     assert!(codec_len(&all) > taksa_consensus::codec::BLOCK_BYTES_MAX, "the flood is over the limit");
 
     let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
-    let (txs, outcome, refused) = select_transactions(&state, &p.state_root, 1, &header.proposer, cands, room, 1);
+    let (txs, outcome, refused) =
+        select_transactions(&state, 1, &header.proposer, cands, room, 1).expect("the state tree is whole");
     assert!(refused.is_empty(), "what does not fit waits; nothing is refused");
     assert!(txs.len() < BLOCK_TXS_MAX && txs.len() > 9_000, "{} transfers fit", txs.len());
     header.tx_root = tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
@@ -369,7 +381,8 @@ fn creating_an_account_costs_the_account_creation_fee_and_paying_into_one_only_t
     let cheap = signed(&ks[0], fresh, 10, needed - 1, 0);
     let proposer = Address(validator().public());
     let (kept, _, refused) =
-        select_transactions(&state, &p.state_root, 1, &proposer, vec![cheap.clone()], budget(10), rules().fee_floor);
+        select_transactions(&state, 1, &proposer, vec![cheap.clone()], budget(10), rules().fee_floor)
+            .expect("the state tree is whole");
     assert!(kept.is_empty());
     assert_eq!(refused[0].1, TxError::AccountCreationFee { fee: needed - 1, needed });
     // Paid in full, it creates the account; a second transfer into it needs only the floor.

@@ -7,15 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use taksa_consensus::block::tx_root;
 use taksa_consensus::event::block_events;
-use taksa_consensus::state::Receipt;
+use taksa_consensus::state::{MemState, Receipt};
+use taksa_consensus::tree;
 use taksa_consensus::{
-    Account, Address, Block, BlockEvent, Cursor, Domain, Event, Evidence, Hash, Header, Keypair, SignedTransaction,
-    Transaction, TxError, ValidatorSet, Vote, VoteKind,
+    Account, Address, Block, BlockEvent, Certificate, Cursor, Domain, Event, Evidence, Hash, Header, Keypair,
+    SignedTransaction, Transaction, TxError, ValidatorSet, Vote, VoteKind,
 };
 use taksa_rpc::{
-    AccountInfo, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus, EventFilter,
-    FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo, NodeMetrics,
-    NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
+    EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
 };
 use tokio::sync::broadcast;
 
@@ -161,6 +162,10 @@ impl Fake {
         let mut accounts = HashMap::new();
         accounts.insert(addr(&a), Account { balance: 1_000_000 - 100 + 5 - 7 - 3 * FEE_FLOOR, nonce: 3 });
         accounts.insert(addr(&b), Account { balance: 100 - 5 + 7 - FEE_FLOOR, nonce: 1 });
+        // The head commits to the accounts for real, so that account proofs verify.
+        if let Some(head) = blocks.last_mut() {
+            head.header.state_root = MemState::new(accounts.iter().map(|(k, v)| (*k, *v))).root();
+        }
         let node = NodeInfo {
             peer_id: Some(PEER_ID.to_owned()),
             listen_addrs: vec![format!("/ip4/127.0.0.1/tcp/30333/p2p/{PEER_ID}")],
@@ -217,6 +222,16 @@ impl Fake {
         let node = NodeInfo { peer_id: None, listen_addrs: vec![], role: NodeRole::Full, version: VERSION.to_owned() };
         let sync = SyncInfo { syncing: true, target_height: Some(40), blocks_per_second: Some(12.5) };
         Fake { node, peers: vec![], evidence: vec![], sync, ..Fake::new() }
+    }
+
+    /// The validator's finalization of the head.
+    pub(crate) fn head_finalization(&self) -> Option<Certificate> {
+        let head = self.blocks.last()?;
+        let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+        let (view, hash) = (head.header.view, head.hash());
+        let vote = Vote::sign(&domain, &validator(), VoteKind::Finalize, view, Some(hash));
+        let set = ValidatorSet::new(vec![addr(&validator())]);
+        Some(Certificate::from_votes(&set, VoteKind::Finalize, view, Some(hash), [&vote]))
     }
 
     fn committed(&self, address: &Address) -> Account {
@@ -280,6 +295,14 @@ impl Backend for Fake {
         let account = self.committed(address);
         let pending = self.pooled_from(address);
         AccountInfo { account, next_nonce: account.nonce + pending as u64, pending }
+    }
+
+    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError> {
+        let state = MemState::new(self.accounts.iter().map(|(k, v)| (*k, *v)));
+        let proof = tree::prove(&state, &tree::account_key(address))
+            .map_err(|e| BackendError::Internal { message: e.to_string() })?;
+        let header = self.blocks.last().map(|b| b.header.clone()).unwrap_or_else(dummy_parent);
+        Ok(AccountProof { header, account: self.committed(address), proof, finalization: self.head_finalization() })
     }
 
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {

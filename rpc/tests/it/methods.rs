@@ -2,7 +2,8 @@
 
 use jsonrpsee::core::client::ClientT;
 use serde_json::{json, Value};
-use taksa_consensus::{Hash, SignedTransaction};
+use taksa_consensus::tree::{self, Proof, Terminal};
+use taksa_consensus::{codec, Account, Certificate, Domain, Hash, Header, SignedTransaction, ValidatorSet, VoteKind};
 use taksa_rpc::OPENRPC_JSON;
 
 use crate::fake::{self, addr, alice, bob, validator, Fake, CHAIN_ID, EXPIRED_HASH, FEE_FLOOR, GENESIS_HASH, HRP};
@@ -83,6 +84,57 @@ async fn account_methods_agree(c: &impl ClientT) {
     let nobody = taksa_consensus::Address::default().to_bech32(HRP);
     let empty: Value = call(c, "account_get", json!([nobody])).await.expect("unknown account is zero");
     assert_eq!((empty["balance"].as_str(), empty["nonce"].as_u64()), (Some("0"), Some(0)));
+}
+
+/// The proof JSON of `address`, checked as a verifier without the node would: the header's
+/// bytes hash to `blockHash` and hold `stateRoot`, the finalization certifies that header, and
+/// the path leads from the account (or its absence) to the root.
+async fn checked_proof(c: &impl ClientT, address: &str) -> Value {
+    let p: Value = call(c, "account_getProof", json!([address])).await.expect("account_getProof");
+    let bytes = |v: &Value| hex::decode(v.as_str().expect("hex").trim_start_matches("0x")).expect("hex");
+    let hash = |v: &Value| Hash::from_hex(v.as_str().expect("a hash")).expect("a hash");
+    let header: Header = codec::decode(&bytes(&p["header"]), codec::BLOCK_BYTES_MAX).expect("header decodes");
+    assert_eq!(header.hash(), hash(&p["blockHash"]));
+    assert_eq!(header.state_root, hash(&p["stateRoot"]));
+    assert_eq!(header.height, p["height"].as_u64().expect("height"));
+    let cert: Certificate = codec::decode(&bytes(&p["finalization"]), codec::MESSAGE_BYTES_MAX).expect("certificate");
+    assert_eq!((cert.kind, cert.block_hash), (VoteKind::Finalize, Some(header.hash())));
+    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+    cert.verify(&domain, &ValidatorSet::new(vec![addr(&validator())])).expect("the finalization verifies");
+    let terminal = match &p["terminal"] {
+        Value::Null => Terminal::Empty,
+        leaf => Terminal::Leaf { key: hash(&leaf["key"]), value_hash: hash(&leaf["valueHash"]) },
+    };
+    let siblings = p["siblings"].as_array().expect("siblings").iter().map(hash).collect();
+    let proof = Proof { siblings, terminal };
+    let value_hash = (!p["valueHash"].is_null()).then(|| hash(&p["valueHash"]));
+    proof.verify(&header.state_root, &hash(&p["key"]), value_hash.as_ref()).expect("the proof verifies");
+    p
+}
+
+async fn account_proofs_verify_without_the_node(c: &impl ClientT) {
+    let a = bech(&alice());
+    let p = checked_proof(c, &a).await;
+    let expected = Account { balance: 1_000_000 - 100 + 5 - 7 - 3 * FEE_FLOOR, nonce: 3 };
+    assert_eq!(
+        (p["exists"].as_bool(), p["balance"].as_str(), p["nonce"].as_u64()),
+        (Some(true), Some(&*expected.balance.to_string()), Some(3))
+    );
+    assert_eq!(p["valueHash"], tree::account_value_hash(&expected).to_hex());
+    assert_eq!(p["key"], tree::account_key(&addr(&alice())).to_hex());
+    let nobody = taksa_consensus::Address::default().to_bech32(HRP);
+    let absent = checked_proof(c, &nobody).await;
+    assert_eq!((absent["exists"].as_bool(), absent["valueHash"].is_null()), (Some(false), true));
+    // The head's own height is served; any other is refused with what the node can prove.
+    let head = p["height"].as_u64().expect("height");
+    let again: Value = call(c, "account_getProof", json!([a, head])).await.expect("at the head");
+    assert_eq!(again["stateRoot"], p["stateRoot"]);
+    let d = assert_error(
+        call::<Value>(c, "account_getProof", json!({"address": a, "height": head - 1})).await,
+        2003,
+        "proof_unavailable",
+    );
+    assert_eq!(d["headHeight"], head);
 }
 
 async fn history_pages_newest_first_until_exhausted(c: &impl ClientT) {
@@ -175,6 +227,7 @@ async fn every_method_answers(c: &impl ClientT) {
     chain_info_reports_head_and_validators(c).await;
     block_by_height_hash_and_numeric_string_agree(c).await;
     account_methods_agree(c).await;
+    account_proofs_verify_without_the_node(c).await;
     history_pages_newest_first_until_exhausted(c).await;
     submit_is_idempotent_and_counts_in_the_nonce(c).await;
     tx_get_reports_finalized_and_expired(c).await;

@@ -80,13 +80,18 @@ fn block_that_does_not_extend_the_head_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn changes_that_do_not_give_the_state_root_are_refused() {
+fn tree_changes_that_do_not_give_the_state_root_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut chain = Chain::new();
     let store = chain.open(dir.path());
     let before = chain.head.clone();
     let (block, mut outcome) = chain.next_block(&[(0, 1, 50)]);
+    // The tree of another state: account 3's change added to the accounts and the tree alike.
     outcome.changes.insert(chain.addr(3), Account { balance: 1, nonce: 0 });
+    let mut parent_state = taksa_consensus::state::MemState::new(chain.genesis.accounts());
+    outcome.tree = taksa_consensus::state::next_tree(&parent_state, &outcome.changes).expect("whole").nodes;
+    parent_state.apply(&outcome.changes, &outcome.tree);
+    assert_ne!(parent_state.root(), block.header.state_root);
     let err = store.commit_block(&block, None, &outcome, &[]).expect_err("wrong changes are refused");
     assert!(matches!(err, StorageError::StateRootMismatch { height: 1, .. }), "{err}");
     assert_eq!(store.head(), before);

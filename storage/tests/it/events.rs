@@ -157,22 +157,28 @@ fn a_database_written_before_events_were_kept_is_refused_with_what_to_do() {
         db.delete_cf(db.cf_handle("meta").expect("meta"), b"schema").expect("deletes");
     }
     let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 4, .. }), "{err}");
+    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 5, .. }), "{err}");
     assert!(err.to_string().contains("move the folder aside"), "{err}");
 }
 
 #[test]
-fn a_database_that_kept_a_copy_of_every_transfer_as_an_event_is_refused() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (chain, store) = three_blocks(dir.path());
-    drop(store);
-    {
-        let cfs = DB::list_cf(&Options::default(), dir.path()).expect("lists column families");
-        let db = DB::open_cf(&Options::default(), dir.path(), cfs).expect("raw open");
-        db.put_cf(db.cf_handle("meta").expect("meta"), b"schema", 3u32.to_be_bytes()).expect("writes");
+fn databases_of_older_layouts_are_refused_before_their_genesis_is_compared() {
+    // 3 kept a copy of every transfer as an event; 4 had the additive state digest, so its
+    // genesis hash differs too, and the layout is what the operator must hear about.
+    for old in [3u32, 4] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (chain, store) = three_blocks(dir.path());
+        drop(store);
+        {
+            let cfs = DB::list_cf(&Options::default(), dir.path()).expect("lists column families");
+            let db = DB::open_cf(&Options::default(), dir.path(), cfs).expect("raw open");
+            let meta = db.cf_handle("meta").expect("meta");
+            db.put_cf(meta, b"schema", old.to_be_bytes()).expect("writes");
+            db.put_cf(meta, b"genesis_hash", [9u8; 32]).expect("writes");
+        }
+        let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
+        assert!(matches!(err, StorageError::OldSchema { found, needed: 5, .. } if found == old), "{err}");
     }
-    let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-    assert!(matches!(err, StorageError::OldSchema { found: 3, needed: 4, .. }), "{err}");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use taksa_consensus::block::tx_root;
-use taksa_consensus::state::{next_root, Outcome, Overlay, Receipt, StateReader};
+use taksa_consensus::state::{next_tree, MemState, Outcome, Overlay, Receipt, StateReader};
 use taksa_consensus::{
     Account, Address, Block, Certificate, Domain, Genesis, Header, Keypair, SignedTransaction, Transaction, Vote,
     VoteKind,
@@ -23,7 +23,7 @@ pub(crate) struct Chain {
     pub(crate) keys: Vec<Keypair>,
     pub(crate) validator: Keypair,
     pub(crate) head: Header,
-    pub(crate) state: BTreeMap<Address, Account>,
+    pub(crate) state: MemState,
 }
 
 /// The genesis of chain `chain_id` with `n` funded keys (seeds 1..=n) and one validator.
@@ -55,7 +55,7 @@ impl Chain {
     pub(crate) fn with_id(chain_id: &str) -> Chain {
         let (genesis, keys, validator) = genesis(chain_id, 4);
         let head = genesis.header();
-        let state = genesis.accounts().collect();
+        let state = MemState::new(genesis.accounts());
         Chain { genesis, keys, validator, head, state }
     }
 
@@ -104,6 +104,7 @@ impl Chain {
             txs.push(stx);
         }
         let changes = overlay.into_changes();
+        let tree = next_tree(&self.state, &changes).expect("the test state's tree is whole");
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
             height,
@@ -112,16 +113,14 @@ impl Chain {
             proposer,
             timestamp_ms: self.genesis.genesis_time_ms + height * 1000,
             tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
-            state_root: next_root(&self.state, &self.head.state_root, &changes),
+            state_root: tree.root,
             validator_set_hash: self.genesis.validator_set().hash(),
             parent_cert: None,
         };
-        for (addr, account) in &changes {
-            self.state.insert(*addr, *account);
-        }
+        self.state.apply(&changes, &tree.nodes);
         self.head = header.clone();
         let state_root = header.state_root;
-        (Block { header, txs }, Outcome { changes, state_root, receipts })
+        (Block { header, txs }, Outcome { changes, state_root, tree: tree.nodes, receipts })
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.
@@ -142,7 +141,7 @@ impl Chain {
 
     /// The non-zero accounts the store should hold.
     pub(crate) fn expected_accounts(&self) -> BTreeMap<Address, Account> {
-        self.state.iter().filter(|(_, a)| **a != Account::default()).map(|(k, v)| (*k, *v)).collect()
+        self.state.accounts.iter().filter(|(_, a)| **a != Account::default()).map(|(k, v)| (*k, *v)).collect()
     }
 
     /// Asserts that `store` holds exactly this chain's head and accounts.

@@ -10,13 +10,14 @@ use std::convert::Infallible;
 use taksa_consensus::chain::{BlockSource, ChainStore, CommitBatch};
 use taksa_consensus::engine::SafetyRecord;
 use taksa_consensus::pool::DroppedTx;
-use taksa_consensus::state::{next_root, StateReader};
+use taksa_consensus::state::{next_tree, MemState, StateReader};
+use taksa_consensus::tree::{Node, NodeKey, TreeReader};
 use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header};
 
 pub(crate) struct FakeStore {
     head: Header,
     genesis_hash: Hash,
-    accounts: BTreeMap<Address, Account>,
+    state: MemState,
     blocks: BTreeMap<u64, Arc<Block>>,
     by_hash: BTreeMap<Hash, u64>,
     finals: BTreeMap<u64, Certificate>,
@@ -32,7 +33,7 @@ impl FakeStore {
         FakeStore {
             head: genesis.header(),
             genesis_hash: genesis.hash(),
-            accounts: genesis.accounts().collect(),
+            state: MemState::new(genesis.accounts()),
             blocks: BTreeMap::new(),
             by_hash: BTreeMap::new(),
             finals: BTreeMap::new(),
@@ -79,21 +80,24 @@ impl FakeStore {
         if h.height != self.head.height + 1 || h.parent_hash != self.head.hash() {
             return Err(format!("block {hash} at {} does not extend the head at {}", h.height, self.head.height));
         }
-        let root = next_root(&self.accounts, &self.head.state_root, &batch.outcome.changes);
-        if root != h.state_root {
+        // Recomputed here from the committed state alone: the core computed the outcome's tree
+        // over layers of blocks not final yet, and must have written exactly these nodes.
+        let tree = next_tree(&self.state, &batch.outcome.changes).map_err(|e| e.to_string())?;
+        if tree.root != h.state_root {
             return Err(format!(
                 "block {hash} at {}: state root {} computed, {} claimed",
-                h.height, root, h.state_root
+                h.height, tree.root, h.state_root
             ));
+        }
+        if tree.nodes != batch.outcome.tree {
+            return Err(format!("block {hash} at {}: the outcome's tree changes are not the store's", h.height));
         }
         for tx in &batch.block.txs {
             if !self.committed_txs.insert(tx.hash()) {
                 return Err(format!("transaction {} committed twice (again at height {})", tx.hash(), h.height));
             }
         }
-        for (a, acct) in &batch.outcome.changes {
-            self.accounts.insert(*a, *acct);
-        }
+        self.state.apply(&batch.outcome.changes, &batch.outcome.tree);
         if let Some(fin) = &batch.finalization {
             self.finals.insert(h.height, fin.clone());
         }
@@ -143,7 +147,13 @@ impl FakeStore {
 
 impl StateReader for FakeStore {
     fn account(&self, addr: &Address) -> Account {
-        self.accounts.get(addr).copied().unwrap_or_default()
+        self.state.account(addr)
+    }
+}
+
+impl TreeReader for FakeStore {
+    fn node(&self, at: &NodeKey) -> Option<Node> {
+        self.state.node(at)
     }
 }
 

@@ -120,6 +120,59 @@ pub fn tx_root(hashes: &[Hash]) -> Hash {
     }
 }
 
+/// The audit path of transaction `index` among `hashes` to their [`tx_root`] (RFC 6962
+/// section 2.1.1 `PATH`): the sibling hashes from the leaf up. Empty when `index` is out of
+/// range or the block holds one transaction.
+pub fn tx_path(hashes: &[Hash], index: usize) -> Vec<Hash> {
+    let mut out = Vec::new();
+    let (mut part, mut at) = (hashes, index);
+    let mut ups = Vec::new();
+    while part.len() > 1 && at < part.len() {
+        let split = part.len().next_power_of_two() / 2;
+        let (l, r) = part.split_at(split);
+        if at < split {
+            ups.push(tx_root(r));
+            part = l;
+        } else {
+            ups.push(tx_root(l));
+            part = r;
+            at -= split;
+        }
+    }
+    // Collected from the root down; the path lists them from the leaf up.
+    out.extend(ups.into_iter().rev());
+    out
+}
+
+/// The root that the audit path `path` leads to from transaction `hash` at `index` of
+/// `count` (RFC 9162 section 2.1.3.2), or `None` when the path cannot be one of such a tree.
+pub fn tx_path_root(hash: &Hash, index: u64, count: u64, path: &[Hash]) -> Option<Hash> {
+    if index >= count {
+        return None;
+    }
+    let (mut f, mut s) = (index, count - 1);
+    let mut r = Hash::of(&[&[0u8], &hash.0]);
+    for p in path {
+        if s == 0 {
+            return None;
+        }
+        if f & 1 == 1 || f == s {
+            r = Hash::of(&[&[1u8], &p.0, &r.0]);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            r = Hash::of(&[&[1u8], &r.0, &p.0]);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    (s == 0).then_some(r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +186,21 @@ mod tests {
         assert_ne!(tx_root(&[a, b, c]), tx_root(&[a, b]));
         assert_ne!(tx_root(&[a]), a, "a leaf is domain-separated from its hash");
         assert_eq!(tx_root(&[a, b, c]), tx_root(&[a, b, c]));
+    }
+
+    #[test]
+    fn every_transactions_path_leads_to_the_root_and_no_other_position() {
+        for n in 1..=20u8 {
+            let hashes: Vec<Hash> = (0..n).map(|i| Hash([i; 32])).collect();
+            let root = tx_root(&hashes);
+            for (i, h) in hashes.iter().enumerate() {
+                let path = tx_path(&hashes, i);
+                let (i, count) = (i as u64, u64::from(n));
+                assert_eq!(tx_path_root(h, i, count, &path), Some(root), "n {n} index {i}");
+                let elsewhere = (0..count).filter(|j| *j != i).any(|j| tx_path_root(h, j, count, &path) == Some(root));
+                assert!(!elsewhere, "n {n}: the path of {i} proves no other position");
+            }
+            assert_eq!(tx_path_root(&hashes[0], u64::from(n), u64::from(n), &[]), None, "index beyond the count");
+        }
     }
 }

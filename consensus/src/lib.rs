@@ -28,6 +28,7 @@ mod error;
 pub mod event;
 pub mod genesis;
 pub mod pool;
+pub mod receipt;
 pub mod state;
 pub mod tree;
 pub mod tx;

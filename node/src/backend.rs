@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
+use taksa_consensus::receipt::{PaymentReceipt, RECEIPT_HEADERS_MAX};
 use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
     AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
     EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
-    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxProof, TxRecord, TxStatus, ValidatorRecord,
 };
 use taksa_storage::{DroppedTx, HistoryItem, StorageError};
 use tokio::sync::broadcast;
@@ -82,6 +83,34 @@ impl Backend for NodeBackend {
         let (header, account, proof) = store.account_proof(address).map_err(internal)?;
         let finalization = store.finalization(header.height).map_err(internal)?;
         Ok(AccountProof { header, account, proof, finalization })
+    }
+
+    fn tx_proof(&self, hash: &Hash) -> Result<TxProof, BackendError> {
+        let s = &self.shared;
+        let store = &s.store;
+        let Some((tx, loc)) = store.tx(hash).map_err(internal)? else { return Ok(TxProof::NotFinal) };
+        let block = store.block_by_height(loc.height).map_err(internal)?.ok_or_else(|| BackendError::Internal {
+            message: format!("transaction {hash} is indexed at height {}, which holds no block", loc.height),
+        })?;
+        // The block's own finalization, or the nearest descendant's with the headers between.
+        let head = store.head().height;
+        let last = loc.height.saturating_add(RECEIPT_HEADERS_MAX as u64).min(head);
+        let mut later = Vec::new();
+        for height in loc.height..=last {
+            if height > loc.height {
+                let header = store.header_by_height(height).map_err(internal)?.ok_or_else(|| {
+                    BackendError::Internal { message: format!("no block at height {height}, below the head {head}") }
+                })?;
+                later.push(header);
+            }
+            if let Some(cert) = store.finalization(height).map_err(internal)? {
+                let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+                let index = usize::try_from(loc.index).unwrap_or(usize::MAX);
+                let receipt = PaymentReceipt::new(&s.genesis_hash, &tx, &block.header, &hashes, index, &later, &cert);
+                return Ok(TxProof::Receipt(Box::new(receipt)));
+            }
+        }
+        Ok(TxProof::Uncertified { height: loc.height })
     }
 
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {

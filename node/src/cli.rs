@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, bench_chain, db_tools, run, wallet};
+use crate::{bench, bench_chain, db_tools, receipt_cmd, run, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -37,9 +37,13 @@ enum Command {
     BenchChain(bench_chain::BenchChainArgs),
     /// Show what a stopped node's database takes on disk, by column family and per transaction.
     DbStats(db_tools::DbStatsArgs),
-    /// Check every stored height of a stopped node's chain: present, hashing to its key and
-    /// linked to its parent. A start checks only the newest 1024, so that it stays fast.
+    /// Check every stored height of a stopped node's chain (present, hashing to its key and
+    /// linked to its parent) and rebuild its state tree from the accounts. A start checks only
+    /// the newest 1024 heights and the tree's root, so that it stays fast.
     DbCheck(db_tools::DbCheckArgs),
+    /// Check a payment receipt (`taksa wallet receipt HASH > receipt.json`) with no node: the
+    /// transaction is in a block that a quorum of the genesis validators finalized.
+    VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
 }
 
 /// Options shared by `dev` and `node`.
@@ -178,5 +182,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::BenchChain(args) => tokio::task::spawn_blocking(move || bench_chain::run(args)).await?,
         Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
         Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
+        Command::VerifyReceipt(args) => receipt_cmd::run(args),
     }
 }

@@ -16,6 +16,7 @@ pub mod cli;
 mod db_tools;
 pub mod devnet;
 mod network;
+mod receipt_cmd;
 mod reserved;
 mod run;
 mod supervise;

@@ -190,6 +190,11 @@ pub trait TaksaApi {
     #[method(name = "tx_submitBatch")]
     async fn tx_submit_batch(&self, txs: Param<Vec<String>>) -> RpcResult<Vec<SubmitOutcomeJson>>;
 
+    /// The receipt of a transaction in a final block: what `taksa verify-receipt` checks with
+    /// only the genesis (`docs/receipts.md`).
+    #[method(name = "tx_getProof")]
+    async fn tx_get_proof(&self, hash: Param<String>) -> RpcResult<taksa_consensus::receipt::PaymentReceipt>;
+
     /// A transaction's status.
     #[method(name = "tx_get")]
     async fn tx_get(&self, hash: Param<String>) -> RpcResult<TxStatusJson>;

@@ -34,6 +34,8 @@ pub trait Backend: Send + Sync + 'static {
     fn submit_many(&self, txs: Vec<SignedTransaction>) -> Vec<Result<Hash, SubmitError>> {
         txs.into_iter().map(|tx| self.submit(tx)).collect()
     }
+    /// The receipt of a transaction in a final block ([`taksa_consensus::receipt`]).
+    fn tx_proof(&self, hash: &Hash) -> Result<TxProof, BackendError>;
     /// What the node knows of a transaction; `Ok(None)` if it never saw it (or forgot it).
     fn tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError>;
     /// Liveness and progress figures for operators.
@@ -292,6 +294,21 @@ pub struct AccountInfo {
     pub next_nonce: u64,
     /// How many of the sender's transactions wait in the pool.
     pub pending: usize,
+}
+
+/// What [`Backend::tx_proof`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxProof {
+    /// No final block here holds the transaction (unknown, or still pending).
+    NotFinal,
+    /// It is final, but no finalization certificate is stored within
+    /// [`taksa_consensus::receipt::RECEIPT_HEADERS_MAX`] blocks of it yet.
+    Uncertified {
+        /// Its block's height.
+        height: u64,
+    },
+    /// The receipt.
+    Receipt(Box<taksa_consensus::receipt::PaymentReceipt>),
 }
 
 /// An account proven against a final header ([`Backend::account_proof`]).

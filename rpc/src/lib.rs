@@ -54,7 +54,7 @@ pub use access::AccessConfig;
 pub use backend::{
     AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
     EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
-    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxProof, TxRecord, TxStatus, ValidatorRecord,
 };
 pub use error::{ErrorCode, RpcError};
 
@@ -317,6 +317,9 @@ mod tests {
             unreachable!("not called")
         }
         fn submit(&self, _: taksa_consensus::SignedTransaction) -> Result<taksa_consensus::Hash, SubmitError> {
+            unreachable!("not called")
+        }
+        fn tx_proof(&self, _: &taksa_consensus::Hash) -> Result<TxProof, BackendError> {
             unreachable!("not called")
         }
         fn tx(&self, _: &taksa_consensus::Hash) -> Result<Option<TxRecord>, BackendError> {

@@ -16,7 +16,7 @@ use crate::api::{
     SearchJson, StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer, TxStatusJson,
     ValidatorStatsJson,
 };
-use crate::backend::{Backend, HistoryOrder};
+use crate::backend::{Backend, HistoryOrder, TxProof};
 use crate::cursor::{self, HistoryCursor};
 use crate::error::{ApiError, ErrorCode, RpcError};
 use crate::explorer;
@@ -252,6 +252,30 @@ impl TaksaApiServer for Api {
             }
             let unanswered = || refused(ApiError::internal("no answer for this transaction"));
             Ok(out.into_iter().map(|o| o.unwrap_or_else(unanswered)).collect())
+        })
+        .await
+    }
+
+    async fn tx_get_proof(&self, hash: Param<String>) -> RpcResult<taksa_consensus::receipt::PaymentReceipt> {
+        self.run(move |ctx| {
+            let hash = params::hash(hash.required("hash")?, "hash")?;
+            match ctx.backend.tx_proof(&hash)? {
+                TxProof::Receipt(r) => Ok(*r),
+                TxProof::NotFinal => Err(ApiError::new(
+                    ErrorCode::TxNotFound,
+                    "no final block on this node holds that transaction (tx_get says whether it is pending)",
+                )
+                .with("hash", hash.to_hex())),
+                TxProof::Uncertified { height } => Err(ApiError::new(
+                    ErrorCode::ProofUnavailable,
+                    format!(
+                        "the transaction is final at height {height}, but this node stores no finalization certificate \
+                         within {} blocks of it yet; retry after the next blocks",
+                        taksa_consensus::receipt::RECEIPT_HEADERS_MAX
+                    ),
+                )
+                .with("height", height)),
+            }
         })
         .await
     }

@@ -6,6 +6,7 @@ mod chain_sim;
 mod chain_sync;
 mod golden;
 mod message_codec;
+mod receipts;
 mod rules;
 mod seeds;
 mod sim;

@@ -133,6 +133,12 @@ enum WalletCommand {
         /// The transaction hash, 0x + 64 hex.
         hash: String,
     },
+    /// Print the receipt of a final transaction (JSON on standard output), which anyone can
+    /// check with no node: `taksa verify-receipt receipt.json --genesis genesis.json`.
+    Receipt {
+        /// The transaction hash, 0x + 64 hex.
+        hash: String,
+    },
 }
 
 /// Runs one wallet command. Errors (including the node's refusals with their reason) are
@@ -150,6 +156,7 @@ pub(crate) async fn run(args: WalletArgs) -> anyhow::Result<()> {
         }
         WalletCommand::History { who, limit, cursor } => cmd_history(&ctx, &who, limit, cursor).await,
         WalletCommand::Status { hash } => cmd_status(&ctx, &hash).await,
+        WalletCommand::Receipt { hash } => cmd_receipt(&ctx, &hash).await,
     }
 }
 
@@ -356,6 +363,20 @@ async fn cmd_status(ctx: &Ctx, hash: &str) -> anyhow::Result<()> {
     }
 }
 
+async fn cmd_receipt(ctx: &Ctx, hash: &str) -> anyhow::Result<()> {
+    let hash = taksa_consensus::Hash::from_hex(hash).context("a transaction hash is 0x + 64 hex digits")?;
+    let receipt = ctx.client()?.tx_proof(&hash).await?;
+    println!("{}", serde_json::to_string_pretty(&receipt)?);
+    // The dev chain's genesis is built in: `--dev` names it.
+    let genesis = if receipt.chain_id == crate::devnet::DEV_CHAIN_ID { "--dev" } else { "--genesis genesis.json" };
+    eprintln!(
+        "receipt of {hash} ({} descendant headers to a finalization); check it with no node: taksa verify-receipt \
+         FILE {genesis}",
+        receipt.headers_to_final.len()
+    );
+    Ok(())
+}
+
 /// What `send` was asked to do, before it is checked.
 struct SendRequest {
     from: String,
@@ -487,7 +508,7 @@ fn confirm_fee(fee: u128, max_fee: u128) -> anyhow::Result<()> {
 }
 
 /// A time in Unix milliseconds as a UTC date, `2026-11-28 17:36:36 UTC`.
-fn utc_date(ms: u64) -> String {
+pub(crate) fn utc_date(ms: u64) -> String {
     let secs = ms / 1000;
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil_from_days, for days since 1970-01-01.

@@ -219,6 +219,11 @@ impl NodeClient {
         }
     }
 
+    /// `tx_getProof`: the transaction's receipt.
+    pub(crate) async fn tx_proof(&self, hash: &Hash) -> anyhow::Result<taksa_consensus::receipt::PaymentReceipt> {
+        self.http.tx_get_proof(Param::new(hash.to_hex())).await.map_err(|e| self.describe("tx_getProof", e))
+    }
+
     /// `tx_get`; `None` when the node does not know the hash.
     pub(crate) async fn tx_status(&self, hash: &Hash) -> anyhow::Result<Option<TxStatusJson>> {
         match self.http.tx_get(Param::new(hash.to_hex())).await {

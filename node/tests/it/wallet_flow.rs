@@ -1,9 +1,14 @@
 //! The README's wallet walk-through against a real dev chain: import a dev account, create two
-//! wallets, fund one, send between them, and check balances, history and status over JSON-RPC.
+//! wallets, fund one, send between them, and check balances, history and status over JSON-RPC,
+//! then the payment's receipt and a balance proof with no node.
 
-use serde_json::json;
+use std::path::Path;
 
-use crate::support::{call, params, wait_status, wallet, DevNode, DEV_MNEMONIC};
+use serde_json::{json, Value};
+use taksa_consensus::tree::{self, Proof, Terminal};
+use taksa_consensus::{codec, Account, Hash, Header};
+
+use crate::support::{bin, call, params, wait_status, wallet, DevNode, DEV_MNEMONIC};
 
 fn token<'a>(text: &'a str, prefix: &str, len: Option<usize>) -> Option<&'a str> {
     text.split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == ':')
@@ -77,6 +82,69 @@ async fn dev_chain_wallet_end_to_end() {
     assert!(out.contains(" UTC") && out.contains("20"), "history shows dates: {out}");
     let (ok, out, _) = wallet(&url, &ks, &["list"], None);
     assert!(ok && out.contains("alice") && out.contains("bob") && out.contains("dev0"), "list output: {out}");
+
+    receipts_and_proofs_check_out_with_no_node(&url, &ks, tmp.path(), &hash, &alice, &bob).await;
+}
+
+/// The receipt of `hash` (alice paid bob 10 TKS) verifies with only the dev genesis, and not once
+/// changed or against another genesis; alice's balance is proven under the head's state root.
+async fn receipts_and_proofs_check_out_with_no_node(
+    url: &str,
+    ks: &Path,
+    dir: &Path,
+    hash: &str,
+    alice: &str,
+    bob: &str,
+) {
+    let (ok, receipt, err) = wallet(url, ks, &["receipt", hash], None);
+    assert!(ok, "receipt failed: {err}");
+    assert!(err.contains("taksa verify-receipt"), "says how to check it: {err}");
+    let file = dir.join("receipt.json");
+    std::fs::write(&file, &receipt).expect("write the receipt");
+    let dev = ["--dev", "--block-time-ms", "100"];
+    let (ok, out, err) = verify_receipt(&file, &dev);
+    assert!(ok, "verify-receipt refused a real receipt: {out}{err}");
+    assert!(out.contains("valid") && out.contains(alice) && out.contains(bob) && out.contains("10 TKS"), "{out}");
+
+    let testnet_genesis = concat!(env!("CARGO_MANIFEST_DIR"), "/../genesis.json");
+    let (ok, _, err) = verify_receipt(&file, &["--genesis", testnet_genesis]);
+    assert!(!ok && err.contains("is for chain"), "another genesis: {err}");
+    let (ok, _, err) = verify_receipt(&file, &["--dev", "--block-time-ms", "200"]);
+    assert!(!ok && err.contains("is for chain"), "the dev genesis of another block time: {err}");
+
+    let mut changed: Value = serde_json::from_str(&receipt).expect("receipt JSON");
+    changed["index"] = json!(changed["txCount"].as_u64().expect("txCount"));
+    std::fs::write(&file, changed.to_string()).expect("write");
+    let (ok, _, err) = verify_receipt(&file, &dev);
+    assert!(!ok && err.contains("does not prove"), "a receipt moved to another position: {err}");
+
+    let url_client = jsonrpsee::http_client::HttpClientBuilder::default().build(url).expect("client");
+    let p = call(&url_client, "account_getProof", params(&[json!(alice)])).await.expect("account_getProof");
+    let h = |v: &Value| Hash::from_hex(v.as_str().expect("hash")).expect("hash");
+    let header: Header = codec::decode(
+        &hex::decode(p["header"].as_str().expect("header").trim_start_matches("0x")).expect("hex"),
+        codec::MESSAGE_BYTES_MAX,
+    )
+    .expect("header decodes");
+    assert_eq!((header.hash(), header.state_root), (h(&p["blockHash"]), h(&p["stateRoot"])));
+    let terminal = Terminal::Leaf { key: h(&p["terminal"]["key"]), value_hash: h(&p["terminal"]["valueHash"]) };
+    let proof = Proof { siblings: p["siblings"].as_array().expect("siblings").iter().map(h).collect(), terminal };
+    let balance: u128 = p["balance"].as_str().expect("balance").parse().expect("a number");
+    let account = Account { balance, nonce: p["nonce"].as_u64().expect("nonce") };
+    proof
+        .verify(&header.state_root, &h(&p["key"]), Some(&tree::account_value_hash(&account)))
+        .expect("the proof verifies");
+    assert_eq!(balance, 100_000_000_000u128 - 10_000_000_000 - taksa_node::devnet::ACCOUNT_CREATION_FEE);
+}
+
+/// Runs `taksa verify-receipt FILE ARGS…`: (success, stdout, stderr).
+fn verify_receipt(file: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(bin()).arg("verify-receipt").arg(file).args(args).output().expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,4 +265,34 @@ async fn a_fake_rpc_endpoint_that_reports_a_huge_fee_floor_is_refused() {
     assert!(ok, "{err}");
     assert!(err.contains("fee 1000000 TKS"), "the fee is shown: {err}");
     assert_eq!(submitted.lock().expect("lock").len(), 1);
+}
+
+/// The receipt in `docs/receipts.md`'s vector (a dev chain with 100 ms blocks) verifies with the
+/// dev genesis alone, and a change to any of its byte strings breaks it.
+#[test]
+fn the_documented_receipt_vector_verifies() {
+    use taksa_consensus::receipt::{verify, PaymentReceipt};
+    let text = include_str!("../../../docs/receipt-vector.json");
+    let receipt: PaymentReceipt = serde_json::from_str(text).expect("the vector parses");
+    let genesis = taksa_node::devnet::dev_genesis(100);
+    let paid = verify(&receipt, &genesis).expect("the vector verifies");
+    assert_eq!((paid.height, receipt.index, receipt.tx_count), (6036, 4, 30));
+    let flip = |s: &str, at: usize| -> String {
+        let mut b = s.as_bytes().to_vec();
+        b[at] = if b[at] == b'0' { b'1' } else { b'0' };
+        String::from_utf8(b).expect("ascii")
+    };
+    let mut broken = Vec::new();
+    for at in [2, 40, 120] {
+        broken.push(PaymentReceipt { tx: flip(&receipt.tx, at), ..receipt.clone() });
+        broken.push(PaymentReceipt { header: flip(&receipt.header, at), ..receipt.clone() });
+        broken.push(PaymentReceipt { finalization: flip(&receipt.finalization, at), ..receipt.clone() });
+    }
+    let mut path = receipt.tx_path.clone();
+    path[0] = flip(&path[0], 10);
+    broken.push(PaymentReceipt { tx_path: path, ..receipt.clone() });
+    broken.push(PaymentReceipt { genesis_hash: flip(&receipt.genesis_hash, 10), ..receipt.clone() });
+    for b in &broken {
+        assert!(verify(b, &genesis).is_err(), "a changed receipt verified: {b:?}");
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use taksa_consensus::block::tx_root;
 use taksa_consensus::event::block_events;
+use taksa_consensus::receipt::PaymentReceipt;
 use taksa_consensus::state::{MemState, Receipt};
 use taksa_consensus::tree;
 use taksa_consensus::{
@@ -16,7 +17,7 @@ use taksa_consensus::{
 use taksa_rpc::{
     AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
     EventFilter, FeedItem, HealthInfo, HistoryEntry, HistoryFilter, HistoryOrder, HistoryPage, HistoryQuery, NodeInfo,
-    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxRecord, TxStatus, ValidatorRecord,
+    NodeMetrics, NodeRole, PeerRecord, Readiness, SubmitError, SyncInfo, TxProof, TxRecord, TxStatus, ValidatorRecord,
 };
 use tokio::sync::broadcast;
 
@@ -303,6 +304,17 @@ impl Backend for Fake {
             .map_err(|e| BackendError::Internal { message: e.to_string() })?;
         let header = self.blocks.last().map(|b| b.header.clone()).unwrap_or_else(dummy_parent);
         Ok(AccountProof { header, account: self.committed(address), proof, finalization: self.head_finalization() })
+    }
+
+    fn tx_proof(&self, hash: &Hash) -> Result<TxProof, BackendError> {
+        let Some((height, index, block, tx)) = self.find(hash) else { return Ok(TxProof::NotFinal) };
+        let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
+        // Only the head carries a finalization here; the headers between lead to it.
+        let later: Vec<Header> =
+            self.blocks.iter().filter(|b| b.header.height > height).map(|b| b.header.clone()).collect();
+        let cert = self.head_finalization().ok_or_else(|| BackendError::Internal { message: "no head".into() })?;
+        let r = PaymentReceipt::new(&GENESIS_HASH, tx, &block.header, &hashes, index as usize, &later, &cert);
+        Ok(TxProof::Receipt(Box::new(r)))
     }
 
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {

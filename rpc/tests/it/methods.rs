@@ -2,6 +2,8 @@
 
 use jsonrpsee::core::client::ClientT;
 use serde_json::{json, Value};
+use taksa_consensus::block::tx_path_root;
+use taksa_consensus::receipt::PaymentReceipt;
 use taksa_consensus::tree::{self, Proof, Terminal};
 use taksa_consensus::{codec, Account, Certificate, Domain, Hash, Header, SignedTransaction, ValidatorSet, VoteKind};
 use taksa_rpc::OPENRPC_JSON;
@@ -137,6 +139,30 @@ async fn account_proofs_verify_without_the_node(c: &impl ClientT) {
     assert_eq!(d["headHeight"], head);
 }
 
+async fn tx_proof_leads_from_the_transaction_to_a_finalized_header(c: &impl ClientT) {
+    let fake = Fake::new();
+    let (block, tx) = (&fake.blocks[1], &fake.blocks[1].txs[0]);
+    let r: PaymentReceipt = call(c, "tx_getProof", json!([tx.hash().to_hex()])).await.expect("tx_getProof");
+    assert_eq!((r.format.as_str(), r.index, r.tx_count), ("taksa-receipt/v1", 0, 1));
+    assert_eq!(r.tx, tx_hex(tx));
+    let path: Vec<Hash> = r.tx_path.iter().map(|h| Hash::from_hex(h).expect("hash")).collect();
+    assert_eq!(tx_path_root(&tx.hash(), r.index, r.tx_count, &path), Some(block.header.tx_root));
+    // Blocks 2 and 3 lead to the finalized head.
+    assert_eq!(r.headers_to_final.len(), 2);
+    let last: Header = codec::decode(
+        &hex::decode(r.headers_to_final[1].trim_start_matches("0x")).expect("hex"),
+        codec::MESSAGE_BYTES_MAX,
+    )
+    .expect("header");
+    let cert: Certificate =
+        codec::decode(&hex::decode(r.finalization.trim_start_matches("0x")).expect("hex"), codec::MESSAGE_BYTES_MAX)
+            .expect("certificate");
+    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+    cert.verify_finalizes(&last, &domain, &ValidatorSet::new(vec![addr(&validator())])).expect("finalizes the last");
+    let unknown = Hash([0x42; 32]).to_hex();
+    assert_error(call::<Value>(c, "tx_getProof", json!([unknown])).await, 2002, "tx_not_found");
+}
+
 async fn history_pages_newest_first_until_exhausted(c: &impl ClientT) {
     let a = bech(&alice());
     let mut seen: Vec<(u64, u64, String)> = Vec::new();
@@ -228,6 +254,7 @@ async fn every_method_answers(c: &impl ClientT) {
     block_by_height_hash_and_numeric_string_agree(c).await;
     account_methods_agree(c).await;
     account_proofs_verify_without_the_node(c).await;
+    tx_proof_leads_from_the_transaction_to_a_finalized_header(c).await;
     history_pages_newest_first_until_exhausted(c).await;
     submit_is_idempotent_and_counts_in_the_nonce(c).await;
     tx_get_reports_finalized_and_expired(c).await;

@@ -45,8 +45,9 @@ impl StateReader for std::collections::HashMap<Address, Account> {
 }
 
 /// How many fee floors a transfer pays when it creates its recipient's account. Every account
-/// lives in every node's memory for good (195 to 225 bytes each at 10^6 accounts, measured by
-/// `scripts/accounts-bench.sh`), so creating one costs a real fee, paid to the proposer.
+/// lives in every node's memory for good (673 bytes each with its state-tree nodes at 10^6
+/// accounts, measured by `scripts/accounts-bench.sh`), so creating one costs a real fee, paid to
+/// the proposer.
 pub const ACCOUNT_CREATION_FEE_FLOORS: u128 = 100;
 
 /// The least fee of a transfer that creates an account, on a chain with this fee floor.

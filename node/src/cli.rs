@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, bench_chain, db_tools, receipt_cmd, run, wallet};
+use crate::{bench, bench_chain, bench_tree, db_tools, receipt_cmd, run, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -35,6 +35,9 @@ enum Command {
     /// Write a long dev chain of empty finalized blocks into a data folder, for the restart and
     /// sync benchmarks (`taksa dev --data-dir` continues it).
     BenchChain(bench_chain::BenchChainArgs),
+    /// Measure the state tree at N accounts: memory, the cost of a block's update, and the size
+    /// and verification time of proofs.
+    BenchTree(bench_tree::BenchTreeArgs),
     /// Show what a stopped node's database takes on disk, by column family and per transaction.
     DbStats(db_tools::DbStatsArgs),
     /// Check every stored height of a stopped node's chain (present, hashing to its key and
@@ -180,6 +183,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::BenchVerify(args) => tokio::task::spawn_blocking(move || bench::verify_rate(args)).await?,
         Command::BenchChain(args) => tokio::task::spawn_blocking(move || bench_chain::run(args)).await?,
+        Command::BenchTree(args) => tokio::task::spawn_blocking(move || bench_tree::run(args)).await?,
         Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
         Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
         Command::VerifyReceipt(args) => receipt_cmd::run(args),

@@ -11,6 +11,7 @@ mod admission;
 mod backend;
 mod bench;
 mod bench_chain;
+mod bench_tree;
 mod chain;
 pub mod cli;
 mod db_tools;

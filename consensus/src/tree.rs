@@ -175,8 +175,8 @@ impl Node {
 /// The most bytes a stored node takes (a tag and two hashes).
 pub const NODE_BYTES_MAX: usize = 4 + 64;
 
-/// Read access to a tree's nodes by position.
-pub trait TreeReader {
+/// Read access to a tree's nodes by position. Shared by the threads of one update.
+pub trait TreeReader: Sync {
     /// The node at `at`, if there is one.
     fn node(&self, at: &NodeKey) -> Option<Node>;
 }
@@ -269,9 +269,45 @@ pub type EntryChange = (Hash, Option<Hash>);
 pub fn update(reader: &(impl TreeReader + ?Sized), changes: &[EntryChange]) -> Result<TreeUpdate, MissingNode> {
     let sorted: BTreeMap<Hash, Option<Hash>> = changes.iter().copied().collect();
     let sorted: Vec<EntryChange> = sorted.into_iter().collect();
-    let mut writer = Writer { reader, nodes: NodeChanges::new() };
     let root_node = reader.node(&NodeKey::ROOT);
+    if let Some(Node::Inner { left, right }) = root_node {
+        if sorted.len() >= PARALLEL_CHANGES_MIN && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+            return update_halves(reader, &sorted, left, right);
+        }
+    }
+    let mut writer = Writer { reader, nodes: NodeChanges::new() };
     let root = writer.apply(NodeKey::ROOT, root_node, &sorted)?;
+    Ok(TreeUpdate { root: root.hash(), nodes: writer.nodes })
+}
+
+/// From this many changes on, the root's two halves are updated on two threads: the work is
+/// mostly waiting on memory for node lookups, which two cores do twice as fast. The halves are
+/// disjoint, so the result is the one a single thread gives.
+const PARALLEL_CHANGES_MIN: usize = 1024;
+
+/// [`update`] of a tree whose root is an inner node, one half per thread.
+fn update_halves<R: TreeReader + ?Sized>(
+    reader: &R,
+    sorted: &[EntryChange],
+    left: Hash,
+    right: Hash,
+) -> Result<TreeUpdate, MissingNode> {
+    let split = sorted.partition_point(|(k, _)| bit(k, 0) == 0);
+    let (to_left, to_right) = sorted.split_at(split);
+    let half = |side: u8, hash: Hash, part: &[EntryChange]| {
+        let mut writer = Writer { reader, nodes: NodeChanges::new() };
+        writer.side(NodeKey::ROOT, side, hash, part).map(|s| (s, writer.nodes))
+    };
+    let (l, r) = std::thread::scope(|s| {
+        let job = s.spawn(|| half(0, left, to_left));
+        let r = half(1, right, to_right);
+        // A panic on the other thread is a bug there; carry it on here rather than hide it.
+        (job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), r)
+    });
+    let ((l, mut nodes), (r, right_nodes)) = (l?, r?);
+    nodes.extend(right_nodes);
+    let mut writer = Writer { reader, nodes };
+    let root = writer.join(NodeKey::ROOT, Node::Inner { left, right }, l, r);
     Ok(TreeUpdate { root: root.hash(), nodes: writer.nodes })
 }
 

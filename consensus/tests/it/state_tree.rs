@@ -47,7 +47,7 @@ fn run(batches: &[Vec<(u16, Option<u16>)>]) -> Result<(), TestCaseError> {
             prove(&store, k).expect("provable").verify(&out.root, k, Some(v)).expect("inclusion verifies");
         }
         for absent in 0..8u16 {
-            let k = key(1000 + absent);
+            let k = key(65_000 + absent);
             prove(&store, &k).expect("provable").verify(&out.root, &k, None).expect("absence verifies");
         }
     }
@@ -216,4 +216,15 @@ fn removing_an_entry_moves_its_sibling_leaf_up() {
     apply_changes(&mut store, &out.nodes);
     assert_eq!(out.root, leaf_hash(&key(1), &value(1)));
     assert_eq!(store.len(), 1, "only the remaining leaf, at the root");
+}
+
+#[test]
+fn a_large_update_on_two_threads_gives_the_tree_built_from_nothing() {
+    // Above the parallel threshold (1024 changes) the root's halves update on two threads.
+    let first: Vec<(u16, Option<u16>)> = (0..3000).map(|i| (i, Some(i % 5))).collect();
+    let second: Vec<(u16, Option<u16>)> =
+        (0..2500).map(|i| if i % 3 == 0 { (i, None) } else { (i + 2000, Some(i % 7)) }).collect();
+    // Removing all but one entry collapses the root to a leaf, through both halves at once.
+    let third: Vec<(u16, Option<u16>)> = (0..4500).filter(|i| *i != 4).map(|i| (i, None)).collect();
+    run(&[first, second, third]).expect("the invariants hold");
 }

@@ -22,8 +22,10 @@ use crate::Genesis;
 
 /// The format tag every receipt carries.
 pub const RECEIPT_FORMAT: &str = "taksa-receipt/v1";
-/// The most descendant headers a receipt carries to reach a finalization.
-pub const RECEIPT_HEADERS_MAX: usize = 64;
+/// The most descendant headers a receipt carries to reach a finalization: twice the blocks a
+/// sync session commits under one finalization (`chain::SYNC_STAGED_MAX`), so a transaction
+/// synced in such a run still gets its receipt.
+pub const RECEIPT_HEADERS_MAX: usize = 256;
 
 /// A receipt as JSON (every byte string as `0x` hex of its canonical encoding).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

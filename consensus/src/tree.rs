@@ -3,8 +3,9 @@
 //!
 //! The tree is binary and 256 levels deep in principle, but a subtree that holds one entry is
 //! that entry's leaf, placed as high as it can go (the shape of Diem's and Aptos's Jellyfish
-//! trees, read binary). So a tree of n entries has n leaves and n - 1 internal nodes, about
-//! log2(n) + 1 levels deep, and a proof is that many sibling hashes. The rules, which a verifier
+//! trees, read binary). So a tree of n entries has n leaves and at least n - 1 inner nodes (one
+//! more per bit that two keys share below their last split: 2.44 nodes per entry at 10^6),
+//! about log2(n) + 1 levels deep, and a proof is that many sibling hashes. The rules, which a verifier
 //! in any language needs (written out with a vector in `docs/state-tree.md`):
 //!
 //! - **T1 keys.** An entry's key is a SHA-256 of a domain and the entry's identity
@@ -299,10 +300,15 @@ fn update_halves<R: TreeReader + ?Sized>(
         writer.side(NodeKey::ROOT, side, hash, part).map(|s| (s, writer.nodes))
     };
     let (l, r) = std::thread::scope(|s| {
-        let job = s.spawn(|| half(0, left, to_left));
+        // A thread the OS refuses (a pid or thread limit) leaves the left half to this one.
+        let job = std::thread::Builder::new().spawn_scoped(s, || half(0, left, to_left)).ok();
         let r = half(1, right, to_right);
-        // A panic on the other thread is a bug there; carry it on here rather than hide it.
-        (job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)), r)
+        let l = match job {
+            // A panic on the other thread is a bug there; carry it on here rather than hide it.
+            Some(job) => job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            None => half(0, left, to_left),
+        };
+        (l, r)
     });
     let ((l, mut nodes), (r, right_nodes)) = (l?, r?);
     nodes.extend(right_nodes);

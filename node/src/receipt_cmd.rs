@@ -48,21 +48,50 @@ pub(crate) fn run(args: VerifyReceiptArgs) -> anyhow::Result<()> {
         Ok(p) => p,
         Err(e) => bail!("the receipt does not prove its payment: {e}"),
     };
-    let hrp = &genesis.address_hrp;
-    let tx = &paid.tx.tx;
-    println!("valid: a final payment on {} (genesis {})", genesis.chain_id, genesis.hash());
-    println!("  transaction  {}", paid.hash);
-    println!("  from         {}", tx.from.to_bech32(hrp));
-    println!("  to           {}", tx.to.to_bech32(hrp));
-    println!("  amount       {} TKS ({} base units)", format_tks(tx.amount), tx.amount);
-    println!("  fee          {} TKS", format_tks(tx.fee));
-    if let Some(memo) = &tx.memo {
-        println!("  memo         {memo}");
-    }
-    println!("  block        {} at height {}, {}", paid.block_hash, paid.height, utc_date(paid.timestamp_ms));
-    println!("  finalized by a quorum of the genesis validators at height {}", paid.final_height);
+    print!("{}", describe(&paid, &genesis));
     Ok(())
 }
+
+/// What a valid receipt proves, as printed: every field the payer chose (the memo) escaped.
+fn describe(paid: &receipt::Payment, genesis: &Genesis) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(which) = public_keys_chain(genesis) {
+        let _ = writeln!(
+            out,
+            "WARNING: the validator keys of {which} are public; anyone can sign receipts for it. Valid here proves \
+             nothing about money."
+        );
+    }
+    let hrp = &genesis.address_hrp;
+    let tx = &paid.tx.tx;
+    let _ = writeln!(out, "valid: a final payment on {} (genesis {})", genesis.chain_id, genesis.hash());
+    let _ = writeln!(out, "  transaction  {}", paid.hash);
+    let _ = writeln!(out, "  from         {}", tx.from.to_bech32(hrp));
+    let _ = writeln!(out, "  to           {}", tx.to.to_bech32(hrp));
+    let _ = writeln!(out, "  amount       {} TKS ({} base units)", format_tks(tx.amount), tx.amount);
+    let _ = writeln!(out, "  fee          {} TKS", format_tks(tx.fee));
+    if let Some(memo) = &tx.memo {
+        // The payer wrote it: escaped, so that no control sequence can redraw the lines above.
+        let _ = writeln!(out, "  memo         \"{}\"", memo.escape_debug());
+    }
+    let _ =
+        writeln!(out, "  block        {} at height {}, {}", paid.block_hash, paid.height, utc_date(paid.timestamp_ms));
+    let _ = writeln!(out, "  finalized by a quorum of the genesis validators at height {}", paid.final_height);
+    out
+}
+
+/// The name of the chain when `genesis` is the dev chain's or the public testnet's, whose
+/// validator keys derive from mnemonics published in the source.
+fn public_keys_chain(genesis: &Genesis) -> Option<&'static str> {
+    if genesis.validators == devnet::dev_genesis(BLOCK_TIME_ANY_MS).validators {
+        return Some("the dev chain");
+    }
+    (genesis.validators == devnet::testnet_genesis().validators).then_some("the public testnet")
+}
+
+/// Any block time: the dev validators do not depend on it.
+const BLOCK_TIME_ANY_MS: u64 = 200;
 
 fn read_limited(path: &PathBuf) -> anyhow::Result<String> {
     let mut text = String::new();
@@ -77,4 +106,41 @@ fn read_limited(path: &PathBuf) -> anyhow::Result<String> {
         bail!("{} is larger than {RECEIPT_FILE_BYTES_MAX} bytes: not a receipt", path.display());
     }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use taksa_consensus::{Address, Transaction};
+
+    use super::*;
+
+    #[test]
+    fn a_memo_cannot_redraw_the_report_and_public_chains_are_flagged() {
+        let genesis = devnet::dev_genesis(100);
+        let key = devnet::dev_account(0);
+        let tx = Transaction {
+            chain_id: genesis.chain_id.clone(),
+            from: Address(key.public()),
+            to: Address(devnet::dev_account(1).public()),
+            amount: 1,
+            fee: 1000,
+            nonce: 0,
+            valid_until_height: None,
+            memo: Some("ok\x1b[1A\x1b[2K  amount       1000000 TKS\n".to_owned()),
+        }
+        .sign(&key, &genesis.hash());
+        let paid = receipt::Payment {
+            hash: tx.hash(),
+            tx,
+            height: 5,
+            block_hash: taksa_consensus::Hash([1; 32]),
+            timestamp_ms: 0,
+            final_height: 5,
+        };
+        let text = describe(&paid, &genesis);
+        assert!(!text.contains('\x1b'), "no raw escape reaches the terminal: {text:?}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("  amount")).count(), 1, "{text}");
+        assert!(text.starts_with("WARNING: the validator keys of the dev chain are public"), "{text}");
+        assert!(describe(&paid, &devnet::testnet_genesis()).contains("the public testnet are public"));
+    }
 }

@@ -105,6 +105,7 @@ async fn receipts_and_proofs_check_out_with_no_node(
     let (ok, out, err) = verify_receipt(&file, &dev);
     assert!(ok, "verify-receipt refused a real receipt: {out}{err}");
     assert!(out.contains("valid") && out.contains(alice) && out.contains(bob) && out.contains("10 TKS"), "{out}");
+    assert!(out.starts_with("WARNING: the validator keys of the dev chain are public"), "{out}");
 
     let testnet_genesis = concat!(env!("CARGO_MANIFEST_DIR"), "/../genesis.json");
     let (ok, _, err) = verify_receipt(&file, &["--genesis", testnet_genesis]);

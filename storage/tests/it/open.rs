@@ -120,7 +120,7 @@ fn changed_balance_is_found_by_the_full_check() {
     }
     // A start checks the tree's root and its leaf count, not every account's hash (that would
     // grow with the accounts); `taksa db-check` rebuilds the tree from the accounts.
-    let err = taksa_storage::verify_chain(dir.path()).expect_err("the rebuilt tree differs");
+    let err = taksa_storage::verify_chain(dir.path(), &mut |_| {}).expect_err("the rebuilt tree differs");
     assert!(err.to_string().contains("is not the tree of the"), "{err}");
 }
 
@@ -222,7 +222,14 @@ fn closed_long_store(path: &Path) -> Chain {
 fn a_start_walks_only_the_newest_heights_and_db_check_walks_them_all() {
     let dir = tempfile::tempdir().expect("tempdir");
     let chain = closed_long_store(dir.path());
-    assert_eq!(taksa_storage::verify_chain(dir.path()).expect("a sound chain verifies"), 1100);
+    let mut steps = Vec::new();
+    let head =
+        taksa_storage::verify_chain(dir.path(), &mut |s| steps.push(s.to_owned())).expect("a sound chain verifies");
+    assert_eq!(head, 1100);
+    assert!(
+        steps.iter().any(|s| s.starts_with("rebuilding the state tree of 4 accounts")),
+        "db-check says what it does: {steps:?}"
+    );
     {
         let db = raw(dir.path());
         db.delete_cf(db.cf_handle("heights").expect("cf"), 5u64.to_be_bytes()).expect("deletes");
@@ -231,7 +238,7 @@ fn a_start_walks_only_the_newest_heights_and_db_check_walks_them_all() {
     let store = Store::open(dir.path(), &chain.genesis).expect("opens");
     assert_eq!(store.head().height, 1100);
     drop(store);
-    let err = taksa_storage::verify_chain(dir.path()).expect_err("the full walk finds the gap");
+    let err = taksa_storage::verify_chain(dir.path(), &mut |_| {}).expect_err("the full walk finds the gap");
     assert!(err.to_string().contains("block at height 5 is missing"), "{err}");
     {
         let db = raw(dir.path());

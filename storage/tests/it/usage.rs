@@ -53,7 +53,7 @@ fn measuring_another_programs_database_refuses_and_adds_nothing_to_it() {
     }
     let err = DiskUsage::measure(dir.path(), false).expect_err("not a Taksa database");
     assert!(err.to_string().contains("without Taksa's column families"), "{err}");
-    let err = taksa_storage::verify_chain(dir.path()).expect_err("not a Taksa database");
+    let err = taksa_storage::verify_chain(dir.path(), &mut |_| {}).expect_err("not a Taksa database");
     assert!(err.to_string().contains("without Taksa's column families"), "{err}");
     let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), dir.path()).expect("lists");
     assert_eq!(cfs, vec!["default".to_owned()], "no column family was created in it");

@@ -207,12 +207,20 @@ pub struct Layered<'a, R: TreeReader + ?Sized> {
 
 impl<R: TreeReader + ?Sized> TreeReader for Layered<'_, R> {
     fn node(&self, at: &NodeKey) -> Option<Node> {
-        for layer in self.layers.iter().rev() {
-            if let Some(change) = layer.get(at) {
-                return *change;
-            }
-        }
-        self.base.node(at)
+        node_after(self.layers.iter().rev().copied(), self.base, at)
+    }
+}
+
+/// The node at `at` after `layers` of changes (newest first) over `base`: the newest layer that
+/// writes or removes it decides, else the base.
+pub fn node_after<'a>(
+    layers: impl IntoIterator<Item = &'a NodeChanges>,
+    base: &(impl TreeReader + ?Sized),
+    at: &NodeKey,
+) -> Option<Node> {
+    match layers.into_iter().find_map(|layer| layer.get(at)) {
+        Some(change) => *change,
+        None => base.node(at),
     }
 }
 

@@ -92,25 +92,29 @@ impl Backend for NodeBackend {
         let block = store.block_by_height(loc.height).map_err(internal)?.ok_or_else(|| BackendError::Internal {
             message: format!("transaction {hash} is indexed at height {}, which holds no block", loc.height),
         })?;
-        // The block's own finalization, or the nearest descendant's with the headers between.
+        // The block's own finalization, or the nearest descendant's; headers are read only up
+        // to the one it certifies.
         let head = store.head().height;
         let last = loc.height.saturating_add(RECEIPT_HEADERS_MAX as u64).min(head);
-        let mut later = Vec::new();
+        let mut found = None;
         for height in loc.height..=last {
-            if height > loc.height {
-                let header = store.header_by_height(height).map_err(internal)?.ok_or_else(|| {
-                    BackendError::Internal { message: format!("no block at height {height}, below the head {head}") }
-                })?;
-                later.push(header);
-            }
             if let Some(cert) = store.finalization(height).map_err(internal)? {
-                let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
-                let index = usize::try_from(loc.index).unwrap_or(usize::MAX);
-                let receipt = PaymentReceipt::new(&s.genesis_hash, &tx, &block.header, &hashes, index, &later, &cert);
-                return Ok(TxProof::Receipt(Box::new(receipt)));
+                found = Some((height, cert));
+                break;
             }
         }
-        Ok(TxProof::Uncertified { height: loc.height })
+        let Some((certified, cert)) = found else { return Ok(TxProof::Uncertified { height: loc.height }) };
+        let mut later = Vec::new();
+        for height in loc.height.saturating_add(1)..=certified {
+            let header = store.header_by_height(height).map_err(internal)?.ok_or_else(|| BackendError::Internal {
+                message: format!("no block at height {height}, below the head {head}"),
+            })?;
+            later.push(header);
+        }
+        let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
+        let index = usize::try_from(loc.index).unwrap_or(usize::MAX);
+        let receipt = PaymentReceipt::new(&s.genesis_hash, &tx, &block.header, &hashes, index, &later, &cert);
+        Ok(TxProof::Receipt(Box::new(receipt)))
     }
 
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError> {

@@ -42,7 +42,7 @@ use bincode::{Decode, Encode};
 use crate::engine::{self, Engine, Message, SafetyRecord, Status, Tip};
 use crate::pool::{DroppedTx, PoolAccess};
 use crate::state::{Outcome, StateReader};
-use crate::tree::{Node, NodeChanges, NodeKey, TreeReader};
+use crate::tree::{self, Node, NodeKey, TreeReader};
 use crate::{Account, Address, Block, Certificate, Evidence, Hash, Header, Keypair, Rules};
 
 pub use blocks::FETCH_DEPTH_MAX;
@@ -522,10 +522,6 @@ impl StateReader for Layered<'_> {
 
 impl TreeReader for Layered<'_> {
     fn node(&self, at: &NodeKey) -> Option<Node> {
-        let layered = |l: &&Outcome| -> Option<Option<Node>> { NodeChanges::get(&l.tree, at).copied() };
-        match self.layers.iter().find_map(layered) {
-            Some(change) => change,
-            None => self.store.node(at),
-        }
+        tree::node_after(self.layers.iter().map(|o| &o.tree), self.store, at)
     }
 }

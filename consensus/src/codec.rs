@@ -87,6 +87,7 @@ mod tests {
             genesis_time_ms: 0,
             block_time_ms: 10,
             fee_floor: 0,
+            epoch_length: 100,
             validators: vec![],
             validator_names: vec![],
             allocations: vec![],

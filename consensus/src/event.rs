@@ -182,6 +182,7 @@ mod tests {
                     nonce: n as u64,
                     valid_until_height: None,
                     memo: None,
+                    action: None,
                 }
                 .sign(&alice, &Hash::ZERO)
             })

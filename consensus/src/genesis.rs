@@ -21,6 +21,10 @@ use crate::{Address, Error, ValidatorSet};
 pub const GENESIS_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// The shortest block time a genesis may ask for, in milliseconds.
 pub const BLOCK_TIME_MS_MIN: u64 = 10;
+/// The epoch length of a genesis that names none, in blocks.
+pub const EPOCH_LENGTH_DEFAULT: u64 = 100;
+/// The shortest epoch a genesis may ask for, in blocks.
+pub const EPOCH_LENGTH_MIN: u64 = 2;
 
 /// `genesis.json` as written on disk. Amounts are decimal strings.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -39,6 +43,10 @@ pub struct GenesisFile {
     pub block_time_ms: u64,
     /// The smallest fee a transaction may pay, base units.
     pub fee_floor: String,
+    /// Heights per epoch: the validator set can change only between epochs (see
+    /// `docs/validator-changes.md`). Absent means [`EPOCH_LENGTH_DEFAULT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_length_blocks: Option<u64>,
     /// The validators, in leader order.
     pub validators: Vec<GenesisValidator>,
     /// The starting balances.
@@ -78,6 +86,8 @@ pub struct Genesis {
     pub block_time_ms: u64,
     /// Fee floor, base units.
     pub fee_floor: u128,
+    /// Heights per epoch.
+    pub epoch_length: u64,
     /// Validators in leader order.
     pub validators: Vec<Address>,
     /// Validator display names, parallel to `validators`.
@@ -109,6 +119,22 @@ impl Genesis {
         let fee_floor = parse_amount(&f.fee_floor).map_err(|e| bad(format!("fee_floor: {e}")))?;
         if f.validators.is_empty() {
             return Err(bad("at least one validator is needed".into()));
+        }
+        if f.validators.len() > crate::governance::VALIDATORS_MAX {
+            return Err(bad(format!("at most {} validators", crate::governance::VALIDATORS_MAX)));
+        }
+        let epoch_length = f.epoch_length_blocks.unwrap_or(EPOCH_LENGTH_DEFAULT);
+        if epoch_length < EPOCH_LENGTH_MIN {
+            return Err(bad(format!("epoch_length_blocks must be at least {EPOCH_LENGTH_MIN}")));
+        }
+        for v in &f.validators {
+            if v.name.is_empty() || v.name.len() > crate::governance::NAME_BYTES_MAX {
+                return Err(bad(format!(
+                    "validator name `{}` is not 1 to {} bytes",
+                    v.name,
+                    crate::governance::NAME_BYTES_MAX
+                )));
+            }
         }
         let mut validators = Vec::new();
         for v in &f.validators {
@@ -143,6 +169,7 @@ impl Genesis {
             genesis_time_ms: f.genesis_time_ms,
             block_time_ms: f.block_time_ms,
             fee_floor,
+            epoch_length,
             validators,
             validator_names: f.validators.iter().map(|v| v.name.clone()).collect(),
             allocations: allocs.into_iter().collect(),
@@ -158,6 +185,7 @@ impl Genesis {
             genesis_time_ms: self.genesis_time_ms,
             block_time_ms: self.block_time_ms,
             fee_floor: self.fee_floor.to_string(),
+            epoch_length_blocks: Some(self.epoch_length),
             validators: self
                 .validators
                 .iter()
@@ -177,6 +205,22 @@ impl Genesis {
         ValidatorSet::new(self.validators.clone())
     }
 
+    /// The epochs.
+    pub fn epochs(&self) -> crate::Epochs {
+        crate::Epochs::new(self.epoch_length)
+    }
+
+    /// The governance entry a chain starts with: the genesis validators, nothing pending.
+    pub fn governance(&self) -> crate::governance::Governance {
+        crate::governance::Governance::genesis(
+            self.validators
+                .iter()
+                .zip(&self.validator_names)
+                .map(|(a, n)| crate::governance::Validator { address: *a, name: n.clone() })
+                .collect(),
+        )
+    }
+
     /// The starting accounts.
     pub fn accounts(&self) -> impl Iterator<Item = (Address, Account)> + '_ {
         self.allocations.iter().map(|(a, b)| (*a, Account { balance: *b, nonce: 0 }))
@@ -189,11 +233,12 @@ impl Genesis {
 
     /// The genesis block's header (height 0). Its hash is the genesis hash.
     pub fn header(&self) -> Header {
-        let entries: Vec<(Hash, Hash)> = self
+        let mut entries: Vec<(Hash, Hash)> = self
             .accounts()
             .filter(|(_, acct)| *acct != Account::default())
             .map(|(a, acct)| (tree::account_key(&a), tree::account_value_hash(&acct)))
             .collect();
+        entries.push((crate::governance::governance_key(), self.governance().value_hash()));
         Header {
             chain_id: self.chain_id.clone(),
             height: 0,
@@ -201,7 +246,7 @@ impl Genesis {
             parent_hash: Hash::ZERO,
             proposer: Address::default(),
             timestamp_ms: self.genesis_time_ms,
-            tx_root: Hash::of(&[b"taksa/genesis/v1", &codec::encode(self)]),
+            tx_root: Hash::of(&[b"taksa/genesis/v2", &codec::encode(self)]),
             state_root: tree::root_of(&entries),
             validator_set_hash: self.validator_set().hash(),
             parent_cert: None,

@@ -7,6 +7,7 @@
 //! - [`crypto`], [`address`]: SHA-256, ed25519, bech32m addresses.
 //! - [`tx`], [`block`], [`vote`], [`genesis`], [`validators`]: the data that is signed, hashed,
 //!   stored and sent.
+//! - [`governance`]: the validator set as state, changed by validators' votes per epoch.
 //! - [`state`]: accounts and the state transition; a block applies all or nothing.
 //! - [`pool`]: the transaction pool (admission, bounds, replacement, drops).
 //! - [`event`]: the events each finalized block yields, ordered by a `(height, index)` cursor.
@@ -27,6 +28,7 @@ pub mod engine;
 mod error;
 pub mod event;
 pub mod genesis;
+pub mod governance;
 pub mod pool;
 pub mod receipt;
 pub mod state;
@@ -43,5 +45,5 @@ pub use event::{BlockEvent, Cursor, Event, TransferEvent};
 pub use genesis::Genesis;
 pub use state::{Account, Rules};
 pub use tx::{SignedTransaction, Transaction, TxError};
-pub use validators::ValidatorSet;
+pub use validators::{Epochs, ValidatorSet};
 pub use vote::{Certificate, Domain, Evidence, Vote, VoteKind};

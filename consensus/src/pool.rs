@@ -397,6 +397,10 @@ impl Mempool {
                 });
             }
         }
+        if tx.action.is_some() && !state.governance().is_validator(&tx.from) {
+            // Votes on the set pay no fee floor: only its members may send them (G1).
+            return Err(TxError::Governance("only a validator of the current set may vote on the set".into()).into());
+        }
         let spent_by_others = self.pending_spend(&tx.from, replaced, account.nonce);
         let needed = tx.amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
         let total = spent_by_others.checked_add(needed).ok_or(TxError::Overflow)?;
@@ -791,6 +795,13 @@ impl Mempool {
                 Some(dropped(h, &TxError::NonceTooLow { expected: account.nonce, got: tx.nonce }))
             } else if let Some(until) = tx.valid_until_height.filter(|u| *u < next_height) {
                 Some(dropped(h, &TxError::Expired { valid_until: until, height: next_height }))
+            } else if let Some(Err(e)) =
+                tx.action.as_ref().filter(|_| tx.nonce == account.nonce).map(|a| state.governance().precheck(a, sender))
+            {
+                // The sender's next vote, refused by the committed set (voted already, passed,
+                // not a validator): no block will take it, and it would hold its nonce until it
+                // expired. (Later ones may depend on it, so only the next is judged here.)
+                Some(dropped(h, &e))
             } else if extends_run {
                 spend = spend.saturating_add(tx.amount.saturating_add(tx.fee));
                 (spend > account.balance)
@@ -896,6 +907,7 @@ mod tests {
             nonce,
             valid_until_height: None,
             memo: None,
+            action: None,
         }
         .sign(key, &Hash::ZERO);
         let h = stx.hash();
@@ -924,6 +936,34 @@ mod tests {
         assert!(!pool.contains(&ha) && pool.contains(&hb), "the pool moved on");
         assert!(pool.leaving(&ha).is_some());
         assert_eq!(pool.next_nonce(&sender, &state(&key, 989, 1)), 2);
+    }
+
+    #[test]
+    fn votes_on_the_set_come_only_from_validators_and_leave_once_the_set_refuses_them() {
+        use crate::governance::{Action, Change, Governance, Validator};
+        use crate::state::MemState;
+        let v = Keypair::from_seed(&[1; 32]);
+        let newcomer = Address(Keypair::from_seed(&[9; 32]).public());
+        let vote = |key: &Keypair, nonce: u64| {
+            let add = Action::Vote(Change::Add { key: newcomer, name: "n".into() });
+            let stx = Transaction::vote(CHAIN, Address(key.public()), nonce, add).sign(key, &Hash::ZERO);
+            let h = stx.hash();
+            (stx, h)
+        };
+        let set = |members: Vec<Address>| {
+            Governance::genesis(members.into_iter().map(|address| Validator { address, name: "v".into() }).collect())
+        };
+        let before = MemState::new([], set(vec![Address(v.public())]));
+        let mut pool = Mempool::new(Limits::default());
+        let (outsider, ho) = vote(&Keypair::from_seed(&[2; 32]), 0);
+        assert!(matches!(pool.admit(outsider, ho, 100, &before, 1), Err(AdmitError::Rejected(TxError::Governance(_)))));
+        let (mine, hm) = vote(&v, 0);
+        assert_eq!(pool.admit(mine, hm, 100, &before, 1), Ok(Admitted::New), "no fee floor for a vote");
+        // Another block applied the same change: this vote can never be included.
+        let after = MemState::new([], set(vec![Address(v.public()), newcomer]));
+        let dropped = pool.on_commit(&[], &after, 2);
+        assert_eq!(dropped.iter().map(|d| (d.hash, d.reason.as_str())).collect::<Vec<_>>(), vec![(hm, "governance")]);
+        assert!(!pool.contains(&hm));
     }
 
     #[test]
@@ -1114,6 +1154,7 @@ mod tests {
                 nonce,
                 valid_until_height: None,
                 memo: None,
+                action: None,
             },
             signature: crate::crypto::Signature([0; 64]),
         };

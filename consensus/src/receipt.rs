@@ -3,9 +3,13 @@
 //!
 //! A receipt carries the signed transaction, its inclusion path to the block's `tx_root`
 //! (RFC 6962/9162 audit path, the shape of [`crate::block::tx_root`]), the block's header, the
-//! headers of the descendants up to one whose finalization certificate the node stored, and that
-//! certificate. A checker ([`verify`]) needs only the chain's genesis: the certificate must carry
-//! a quorum of the genesis validators' signatures over a finalization of the last header, each
+//! headers of the descendants up to one whose finalization certificate the node stored, that
+//! certificate, and the chain of validator sets from genesis to the block's epoch: for each
+//! epoch after the first, the last block of the epoch before, its finalization, and the
+//! governance entry of its state with the state tree's proof of it. A checker ([`verify`])
+//! needs only the chain's genesis: starting from the genesis set, each epoch's last block must
+//! be finalized by a quorum of its epoch's set, and its proven governance entry names the next
+//! epoch's set; the block's finalization must carry a quorum of its own epoch's set, each
 //! header must be its successor's parent, and the path must lead from the transaction's hash to
 //! the first header's `tx_root`. A transaction in a final block was applied in full (a block
 //! applies all or nothing), so the receipt proves the payment. `docs/receipts.md` writes the
@@ -16,12 +20,16 @@ use serde::{Deserialize, Serialize};
 use crate::block::{tx_path_root, Header};
 use crate::codec;
 use crate::crypto::Hash;
+use crate::governance::{governance_key, Governance};
+use crate::tree::Proof;
 use crate::tx::{SignedTransaction, TxError};
 use crate::vote::{Certificate, Domain};
-use crate::Genesis;
+use crate::{Genesis, ValidatorSet};
 
 /// The format tag every receipt carries.
-pub const RECEIPT_FORMAT: &str = "taksa-receipt/v1";
+pub const RECEIPT_FORMAT: &str = "taksa-receipt/v2";
+/// The most epochs a receipt's chain of validator sets may cover.
+pub const RECEIPT_EPOCHS_MAX: usize = 100_000;
 /// The most descendant headers a receipt carries to reach a finalization: twice the blocks a
 /// sync session commits under one finalization (`chain::SYNC_STAGED_MAX`), so a transaction
 /// synced in such a run still gets its receipt.
@@ -52,6 +60,37 @@ pub struct PaymentReceipt {
     pub headers_to_final: Vec<String>,
     /// The finalization certificate of the last header.
     pub finalization: String,
+    /// For each epoch from 1 to the block's, how its validator set follows from the one before
+    /// (empty for a block of epoch 0).
+    pub epochs: Vec<EpochLink>,
+}
+
+/// How epoch e's validator set is proven from epoch e - 1's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EpochLink {
+    /// The header of epoch e - 1's last block.
+    pub header: String,
+    /// Its finalization, by a quorum of epoch e - 1's set.
+    pub finalization: String,
+    /// The encoded governance entry in the state after it ([`crate::governance::Governance`]):
+    /// its `validators` are epoch e's set.
+    pub governance: String,
+    /// The state tree's proof of that entry under the header's `state_root`.
+    pub proof: String,
+}
+
+impl EpochLink {
+    /// The link from the last block of an epoch (`header`, final by `finalization`) and the
+    /// governance entry after it with its proof.
+    pub fn new(header: &Header, finalization: &Certificate, governance: &Governance, proof: &Proof) -> EpochLink {
+        EpochLink {
+            header: hex0x(&codec::encode(header)),
+            finalization: hex0x(&finalization.encode()),
+            governance: hex0x(&codec::encode(governance)),
+            proof: hex0x(&codec::encode(proof)),
+        }
+    }
 }
 
 /// What a valid receipt proves.
@@ -69,6 +108,8 @@ pub struct Payment {
     pub timestamp_ms: u64,
     /// The height of the block whose finalization the receipt carries.
     pub final_height: u64,
+    /// The block's epoch: the receipt followed this many changes of epoch from the genesis set.
+    pub epoch: u64,
 }
 
 /// Why a receipt does not prove its payment.
@@ -111,7 +152,8 @@ pub enum ReceiptError {
         /// Its position in `headers_to_final`.
         index: usize,
     },
-    /// The certificate does not finalize the last header with the genesis validators' quorum.
+    /// The certificate does not finalize the last header with a quorum of its epoch's set, or a
+    /// link of the chain of sets does not hold.
     #[error("the finalization does not certify the last header: {0}")]
     NotFinal(String),
 }
@@ -125,6 +167,55 @@ fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
 
+fn cert_of(field: &'static str, s: &str) -> Result<Certificate, ReceiptError> {
+    codec::decode(&unhex(field, s)?, codec::MESSAGE_BYTES_MAX)
+        .map_err(|e| ReceiptError::Malformed { field, why: e.to_string() })
+}
+
+/// The validator set of `epoch`, following the receipt's links from the genesis set: link k
+/// (for epoch k + 1) is epoch k's last block, final under epoch k's set, whose proven
+/// governance entry holds epoch k + 1's set.
+fn set_of_epoch(receipt: &PaymentReceipt, genesis: &Genesis, epoch: u64) -> Result<ValidatorSet, ReceiptError> {
+    let links = &receipt.epochs;
+    if links.len() > RECEIPT_EPOCHS_MAX || u64::try_from(links.len()).ok() != Some(epoch) {
+        return Err(ReceiptError::Malformed {
+            field: "epochs",
+            why: format!("{} links for a block of epoch {epoch}: one per epoch after the first", links.len()),
+        });
+    }
+    let epochs = genesis.epochs();
+    let genesis_hash = genesis.hash();
+    let mut set = genesis.validator_set();
+    for (k, link) in (0u64..).zip(links) {
+        let header = header_of("epochs.header", &link.header)?;
+        let bad = |why: String| Err(ReceiptError::NotFinal(format!("epoch {}: {why}", k + 1)));
+        if header.chain_id != genesis.chain_id || header.height != epochs.last_height(k) {
+            return bad(format!("the header at height {} is not the last block of epoch {k}", header.height));
+        }
+        if header.validator_set_hash != set.hash() {
+            return bad(format!("the last block of epoch {k} names another validator set"));
+        }
+        let cert = cert_of("epochs.finalization", &link.finalization)?;
+        let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash, epoch: k };
+        if let Err(e) = cert.verify_finalizes(&header, &domain, &set) {
+            return bad(format!("the last block of epoch {k} is not final: {e}"));
+        }
+        let governance: Governance =
+            codec::decode(&unhex("epochs.governance", &link.governance)?, codec::MESSAGE_BYTES_MAX)
+                .map_err(|e| ReceiptError::Malformed { field: "epochs.governance", why: e.to_string() })?;
+        let proof: Proof = codec::decode(&unhex("epochs.proof", &link.proof)?, codec::MESSAGE_BYTES_MAX)
+            .map_err(|e| ReceiptError::Malformed { field: "epochs.proof", why: e.to_string() })?;
+        if proof.verify(&header.state_root, &governance_key(), Some(&governance.value_hash())).is_err() {
+            return bad("the validator set is not the one in the state of the epoch's last block".into());
+        }
+        set = governance.set();
+        if set.is_empty() {
+            return bad("an empty validator set".into());
+        }
+    }
+    Ok(set)
+}
+
 fn header_of(field: &'static str, s: &str) -> Result<Header, ReceiptError> {
     codec::decode(&unhex(field, s)?, codec::MESSAGE_BYTES_MAX)
         .map_err(|e| ReceiptError::Malformed { field, why: e.to_string() })
@@ -133,7 +224,7 @@ fn header_of(field: &'static str, s: &str) -> Result<Header, ReceiptError> {
 impl PaymentReceipt {
     /// The receipt of transaction `index` of the block with `header` and transaction hashes
     /// `tx_hashes`, final by `finalization` of the last of `headers_to_final` (or of `header`
-    /// when there are none).
+    /// when there are none); a block after epoch 0 needs [`PaymentReceipt::with_epochs`].
     pub fn new(
         genesis_hash: &Hash,
         tx: &SignedTransaction,
@@ -154,7 +245,15 @@ impl PaymentReceipt {
             header: hex0x(&codec::encode(header)),
             headers_to_final: headers_to_final.iter().map(|h| hex0x(&codec::encode(h))).collect(),
             finalization: hex0x(&finalization.encode()),
+            epochs: Vec::new(),
         }
+    }
+
+    /// The receipt with the chain of validator sets to its block's epoch (one link per epoch
+    /// after the first).
+    pub fn with_epochs(mut self, epochs: Vec<EpochLink>) -> PaymentReceipt {
+        self.epochs = epochs;
+        self
     }
 }
 
@@ -206,11 +305,15 @@ pub fn verify(receipt: &PaymentReceipt, genesis: &Genesis) -> Result<Payment, Re
         }
         last = next;
     }
-    let cert: Certificate = codec::decode(&unhex("finalization", &receipt.finalization)?, codec::MESSAGE_BYTES_MAX)
-        .map_err(|e| ReceiptError::Malformed { field: "finalization", why: e.to_string() })?;
-    let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash };
-    cert.verify_finalizes(&last, &domain, &genesis.validator_set())
-        .map_err(|e| ReceiptError::NotFinal(e.to_string()))?;
+    let cert = cert_of("finalization", &receipt.finalization)?;
+    let epochs = genesis.epochs();
+    let epoch = epochs.of_height(last.height);
+    if epochs.of_height(header.height) != epoch {
+        return Err(ReceiptError::NotFinal("the block and the finalized header are in different epochs".into()));
+    }
+    let set = set_of_epoch(receipt, genesis, epoch)?;
+    let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash, epoch };
+    cert.verify_finalizes(&last, &domain, &set).map_err(|e| ReceiptError::NotFinal(e.to_string()))?;
     Ok(Payment {
         hash,
         tx,
@@ -218,5 +321,6 @@ pub fn verify(receipt: &PaymentReceipt, genesis: &Genesis) -> Result<Payment, Re
         block_hash: header.hash(),
         timestamp_ms: header.timestamp_ms,
         final_height: last.height,
+        epoch,
     })
 }

@@ -6,16 +6,18 @@
 //! can overflow unchecked.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use bincode::{Decode, Encode};
 
 use crate::block::{Block, Header};
 use crate::codec;
 use crate::crypto::{self, Hash};
+use crate::governance::Governance;
 use crate::tree::{self, MissingNode, Node, NodeChanges, NodeKey, TreeReader};
 use crate::tx::{SignedTransaction, TxError};
 use crate::vote::{Domain, VoteKind};
-use crate::{Address, Error, ValidatorSet};
+use crate::{Address, Epochs, Error, ValidatorSet};
 
 /// An account: what the chain knows of an address. Every address starts at zero.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode)]
@@ -30,17 +32,30 @@ pub struct Account {
 pub trait StateReader {
     /// The account at `addr` (zero if never touched).
     fn account(&self, addr: &Address) -> Account;
+
+    /// The validator set and the votes on changing it ([`crate::governance`]).
+    fn governance(&self) -> Arc<Governance>;
 }
 
+/// A map of accounts is a state with no validators (for tests of account rules).
 impl StateReader for BTreeMap<Address, Account> {
     fn account(&self, addr: &Address) -> Account {
         self.get(addr).copied().unwrap_or_default()
     }
+
+    fn governance(&self) -> Arc<Governance> {
+        Arc::default()
+    }
 }
 
+/// A map of accounts is a state with no validators (for tests of account rules).
 impl StateReader for std::collections::HashMap<Address, Account> {
     fn account(&self, addr: &Address) -> Account {
         self.get(addr).copied().unwrap_or_default()
+    }
+
+    fn governance(&self) -> Arc<Governance> {
+        Arc::default()
     }
 }
 
@@ -88,19 +103,28 @@ pub fn recipient_known_valid(state: &(impl StateReader + ?Sized), to: &Address) 
 pub struct Overlay<'a, R: StateReader + ?Sized> {
     base: &'a R,
     changes: BTreeMap<Address, Account>,
-    fee_floor: u128,
+    /// The governance entry, once an action changed it.
+    governance: Option<Governance>,
+    rules: &'a Rules,
 }
 
 impl<R: StateReader + ?Sized> StateReader for Overlay<'_, R> {
     fn account(&self, addr: &Address) -> Account {
         self.changes.get(addr).copied().unwrap_or_else(|| self.base.account(addr))
     }
+
+    fn governance(&self) -> Arc<Governance> {
+        match &self.governance {
+            Some(g) => Arc::new(g.clone()),
+            None => self.base.governance(),
+        }
+    }
 }
 
 impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
-    /// An empty overlay over `base`, on a chain with this fee floor.
-    pub fn new(base: &'a R, fee_floor: u128) -> Self {
-        Overlay { base, changes: BTreeMap::new(), fee_floor }
+    /// An empty overlay over `base`, on a chain with these rules.
+    pub fn new(base: &'a R, rules: &'a Rules) -> Self {
+        Overlay { base, changes: BTreeMap::new(), governance: None, rules }
     }
 
     /// Applies one transfer at `height` with fees to `proposer`, or changes nothing and says
@@ -123,8 +147,15 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         let needed = tx.amount.checked_add(tx.fee).ok_or(TxError::Overflow)?;
         from.balance =
             from.balance.checked_sub(needed).ok_or(TxError::InsufficientBalance { needed, available: from.balance })?;
-        check_account_creation(self, tx, self.fee_floor)?;
+        check_account_creation(self, tx, self.rules.fee_floor)?;
         from.nonce = from.nonce.checked_add(1).ok_or(TxError::Overflow)?;
+        if let Some(action) = &tx.action {
+            // In place: a refused action changes nothing (G1 to G4), and a block of many
+            // votes copies the entry once.
+            let base = self.base;
+            let g = self.governance.get_or_insert_with(|| (*base.governance()).clone());
+            g.apply_action(action, &tx.from, height, &self.rules.genesis_hash)?;
+        }
         // Stage the three writes in order on copies so that aliasing (to == from, proposer ==
         // to) is handled and an overflow leaves the overlay untouched.
         let mut staged: Vec<(Address, Account)> = vec![(tx.from, from)];
@@ -134,9 +165,22 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         Ok(())
     }
 
-    /// The changed accounts.
-    pub fn into_changes(self) -> BTreeMap<Address, Account> {
-        self.changes
+    /// G5 of [`crate::governance`]: after the transactions of the block at `height`, the end
+    /// of its epoch when it is the last.
+    pub fn end_block(&mut self, height: u64) {
+        let epochs = self.rules.epochs;
+        if epochs.is_last(height) {
+            let mut g = self.governance.take().unwrap_or_else(|| (*self.base.governance()).clone());
+            g.end_epoch(epochs.of_height(height), epochs);
+            self.governance = Some(g);
+        }
+    }
+
+    /// The changed accounts and, if it changed, the governance entry.
+    pub fn into_changes(self) -> (BTreeMap<Address, Account>, Option<Arc<Governance>>) {
+        let base = self.base;
+        let governance = self.governance.filter(|g| *g != *base.governance()).map(Arc::new);
+        (self.changes, governance)
     }
 }
 
@@ -158,6 +202,8 @@ fn credit<R: StateReader + ?Sized>(
 pub struct Outcome {
     /// Every account the block changed, with its new value.
     pub changes: BTreeMap<Address, Account>,
+    /// The governance entry after the block, if the block changed it.
+    pub governance: Option<Arc<Governance>>,
     /// The state tree's root after the block.
     pub state_root: Hash,
     /// The state tree's nodes the block wrote or removed.
@@ -182,39 +228,64 @@ impl<R: StateReader + ?Sized> Overlay<'_, R> {
     }
 }
 
-/// The state tree after `changes` to the accounts of the state `base` holds: its root and the
-/// nodes to write.
+/// The state tree after `changes` to the accounts of the state `base` holds and, if it
+/// changed, the new governance entry: its root and the nodes to write.
 pub fn next_tree(
     base: &(impl TreeReader + ?Sized),
     changes: &BTreeMap<Address, Account>,
+    governance: Option<&Governance>,
 ) -> Result<tree::TreeUpdate, MissingNode> {
-    tree::update(base, &tree::account_changes(changes))
+    let mut entries = tree::account_changes(changes);
+    if let Some(g) = governance {
+        entries.push((crate::governance::governance_key(), Some(g.value_hash())));
+    }
+    tree::update(base, &entries)
 }
 
-/// A whole state in memory: the accounts and the state tree's nodes. What tests and the
-/// simulation keep where the node keeps its store.
+/// A whole state in memory: the accounts, the governance entry and the state tree's nodes.
+/// What tests and the simulation keep where the node keeps its store.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemState {
     /// Every non-zero account.
     pub accounts: BTreeMap<Address, Account>,
+    /// The validator set and its votes.
+    pub governance: Arc<Governance>,
     /// The state tree's nodes.
     pub tree: HashMap<NodeKey, Node>,
 }
 
 impl MemState {
-    /// The state holding `accounts` (zero accounts are left out).
-    pub fn new(accounts: impl IntoIterator<Item = (Address, Account)>) -> MemState {
+    /// The state holding `accounts` (zero accounts are left out) and `governance`.
+    pub fn new(accounts: impl IntoIterator<Item = (Address, Account)>, governance: Governance) -> MemState {
         let mut state = MemState::default();
         let changes: BTreeMap<Address, Account> = accounts.into_iter().collect();
         // An empty tree has every node it names (none), so the update cannot miss one.
-        if let Ok(update) = next_tree(&state.tree, &changes) {
-            state.apply(&changes, &update.nodes);
+        if let Ok(update) = next_tree(&state.tree, &changes, Some(&governance)) {
+            state.apply(&changes, Some(&Arc::new(governance)), &update.nodes);
         }
         state
     }
 
-    /// Applies a block's account and node changes.
-    pub fn apply(&mut self, changes: &BTreeMap<Address, Account>, nodes: &NodeChanges) {
+    /// The state a genesis starts from.
+    pub fn genesis(genesis: &crate::Genesis) -> MemState {
+        MemState::new(genesis.accounts(), genesis.governance())
+    }
+
+    /// Applies a block's outcome.
+    pub fn apply_outcome(&mut self, outcome: &Outcome) {
+        self.apply(&outcome.changes, outcome.governance.as_ref(), &outcome.tree);
+    }
+
+    /// Applies a block's account, governance and node changes.
+    pub fn apply(
+        &mut self,
+        changes: &BTreeMap<Address, Account>,
+        governance: Option<&Arc<Governance>>,
+        nodes: &NodeChanges,
+    ) {
+        if let Some(g) = governance {
+            self.governance = g.clone();
+        }
         for (addr, acct) in changes {
             if *acct == Account::default() {
                 self.accounts.remove(addr);
@@ -235,6 +306,10 @@ impl StateReader for MemState {
     fn account(&self, addr: &Address) -> Account {
         self.accounts.get(addr).copied().unwrap_or_default()
     }
+
+    fn governance(&self) -> Arc<Governance> {
+        self.governance.clone()
+    }
 }
 
 impl TreeReader for MemState {
@@ -252,8 +327,15 @@ pub struct Rules {
     pub genesis_hash: Hash,
     /// The fee floor, base units.
     pub fee_floor: u128,
-    /// The validators: who proposes which view, and whose signatures certify a parent.
-    pub validators: ValidatorSet,
+    /// The epochs: each has the validator set the state before it holds.
+    pub epochs: Epochs,
+}
+
+impl Rules {
+    /// The domain votes of `epoch` sign over.
+    pub fn domain(&self, epoch: u64) -> Domain {
+        Domain { chain_id: self.chain_id.clone(), genesis_hash: self.genesis_hash, epoch }
+    }
 }
 
 /// Why a block is invalid.
@@ -299,7 +381,7 @@ pub fn execute_block<R: StateReader + TreeReader + ?Sized>(
     sig_known_valid: &dyn Fn(&Hash) -> bool,
 ) -> Result<Outcome, BlockError> {
     let h = &block.header;
-    check_header(rules, parent, h)?;
+    check_header(rules, &base.governance().set(), parent, h)?;
     block.check_shape()?;
     let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
     let mut seen = HashSet::with_capacity(hashes.len());
@@ -314,27 +396,30 @@ pub fn execute_block<R: StateReader + TreeReader + ?Sized>(
         })?;
     }
     verify_signatures(rules, base, block, &hashes, sig_known_valid)?;
-    let mut overlay = Overlay::new(base, rules.fee_floor);
+    let mut overlay = Overlay::new(base, rules);
     let mut receipts = Vec::with_capacity(block.txs.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
         overlay.apply(stx, h.height, &h.proposer).map_err(|error| BlockError::Tx { index, hash: *hash, error })?;
         receipts.push(overlay.receipt(stx));
     }
-    let changes = overlay.into_changes();
-    let tree = next_tree(base, &changes)?;
+    overlay.end_block(h.height);
+    let (changes, governance) = overlay.into_changes();
+    let tree = next_tree(base, &changes, governance.as_deref())?;
     if tree.root != h.state_root {
         return Err(BlockError::StateRoot { claimed: h.state_root, computed: tree.root });
     }
-    Ok(Outcome { changes, state_root: tree.root, tree: tree.nodes, receipts })
+    Ok(Outcome { changes, governance, state_root: tree.root, tree: tree.nodes, receipts })
 }
 
 /// The header rules between a block and its parent, checked against the parent's real header
-/// (never a cached summary): chain id, height and parent hash, a later view, the view's leader
-/// as proposer, the validator set, a timestamp not before the parent's, and a `parent_cert`
-/// that is a verifying notarization of the parent in the parent's own view (absent only on a
-/// child of genesis). Only "not too far in the future" needs a clock; the engine checks that
-/// for live proposals.
-pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Error> {
+/// (never a cached summary) and `set`, the validators of the block's epoch (the set in the
+/// parent's state): chain id, height and parent hash, a later view (any view from 1 when the
+/// block starts an epoch, whose views restart), the view's leader as proposer, the set's hash, a
+/// timestamp not before the parent's, and a `parent_cert` that is a verifying notarization of
+/// the parent in the parent's own view (absent exactly on an epoch's first block, whose parent
+/// is genesis or the last epoch's final boundary). Only "not too far in the future" needs a
+/// clock; the engine checks that for live proposals.
+pub fn check_header(rules: &Rules, set: &ValidatorSet, parent: &Header, h: &Header) -> Result<(), Error> {
     let bad = |why: String| Err(Error::BadBlock(why));
     if h.chain_id != rules.chain_id {
         return bad(format!("chain id `{}`", h.chain_id));
@@ -343,22 +428,25 @@ pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Er
     if Some(h.height) != parent.height.checked_add(1) || h.parent_hash != parent_hash {
         return bad(format!("height {} does not extend parent {parent_hash} at {}", h.height, parent.height));
     }
-    if h.view <= parent.view {
+    let starts = rules.epochs.starts_epoch(h.height);
+    if h.view == 0 || (!starts && h.view <= parent.view) {
         return bad(format!("view {} is not after its parent's view {}", h.view, parent.view));
     }
-    if h.proposer != rules.validators.leader(h.view) {
+    if h.proposer != set.leader_in(rules.epochs.of_height(h.height), h.view) {
         return bad(format!("proposer {:?} does not lead view {}", h.proposer, h.view));
     }
-    if h.validator_set_hash != rules.validators.hash() {
-        return bad(format!("validator set {} is not this chain's", h.validator_set_hash));
+    if h.validator_set_hash != set.hash() {
+        return bad(format!("validator set {} is not the set of this block's epoch", h.validator_set_hash));
     }
     if h.timestamp_ms < parent.timestamp_ms {
         return bad(format!("timestamp {} is before its parent's {}", h.timestamp_ms, parent.timestamp_ms));
     }
     match &h.parent_cert {
-        None if parent.height == 0 => Ok(()),
+        None if starts => Ok(()),
         None => bad(format!("block at height {} carries no certificate of its parent", h.height)),
-        Some(_) if parent.height == 0 => bad("a child of genesis carries a parent certificate".into()),
+        Some(_) if starts => {
+            bad(format!("block at height {} starts its epoch but carries a parent certificate", h.height))
+        }
         Some(c) => {
             if c.kind != VoteKind::Notarize || c.block_hash != Some(parent_hash) || c.view != parent.view {
                 return bad(format!(
@@ -366,8 +454,7 @@ pub fn check_header(rules: &Rules, parent: &Header, h: &Header) -> Result<(), Er
                     h.height
                 ));
             }
-            let domain = Domain { chain_id: rules.chain_id.clone(), genesis_hash: rules.genesis_hash };
-            c.verify(&domain, &rules.validators)
+            c.verify(&rules.domain(rules.epochs.of_height(h.height)), set)
         }
     }
 }
@@ -432,14 +519,14 @@ pub type Selection = (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>);
 /// the budget runs out are neither kept nor refused: they wait for the next block. Fails only
 /// when `base`'s state tree is damaged.
 pub fn select_transactions<R: StateReader + TreeReader + ?Sized>(
+    rules: &Rules,
     base: &R,
     height: u64,
     proposer: &Address,
     candidates: Vec<SignedTransaction>,
     budget: BlockBudget,
-    fee_floor: u128,
 ) -> Result<Selection, MissingNode> {
-    let mut overlay = Overlay::new(base, fee_floor);
+    let mut overlay = Overlay::new(base, rules);
     let mut kept = Vec::new();
     let mut kept_bytes = 0usize;
     let mut receipts = Vec::new();
@@ -458,7 +545,8 @@ pub fn select_transactions<R: StateReader + TreeReader + ?Sized>(
             Err(e) => refused.push((stx.hash(), e)),
         }
     }
-    let changes = overlay.into_changes();
-    let tree = next_tree(base, &changes)?;
-    Ok((kept, Outcome { changes, state_root: tree.root, tree: tree.nodes, receipts }, refused))
+    overlay.end_block(height);
+    let (changes, governance) = overlay.into_changes();
+    let tree = next_tree(base, &changes, governance.as_deref())?;
+    Ok((kept, Outcome { changes, governance, state_root: tree.root, tree: tree.nodes, receipts }, refused))
 }

@@ -9,6 +9,7 @@ use bincode::{Decode, Encode};
 
 use crate::codec;
 use crate::crypto::{self, Hash, Keypair, Signature};
+use crate::governance::Action;
 use crate::{Address, Error};
 
 /// The domain tag that starts every transaction's signed bytes.
@@ -67,9 +68,28 @@ pub struct Transaction {
     pub valid_until_height: Option<u64>,
     /// A free-form note of at most [`MEMO_BYTES_MAX`] bytes.
     pub memo: Option<String>,
+    /// A vote on the validator set ([`crate::governance`]): then `to == from`, `amount == 0`
+    /// and the fee floor does not apply.
+    pub action: Option<Action>,
 }
 
 impl Transaction {
+    /// A validator's vote on the validator set ([`crate::governance`]): to itself, moving
+    /// nothing, with no fee (the fee floor does not apply to votes).
+    pub fn vote(chain_id: &str, validator: Address, nonce: u64, action: Action) -> Transaction {
+        Transaction {
+            chain_id: chain_id.to_owned(),
+            from: validator,
+            to: validator,
+            amount: 0,
+            fee: 0,
+            nonce,
+            valid_until_height: None,
+            memo: None,
+            action: Some(action),
+        }
+    }
+
     /// The bytes the sender signs.
     pub fn signing_bytes(&self, genesis_hash: &Hash) -> Vec<u8> {
         let mut out = Vec::with_capacity(160);
@@ -177,7 +197,16 @@ impl SignedTransaction {
         if tx.memo.as_ref().is_some_and(|m| m.len() > MEMO_BYTES_MAX) {
             return Err(TxError::MemoTooLong { max_bytes: MEMO_BYTES_MAX });
         }
-        if tx.fee < fee_floor {
+        if let Some(action) = &tx.action {
+            if tx.to != tx.from || tx.amount != 0 {
+                return Err(TxError::Governance(
+                    "a vote on the validator set moves no funds: to = from, amount = 0".into(),
+                ));
+            }
+            if codec::encoded_len(action) > crate::governance::ACTION_BYTES_MAX {
+                return Err(TxError::Governance("the action is too long".into()));
+            }
+        } else if tx.fee < fee_floor {
             return Err(TxError::FeeBelowFloor { fee: tx.fee, floor: fee_floor });
         }
         if tx.amount.checked_add(tx.fee).is_none() {
@@ -258,6 +287,9 @@ pub enum TxError {
         /// The account-creation fee.
         needed: u128,
     },
+    /// A vote on the validator set that the set's rules refuse ([`crate::governance`]).
+    #[error("validator-set vote refused: {0}")]
+    Governance(String),
     /// The transaction's `valid_until_height` has passed.
     #[error("expired: valid until height {valid_until}, chain is at height {height}")]
     Expired {
@@ -283,6 +315,7 @@ impl TxError {
             TxError::InsufficientBalance { .. } => "insufficient_balance",
             TxError::Expired { .. } => "expired",
             TxError::AccountCreationFee { .. } => "account_creation_fee",
+            TxError::Governance(_) => "governance",
         }
     }
 }
@@ -302,6 +335,7 @@ mod tests {
             nonce,
             valid_until_height: None,
             memo,
+            action: None,
         }
         .sign(&key, &Hash([1; 32]))
     }

@@ -1,7 +1,9 @@
 //! Votes, certificates and evidence of the Simplex-style protocol (see [`crate::engine`]).
 //!
-//! What a validator signs: `encode(chain_id) || genesis_hash || b"taksa/consensus/v1" || kind
-//! (1 byte) || view (u64 LE) || encode(Option<block_hash>)`.
+//! What a validator signs: `encode(chain_id) || genesis_hash || b"taksa/consensus/v2" || epoch
+//! (u64 LE) || kind (1 byte) || view (u64 LE) || encode(Option<block_hash>)`. The epoch names the
+//! validator set whose round this is ([`crate::governance`]): a vote or certificate of one epoch
+//! never counts in another.
 
 use bincode::{Decode, Encode};
 
@@ -10,7 +12,7 @@ use crate::crypto::{self, Hash, Keypair, Signature};
 use crate::{Address, Error, ValidatorSet};
 
 /// The domain tag inside every vote's signed bytes.
-pub const VOTE_DOMAIN: &[u8] = b"taksa/consensus/v1";
+pub const VOTE_DOMAIN: &[u8] = b"taksa/consensus/v2";
 
 /// The three kinds of vote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
@@ -40,15 +42,28 @@ pub struct Domain {
     pub chain_id: String,
     /// The genesis hash.
     pub genesis_hash: Hash,
+    /// The epoch whose validators sign (0 from genesis).
+    pub epoch: u64,
 }
 
 impl Domain {
-    /// The bytes a validator signs for a vote.
+    /// This network's domain in another epoch.
+    pub fn at_epoch(&self, epoch: u64) -> Domain {
+        Domain { epoch, ..self.clone() }
+    }
+
+    /// The bytes a validator signs for a vote of this domain's epoch.
     pub fn vote_bytes(&self, kind: VoteKind, view: u64, block_hash: Option<Hash>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128);
+        self.vote_bytes_at(self.epoch, kind, view, block_hash)
+    }
+
+    /// The bytes a validator signs for a vote of `epoch` on this network.
+    pub fn vote_bytes_at(&self, epoch: u64, kind: VoteKind, view: u64, block_hash: Option<Hash>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(136);
         codec::encode_into(&self.chain_id, &mut out);
         out.extend_from_slice(&self.genesis_hash.0);
         out.extend_from_slice(VOTE_DOMAIN);
+        out.extend_from_slice(&epoch.to_le_bytes());
         out.push(kind.tag());
         out.extend_from_slice(&view.to_le_bytes());
         codec::encode_into(&block_hash, &mut out);
@@ -59,6 +74,8 @@ impl Domain {
 /// One validator's signed vote.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Vote {
+    /// The epoch: whose set this vote counts in.
+    pub epoch: u64,
     /// What kind.
     pub kind: VoteKind,
     /// The view voted on.
@@ -75,11 +92,15 @@ impl Vote {
     /// Signs a vote.
     pub fn sign(domain: &Domain, key: &Keypair, kind: VoteKind, view: u64, block_hash: Option<Hash>) -> Vote {
         let signature = key.sign(&domain.vote_bytes(kind, view, block_hash));
-        Vote { kind, view, block_hash, signer: Address(key.public()), signature }
+        Vote { epoch: domain.epoch, kind, view, block_hash, signer: Address(key.public()), signature }
     }
 
-    /// Checks shape, membership and signature.
+    /// Checks epoch, shape, membership and signature: `validators` must be the set of
+    /// `domain.epoch`.
     pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+        if self.epoch != domain.epoch {
+            return Err(Error::BadVote(format!("a vote of epoch {}, expected {}", self.epoch, domain.epoch)));
+        }
         if (self.kind == VoteKind::Nullify) != self.block_hash.is_none() {
             return Err(Error::BadVote("nullify votes carry no block hash; the others carry one".into()));
         }
@@ -93,7 +114,7 @@ impl Vote {
     /// Whether `other` is a vote by the same signer that conflicts with this one: two
     /// different blocks notarized (or finalized) in one view, or a nullify and a finalize.
     pub fn conflicts_with(&self, other: &Vote) -> bool {
-        if self.signer != other.signer || self.view != other.view {
+        if self.signer != other.signer || self.view != other.view || self.epoch != other.epoch {
             return false;
         }
         use VoteKind::*;
@@ -108,6 +129,8 @@ impl Vote {
 /// A quorum of votes of one kind for one (view, block): the proof that moves the chain.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Certificate {
+    /// The epoch: whose set signed.
+    pub epoch: u64,
     /// What kind of votes.
     pub kind: VoteKind,
     /// The view.
@@ -121,10 +144,12 @@ pub struct Certificate {
 }
 
 impl Certificate {
-    /// Builds a certificate from votes that all match `kind`, `view` and `block_hash`; votes of
-    /// non-validators and repeated signers are skipped. Does not check the quorum.
+    /// Builds a certificate of `validators` (the set of `epoch`) from the votes that match
+    /// `epoch`, `kind`, `view` and `block_hash`; votes of non-validators and repeated signers are
+    /// skipped. Does not check the quorum.
     pub fn from_votes<'a>(
         validators: &ValidatorSet,
+        epoch: u64,
         kind: VoteKind,
         view: u64,
         block_hash: Option<Hash>,
@@ -132,7 +157,7 @@ impl Certificate {
     ) -> Certificate {
         let mut by_index: Vec<Option<Signature>> = vec![None; validators.len()];
         for v in votes {
-            if v.kind == kind && v.view == view && v.block_hash == block_hash {
+            if v.epoch == epoch && v.kind == kind && v.view == view && v.block_hash == block_hash {
                 if let Some(slot) = validators.index_of(&v.signer).and_then(|i| by_index.get_mut(i)) {
                     *slot = Some(v.signature);
                 }
@@ -146,7 +171,7 @@ impl Certificate {
                 signatures.push(*sig);
             }
         }
-        Certificate { kind, view, block_hash, signers, signatures }
+        Certificate { epoch, kind, view, block_hash, signers, signatures }
     }
 
     /// The indices of the validators that signed.
@@ -162,22 +187,37 @@ impl Certificate {
         out
     }
 
-    /// Checks that this is a verifying finalization of the block with `header`: kind, block
-    /// hash and view name it, and the quorum's signatures verify.
+    /// Checks that this is a verifying finalization of the block with `header`: kind and block
+    /// hash name it, its view is the block's (or later: an epoch's last block may be finalized
+    /// in the view of its re-proposal, rule R1 of [`crate::engine`]), and the quorum's
+    /// signatures verify. `domain` and `validators` are the block's epoch's.
     pub fn verify_finalizes(
         &self,
         header: &crate::Header,
         domain: &Domain,
         validators: &ValidatorSet,
     ) -> Result<(), Error> {
-        if self.kind != VoteKind::Finalize || self.block_hash != Some(header.hash()) || self.view != header.view {
+        if !self.names_final(header) {
             return Err(Error::BadCertificate(format!("not a finalization of block {}", header.hash())));
         }
         self.verify(domain, validators)
     }
 
-    /// Checks the bitmap, the quorum and every signature (on every core).
+    /// The part of [`Certificate::verify_finalizes`] that needs no validator set: a
+    /// finalization of the block with `header`, in its view or a later one.
+    pub fn names_final(&self, header: &crate::Header) -> bool {
+        self.kind == VoteKind::Finalize && self.block_hash == Some(header.hash()) && self.view >= header.view
+    }
+
+    /// Checks the epoch, the bitmap, the quorum and every signature (on every core):
+    /// `validators` must be the set of `domain.epoch`.
     pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+        if self.epoch != domain.epoch {
+            return Err(Error::BadCertificate(format!(
+                "a certificate of epoch {}, expected {}",
+                self.epoch, domain.epoch
+            )));
+        }
         if (self.kind == VoteKind::Nullify) != self.block_hash.is_none() {
             return Err(Error::BadCertificate("nullifications carry no block hash; the others carry one".into()));
         }

@@ -13,7 +13,8 @@ fuzz_target!(|bytes: &[u8]| {
     assert_canonical("consensus message", bytes, &msg.encode());
     let _ = msg.view();
     let net = net();
-    let verdict = msg.verify(&net.domain, &net.validators);
+    let _ = msg.epoch();
+    let verdict = msg.verify(&net.domain, &net.validators, taksa_consensus::Epochs::new(1_000));
     if let Message::Proposal { block, .. } = &msg {
         let shape = block.check_shape();
         // Verifying a proposal includes its shape: nothing that verifies may be misshapen.

@@ -48,7 +48,7 @@ pub fn net() -> &'static Net {
     NET.get_or_init(|| {
         let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_seed(&[i; 32])).collect();
         let validators = ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect());
-        let domain = Domain { chain_id: CHAIN_ID.into(), genesis_hash: GENESIS_HASH };
+        let domain = Domain { chain_id: CHAIN_ID.into(), genesis_hash: GENESIS_HASH, epoch: 0 };
         Net { keys, validators, domain }
     })
 }
@@ -80,6 +80,7 @@ pub fn transfer(net: &Net, from: usize, nonce: u64, memo: Option<&str>) -> Signe
         nonce,
         valid_until_height: memo.map(|_| 1000),
         memo: memo.map(str::to_owned),
+        action: None,
     };
     tx.sign(key, &GENESIS_HASH)
 }
@@ -113,7 +114,7 @@ pub fn block_at(
 pub fn certificate(net: &Net, kind: VoteKind, view: u64, block_hash: Option<Hash>, signers: usize) -> Certificate {
     let votes: Vec<Vote> =
         net.keys.iter().take(signers).map(|k| Vote::sign(&net.domain, k, kind, view, block_hash)).collect();
-    Certificate::from_votes(&net.validators, kind, view, block_hash, &votes)
+    Certificate::from_votes(&net.validators, 0, kind, view, block_hash, &votes)
 }
 
 /// `block` proposed by its view's leader, with the leader's notarize vote.

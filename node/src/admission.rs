@@ -269,6 +269,7 @@ mod tests {
             nonce,
             valid_until_height: None,
             memo: (memo_bytes > 0).then(|| "m".repeat(memo_bytes)),
+            action: None,
         }
         .sign(&key, &Hash([2; 32]))
     }

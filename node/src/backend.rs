@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use taksa_consensus::receipt::{PaymentReceipt, RECEIPT_HEADERS_MAX};
+use taksa_consensus::governance::{Governance, Validator};
+use taksa_consensus::receipt::{EpochLink, PaymentReceipt, RECEIPT_HEADERS_MAX};
 use taksa_consensus::{Address, BlockEvent, Cursor, Event, Hash, SignedTransaction};
 use taksa_rpc::{
     AccountInfo, AccountProof, Backend, BackendError, BlockId, BlockRecord, ChainInfo, ChainStats, ConsensusStatus,
@@ -50,7 +51,8 @@ impl Backend for NodeBackend {
             address_hrp: s.genesis.address_hrp.clone(),
             finalized: head.clone(),
             head,
-            validators: s.genesis.validator_names.iter().cloned().zip(s.genesis.validators.iter().copied()).collect(),
+            // The set consensus runs now (the genesis set until a vote changes it).
+            validators: s.store.governance().validators.iter().map(|v| (v.name.clone(), v.address)).collect(),
             block_time_ms: s.genesis.block_time_ms,
             fee_floor: s.genesis.fee_floor,
             account_creation_fee: taksa_consensus::state::account_creation_fee(s.genesis.fee_floor),
@@ -113,7 +115,9 @@ impl Backend for NodeBackend {
         }
         let hashes: Vec<Hash> = block.txs.iter().map(|t| t.hash()).collect();
         let index = usize::try_from(loc.index).unwrap_or(usize::MAX);
-        let receipt = PaymentReceipt::new(&s.genesis_hash, &tx, &block.header, &hashes, index, &later, &cert);
+        let links = self.epoch_links(store.epochs().of_height(loc.height))?;
+        let receipt =
+            PaymentReceipt::new(&s.genesis_hash, &tx, &block.header, &hashes, index, &later, &cert).with_epochs(links);
         Ok(TxProof::Receipt(Box::new(receipt)))
     }
 
@@ -226,9 +230,10 @@ impl Backend for NodeBackend {
     fn consensus_status(&self) -> ConsensusStatus {
         let s = &self.shared;
         let head = s.store.head();
-        let status = s.chain().status.clone();
-        let validators = s.validators.len();
-        let quorum = s.validators.quorum();
+        let chain = s.chain();
+        let status = chain.status.clone();
+        let validators = chain.validators.len();
+        let quorum = chain.validators.quorum();
         match status {
             Some(st) => ConsensusStatus {
                 view: st.view,
@@ -246,7 +251,7 @@ impl Backend for NodeBackend {
             },
             None => ConsensusStatus {
                 view: head.view.saturating_add(1),
-                leader: s.validators.leader(head.view.saturating_add(1)),
+                leader: chain.validators.leader_in(chain.epoch, head.view.saturating_add(1)),
                 is_validator: s.validator.is_some(),
                 finalized_height: head.height,
                 finalized_view: head.view,
@@ -315,7 +320,7 @@ impl Backend for NodeBackend {
             finalized_height: head,
             total_txs: s.store.txs_total(),
             total_accounts: s.store.account_count() as u64,
-            validators: s.validators.len(),
+            validators: s.chain().validators.len(),
             mempool_txs: s.chain().pool.len(),
         })
     }
@@ -323,18 +328,28 @@ impl Backend for NodeBackend {
     fn validators(&self) -> Vec<ValidatorRecord> {
         let s = &self.shared;
         let stats = s.store.validator_stats();
-        let seen = Arc::clone(&s.chain().last_seen_ms);
-        s.genesis
+        let chain = s.chain();
+        let governance = s.store.governance();
+        let seen = Arc::clone(&chain.last_seen_ms);
+        chain
             .validators
+            .addresses()
             .iter()
             .enumerate()
             .map(|(i, address)| {
-                let st = stats.get(i).copied().unwrap_or_default();
+                let st = stats.iter().find(|(a, _)| a == address).map(|(_, st)| *st).unwrap_or_default();
                 // A validator hears itself without the network.
                 let seen_ms =
                     if s.validator == Some(*address) { Some(now_ms()) } else { seen.get(i).copied().flatten() };
+                // The name from the set in force, or the set that follows it (a validator that
+                // a change removes keeps its seat until its epoch ends).
+                let name = governance.validators.iter().find(|v| v.address == *address).map(|v| v.name.clone());
+                let name = name.or_else(|| {
+                    let at = s.genesis.validators.iter().position(|a| a == address)?;
+                    s.genesis.validator_names.get(at).cloned()
+                });
                 ValidatorRecord {
-                    name: s.genesis.validator_names.get(i).cloned().unwrap_or_default(),
+                    name: name.unwrap_or_default(),
                     address: *address,
                     signed: st.signed,
                     missed: st.missed,
@@ -346,12 +361,40 @@ impl Backend for NodeBackend {
             .collect()
     }
 
+    fn epochs(&self) -> taksa_consensus::Epochs {
+        self.shared.store.epochs()
+    }
+
+    fn governance(&self) -> (u64, Arc<Governance>) {
+        let (head, governance) = self.shared.store.head_governance();
+        (head.height, governance)
+    }
+
+    fn validator_set(&self, epoch: u64) -> Result<Option<Vec<Validator>>, BackendError> {
+        let store = &self.shared.store;
+        let (head, governance) = store.head_governance();
+        let current = store.epochs().after(head.height);
+        Ok(if epoch > current {
+            None
+        } else if epoch == current {
+            Some(governance.validators.clone())
+        } else if epoch == 0 {
+            Some(self.shared.genesis.governance().validators)
+        } else {
+            let entry = store.epoch_entry(epoch).map_err(internal)?;
+            let entry = entry.ok_or_else(|| BackendError::Internal {
+                message: format!("the validator set of epoch {epoch} is missing from the store"),
+            })?;
+            Some(entry.0.validators)
+        })
+    }
+
     fn readiness(&self) -> Readiness {
         let s = &self.shared;
         Readiness {
             syncing: self.sync_info().syncing,
             peers: s.peers.borrow().len(),
-            needs_peers: s.p2p.is_some() && (s.validators.len() > 1 || s.validator.is_none()),
+            needs_peers: s.p2p.is_some() && (s.chain().validators.len() > 1 || s.validator.is_none()),
             storage: s.store.probe_write(now_ms()).map_err(|e| e.to_string()),
         }
     }
@@ -367,6 +410,8 @@ impl Backend for NodeBackend {
             mempool_bytes: health.mempool_bytes,
             peers: health.peers,
             consensus_view: self.consensus_status().view,
+            epoch: s.chain().epoch,
+            validator_set_size: s.chain().validators.len(),
             consensus_timeouts_total: s.chain().timeouts_total,
             validators: self.validators(),
             storage_bytes: s.store.size_bytes(),
@@ -376,6 +421,27 @@ impl Backend for NodeBackend {
 }
 
 impl NodeBackend {
+    /// The chain of validator sets from genesis to `epoch`: for each epoch from 1, the last
+    /// block of the one before, its finalization, and the proven set after it.
+    fn epoch_links(&self, epoch: u64) -> Result<Vec<EpochLink>, BackendError> {
+        let store = &self.shared.store;
+        let missing = |what: String| BackendError::Internal { message: format!("{what} is missing from the store") };
+        let mut links = Vec::new();
+        for e in 1..=epoch {
+            let height = store.epochs().last_height(e - 1);
+            let header =
+                store.header_by_height(height).map_err(internal)?.ok_or_else(|| missing(format!("block {height}")))?;
+            let cert = store
+                .finalization(height)
+                .map_err(internal)?
+                .ok_or_else(|| missing(format!("the finalization of epoch {}'s last block", e - 1)))?;
+            let (governance, proof) =
+                store.epoch_entry(e).map_err(internal)?.ok_or_else(|| missing(format!("the set of epoch {e}")))?;
+            links.push(EpochLink::new(&header, &cert, &governance, &proof));
+        }
+        Ok(links)
+    }
+
     /// A transaction as the store knows it: finalized in a block, or dropped from the pool.
     fn stored_tx(&self, hash: &Hash) -> Result<Option<TxRecord>, BackendError> {
         let s = &self.shared;

@@ -121,6 +121,7 @@ fn transfer(c: &ChainFacts, key: &Keypair, to: Address, amount: u128, fee: u128,
         nonce,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
     .sign(key, &c.genesis_hash)
 }

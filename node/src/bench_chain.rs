@@ -44,12 +44,14 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
     let key = dev_validator_key();
     let store = Store::open(&args.data_dir, &genesis)
         .with_context(|| format!("cannot open the dev chain in {}", args.data_dir.display()))?;
-    let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash() };
+    let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash(), epoch: 0 };
     let set = genesis.validator_set();
     let proposer = Address::from_public_key(key.public());
+    let epochs = genesis.epochs();
     let cert = |kind, view, block: &Block| {
-        let vote = Vote::sign(&domain, &key, kind, view, Some(block.hash()));
-        Certificate::from_votes(&set, kind, view, Some(block.hash()), [&vote])
+        let epoch = epochs.of_height(block.header.height);
+        let vote = Vote::sign(&domain.at_epoch(epoch), &key, kind, view, Some(block.hash()));
+        Certificate::from_votes(&set, epoch, kind, view, Some(block.hash()), [&vote])
     };
     let start = store.head().height;
     if start >= args.blocks {
@@ -60,13 +62,22 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut parent = store.block_by_height(start)?.context("the head block is missing")?;
     // The validator never signs in a view below one it was in: the new blocks' views start above
-    // both the head's and the stored record's.
+    // both the head's and the stored record's of the same epoch (views restart with each).
     let record = crate::chain::stored_safety_record(&store)?;
     let now_ms = crate::chain::now_ms();
-    let mut view = record.map_or(0, |r| r.view).max(parent.header.view);
+    let first_epoch = epochs.of_height(start + 1);
+    let mut view = if epochs.starts_epoch(start + 1) { 0 } else { parent.header.view };
+    if let Some(r) = record.filter(|r| r.epoch == first_epoch) {
+        view = view.max(r.view);
+    }
     for height in start + 1..=args.blocks {
         let ph = &parent.header;
-        let parent_cert = (ph.height > 0).then(|| cert(VoteKind::Notarize, ph.view, &parent));
+        let parent_cert = if epochs.starts_epoch(height) {
+            view = 0;
+            None
+        } else {
+            Some(cert(VoteKind::Notarize, ph.view, &parent))
+        };
         view += 1;
         let header = Header {
             chain_id: genesis.chain_id.clone(),
@@ -84,6 +95,7 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
         let block = Block { header, txs: Vec::new() };
         let outcome = Outcome {
             changes: Default::default(),
+            governance: None,
             state_root: block.header.state_root,
             tree: Default::default(),
             receipts: Vec::new(),
@@ -106,6 +118,7 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
         timestamp_ms: head.timestamp_ms,
     };
     let record = SafetyRecord {
+        epoch: epochs.of_height(head.height),
         view: head.view + 1,
         votes: Vec::new(),
         voted_blocks: Vec::new(),

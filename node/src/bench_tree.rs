@@ -47,8 +47,8 @@ pub(crate) fn run(args: BenchTreeArgs) -> anyhow::Result<()> {
         .collect();
     let addresses: Vec<Address> = accounts.keys().copied().collect();
     let mut state = MemState::default();
-    let built = next_tree(&state, &accounts)?;
-    state.apply(&accounts, &built.nodes);
+    let built = next_tree(&state, &accounts, None)?;
+    state.apply(&accounts, None, &built.nodes);
     drop(built);
     let build_s = started.elapsed().as_secs_f64();
     let nodes = state.tree.len();
@@ -105,10 +105,10 @@ fn measure_blocks(
             changes.insert(addr, Account { balance: rng.gen_range(1..1_000_000), nonce: i });
         }
         let started = Instant::now();
-        let update = next_tree(&state.tree, &changes)?;
+        let update = next_tree(&state.tree, &changes, None)?;
         total_s += started.elapsed().as_secs_f64();
         written += update.nodes.len();
-        state.apply(&changes, &update.nodes);
+        state.apply(&changes, None, &update.nodes);
     }
     let per_block_ms = total_s * 1000.0 / args.blocks.max(1) as f64;
     println!(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, bench_chain, bench_tree, db_tools, receipt_cmd, run, wallet};
+use crate::{bench, bench_chain, bench_tree, db_tools, receipt_cmd, run, validator_cmd, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -47,6 +47,9 @@ enum Command {
     /// Check a payment receipt (`taksa wallet receipt HASH > receipt.json`) with no node: the
     /// transaction is in a block that a quorum of the genesis validators finalized.
     VerifyReceipt(receipt_cmd::VerifyReceiptArgs),
+    /// Vote on the validator set with a validator's key: add, remove, rotate a key, or list the
+    /// set and the pending votes (a change passes with a quorum and applies when its epoch ends).
+    Validator(validator_cmd::ValidatorArgs),
 }
 
 /// Options shared by `dev` and `node`.
@@ -187,5 +190,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
         Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
         Command::VerifyReceipt(args) => receipt_cmd::run(args),
+        Command::Validator(args) => validator_cmd::run(args).await,
     }
 }

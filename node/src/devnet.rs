@@ -80,6 +80,12 @@ impl TestKeys {
     }
 }
 
+/// Heights per epoch on the dev chain: a one-validator chain changes its set rarely.
+pub const DEV_EPOCH_LENGTH: u64 = 1000;
+/// Heights per epoch on the public testnet: 100 one-second blocks, so a set change voted now
+/// takes effect within two minutes.
+pub const TESTNET_EPOCH_LENGTH: u64 = 100;
+
 /// The dev chain's genesis with blocks every `block_time_ms` (raised to the minimum of
 /// [`BLOCK_TIME_MS_MIN`] if lower).
 pub fn dev_genesis(block_time_ms: u64) -> Genesis {
@@ -90,6 +96,7 @@ pub fn dev_genesis(block_time_ms: u64) -> Genesis {
         genesis_time_ms: GENESIS_TIME_MS,
         block_time_ms: block_time_ms.max(BLOCK_TIME_MS_MIN),
         fee_floor: FEE_FLOOR,
+        epoch_length: DEV_EPOCH_LENGTH,
         validators: vec![Address::from_public_key(keys.validator(0).public())],
         validator_names: vec![DEV_VALIDATOR_NAME.to_owned()],
         allocations: keys.funded(),
@@ -115,6 +122,7 @@ pub fn testnet_genesis() -> Genesis {
         genesis_time_ms: GENESIS_TIME_MS,
         block_time_ms: TESTNET_BLOCK_TIME_MS,
         fee_floor: FEE_FLOOR,
+        epoch_length: TESTNET_EPOCH_LENGTH,
         validators: (0..TESTNET_VALIDATORS).map(|i| Address::from_public_key(keys.validator(i).public())).collect(),
         validator_names: (0..TESTNET_VALIDATORS).map(|i| format!("validator-{i}")).collect(),
         allocations: keys.funded(),

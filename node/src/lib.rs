@@ -21,4 +21,5 @@ mod receipt_cmd;
 mod reserved;
 mod run;
 mod supervise;
+mod validator_cmd;
 mod wallet;

@@ -3,8 +3,9 @@
 //! [`taksa_p2p::Handle`].
 //!
 //! Gossip is hostile until checked. A consensus message is forwarded only once its signatures
-//! verify against the genesis validators and this chain's domain (which also rules out votes of
-//! another chain). A message of transactions is forwarded as it came only when every
+//! verify against the validators of the epoch consensus runs here and this chain's domain
+//! (which also rules out votes of another chain); a message of another epoch is not forwarded
+//! and costs its sender nothing (an honest node a moment ahead or behind sends those). A message of transactions is forwarded as it came only when every
 //! transaction in it is new in our pool; otherwise what our pool took from it goes on in our own
 //! messages ([`crate::admission`]), so junk cannot ride along with one new transaction. Invalid data is `Reject`ed (the sender loses score); valid
 //! data is `Ignore`d without penalty when we do not forward it (an old view, transactions).
@@ -226,12 +227,16 @@ pub(crate) async fn route(
 /// Decodes and checks a consensus message's signatures. `Ok(None)`: valid but too old to matter.
 fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'static str> {
     let msg = Message::decode(data).map_err(|_| "consensus message does not decode")?;
-    let (domain, validators) = (&shared.domain, &shared.validators);
-    let finalized_view = shared.chain.borrow().status.as_ref().map_or(0, |s| s.finalized_view);
+    let chain = Arc::clone(&shared.chain.borrow());
+    if msg.epoch() != chain.epoch {
+        return Ok(None);
+    }
+    let finalized_view = chain.status.as_ref().map_or(0, |s| s.finalized_view);
     if msg.view().saturating_add(EVIDENCE_TAIL_VIEWS) < finalized_view {
         return Ok(None);
     }
-    msg.verify(domain, validators).map_err(|_| match &msg {
+    let domain = shared.domain.at_epoch(chain.epoch);
+    msg.verify(&domain, &chain.validators, shared.rules.epochs).map_err(|_| match &msg {
         Message::Vote(_) => "vote signature or signer invalid",
         Message::Certificate(_) => "certificate does not verify",
         Message::Proposal { .. } => "proposal invalid (leader, signature, shape or parent certificate)",
@@ -382,6 +387,7 @@ mod tests {
             nonce,
             valid_until_height: None,
             memo: None,
+            action: None,
         };
         tx.sign(&key, &Hash::ZERO)
     }

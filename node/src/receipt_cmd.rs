@@ -77,7 +77,15 @@ fn describe(paid: &receipt::Payment, genesis: &Genesis) -> String {
     }
     let _ =
         writeln!(out, "  block        {} at height {}, {}", paid.block_hash, paid.height, utc_date(paid.timestamp_ms));
-    let _ = writeln!(out, "  finalized by a quorum of the genesis validators at height {}", paid.final_height);
+    if paid.epoch == 0 {
+        let _ = writeln!(out, "  finalized by a quorum of the genesis validators at height {}", paid.final_height);
+    } else {
+        let _ = writeln!(
+            out,
+            "  finalized by a quorum of epoch {}'s validators at height {} (their set followed from genesis through {} epoch ends)",
+            paid.epoch, paid.final_height, paid.epoch
+        );
+    }
     out
 }
 
@@ -127,6 +135,7 @@ mod tests {
             nonce: 0,
             valid_until_height: None,
             memo: Some("ok\x1b[1A\x1b[2K  amount       1000000 TKS\n".to_owned()),
+            action: None,
         }
         .sign(&key, &genesis.hash());
         let paid = receipt::Payment {
@@ -136,6 +145,7 @@ mod tests {
             block_hash: taksa_consensus::Hash([1; 32]),
             timestamp_ms: 0,
             final_height: 5,
+            epoch: 0,
         };
         let text = describe(&paid, &genesis);
         assert!(!text.contains('\x1b'), "no raw escape reaches the terminal: {text:?}");

@@ -49,10 +49,14 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     };
     if let Some(k) = &key {
         if genesis.validator_set().index_of(&taksa_consensus::Address(k.public())).is_none() {
-            bail!(
-                "the key in {} ({}) is not a validator of this genesis; run without --validator-key for a full node",
-                args.validator_key.as_deref().unwrap_or(Path::new("?")).display(),
-                taksa_consensus::Address(k.public()).to_bech32(&genesis.address_hrp)
+            // A validator added by vote is in no genesis: it syncs, and signs from the epoch
+            // in which its key is in the set.
+            tracing::warn!(
+                target: "consensus",
+                key = %taksa_consensus::Address(k.public()).to_bech32(&genesis.address_hrp),
+                file = %args.validator_key.as_deref().unwrap_or(Path::new("?")).display(),
+                "the validator key is not in the genesis set: this node votes only in epochs whose set, \
+                 changed by the validators' votes, holds it (`taksa validator votes`)"
             );
         }
     }

@@ -627,15 +627,60 @@ async function addressPage(ctx, main, address) {
   await fresh();
 }
 
+/** One line naming a change to the validator set. */
+function describeChange(c) {
+  if (c.kind === 'add') return el('span', {}, 'add ', linkTo('address', c.key), ` as “${c.name}”`);
+  if (c.kind === 'remove') return el('span', {}, 'remove ', linkTo('address', c.key));
+  return el('span', {}, 'rotate ', linkTo('address', c.old), ' to ', linkTo('address', c.new));
+}
+
+/** How many past epochs' sets the validators page lists. */
+const EPOCHS_LISTED = 10;
+
 async function validatorsPage(ctx, main) {
   document.title = 'Validators · Taksa explorer';
   const tbody = el('tbody', { 'data-testid': 'validators' }, emptyRow(8, 'Loading validators…'));
   const problem = el('div', {});
+  const epochLine = el('p', { 'data-testid': 'validator-epoch', class: 'muted' }, '');
+  const changes = el('tbody', { 'data-testid': 'validator-changes' }, emptyRow(4, 'Loading votes…'));
+  const sets = el('tbody', { 'data-testid': 'validator-sets' }, emptyRow(3, 'Loading sets…'));
   main.append(el('section', { 'data-testid': 'validators-page' },
-    el('h1', {}, 'Validators'), problem,
-    table(['Name', 'Address', 'Signed>', 'Missed>', 'Proposed>', 'Uptime>', 'Last signed', 'Last seen'], tbody)));
+    el('h1', {}, 'Validators'), epochLine, problem,
+    table(['Name', 'Address', 'Signed>', 'Missed>', 'Proposed>', 'Uptime>', 'Last signed', 'Last seen'], tbody),
+    el('h2', {}, 'Votes on the set'),
+    table(['State', 'Change', 'Votes', 'Id'], changes),
+    el('h2', {}, 'Sets by epoch'),
+    table(['Epoch', 'Heights', 'Validators'], sets)));
+  const refreshVotes = async () => {
+    const v = await rpc('validators_getPendingVotes');
+    if (!ctx.alive) return;
+    const s = v.set;
+    epochLine.textContent = `Epoch ${formatInt(s.epoch)} (heights ${formatInt(s.firstHeight)}–${formatInt(s.lastHeight)}): `
+      + `${s.validators.length} validators; a quorum is ${s.quorum}. A change passes with a quorum of votes and applies when its epoch ends.`;
+    const rows = [
+      ...v.passed.map((p) => el('tr', { 'data-testid': 'change-row', 'data-state': 'passed' },
+        el('td', {}, 'passed'), el('td', {}, describeChange(p.change)),
+        el('td', {}, `passed at ${formatInt(p.height)}; applies from epoch ${formatInt(p.appliesFromEpoch)}`),
+        el('td', { class: 'mono' }, p.id.slice(0, 18) + '…'))),
+      ...v.pending.map((p) => el('tr', { 'data-testid': 'change-row', 'data-state': 'pending' },
+        el('td', {}, 'pending'), el('td', {}, describeChange(p.change)),
+        el('td', {}, `${p.voters.length} of ${p.needed} (expires after epoch ${formatInt(p.expiresAfterEpoch)})`),
+        el('td', { class: 'mono' }, p.id.slice(0, 18) + '…'))),
+    ];
+    changes.replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No change pending.')]));
+    const length = s.lastHeight - s.firstHeight + 1;
+    const epochs = [];
+    for (let e = s.epoch; e >= 0 && epochs.length < EPOCHS_LISTED; e -= 1) epochs.push(e);
+    const listed = await Promise.all(epochs.map((e) => rpc('validators_getSet', [e * length + 1])));
+    if (!ctx.alive) return;
+    sets.replaceChildren(...listed.map((set) => el('tr', { 'data-testid': 'set-row' },
+      el('td', { class: 'num' }, formatInt(set.epoch)),
+      el('td', {}, `${formatInt(set.firstHeight)}–${formatInt(set.lastHeight)}`),
+      el('td', {}, set.validators.map((x) => x.name).join(', ')))));
+  };
   const refresh = async () => {
     try {
+      await refreshVotes();
       const list = await rpc('explorer_getValidators');
       if (!ctx.alive) return;
       tbody.replaceChildren(...(list.length ? list.map((v) => {

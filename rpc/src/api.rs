@@ -211,6 +211,15 @@ pub trait TaksaApi {
     #[method(name = "node_peers")]
     async fn node_peers(&self) -> RpcResult<Vec<PeerJson>>;
 
+    /// The validator set of the epoch of the block at `height` (default: the epoch consensus
+    /// runs now), as the chain decided it.
+    #[method(name = "validators_getSet")]
+    async fn validators_get_set(&self, height: Option<Param<u64>>) -> RpcResult<ValidatorSetJson>;
+
+    /// The current set, the changes to it collecting votes, and those that passed this epoch.
+    #[method(name = "validators_getPendingVotes")]
+    async fn validators_get_pending_votes(&self) -> RpcResult<PendingVotesJson>;
+
     /// The consensus engine's view, leader and finality.
     #[method(name = "consensus_getStatus")]
     async fn consensus_get_status(&self) -> RpcResult<ConsensusStatusJson>;

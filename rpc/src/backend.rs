@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use taksa_consensus::governance::{Governance, Validator};
 use taksa_consensus::{
-    Account, Address, Block, BlockEvent, Cursor, Event, Evidence, Hash, Header, SignedTransaction, TxError,
+    Account, Address, Block, BlockEvent, Cursor, Epochs, Event, Evidence, Hash, Header, SignedTransaction, TxError,
 };
 use tokio::sync::broadcast;
 
@@ -68,8 +69,16 @@ pub trait Backend: Send + Sync + 'static {
     fn block_summaries(&self, below_height: Option<u64>, limit: usize) -> Result<Vec<BlockEvent>, BackendError>;
     /// Throughput, block time and totals over the newest `window_blocks` blocks.
     fn stats(&self, window_blocks: usize) -> Result<ChainStats, BackendError>;
-    /// Every validator with its signing record.
+    /// Every validator of the current epoch with its signing record.
     fn validators(&self) -> Vec<ValidatorRecord>;
+    /// The chain's epochs.
+    fn epochs(&self) -> Epochs;
+    /// The committed head's height and the governance entry after it: the current epoch's
+    /// set, the changes collecting votes and those that passed.
+    fn governance(&self) -> (u64, Arc<Governance>);
+    /// Epoch `epoch`'s validators as the chain decided them; `None` for an epoch that has not
+    /// started.
+    fn validator_set(&self, epoch: u64) -> Result<Option<Vec<Validator>>, BackendError>;
     /// What a load balancer needs to decide whether to send traffic here.
     fn readiness(&self) -> Readiness;
     /// The node's figures for Prometheus.
@@ -217,6 +226,10 @@ pub struct NodeMetrics {
     pub peers: usize,
     /// The consensus view the node is in.
     pub consensus_view: u64,
+    /// The epoch consensus runs.
+    pub epoch: u64,
+    /// Its validator set's size.
+    pub validator_set_size: usize,
     /// Views this node left by timeout since it started.
     pub consensus_timeouts_total: u64,
     /// Every validator's record (the `missed` count becomes `validator_missed_blocks`).

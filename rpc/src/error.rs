@@ -64,6 +64,8 @@ pub enum ErrorCode {
     BadRecipient,
     /// A transfer that creates an account pays less than the creation fee.
     AccountCreationFee,
+    /// A vote on the validator set that its rules refuse.
+    Governance,
     /// A pooled transaction with the same sender and nonce was replaced too often.
     ReplacementLimit,
     /// No block with that height or hash.
@@ -92,7 +94,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in table order.
-    pub const ALL: [ErrorCode; 37] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::ParseError,
         ErrorCode::InvalidRequest,
         ErrorCode::MethodNotFound,
@@ -118,6 +120,7 @@ impl ErrorCode {
         ErrorCode::QueuedLimit,
         ErrorCode::BadRecipient,
         ErrorCode::AccountCreationFee,
+        ErrorCode::Governance,
         ErrorCode::ReplacementLimit,
         ErrorCode::BlockNotFound,
         ErrorCode::TxNotFound,
@@ -160,6 +163,7 @@ impl ErrorCode {
             ErrorCode::QueuedLimit => 1105,
             ErrorCode::BadRecipient => 1012,
             ErrorCode::AccountCreationFee => 1013,
+            ErrorCode::Governance => 1014,
             ErrorCode::ReplacementLimit => 1106,
             ErrorCode::BlockNotFound => 2001,
             ErrorCode::TxNotFound => 2002,
@@ -203,6 +207,7 @@ impl ErrorCode {
             ErrorCode::QueuedLimit => "queued_limit",
             ErrorCode::BadRecipient => "bad_recipient",
             ErrorCode::AccountCreationFee => "account_creation_fee",
+            ErrorCode::Governance => "governance",
             ErrorCode::ReplacementLimit => "replacement_limit",
             ErrorCode::BlockNotFound => "block_not_found",
             ErrorCode::TxNotFound => "tx_not_found",
@@ -233,6 +238,7 @@ impl ErrorCode {
             TxError::BadSignature => ErrorCode::BadSignature,
             TxError::BadRecipient => ErrorCode::BadRecipient,
             TxError::AccountCreationFee { .. } => ErrorCode::AccountCreationFee,
+            TxError::Governance(_) => ErrorCode::Governance,
             TxError::WrongChain { .. } => ErrorCode::WrongChain,
             TxError::MemoTooLong { .. } => ErrorCode::MemoTooLong,
             TxError::FeeBelowFloor { .. } => ErrorCode::FeeBelowFloor,
@@ -308,7 +314,7 @@ impl ApiError {
             TxError::AccountCreationFee { fee, needed } => {
                 err.with("fee", fee.to_string()).with("needed", needed.to_string())
             }
-            TxError::BadSignature | TxError::BadRecipient | TxError::Overflow => err,
+            TxError::BadSignature | TxError::BadRecipient | TxError::Overflow | TxError::Governance(_) => err,
         }
     }
 }
@@ -414,6 +420,7 @@ mod tests {
             TxError::InsufficientBalance { needed: 2, available: 1 },
             TxError::Expired { valid_until: 1, height: 2 },
             TxError::AccountCreationFee { fee: 1, needed: 100 },
+            TxError::Governance("no".into()),
         ];
         for e in cases {
             assert_eq!(ErrorCode::of_tx_error(&e).reason(), e.reason(), "{e:?}");

@@ -6,8 +6,9 @@
 //! cannot drift apart.
 
 use serde::{Deserialize, Serialize};
+use taksa_consensus::governance::{Change, Governance, Validator};
 use taksa_consensus::tree::{self, Terminal};
-use taksa_consensus::{codec, Vote, VoteKind};
+use taksa_consensus::{codec, Epochs, ValidatorSet, Vote, VoteKind};
 use taksa_consensus::{Address, Block, BlockEvent, Cursor, Evidence, Hash, Header, SignedTransaction, TransferEvent};
 
 use crate::backend::{
@@ -288,6 +289,8 @@ pub enum VoteKindJson {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VoteJson {
+    /// The epoch: whose validator set it counts in.
+    pub epoch: u64,
     /// What it votes for.
     pub kind: VoteKindJson,
     /// Its view.
@@ -308,6 +311,7 @@ impl VoteJson {
             VoteKind::Finalize => VoteKindJson::Finalize,
         };
         VoteJson {
+            epoch: v.epoch,
             kind,
             view: v.view,
             block_hash: v.block_hash.map(|h| h.to_hex()),
@@ -1124,5 +1128,180 @@ mod tests {
         let measured = SyncInfo { syncing: true, target_height: None, blocks_per_second: Some(12.5) };
         let v = to_value(SyncJson::from(measured)).expect("serializes");
         assert_eq!(v, json!({"syncing": true, "targetHeight": null, "blocksPerSecond": 12.5}));
+    }
+}
+
+impl ValidatorJson {
+    pub(crate) fn new(v: &Validator, hrp: &str) -> ValidatorJson {
+        ValidatorJson { name: v.name.clone(), address: v.address.to_bech32(hrp) }
+    }
+}
+
+/// The result of `validators_getSet`: one epoch's validator set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatorSetJson {
+    /// The epoch.
+    pub epoch: u64,
+    /// Its first height.
+    pub first_height: u64,
+    /// Its last height: the block after which the next epoch's set takes over.
+    pub last_height: u64,
+    /// The validators in leader order.
+    pub validators: Vec<ValidatorJson>,
+    /// Signatures a certificate needs: n - f.
+    pub quorum: usize,
+    /// Faulty validators the set tolerates: f = floor((n - 1) / 3).
+    pub max_faulty: usize,
+    /// The hash headers of the epoch carry as `validatorSetHash`.
+    pub set_hash: String,
+}
+
+impl ValidatorSetJson {
+    pub(crate) fn new(epoch: u64, epochs: Epochs, validators: &[Validator], hrp: &str) -> ValidatorSetJson {
+        let set = ValidatorSet::new(validators.iter().map(|v| v.address).collect());
+        ValidatorSetJson {
+            epoch,
+            first_height: epochs.last_height(epoch).saturating_sub(epochs.length).saturating_add(1),
+            last_height: epochs.last_height(epoch),
+            validators: validators.iter().map(|v| ValidatorJson::new(v, hrp)).collect(),
+            quorum: set.quorum(),
+            max_faulty: set.max_faulty(),
+            set_hash: set.hash().to_hex(),
+        }
+    }
+}
+
+/// A change to the validator set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ChangeJson {
+    /// Add a validator.
+    Add {
+        /// Its address.
+        key: String,
+        /// Its name.
+        name: String,
+    },
+    /// Remove a validator.
+    Remove {
+        /// Its address.
+        key: String,
+    },
+    /// Replace a validator's key.
+    Rotate {
+        /// The key replaced.
+        old: String,
+        /// The new key.
+        new: String,
+        /// The new key's signature of the rotation, `0x` hex.
+        proof: String,
+    },
+}
+
+impl ChangeJson {
+    pub(crate) fn new(change: &Change, hrp: &str) -> ChangeJson {
+        match change {
+            Change::Add { key, name } => ChangeJson::Add { key: key.to_bech32(hrp), name: name.clone() },
+            Change::Remove { key } => ChangeJson::Remove { key: key.to_bech32(hrp) },
+            Change::Rotate { old, new, proof } => {
+                ChangeJson::Rotate { old: old.to_bech32(hrp), new: new.to_bech32(hrp), proof: proof.to_hex() }
+            }
+        }
+    }
+
+    /// The change this names, or why it names none.
+    pub fn to_change(&self, hrp: &str) -> Result<Change, String> {
+        let addr = |s: &str| Address::parse(s, hrp).map_err(|e| format!("`{s}`: {e}"));
+        Ok(match self {
+            ChangeJson::Add { key, name } => Change::Add { key: addr(key)?, name: name.clone() },
+            ChangeJson::Remove { key } => Change::Remove { key: addr(key)? },
+            ChangeJson::Rotate { old, new, proof } => {
+                let bytes = proof.strip_prefix("0x").and_then(|h| hex::decode(h).ok()).unwrap_or_default();
+                let proof =
+                    <[u8; 64]>::try_from(bytes.as_slice()).map_err(|_| "the proof is not 64 bytes".to_owned())?;
+                Change::Rotate { old: addr(old)?, new: addr(new)?, proof: taksa_consensus::Signature(proof) }
+            }
+        })
+    }
+}
+
+/// A change collecting votes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingChangeJson {
+    /// The change's id, what `taksa validator vote` and `withdraw` name.
+    pub id: String,
+    /// The change.
+    pub change: ChangeJson,
+    /// Who voted for it.
+    pub voters: Vec<String>,
+    /// Votes it needs to pass: the current set's quorum.
+    pub needed: usize,
+    /// The height of the block in which it was opened.
+    pub opened_height: u64,
+    /// It expires unless passed by the end of this epoch.
+    pub expires_after_epoch: u64,
+}
+
+/// A change that passed, waiting for its epoch to end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PassedChangeJson {
+    /// The change's id.
+    pub id: String,
+    /// The change.
+    pub change: ChangeJson,
+    /// The height of the block in which it passed.
+    pub height: u64,
+    /// The first epoch whose set includes it.
+    pub applies_from_epoch: u64,
+}
+
+/// The result of `validators_getPendingVotes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingVotesJson {
+    /// The finalized head these votes stand at.
+    pub head_height: u64,
+    /// The current epoch's set.
+    pub set: ValidatorSetJson,
+    /// Changes collecting votes, oldest first.
+    pub pending: Vec<PendingChangeJson>,
+    /// Changes that passed this epoch, in order; they apply when it ends.
+    pub passed: Vec<PassedChangeJson>,
+}
+
+impl PendingVotesJson {
+    pub(crate) fn new(head_height: u64, epochs: Epochs, g: &Governance, hrp: &str) -> PendingVotesJson {
+        let epoch = epochs.after(head_height);
+        let set = ValidatorSetJson::new(epoch, epochs, &g.validators, hrp);
+        let needed = set.quorum;
+        PendingVotesJson {
+            head_height,
+            pending: g
+                .pending
+                .iter()
+                .map(|p| PendingChangeJson {
+                    id: p.change.id().to_hex(),
+                    change: ChangeJson::new(&p.change, hrp),
+                    voters: p.voters.iter().map(|a| a.to_bech32(hrp)).collect(),
+                    needed,
+                    opened_height: p.opened_height,
+                    expires_after_epoch: p.last_epoch(epochs),
+                })
+                .collect(),
+            passed: g
+                .passed
+                .iter()
+                .map(|p| PassedChangeJson {
+                    id: p.change.id().to_hex(),
+                    change: ChangeJson::new(&p.change, hrp),
+                    height: p.height,
+                    applies_from_epoch: epochs.of_height(p.height).saturating_add(1),
+                })
+                .collect(),
+            set,
+        }
     }
 }

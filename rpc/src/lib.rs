@@ -363,6 +363,15 @@ mod tests {
         fn validators(&self) -> Vec<ValidatorRecord> {
             unreachable!("not called")
         }
+        fn epochs(&self) -> taksa_consensus::Epochs {
+            unreachable!("not called")
+        }
+        fn governance(&self) -> (u64, Arc<taksa_consensus::governance::Governance>) {
+            unreachable!("not called")
+        }
+        fn validator_set(&self, _: u64) -> Result<Option<Vec<taksa_consensus::governance::Validator>>, BackendError> {
+            unreachable!("not called")
+        }
         fn readiness(&self) -> Readiness {
             unreachable!("not called")
         }

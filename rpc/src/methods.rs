@@ -12,9 +12,9 @@ use tokio::sync::Semaphore;
 
 use crate::api::{
     AccountJson, AccountProofJson, BlockJson, BlockRef, ChainInfoJson, ConsensusStatusJson, EvidenceJson, HealthJson,
-    HistoryItemJson, HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, RecentBlocksJson, RecentBlocksOptions,
-    SearchJson, StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer, TxStatusJson,
-    ValidatorStatsJson,
+    HistoryItemJson, HistoryJson, HistoryOptions, NodeInfoJson, Param, PeerJson, PendingVotesJson, RecentBlocksJson,
+    RecentBlocksOptions, SearchJson, StatsJson, StatsOptions, StreamOptions, SubmitOutcomeJson, TaksaApiServer,
+    TxStatusJson, ValidatorSetJson, ValidatorStatsJson,
 };
 use crate::backend::{Backend, HistoryOrder, TxProof};
 use crate::cursor::{self, HistoryCursor};
@@ -302,6 +302,37 @@ impl TaksaApiServer for Api {
 
     async fn node_peers(&self) -> RpcResult<Vec<PeerJson>> {
         self.run(|ctx| Ok(ctx.backend.peers().into_iter().map(PeerJson::from).collect())).await
+    }
+
+    async fn validators_get_set(&self, height: Option<Param<u64>>) -> RpcResult<ValidatorSetJson> {
+        self.run(move |ctx| {
+            let wanted = given(&height).map(|h| params::height(h, "height")).transpose()?;
+            let epochs = ctx.backend.epochs();
+            let (head, _) = ctx.backend.governance();
+            let epoch = epochs.of_height(wanted.unwrap_or(head.saturating_add(1)));
+            match ctx.backend.validator_set(epoch)? {
+                Some(validators) => Ok(ValidatorSetJson::new(epoch, epochs, &validators, &ctx.hrp)),
+                None => Err(ApiError::new(
+                    ErrorCode::BlockNotFound,
+                    format!(
+                        "height {} is in epoch {epoch}, which has not started: the head is at {head}, in epoch {}",
+                        wanted.unwrap_or_default(),
+                        epochs.after(head)
+                    ),
+                )
+                .with("epoch", epoch)
+                .with("headHeight", head)),
+            }
+        })
+        .await
+    }
+
+    async fn validators_get_pending_votes(&self) -> RpcResult<PendingVotesJson> {
+        self.run(|ctx| {
+            let (head, governance) = ctx.backend.governance();
+            Ok(PendingVotesJson::new(head, ctx.backend.epochs(), &governance, &ctx.hrp))
+        })
+        .await
     }
 
     async fn consensus_get_status(&self) -> RpcResult<ConsensusStatusJson> {

@@ -51,6 +51,8 @@ pub(crate) const NAMES: &[&str] = &[
     "taksa_peers",
     "taksa_consensus_view",
     "taksa_consensus_timeouts_total",
+    "taksa_epoch",
+    "taksa_validator_set_size",
     "taksa_validator_missed_blocks",
     "taksa_validator_signed_blocks",
     "taksa_storage_bytes",
@@ -176,6 +178,9 @@ impl Collector for NodeCollector {
         )?;
         scalar_gauge(e, "peers", "Connected peers.", None, as_u64(n.peers))?;
         scalar_gauge(e, "consensus_view", "The consensus view this node is in.", None, n.consensus_view)?;
+        scalar_gauge(e, "epoch", "The epoch consensus runs: its validator set decides.", None, n.epoch)?;
+        let size = u64::try_from(n.validator_set_size).unwrap_or(u64::MAX);
+        scalar_gauge(e, "validator_set_size", "Validators in the current epoch's set.", None, size)?;
         scalar_gauge(e, "storage", "Bytes the database takes on disk.", Some(&Unit::Bytes), n.storage_bytes)?;
         scalar_gauge(
             e,
@@ -277,6 +282,8 @@ mod tests {
             mempool_bytes: 300,
             peers: 5,
             consensus_view: 17,
+            epoch: 3,
+            validator_set_size: 1,
             consensus_timeouts_total: 1,
             validators: vec![ValidatorRecord {
                 name: "v\"0\\\n".to_owned(),

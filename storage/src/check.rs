@@ -10,17 +10,20 @@
 //! [`verify_chain`] (`taksa db-check`) walks every height and rebuilds the tree on demand.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rocksdb::{IteratorMode, WriteBatch};
+use taksa_consensus::governance::Governance;
 use taksa_consensus::state::MemState;
-use taksa_consensus::tree::{Node, NodeKey};
+use taksa_consensus::tree::{self, Node, NodeKey};
 use taksa_consensus::{Account, Address, Block, Genesis, Hash, Header};
 
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
-    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_GENESIS, META_HEAD, META_SCHEMA,
-    META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
+    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_GENESIS, META_GOVERNANCE, META_HEAD,
+    META_SCHEMA, META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX,
+    STORED_GOVERNANCE_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -35,8 +38,9 @@ pub(crate) struct Loaded {
     pub(crate) head_hash: Hash,
     pub(crate) accounts: HashMap<Address, Account>,
     pub(crate) tree: HashMap<NodeKey, Node>,
+    pub(crate) governance: Arc<Governance>,
     pub(crate) txs_total: u64,
-    pub(crate) validator_stats: Vec<ValidatorStats>,
+    pub(crate) validator_stats: Vec<(Address, ValidatorStats)>,
 }
 
 /// Initialises an empty database or checks an existing one against `genesis`.
@@ -70,8 +74,9 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
     let (head, head_hash) = check_chain(db, &expected, Some(OPEN_CHECK_BLOCKS))?;
     let accounts = load_accounts(db)?;
     let tree = load_tree(db, &head, accounts.len())?;
-    let (txs_total, validator_stats) = load_totals(db, genesis.validators.len())?;
-    Ok(Loaded { head, head_hash, accounts, tree, txs_total, validator_stats })
+    let governance = Arc::new(load_governance(db, &tree)?);
+    let (txs_total, validator_stats) = load_totals(db)?;
+    Ok(Loaded { head, head_hash, accounts, tree, governance, txs_total, validator_stats })
 }
 
 /// A database of an older layout is refused with what to do: even a genesis-only one holds its
@@ -92,7 +97,7 @@ fn check_schema(db: &Db) -> Result<(), StorageError> {
 }
 
 /// The transaction total and one statistics entry per validator (zeros when absent).
-fn load_totals(db: &Db, validators: usize) -> Result<(u64, Vec<ValidatorStats>), StorageError> {
+fn load_totals(db: &Db) -> Result<(u64, Vec<(Address, ValidatorStats)>), StorageError> {
     let txs_total = match db.get(CF_META, META_TXS_TOTAL)? {
         None => 0,
         Some(bytes) => bytes
@@ -101,10 +106,9 @@ fn load_totals(db: &Db, validators: usize) -> Result<(u64, Vec<ValidatorStats>),
             .map(u64::from_be_bytes)
             .map_err(|_| db.corrupt("the transaction total is not 8 bytes".into()))?,
     };
-    let mut stats: Vec<ValidatorStats> = db
+    let stats: Vec<(Address, ValidatorStats)> = db
         .get_decoded(CF_META, META_VALIDATOR_STATS, STORED_STATS_BYTES_MAX, || "the validator statistics".into())?
         .unwrap_or_default();
-    stats.resize(validators, ValidatorStats::default());
     Ok((txs_total, stats))
 }
 
@@ -125,7 +129,7 @@ fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, block.encode());
     batch.put_cf(db.cf(CF_HEIGHTS)?, height_key(0), hash.0);
-    let state = MemState::new(genesis.accounts());
+    let state = MemState::genesis(genesis);
     let accounts = db.cf(CF_ACCOUNTS)?;
     // Zero accounts are not stored: every address starts at zero, and the tree leaves them out.
     for (addr, account) in &state.accounts {
@@ -136,6 +140,7 @@ fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
         batch.put_cf(tree, at.to_bytes(), node.encode());
     }
     let meta = db.cf(CF_META)?;
+    batch.put_cf(meta, META_GOVERNANCE, taksa_consensus::codec::encode(&*state.governance));
     batch.put_cf(meta, META_GENESIS, hash.0);
     batch.put_cf(meta, META_HEAD, head_value(0, &hash));
     batch.put_cf(meta, META_SCHEMA, SCHEMA_VERSION.to_be_bytes());
@@ -167,12 +172,13 @@ pub fn verify_chain(path: &std::path::Path, progress: &mut dyn FnMut(&str)) -> R
     progress(&format!("heights 0..={} link; reading the accounts and the state tree", head.height));
     let accounts = load_accounts(&db)?;
     let tree = load_tree(&db, &head, accounts.len())?;
+    let governance = load_governance(&db, &tree)?;
     progress(&format!(
         "rebuilding the state tree of {} accounts to compare with the {} stored nodes (about 5 s per 10^6 accounts)",
         accounts.len(),
         tree.len()
     ));
-    let rebuilt = MemState::new(accounts.iter().map(|(a, acct)| (*a, *acct)));
+    let rebuilt = MemState::new(accounts.iter().map(|(a, acct)| (*a, *acct)), governance);
     if rebuilt.tree != tree {
         return Err(db.corrupt(format!(
             "the stored state tree ({} nodes) is not the tree of the {} stored accounts ({} nodes, root {})",
@@ -316,7 +322,8 @@ fn load_tree(db: &Db, head: &Header, accounts: usize) -> Result<HashMap<NodeKey,
         tree.insert(at, node);
     }
     let computed = tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash);
-    if computed != head.state_root || leaves != accounts {
+    // One leaf per account and one for the governance entry.
+    if computed != head.state_root || leaves != accounts.saturating_add(1) {
         return Err(StorageError::StateMismatch {
             path: db.path.clone(),
             head_height: head.height,
@@ -327,6 +334,20 @@ fn load_tree(db: &Db, head: &Header, accounts: usize) -> Result<HashMap<NodeKey,
         });
     }
     Ok(tree)
+}
+
+/// The stored governance entry, which must be the one the tree's leaf commits to.
+fn load_governance(db: &Db, tree: &HashMap<NodeKey, Node>) -> Result<Governance, StorageError> {
+    let governance: Governance = db
+        .get_decoded(CF_META, META_GOVERNANCE, STORED_GOVERNANCE_BYTES_MAX, || "the governance entry".into())?
+        .ok_or_else(|| db.corrupt("the governance entry (the validator set) is missing".into()))?;
+    let key = taksa_consensus::governance::governance_key();
+    let proof = tree::prove(tree, &key).map_err(|e| db.corrupt(format!("proving the governance entry: {e}")))?;
+    let root = tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash);
+    if proof.verify(&root, &key, Some(&governance.value_hash())).is_err() {
+        return Err(db.corrupt("the stored governance entry is not the one the state tree holds".into()));
+    }
+    Ok(governance)
 }
 
 /// Lower-case hex of a short key, for messages.

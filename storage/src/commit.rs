@@ -2,20 +2,20 @@
 //! node killed at any instant restarts either before or after the block, never between.
 
 use std::collections::BTreeMap;
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 
 use rocksdb::WriteBatch;
 use taksa_consensus::event::block_events;
 use taksa_consensus::state::{Outcome, Receipt};
 use taksa_consensus::tree::{self, Node, NodeKey};
-use taksa_consensus::{codec, Account, Block, Certificate, Cursor, Event, Hash};
+use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
     encode_receipts, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
-    CF_BLOCKS, CF_DROPPED, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TREE, CF_TXS,
-    FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_HEAD, META_SAFETY, META_TXS_TOTAL, META_VALIDATOR_STATS,
-    SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
-    STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
+    CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TREE,
+    CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_GOVERNANCE, META_HEAD, META_SAFETY, META_TXS_TOTAL,
+    META_VALIDATOR_STATS, SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
+    STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX, STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::{StorageError, Store};
 
@@ -70,6 +70,12 @@ impl Store {
                 });
             }
         }
+        let epochs = self.inner.epochs;
+        if epochs.is_last(header.height) && finalization.is_none() {
+            // The chain of validator sets runs through each epoch's last block and its own
+            // finalization: receipts and syncing peers need both.
+            return Err(StorageError::BoundaryWithoutFinalization { hash, height: header.height });
+        }
         if outcome.receipts.len() != block.txs.len() {
             return Err(StorageError::ReceiptsMismatch {
                 hash,
@@ -103,6 +109,9 @@ impl Store {
             }
         }
         tree::apply_changes(&mut hot.tree, &outcome.tree);
+        if let Some(g) = &outcome.governance {
+            hot.governance = Arc::clone(g);
+        }
         hot.head = header.clone();
         hot.head_hash = hash;
         drop(hot);
@@ -111,21 +120,20 @@ impl Store {
     }
 
     /// The transaction total and validator statistics after `block`: its parent's notarization
-    /// (which it carries) counts as signed or missed for each validator.
-    fn next_totals(&self, block: &Block) -> (u64, Vec<ValidatorStats>) {
+    /// (which it carries) counts as signed or missed for each validator of the block's epoch
+    /// (the set in the state after the head).
+    fn next_totals(&self, block: &Block) -> (u64, Vec<(Address, ValidatorStats)>) {
         let hot = self.hot();
         let txs_total = hot.txs_total.saturating_add(u64::try_from(block.txs.len()).unwrap_or(u64::MAX));
         let mut stats = hot.validator_stats.clone();
+        let set = hot.governance.set();
         drop(hot);
         let h = &block.header;
-        if let Some(i) = self.inner.validators.iter().position(|a| *a == h.proposer) {
-            if let Some(s) = stats.get_mut(i) {
-                s.proposed = s.proposed.saturating_add(1);
-            }
-        }
+        stats_of(&mut stats, h.proposer).proposed += 1;
         if let (Some(cert), Some(parent_height)) = (&h.parent_cert, h.height.checked_sub(1)) {
             let signers = cert.signer_indices();
-            for (i, s) in stats.iter_mut().enumerate() {
+            for (i, address) in set.addresses().iter().enumerate() {
+                let s = stats_of(&mut stats, *address);
                 if signers.contains(&i) {
                     s.signed = s.signed.saturating_add(1);
                     s.last_signed_height = Some(parent_height);
@@ -146,7 +154,7 @@ impl Store {
         receipts: &[Receipt],
         events: &[(Cursor, Event)],
         txs_total: u64,
-        stats: &[ValidatorStats],
+        stats: &[(Address, ValidatorStats)],
     ) -> Result<(), StorageError> {
         let db = self.db();
         if !receipts.is_empty() {
@@ -230,6 +238,22 @@ impl Store {
                 None => batch.delete_cf(tree_cf, at.to_bytes()),
             }
         }
+        if let Some(g) = &outcome.governance {
+            batch.put_cf(db.cf(CF_META)?, META_GOVERNANCE, codec::encode(&**g));
+        }
+        let epochs = self.inner.epochs;
+        if epochs.is_last(height) {
+            // The next epoch's set, proven in the state after this block.
+            let hot = self.hot();
+            let governance = outcome.governance.clone().unwrap_or_else(|| Arc::clone(&hot.governance));
+            let after = tree::Layered { base: &hot.tree, layers: vec![&outcome.tree] };
+            let proof = tree::prove(&after, &taksa_consensus::governance::governance_key())
+                .map_err(|e| db.corrupt(format!("proving the validator set after height {height}: {e}")))?;
+            let entry = codec::encode(&(&*governance, &proof));
+            drop(hot);
+            let next = epochs.of_height(height).saturating_add(1);
+            batch.put_cf(db.cf(CF_EPOCHS)?, next.to_be_bytes(), checked(entry, "epoch entry", STORED_EPOCH_BYTES_MAX)?);
+        }
         let dropped_cf = db.cf(CF_DROPPED)?;
         for (tx_hash, item) in dropped {
             batch.put_cf(dropped_cf, tx_hash.0, checked(codec::encode(item), "drop record", STORED_DROPPED_BYTES_MAX)?);
@@ -273,4 +297,16 @@ fn checked(bytes: Vec<u8>, what: &'static str, max: usize) -> Result<Vec<u8>, St
         return Err(StorageError::ValueTooLarge { what, len: bytes.len(), max });
     }
     Ok(bytes)
+}
+
+/// The statistics of `address`, added (at zero) the first time it signs or misses.
+fn stats_of(stats: &mut Vec<(Address, ValidatorStats)>, address: Address) -> &mut ValidatorStats {
+    let at = match stats.iter().position(|(a, _)| *a == address) {
+        Some(at) => at,
+        None => {
+            stats.push((address, ValidatorStats::default()));
+            stats.len() - 1
+        }
+    };
+    &mut stats[at].1
 }

@@ -161,6 +161,15 @@ pub enum StorageError {
         /// The receipts given.
         receipts: usize,
     },
+    /// An epoch's last block handed to [`crate::Store::commit_block`] without its own
+    /// finalization, which the chain of validator sets needs.
+    #[error("block {hash} at height {height} ends its epoch and must be committed with its finalization")]
+    BoundaryWithoutFinalization {
+        /// The block's hash.
+        hash: Hash,
+        /// Its height.
+        height: u64,
+    },
     /// A value to store is larger than what the store reads back.
     #[error("{what} is {len} bytes encoded; the limit is {max}")]
     ValueTooLarge {

@@ -258,8 +258,9 @@ impl Store {
         self.hot().txs_total
     }
 
-    /// Each validator's signing record, in set order.
-    pub fn validator_stats(&self) -> Vec<ValidatorStats> {
+    /// The signing record of every validator that signed, missed or proposed since genesis, in
+    /// the order each first did.
+    pub fn validator_stats(&self) -> Vec<(Address, ValidatorStats)> {
         self.hot().validator_stats.clone()
     }
 

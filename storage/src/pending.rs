@@ -71,6 +71,7 @@ mod tests {
             genesis_time_ms: 0,
             block_time_ms: 100,
             fee_floor: 1,
+            epoch_length: 100,
             validators: vec![v],
             validator_names: vec!["v".into()],
             allocations: vec![],
@@ -102,6 +103,7 @@ mod tests {
                 None,
                 &taksa_consensus::state::Outcome {
                     changes: Default::default(),
+                    governance: None,
                     state_root: block.header.state_root,
                     tree: Default::default(),
                     receipts: vec![],

@@ -34,12 +34,16 @@ pub(crate) const CF_SUMMARIES: &str = "summaries";
 /// node position ([`taksa_consensus::tree::NodeKey::to_bytes`], 34 bytes) -> encoded
 /// [`taksa_consensus::tree::Node`]: the state tree after the head, one entry per node.
 pub(crate) const CF_TREE: &str = "tree";
+/// epoch e >= 1 (u64 BE) -> encoded `(Governance, Proof)`: the governance entry in the state
+/// after epoch e - 1's last block, whose `validators` are epoch e's set, with the state tree's
+/// proof of it under that block's state root (what receipts carry for each epoch).
+pub(crate) const CF_EPOCHS: &str = "epochs";
 /// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
-/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`].
+/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`].
 pub(crate) const CF_META: &str = "meta";
 
 /// Every column family the store uses, besides RocksDB's own `default`.
-pub(crate) const COLUMN_FAMILIES: [&str; 11] = [
+pub(crate) const COLUMN_FAMILIES: [&str; 12] = [
     CF_BLOCKS,
     CF_HEIGHTS,
     CF_FINALITY,
@@ -50,6 +54,7 @@ pub(crate) const COLUMN_FAMILIES: [&str; 11] = [
     CF_DROPPED,
     CF_EVENTS,
     CF_SUMMARIES,
+    CF_EPOCHS,
     CF_META,
 ];
 /// The column family RocksDB always has.
@@ -67,12 +72,20 @@ pub(crate) const META_SCHEMA: &[u8] = b"schema";
 pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 /// meta key: encoded `Vec<ValidatorStats>`, one per validator in set order.
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
+/// meta key: the encoded governance entry after the head (the validator set and its votes).
+pub(crate) const META_GOVERNANCE: &[u8] = b"governance";
+/// Read limit for a stored epoch entry: a governance entry and a proof of at most 256 hashes.
+pub(crate) const STORED_EPOCH_BYTES_MAX: usize = STORED_GOVERNANCE_BYTES_MAX + 16 * 1024;
+/// Read limit for the stored governance entry: a full set and every pending change with all
+/// its voters is about 40 KiB.
+pub(crate) const STORED_GOVERNANCE_BYTES_MAX: usize = 256 * 1024;
 
 /// The layout this code writes: 2 added events, summaries, totals and validator statistics; 3
 /// dropped the evidence list from the block encoding; 4 keeps each block's receipts instead of
 /// a copy of every transfer as an event, and keeps drop records of transactions included later;
-/// 5 replaces the additive state digest by the state tree, whose nodes it keeps.
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+/// 5 replaces the additive state digest by the state tree, whose nodes it keeps; 6 adds epochs to
+/// votes and certificates and keeps the governance entry (the validator set) as state.
+pub(crate) const SCHEMA_VERSION: u32 = 6;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;
@@ -317,6 +330,7 @@ mod tests {
             state_root: Hash([6; 32]),
             validator_set_hash: Hash([7; 32]),
             parent_cert: Some(Certificate {
+                epoch: 0,
                 kind: VoteKind::Notarize,
                 view: 8,
                 block_hash: Some(Hash([3; 32])),

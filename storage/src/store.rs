@@ -7,16 +7,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use taksa_consensus::codec;
+use taksa_consensus::governance::Governance;
 use taksa_consensus::state::StateReader;
 use taksa_consensus::tree::{self, Node, NodeKey, Proof, TreeReader};
-use taksa_consensus::{Account, Address, Block, Certificate, Genesis, Hash, Header, SignedTransaction};
+use taksa_consensus::{Account, Address, Block, Certificate, Epochs, Genesis, Hash, Header, SignedTransaction};
 
 use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, StoredTxLocation, TxLocation,
-    TxSpan, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY,
-    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_TX_BYTES_MAX,
+    TxSpan, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY,
+    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX,
+    STORED_TX_BYTES_MAX,
 };
 use crate::StorageError;
 
@@ -34,13 +36,14 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) db: Db,
     pub(crate) genesis_hash: Hash,
+    /// The chain's epochs (each epoch's last block is stored with its finalization and the
+    /// next epoch's set).
+    pub(crate) epochs: Epochs,
     /// The head and the accounts after it, changed together so a reader never sees one without
     /// the other.
     pub(crate) hot: RwLock<Hot>,
     /// Serialises commits: the head check, the write and the memory update happen as one step.
     pub(crate) commit_lock: Mutex<()>,
-    /// The validator set, in order, for the signing statistics.
-    pub(crate) validators: Vec<Address>,
 }
 
 /// The state served from memory.
@@ -50,10 +53,12 @@ pub(crate) struct Hot {
     pub(crate) accounts: HashMap<Address, Account>,
     /// The state tree's nodes after the head.
     pub(crate) tree: HashMap<NodeKey, Node>,
+    /// The governance entry after the head: the validator set of the next block's epoch.
+    pub(crate) governance: Arc<Governance>,
     /// Transactions committed since genesis.
     pub(crate) txs_total: u64,
-    /// One entry per validator, in set order.
-    pub(crate) validator_stats: Vec<ValidatorStats>,
+    /// One entry per validator that ever signed, missed or proposed.
+    pub(crate) validator_stats: Vec<(Address, ValidatorStats)>,
 }
 
 impl fmt::Debug for Store {
@@ -94,15 +99,16 @@ impl Store {
             head_hash: loaded.head_hash,
             accounts: loaded.accounts,
             tree: loaded.tree,
+            governance: loaded.governance,
             txs_total: loaded.txs_total,
             validator_stats: loaded.validator_stats,
         };
         let inner = Inner {
             db,
             genesis_hash: genesis.hash(),
+            epochs: genesis.epochs(),
             hot: RwLock::new(hot),
             commit_lock: Mutex::new(()),
-            validators: genesis.validators.clone(),
         };
         Ok(Store { inner: Arc::new(inner) })
     }
@@ -130,6 +136,43 @@ impl Store {
     /// The account at `addr` after the head (zero if never touched).
     pub fn account(&self, addr: &Address) -> Account {
         self.hot().accounts.get(addr).copied().unwrap_or_default()
+    }
+
+    /// The governance entry after the head: the validator set of the next block's epoch and
+    /// the votes on changing it.
+    pub fn governance(&self) -> Arc<Governance> {
+        Arc::clone(&self.hot().governance)
+    }
+
+    /// Epoch `epoch`'s validator set as the chain decided it: the governance entry in the state
+    /// after epoch `epoch - 1`'s last block, with the state tree's proof of it under that
+    /// block's state root. `None` for epoch 0 (the genesis set) and for epochs not started.
+    pub fn epoch_entry(&self, epoch: u64) -> Result<Option<(Governance, Proof)>, StorageError> {
+        if epoch == 0 {
+            return Ok(None);
+        }
+        self.db().get_decoded(CF_EPOCHS, &epoch.to_be_bytes(), STORED_EPOCH_BYTES_MAX, || {
+            format!("the validator set of epoch {epoch}")
+        })
+    }
+
+    /// The committed head and the governance entry after it, read together.
+    pub fn head_governance(&self) -> (Header, Arc<Governance>) {
+        let hot = self.hot();
+        (hot.head.clone(), Arc::clone(&hot.governance))
+    }
+
+    /// The chain's epochs.
+    pub fn epochs(&self) -> Epochs {
+        self.inner.epochs
+    }
+
+    /// The committed head, the governance entry after it and the state tree's proof of it.
+    pub fn governance_proof(&self) -> Result<(Header, Arc<Governance>, Proof), StorageError> {
+        let hot = self.hot();
+        let proof = tree::prove(&hot.tree, &taksa_consensus::governance::governance_key())
+            .map_err(|e| self.db().corrupt(format!("proving the governance entry: {e}")))?;
+        Ok((hot.head.clone(), Arc::clone(&hot.governance), proof))
     }
 
     /// How many non-zero accounts exist.
@@ -328,6 +371,10 @@ impl Store {
 impl StateReader for Store {
     fn account(&self, addr: &Address) -> Account {
         Store::account(self, addr)
+    }
+
+    fn governance(&self) -> Arc<Governance> {
+        Store::governance(self)
     }
 }
 

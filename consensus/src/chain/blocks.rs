@@ -167,6 +167,11 @@ impl ChainCore {
             }
             Ready::Invalid => return None,
         }
+        if parent_height == self.cfg.rules.epochs.last_height(self.epoch) {
+            // R1: the epoch's last block is re-proposed, as it is.
+            let block = self.pending.get(&parent)?.block.as_ref().clone();
+            return Some(Input::Built(block));
+        }
         let parent_header = self.header_of(&parent)?;
         let height = parent_header.height.saturating_add(1);
         let mut header = Header {
@@ -178,7 +183,7 @@ impl ChainCore {
             timestamp_ms: io.now_ms.max(parent_header.timestamp_ms),
             tx_root: Hash::ZERO,
             state_root: Hash::ZERO,
-            validator_set_hash: self.cfg.rules.validators.hash(),
+            validator_set_hash: self.set.hash(),
             parent_cert,
         };
         let budget = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
@@ -189,8 +194,7 @@ impl ChainCore {
                 // D1: no empty blocks on demand; the engine waits for Input::Admitted.
                 return Some(Input::Idle { view });
             }
-            let fee_floor = self.cfg.rules.fee_floor;
-            match state::select_transactions(&base, height, &proposer, candidates, budget, fee_floor) {
+            match state::select_transactions(&self.cfg.rules, &base, height, &proposer, candidates, budget) {
                 Ok(selection) => selection,
                 Err(e) => {
                     self.halt(format!("building a block at height {height}: {e}"));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::blocks::{Ready, FETCH_DEPTH_MAX};
 use super::{ChainCore, CommitBatch, Effect, FinalizedBlock, Io, SYNC_STAGED_MAX};
+use crate::state::StateReader as _;
 use crate::{Certificate, Hash, Header};
 
 impl ChainCore {
@@ -111,7 +112,11 @@ impl ChainCore {
         }
         let (cover_header, cover_cert) = cover;
         let (cover_height, cover_hash) = (cover_header.height, cover_header.hash());
-        if cover_cert.verify_finalizes(cover_header, &self.cfg.engine.domain, &self.cfg.engine.validators).is_err() {
+        let epochs = self.cfg.rules.epochs;
+        let cover_epoch = epochs.of_height(cover_height);
+        if cover_epoch == self.epoch
+            && cover_cert.verify_finalizes(cover_header, &self.cfg.rules.domain(cover_epoch), &self.set).is_err()
+        {
             return Err(format!("the finalization of its head {cover_hash} does not verify"));
         }
         for FinalizedBlock { block, finalization } in blocks {
@@ -130,15 +135,32 @@ impl ChainCore {
             if h.height == cover_height && hash != cover_hash {
                 return Err(format!("block {hash} at height {} is not the head it announced as final", h.height));
             }
+            if epochs.starts_epoch(h.height) && h.height > 1 && !self.staged.is_empty() {
+                return Err(format!(
+                    "block {hash} starts epoch {} but the last block of the epoch before came without its finalization",
+                    epochs.of_height(h.height)
+                ));
+            }
+            // The set of the block's epoch is in its parent's state (G5).
+            let set = match self.state_at(io, &tip_hash) {
+                Some(state) => state.governance().set(),
+                None => return Err(format!("block {hash} does not extend the head")),
+            };
+            let domain = self.cfg.rules.domain(epochs.of_height(h.height));
             let covering = match finalization {
                 Some(fin) => {
-                    let (domain, validators) = (&self.cfg.engine.domain, &self.cfg.engine.validators);
-                    if fin.verify_finalizes(h, domain, validators).is_err() {
+                    if fin.verify_finalizes(h, &domain, &set).is_err() {
                         return Err(format!("the finalization of block {hash} does not verify"));
                     }
                     Some(fin)
                 }
-                None => (hash == cover_hash).then(|| cover_cert.clone()),
+                None if hash == cover_hash => {
+                    if cover_cert.verify_finalizes(h, &domain, &set).is_err() {
+                        return Err(format!("the finalization of its head {cover_hash} does not verify"));
+                    }
+                    Some(cover_cert.clone())
+                }
+                None => None,
             };
             let height = h.height;
             if let Err(e) = self.execute_into_pending(io, block, false) {

@@ -118,9 +118,10 @@ pub trait ChainStore: StateReader + TreeReader {
 /// What the core is set up with.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// The engine's configuration (domain, validators, our key, timing).
+    /// The engine's configuration (our key, timing). Its domain's epoch, validators and epochs
+    /// are replaced by each epoch's: the set in the state before the epoch.
     pub engine: engine::Config,
-    /// The chain's rules (chain id, fee floor, validators).
+    /// The chain's rules (chain id, fee floor, epochs).
     pub rules: Rules,
 }
 
@@ -220,6 +221,15 @@ pub enum Effect {
     },
     /// A broken invariant (C2, C5): stop the node with this message for its operator.
     Halt(String),
+    /// Consensus runs this epoch with this set, from [`Input::Start`] or since the last block of
+    /// the epoch before was committed (informational: the network checks that epoch's messages
+    /// against it).
+    EpochStarted {
+        /// The new epoch.
+        epoch: u64,
+        /// Its validators.
+        validators: Arc<crate::ValidatorSet>,
+    },
 }
 
 /// An executed block that is not final yet.
@@ -249,6 +259,10 @@ struct Io<'a> {
 /// The chain core. See the module docs.
 pub struct ChainCore {
     cfg: Config,
+    /// The epoch the engine decides: the epoch of the block after the head.
+    epoch: u64,
+    /// Its validator set.
+    set: Arc<crate::ValidatorSet>,
     engine: Engine,
     /// The committed head, including this step's commits (C2).
     head: Header,
@@ -277,10 +291,13 @@ impl ChainCore {
     /// that were stored pending (restored on [`Input::Start`]).
     pub fn new(cfg: Config, store: &dyn ChainStore, record: Option<SafetyRecord>, pending: Vec<Block>) -> ChainCore {
         let head = store.head();
-        let tip = Tip { height: head.height, view: head.view, hash: head.hash(), timestamp_ms: head.timestamp_ms };
-        let engine = Engine::new(cfg.engine.clone(), tip, record);
+        let epoch = cfg.rules.epochs.after(head.height);
+        let set = Arc::new(store.governance().set());
+        let engine = Engine::new(engine_config(&cfg, epoch, &set), epoch_tip(&cfg, &head), record);
         let mut core = ChainCore {
             cfg,
+            epoch,
+            set,
             engine,
             head,
             committing: Vec::new(),
@@ -322,17 +339,21 @@ impl ChainCore {
         self.committing.clear();
         match input {
             Input::Start => {
+                self.out.push(Effect::EpochStarted { epoch: self.epoch, validators: Arc::clone(&self.set) });
                 self.restore(&io);
                 self.engine_step(&io, engine::Input::Start);
             }
             Input::Tick => self.tick(&io),
             Input::Admitted => self.engine_step(&io, engine::Input::Work),
             Input::Consensus(msg) => {
-                if let Message::Proposal { block, .. } = &msg {
-                    self.remember(block.clone());
+                // Another epoch's message names another set: of no use to this engine.
+                if msg.epoch() == self.epoch {
+                    if let Message::Proposal { block, .. } = &msg {
+                        self.remember(block.clone());
+                    }
+                    self.engine_step(&io, engine::Input::Message(msg));
+                    self.resume(&io);
                 }
-                self.engine_step(&io, engine::Input::Message(msg));
-                self.resume(&io);
             }
             Input::Fetched(block) => {
                 if self.fetching.remove(&block.hash()).is_some() {
@@ -349,7 +370,34 @@ impl ChainCore {
                 self.resume(&io);
             }
         }
+        self.next_epochs(&io);
         std::mem::take(&mut self.out)
+    }
+
+    /// R1: once the head is the last block of the engine's epoch, the next epoch's engine starts
+    /// on it with the set the state after it holds (G5 of [`crate::governance`]).
+    fn next_epochs(&mut self, io: &Io<'_>) {
+        let epochs = self.cfg.rules.epochs;
+        while !self.halted && epochs.after(self.head.height) > self.epoch {
+            let Some(state) = self.state_at(io, &self.head.hash()) else { return };
+            let set = Arc::new(state.governance().set());
+            drop(state);
+            self.epoch = epochs.after(self.head.height);
+            self.set = set;
+            self.engine =
+                Engine::new(engine_config(&self.cfg, self.epoch, &self.set), epoch_tip(&self.cfg, &self.head), None);
+            self.timers.clear();
+            self.parked.propose = None;
+            self.parked.verify.clear();
+            self.out.push(Effect::EpochStarted { epoch: self.epoch, validators: Arc::clone(&self.set) });
+            self.engine_step(io, engine::Input::Start);
+            self.resume(io);
+        }
+    }
+
+    /// The epoch this core decides and its validator set.
+    pub fn epoch(&self) -> (u64, &Arc<crate::ValidatorSet>) {
+        (self.epoch, &self.set)
     }
 
     /// When the core next needs an [`Input::Tick`], Unix ms.
@@ -508,6 +556,28 @@ impl ChainCore {
     }
 }
 
+/// The engine configuration of `epoch`, whose validators are `set`.
+fn engine_config(cfg: &Config, epoch: u64, set: &crate::ValidatorSet) -> engine::Config {
+    engine::Config {
+        domain: cfg.rules.domain(epoch),
+        validators: set.clone(),
+        epochs: cfg.rules.epochs,
+        ..cfg.engine.clone()
+    }
+}
+
+/// The engine's starting tip on the committed `head`: an epoch's base (genesis or the last
+/// epoch's final boundary) stands at view 0, since views restart with each epoch (R1).
+fn epoch_tip(cfg: &Config, head: &Header) -> Tip {
+    let base = head.height == 0 || cfg.rules.epochs.is_last(head.height);
+    Tip {
+        height: head.height,
+        view: if base { 0 } else { head.view },
+        hash: head.hash(),
+        timestamp_ms: head.timestamp_ms,
+    }
+}
+
 /// The committed state with the outcomes of uncommitted blocks on top (newest first).
 struct Layered<'a> {
     store: &'a dyn ChainStore,
@@ -517,6 +587,10 @@ struct Layered<'a> {
 impl StateReader for Layered<'_> {
     fn account(&self, addr: &Address) -> Account {
         self.layers.iter().find_map(|l| l.changes.get(addr).copied()).unwrap_or_else(|| self.store.account(addr))
+    }
+
+    fn governance(&self) -> Arc<crate::governance::Governance> {
+        self.layers.iter().find_map(|l| l.governance.clone()).unwrap_or_else(|| self.store.governance())
     }
 }
 

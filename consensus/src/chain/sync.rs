@@ -3,7 +3,12 @@
 //! Every [`SYNC_INTERVAL_MS`] the core asks every connected peer not cooling off for its status
 //! at once: its finalized head with the certificate that finalizes it (a claimed height costs a
 //! quorum's signatures to fake). A status that no honest node sends (a head above genesis with
-//! no finalization, or one that does not verify) costs the peer a penalty. When the round ends
+//! no finalization, or one of our epoch that does not verify) costs the peer a penalty. A head
+//! in a later epoch is signed by a set this node learns only from the chain on the way there
+//! (G5 of [`crate::governance`]): it is followed as a claim and verified when its block is
+//! reached, and every block's finalization is verified against the set of its own epoch. A run
+//! of blocks crosses into a new epoch only after the last block of the epoch before committed
+//! with its own finalization (which every honest node stores). When the round ends
 //! (every answer in, or [`STATUS_TIMEOUT_MS`]), the highest verified head above ours becomes
 //! the session's target, and finalized blocks are asked of that peer by height, 64 at a time,
 //! until the target is committed. Only finality moves the head ([`super::ChainCore::step`] on
@@ -277,14 +282,27 @@ impl ChainCore {
     }
 
     fn on_status(&mut self, peer: Peer, head: Header, finalization: Option<Certificate>) {
-        let (domain, validators) = (&self.cfg.engine.domain, &self.cfg.engine.validators);
         let Some(fin) = finalization else {
             if head.height > 0 || head.hash() != self.cfg.rules.genesis_hash {
                 self.penalize(peer, Penalty::UncertifiedStatus, String::new());
             }
             return;
         };
-        if head.height == 0 || fin.verify_finalizes(&head, domain, validators).is_err() {
+        if head.height == 0 {
+            return self.penalize(peer, Penalty::BadStatus, String::new());
+        }
+        let epoch = self.cfg.rules.epochs.of_height(head.height);
+        if epoch < self.epoch {
+            // Behind us: nothing to sync, and its set is no longer at hand.
+            return;
+        }
+        // A later epoch's set is not known here yet: only what needs no set is checked now (the
+        // certificate names this head, in its epoch), the signatures when sync reaches it
+        // (`apply_synced`).
+        let names_head = fin.names_final(&head) && fin.epoch == epoch;
+        let verified =
+            epoch > self.epoch || fin.verify_finalizes(&head, &self.cfg.rules.domain(epoch), &self.set).is_ok();
+        if !names_head || !verified {
             return self.penalize(peer, Penalty::BadStatus, String::new());
         }
         let strikes = &self.sync.strikes;

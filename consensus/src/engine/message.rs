@@ -5,7 +5,7 @@ use bincode::{Decode, Encode};
 
 use crate::codec;
 use crate::vote::{Domain, VoteKind};
-use crate::{Block, Certificate, Error, ValidatorSet, Vote};
+use crate::{Block, Certificate, Epochs, Error, ValidatorSet, Vote};
 
 /// The bincode tag of [`Message::Proposal`]: the first four bytes (u32 LE) of its encoding.
 const PROPOSAL_TAG: [u8; 4] = [0, 0, 0, 0];
@@ -72,47 +72,79 @@ impl Message {
     }
 
     /// Checks everything that needs no chain state, so that gossip forwards nothing that no
-    /// honest node could accept: every signature against `validators` over this chain's
-    /// `domain`; for a proposal also that its view's leader proposed and signed it, its chain
-    /// id, validator set and shape (counts, bytes, `tx_root`), and that its `parent_cert` is a
-    /// verifying notarization of its parent in an earlier view (or absent, for a child of
-    /// genesis). The engine still checks a proposal against its own state (rule V1).
-    pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+    /// honest node could accept: the message is of `domain.epoch` and every signature verifies
+    /// against `validators` (that epoch's set) over this chain's `domain`; for a proposal also
+    /// that its view's leader proposed and signed it, its chain id, validator set and shape
+    /// (counts, bytes, `tx_root`), a height inside the epoch, and that its `parent_cert` is a
+    /// verifying notarization of its parent in an earlier view (absent exactly on the epoch's
+    /// first height, whose parent is genesis or the last epoch's final block). A re-proposal
+    /// (rule R1 of [`super`]) is the epoch's last block signed again by a later view's leader.
+    /// The engine still checks a proposal against its own state (rule V1).
+    pub fn verify(&self, domain: &Domain, validators: &ValidatorSet, epochs: Epochs) -> Result<(), Error> {
         match self {
             Message::Vote(vote) => vote.verify(domain, validators),
             Message::Certificate(cert) => cert.verify(domain, validators),
-            Message::Proposal { block, leader_vote } => verify_proposal(block, leader_vote, domain, validators),
+            Message::Proposal { block, leader_vote } => verify_proposal(block, leader_vote, domain, validators, epochs),
         }
     }
 
-    /// The view the message is about.
+    /// The view the message is about (a proposal's is its leader's vote's view, which differs
+    /// from the header's for a re-proposal).
     pub fn view(&self) -> u64 {
         match self {
-            Message::Proposal { block, .. } => block.header.view,
+            Message::Proposal { leader_vote, .. } => leader_vote.view,
             Message::Vote(v) => v.view,
             Message::Certificate(c) => c.view,
         }
     }
+
+    /// The epoch the message claims: whose validators must have signed it.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Message::Proposal { leader_vote, .. } => leader_vote.epoch,
+            Message::Vote(v) => v.epoch,
+            Message::Certificate(c) => c.epoch,
+        }
+    }
 }
 
-fn verify_proposal(block: &Block, leader_vote: &Vote, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
+fn verify_proposal(
+    block: &Block,
+    leader_vote: &Vote,
+    domain: &Domain,
+    validators: &ValidatorSet,
+    epochs: Epochs,
+) -> Result<(), Error> {
     let h = &block.header;
-    let leader = validators.leader(h.view);
+    let view = leader_vote.view;
+    let leader = validators.leader_in(domain.epoch, view);
+    let reproposal = view != h.view;
     let signed_by_leader = leader_vote.kind == VoteKind::Notarize
-        && leader_vote.view == h.view
         && leader_vote.signer == leader
-        && h.proposer == leader
-        && leader_vote.block_hash == Some(block.hash());
+        && leader_vote.block_hash == Some(block.hash())
+        && h.proposer == validators.leader_in(domain.epoch, h.view);
     if !signed_by_leader {
-        return Err(Error::BadBlock(format!("the proposal of view {} is not signed by its leader", h.view)));
+        return Err(Error::BadBlock(format!("the proposal of view {view} is not signed by its leader")));
     }
     if h.chain_id != domain.chain_id || h.validator_set_hash != validators.hash() {
         return Err(Error::BadBlock("another chain id or validator set".into()));
     }
+    if epochs.of_height(h.height) != domain.epoch || h.height == 0 {
+        return Err(Error::BadBlock(format!("height {} is not in epoch {}", h.height, domain.epoch)));
+    }
+    if reproposal && (h.view > view || h.height != epochs.last_height(domain.epoch)) {
+        return Err(Error::BadBlock(format!("view {view} re-proposes a block that is not its epoch's last")));
+    }
     block.check_shape()?;
     match &h.parent_cert {
-        None if h.height == 1 && h.parent_hash == domain.genesis_hash => {}
+        None if epochs.starts_epoch(h.height) => {}
         None => return Err(Error::BadBlock(format!("block at height {} carries no parent certificate", h.height))),
+        Some(_) if epochs.starts_epoch(h.height) => {
+            return Err(Error::BadBlock(format!(
+                "block at height {} starts its epoch but carries a parent certificate",
+                h.height
+            )))
+        }
         Some(cert) => {
             if cert.kind != VoteKind::Notarize || cert.block_hash != Some(h.parent_hash) || cert.view >= h.view {
                 return Err(Error::BadCertificate("the parent certificate is not a notarization of the parent".into()));
@@ -129,8 +161,10 @@ mod tests {
     use crate::crypto::{Hash, Keypair, Signature};
     use crate::{Address, Header};
 
+    const EPOCHS: Epochs = Epochs { length: 1_000_000 };
+
     fn domain() -> Domain {
-        Domain { chain_id: "taksa-test".into(), genesis_hash: Hash([7; 32]) }
+        Domain { chain_id: "taksa-test".into(), genesis_hash: Hash([7; 32]), epoch: 0 }
     }
 
     fn block() -> Block {
@@ -156,12 +190,13 @@ mod tests {
         let key = Keypair::from_seed(&[1; 32]);
         let vote = Vote::sign(&domain(), &key, VoteKind::Nullify, 3, None);
         let bytes = Message::Vote(vote.clone()).encode();
-        // tag u32 LE = 1, kind u32 LE = 1, view u64 LE = 3, Option None = 0, signer 32 bytes, sig 64 bytes.
-        let mut expected = vec![1, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0];
+        // tag u32 LE = 1, epoch u64 LE = 0, kind u32 LE = 1, view u64 LE = 3, Option None = 0,
+        // signer 32 bytes, sig 64 bytes.
+        let mut expected = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0];
         expected.extend_from_slice(vote.signer.as_bytes());
         expected.extend_from_slice(&vote.signature.0);
         assert_eq!(bytes, expected);
-        assert_eq!(bytes.len(), 113);
+        assert_eq!(bytes.len(), 121);
         assert_eq!(Message::decode(&bytes), Ok(Message::Vote(vote)));
     }
 
@@ -190,6 +225,7 @@ mod tests {
     #[test]
     fn certificate_claiming_huge_signature_list_does_not_allocate() {
         let cert = Certificate {
+            epoch: 0,
             kind: VoteKind::Nullify,
             view: 9,
             block_hash: None,
@@ -248,24 +284,24 @@ mod tests {
     fn notarization(keys: &[Keypair], set: &ValidatorSet, view: u64, hash: Hash) -> Certificate {
         let votes: Vec<Vote> =
             keys.iter().map(|k| Vote::sign(&domain(), k, VoteKind::Notarize, view, Some(hash))).collect();
-        Certificate::from_votes(set, VoteKind::Notarize, view, Some(hash), &votes)
+        Certificate::from_votes(set, 0, VoteKind::Notarize, view, Some(hash), &votes)
     }
 
     #[test]
     fn a_proposal_verifies_only_with_a_quorum_certificate_of_its_parent() {
         let (keys, set) = four();
         let child_of_genesis = signed_proposal(&keys, &set, 1, 1, None);
-        assert_eq!(child_of_genesis.verify(&domain(), &set), Ok(()));
+        assert_eq!(child_of_genesis.verify(&domain(), &set, EPOCHS), Ok(()));
         let parent = Hash([0x55; 32]);
         let good = signed_proposal(&keys, &set, 5, 2, Some(notarization(&keys[..3], &set, 1, parent)));
-        assert_eq!(good.verify(&domain(), &set), Ok(()));
+        assert_eq!(good.verify(&domain(), &set, EPOCHS), Ok(()));
 
-        let one_signer = signed_proposal(&keys, &set, 5, u64::MAX, Some(notarization(&keys[1..2], &set, 1, parent)));
-        assert!(matches!(one_signer.verify(&domain(), &set), Err(Error::BadCertificate(_))));
+        let one_signer = signed_proposal(&keys, &set, 5, 2, Some(notarization(&keys[1..2], &set, 1, parent)));
+        assert!(matches!(one_signer.verify(&domain(), &set, EPOCHS), Err(Error::BadCertificate(_))));
         let not_earlier = signed_proposal(&keys, &set, 5, 2, Some(notarization(&keys[..3], &set, 5, parent)));
-        assert!(matches!(not_earlier.verify(&domain(), &set), Err(Error::BadCertificate(_))));
+        assert!(matches!(not_earlier.verify(&domain(), &set, EPOCHS), Err(Error::BadCertificate(_))));
         let orphan = signed_proposal(&keys, &set, 5, 2, None);
-        assert!(matches!(orphan.verify(&domain(), &set), Err(Error::BadBlock(_))));
+        assert!(matches!(orphan.verify(&domain(), &set, EPOCHS), Err(Error::BadBlock(_))));
     }
 
     #[test]
@@ -276,6 +312,43 @@ mod tests {
         assert_ne!(Address(not_leader.public()), set.leader(1));
         let leader_vote = Vote::sign(&domain(), not_leader, VoteKind::Notarize, 1, Some(block.hash()));
         let forged = Message::Proposal { block, leader_vote };
-        assert!(matches!(forged.verify(&domain(), &set), Err(Error::BadBlock(_))));
+        assert!(matches!(forged.verify(&domain(), &set, EPOCHS), Err(Error::BadBlock(_))));
+    }
+
+    #[test]
+    fn only_the_epochs_last_block_may_be_re_proposed_and_only_its_first_lacks_a_parent_certificate() {
+        let (keys, set) = four();
+        let epochs = Epochs::new(4);
+        let parent = Hash([0x55; 32]);
+        let repropose = |height: u64| {
+            let Message::Proposal { block, .. } =
+                signed_proposal(&keys, &set, 3, height, Some(notarization(&keys[..3], &set, 2, parent)))
+            else {
+                unreachable!()
+            };
+            let leader = keys.iter().find(|k| Address(k.public()) == set.leader(7)).expect("leader key");
+            let leader_vote = Vote::sign(&domain(), leader, VoteKind::Notarize, 7, Some(block.hash()));
+            Message::Proposal { block, leader_vote }
+        };
+        assert_eq!(repropose(4).verify(&domain(), &set, epochs), Ok(()), "the last block of epoch 0, in view 7");
+        assert!(matches!(repropose(3).verify(&domain(), &set, epochs), Err(Error::BadBlock(_))), "not the last");
+        assert!(matches!(repropose(5).verify(&domain(), &set, epochs), Err(Error::BadBlock(_))), "epoch 1's");
+        let first_of_epoch_1 = signed_proposal(&keys, &set, 1, 5, None);
+        let epoch_1 = domain().at_epoch(1);
+        assert!(matches!(first_of_epoch_1.verify(&domain(), &set, epochs), Err(Error::BadBlock(_))), "wrong epoch");
+        let Message::Proposal { mut block, .. } = first_of_epoch_1 else { unreachable!() };
+        // Leaders shift by one per epoch: view 1 of epoch 1 is led by validator 2.
+        block.header.proposer = set.leader_in(1, 1);
+        assert_eq!(block.header.proposer, Address(keys[2].public()));
+        let leader = keys.iter().find(|k| Address(k.public()) == set.leader_in(1, 1)).expect("leader key");
+        let leader_vote = Vote::sign(&epoch_1, leader, VoteKind::Notarize, 1, Some(block.hash()));
+        let signed_in_epoch_1 = Message::Proposal { block, leader_vote };
+        assert_eq!(signed_in_epoch_1.verify(&epoch_1, &set, epochs), Ok(()), "epoch 1's first block, no certificate");
+        assert!(
+            matches!(signed_in_epoch_1.verify(&domain(), &set, epochs), Err(Error::BadBlock(_))),
+            "an epoch 1 proposal is nothing in epoch 0"
+        );
+        let with_cert = signed_proposal(&keys, &set, 2, 5, Some(notarization(&keys[..3], &set, 1, parent)));
+        assert!(matches!(with_cert.verify(&domain(), &set, epochs), Err(Error::BadBlock(_))));
     }
 }

@@ -5,8 +5,8 @@
 //!
 //! # The protocol
 //!
-//! n validators, f = floor((n - 1) / 3), quorum q = n - f. View v has one leader,
-//! `validators[v mod n]`. Votes are `Notarize(v, block)`, `Nullify(v)` and `Finalize(v, block)`
+//! n validators, f = floor((n - 1) / 3), quorum q = n - f. View v of epoch e has one leader,
+//! `validators[(v + e) mod n]`. Votes are `Notarize(v, block)`, `Nullify(v)` and `Finalize(v, block)`
 //! ([`crate::vote`]); q votes of one kind for one (view, block) make a certificate. Genesis is
 //! height 0, view 0; the first view is 1. The rules, cited in the code by their tags:
 //!
@@ -51,6 +51,18 @@
 //!   restarts, the honest voters of a notarized block can still propose on it.
 //! - **E1 (evidence)**: two conflicting votes of one validator in one view are kept (bounded)
 //!   and emitted once.
+//! - **R1 (epochs and re-proposal)**: one engine decides one epoch ([`crate::Epochs`]) with
+//!   that epoch's set; every vote signs the epoch, and views start at 1 on the epoch's base
+//!   (genesis, or the last epoch's final boundary, which stands at view 0 as genesis does, so
+//!   an epoch's first block carries no `parent_cert`). No proposal above the epoch's last height
+//!   is valid. When P1 gives the epoch's last block B as parent, the leader re-proposes B itself
+//!   (same hash; the header keeps its view): a proposal whose leader vote names a later view.
+//!   It is valid when B is notarized in a view u below v, u not below the finalized view, with
+//!   every view between nullified (P1 with B as its own parent); B was checked by the honest
+//!   voters of its notarization, so the application is not asked again. Notarize and finalize
+//!   votes of (v, B) then finalize B even when its own view was nullified after notarizing,
+//!   which otherwise would leave the epoch unable to end. Once B is final the engine proposes
+//!   and votes no more; the node starts the next epoch's engine on B.
 //! - **B1 (bounds)**: votes and proposals more than [`VIEWS_AHEAD_MAX`] views ahead are
 //!   ignored; everything more than [`EVIDENCE_TAIL_VIEWS`] below the finalized view is pruned
 //!   (the views below the finalized one serve only E1); at most [`ROUNDS_KEPT_MAX`] views are
@@ -80,7 +92,7 @@ pub use record::{BlockFacts, CertifiedBlock, SafetyRecord, RECORD_NULLIFICATIONS
 
 use crate::crypto::{Hash, Keypair};
 use crate::vote::Domain;
-use crate::{Address, Block, Certificate, Evidence, ValidatorSet};
+use crate::{Address, Block, Certificate, Epochs, Evidence, ValidatorSet};
 use record::Signer;
 use round::{BlockMeta, Round};
 use verify::Verifier;
@@ -102,8 +114,10 @@ pub const SKIPPED_NULLIFICATIONS_SENT_MAX: usize = 32;
 pub struct Config {
     /// The network identity every vote signs over.
     pub domain: Domain,
-    /// The validators, in leader order.
+    /// The validators of this engine's epoch (`domain.epoch`), in leader order.
     pub validators: ValidatorSet,
+    /// The chain's epochs: this engine decides heights of `domain.epoch` only (rule R1).
+    pub epochs: Epochs,
     /// Our key; `None` (or a key outside the set) makes a full node that only follows
     /// certificates and never votes or proposes.
     pub key: Option<Keypair>,
@@ -167,7 +181,8 @@ pub enum Input {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Effect {
     /// Build a child of `parent` with `header.view = view`, `proposer` = us and `parent_cert`,
-    /// then answer [`Input::Built`].
+    /// then answer [`Input::Built`]. When `parent_height` is the epoch's last height, answer
+    /// with the parent block itself instead: a re-proposal (R1).
     Propose {
         /// The view.
         view: u64,
@@ -269,6 +284,7 @@ impl Engine {
     /// An engine resuming from the finalized `tip` and the last persisted `record` (`None` on a
     /// fresh start). It does nothing until [`Input::Start`].
     pub fn new(config: Config, tip: Tip, record: Option<SafetyRecord>) -> Engine {
+        let record = record.filter(|r| r.epoch == config.domain.epoch);
         let me = config.key.as_ref().and_then(|k| config.validators.index_of(&Address(k.public())));
         let view = record.as_ref().map_or(0, |r| r.view).max(tip.view.saturating_add(1));
         let signer = match (&config.key, me) {
@@ -349,7 +365,7 @@ impl Engine {
             .max(self.finalized.view);
         Status {
             view: self.view,
-            leader: self.cfg.validators.leader(self.view),
+            leader: self.leader(self.view),
             finalized_height: self.finalized.height,
             finalized_view: self.finalized.view,
             finalized_hash: self.finalized.hash,
@@ -409,6 +425,21 @@ impl Engine {
         self.cfg.validators.quorum()
     }
 
+    /// The leader of `view` in this engine's epoch.
+    fn leader(&self, view: u64) -> Address {
+        self.cfg.validators.leader_in(self.cfg.domain.epoch, view)
+    }
+
+    /// The last height of this engine's epoch (R1).
+    fn last_height(&self) -> u64 {
+        self.cfg.epochs.last_height(self.cfg.domain.epoch)
+    }
+
+    /// R1: the epoch's last block is final here; this engine has nothing left to decide.
+    pub fn epoch_done(&self) -> bool {
+        self.finalized.height >= self.last_height()
+    }
+
     /// A certificate from outside: checked, except for signatures identical to votes we hold.
     fn certificate_valid(&self, cert: &Certificate) -> bool {
         let round = self.rounds.get(&cert.view);
@@ -465,8 +496,9 @@ mod tests {
 
     fn config(keys: &[Keypair], me: Option<usize>) -> Config {
         Config {
-            domain: Domain { chain_id: "taksa-test".into(), genesis_hash: GENESIS },
+            domain: Domain { chain_id: "taksa-test".into(), genesis_hash: GENESIS, epoch: 0 },
             validators: ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect()),
+            epochs: Epochs::new(1_000_000),
             key: me.and_then(|i| keys.get(i).cloned()),
             block_time_ms: 200,
             timeout_base_ms: 1000,
@@ -512,7 +544,7 @@ mod tests {
 
     fn cert(cfg: &Config, keys: &[Keypair], kind: VoteKind, view: u64, hash: Option<Hash>) -> Certificate {
         let votes: Vec<Vote> = keys.iter().map(|k| Vote::sign(&cfg.domain, k, kind, view, hash)).collect();
-        Certificate::from_votes(&cfg.validators, kind, view, hash, &votes)
+        Certificate::from_votes(&cfg.validators, cfg.domain.epoch, kind, view, hash, &votes)
     }
 
     fn find_propose(fx: &[Effect]) -> Option<(u64, Hash, u64, Option<Certificate>)> {

@@ -21,16 +21,18 @@ impl Engine {
     /// A proposal from the network. It is kept (one per view) if the leader signed it; what the
     /// leader signed twice is equivocation.
     pub(super) fn on_proposal(&mut self, block: Block, leader_vote: Vote) {
-        let view = block.header.view;
+        let view = leader_vote.view;
         if view < self.evidence_floor() || view > self.view.saturating_add(VIEWS_AHEAD_MAX) {
             return;
         }
-        let leader = self.cfg.validators.leader(view);
+        let leader = self.leader(view);
         let Some(leader_index) = self.cfg.validators.index_of(&leader) else { return };
+        // R1: a re-proposal names the epoch's last block, proposed in an earlier view.
+        let reproposal = block.header.view != view;
         if leader_vote.kind != VoteKind::Notarize
-            || leader_vote.view != view
             || leader_vote.signer != leader
-            || block.header.proposer != leader
+            || block.header.proposer != self.leader(block.header.view)
+            || (reproposal && (block.header.view > view || block.header.height != self.last_height()))
         {
             return;
         }
@@ -54,7 +56,7 @@ impl Engine {
         let header = &block.header;
         let parent_view = header.parent_cert.as_ref().map_or(0, |c| c.view);
         let meta = BlockMeta {
-            view,
+            view: header.view,
             height: header.height,
             timestamp_ms: Some(header.timestamp_ms),
             parent: Some((header.parent_hash, parent_view)),
@@ -108,21 +110,46 @@ impl Engine {
             return;
         }
         let Some((block, _)) = round.proposal.clone() else { return };
-        match self.check_proposal(&block) {
-            Check::Wait => {}
-            Check::Invalid => {
-                if let Some(r) = self.rounds.get_mut(&view) {
-                    r.verify = Verify::Invalid;
-                }
-                self.nullify(view);
+        // R1: a re-proposal repeats a block honest validators checked already; the application
+        // is not asked again.
+        let reproposal = block.header.view != view;
+        let check = if reproposal { self.check_reproposal(view, block.hash()) } else { self.check_proposal(&block) };
+        let verify = match check {
+            Check::Wait => return,
+            Check::Invalid => Verify::Invalid,
+            Check::Ready if reproposal => Verify::Valid,
+            Check::Ready => Verify::Pending,
+        };
+        if let Some(r) = self.rounds.get_mut(&view) {
+            r.verify = verify;
+        }
+        match verify {
+            Verify::Invalid => self.nullify(view),
+            Verify::Valid => self.notarize(view, block.hash()),
+            _ => self.out.push(Effect::Verify { block }),
+        }
+    }
+
+    /// R1: a re-proposal of `hash` for `view` is valid when `hash` is the epoch's last block and
+    /// is notarized in the highest view u below `view` that P1 reaches (every view between
+    /// nullified, u not below the finalized view).
+    fn check_reproposal(&self, view: u64, hash: Hash) -> Check {
+        if self.epoch_done() || self.blocks.get(&hash).is_none_or(|m| m.height != self.last_height()) {
+            return Check::Invalid;
+        }
+        let fin = self.finalized.view;
+        let mut u = view;
+        while u > fin {
+            u -= 1;
+            let Some(round) = self.rounds.get(&u) else { return Check::Wait };
+            if let Some(cert) = &round.notarization {
+                return if cert.block_hash == Some(hash) { Check::Ready } else { Check::Invalid };
             }
-            Check::Ready => {
-                if let Some(r) = self.rounds.get_mut(&view) {
-                    r.verify = Verify::Pending;
-                }
-                self.out.push(Effect::Verify { block });
+            if round.nullification.is_none() {
+                return Check::Wait;
             }
         }
+        Check::Invalid
     }
 
     /// V1, the engine's part.
@@ -133,12 +160,14 @@ impl Engine {
         if h.chain_id != self.cfg.domain.chain_id
             || h.validator_set_hash != self.validator_set_hash
             || h.timestamp_ms > future_max
+            || h.height > self.last_height()
+            || self.cfg.epochs.of_height(h.height) != self.cfg.domain.epoch
             || block.check_shape().is_err()
         {
             return Check::Invalid;
         }
         let parent_view = match &h.parent_cert {
-            None if h.parent_hash == self.cfg.domain.genesis_hash && self.finalized.height == 0 => 0,
+            None if h.parent_hash == self.finalized.hash && self.finalized.view == 0 => 0,
             None => return Check::Invalid,
             Some(cert) => match self.check_parent_cert(cert, h.parent_hash, view) {
                 Some(v) => v,
@@ -204,6 +233,14 @@ impl Engine {
         if view != self.view || round.equivocated {
             return;
         }
+        self.notarize(view, block_hash);
+    }
+
+    /// N1: notarize `block_hash` in `view`, unless we nullified it.
+    fn notarize(&mut self, view: u64, block_hash: Hash) {
+        if self.rounds.get(&view).is_none_or(|r| r.equivocated) {
+            return;
+        }
         let (Some(signer), Some(me)) = (&mut self.signer, self.me) else { return };
         if signer.signed(VoteKind::Nullify, view).is_some() {
             return;
@@ -215,11 +252,12 @@ impl Engine {
     }
 
     /// P1 and P2: as leader of the current view, ask the application for a block once the
-    /// parent is known and its block time has passed.
+    /// parent is known and its block time has passed. A parent at the epoch's last height is
+    /// re-proposed (R1): the application answers with that block itself, at once.
     pub(super) fn try_propose(&mut self) {
         let view = self.view;
         let Some(signer) = &self.signer else { return };
-        if self.idle || self.cfg.validators.leader(view) != signer.address() || signer.signed_any(view) {
+        if self.idle || self.epoch_done() || self.leader(view) != signer.address() || signer.signed_any(view) {
             return;
         }
         if self.rounds.get(&view).is_some_and(|r| r.requested_parent.is_some()) {
@@ -227,6 +265,12 @@ impl Engine {
         }
         let Some((parent, parent_cert)) = self.choose_parent(view) else { return };
         let Some(meta) = self.blocks.get(&parent).copied() else { return };
+        if meta.height >= self.last_height() {
+            let Some(round) = self.round_entry(view, false) else { return };
+            round.requested_parent = Some(parent);
+            self.out.push(Effect::Propose { view, parent, parent_height: meta.height, parent_cert });
+            return;
+        }
         let at = meta.timestamp_ms.map_or(self.now_ms, |t| t.saturating_add(self.cfg.block_time_ms));
         if at > self.now_ms {
             self.propose_wait_at_ms = Some(at);
@@ -255,35 +299,43 @@ impl Engine {
             }
             expected = u.checked_sub(1)?;
         }
-        (expected == fin.view && fin.height == 0).then_some((fin.hash, None))
+        (expected == fin.view && fin.view == 0).then_some((fin.hash, None))
     }
 
     /// Our own block, built on request: sign it (S1), send the nullifications it relies on
     /// (P1) and the proposal, and count our vote.
     pub(super) fn on_built(&mut self, block: Block) {
-        let view = block.header.view;
-        if view != self.view {
+        let view = self.view;
+        let hash = block.hash();
+        let Some(round) = self.rounds.get(&view) else { return };
+        if round.proposal.is_some() {
             return;
         }
-        let Some(round) = self.rounds.get(&view) else { return };
-        if round.requested_parent != Some(block.header.parent_hash) || round.proposal.is_some() {
+        // R1: the answer to a re-proposal is the requested parent itself.
+        let reproposal = round.requested_parent == Some(hash) && block.header.height == self.last_height();
+        if !reproposal && (block.header.view != view || round.requested_parent != Some(block.header.parent_hash)) {
             return;
         }
         let (Some(signer), Some(me)) = (&mut self.signer, self.me) else { return };
-        if block.header.proposer != signer.address() {
+        if !reproposal && block.header.proposer != signer.address() {
             return;
         }
-        let hash = block.hash();
         let Some(vote) = signer.sign(&self.cfg.domain, VoteKind::Notarize, view, Some(hash)) else { return };
         let h = &block.header;
-        let parent_view = h.parent_cert.as_ref().map_or(0, |c| c.view);
-        let meta = BlockMeta {
-            view,
-            height: h.height,
-            timestamp_ms: Some(h.timestamp_ms),
-            parent: Some((h.parent_hash, parent_view)),
+        let parent_view = if reproposal {
+            self.choose_parent(view).and_then(|(_, c)| c).map_or(0, |c| c.view)
+        } else {
+            h.parent_cert.as_ref().map_or(0, |c| c.view)
         };
-        self.blocks.insert(hash, meta);
+        if !reproposal {
+            let meta = BlockMeta {
+                view,
+                height: h.height,
+                timestamp_ms: Some(h.timestamp_ms),
+                parent: Some((h.parent_hash, parent_view)),
+            };
+            self.blocks.insert(hash, meta);
+        }
         let skipped: Vec<Certificate> = self
             .rounds
             .range(parent_view.saturating_add(1)..view)
@@ -291,6 +343,12 @@ impl Engine {
             .filter_map(|(_, r)| r.nullification.clone())
             .take(SKIPPED_NULLIFICATIONS_SENT_MAX)
             .collect();
+        if reproposal {
+            // Those who check the re-proposal need B's notarization (P1 with B as parent).
+            if let Some(cert) = self.rounds.get(&parent_view).and_then(|r| r.notarization.clone()) {
+                self.out.push(Effect::Broadcast(Message::Certificate(cert)));
+            }
+        }
         for cert in skipped.into_iter().rev() {
             self.out.push(Effect::Broadcast(Message::Certificate(cert)));
         }

@@ -20,6 +20,8 @@ pub const RECORD_NULLIFICATIONS_MAX: usize = 8;
 /// certificates, never a growing log.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct SafetyRecord {
+    /// The epoch the engine was in; a record of another epoch is not used (views restart).
+    pub epoch: u64,
     /// The view the engine was in. After a restart it signs nothing in a lower view.
     pub view: u64,
     /// Our own signed votes in views `>= view`.
@@ -171,7 +173,15 @@ impl Engine {
             })
             .collect();
         voted_blocks.dedup();
-        SafetyRecord { view: self.view, votes, voted_blocks, notarized, nullifications, finalized }
+        SafetyRecord {
+            epoch: self.cfg.domain.epoch,
+            view: self.view,
+            votes,
+            voted_blocks,
+            notarized,
+            nullifications,
+            finalized,
+        }
     }
 
     /// Loads the certificates of a record (checked again: the disk is outside the engine).
@@ -216,7 +226,7 @@ mod tests {
     use super::*;
 
     fn domain() -> Domain {
-        Domain { chain_id: "t".into(), genesis_hash: Hash([1; 32]) }
+        Domain { chain_id: "t".into(), genesis_hash: Hash([1; 32]), epoch: 0 }
     }
 
     #[test]

@@ -28,7 +28,8 @@ impl Verifier {
 
     /// [`Vote::verify`] for the signer at `index` of the set.
     pub(crate) fn vote(&self, domain: &Domain, vote: &Vote, index: usize) -> bool {
-        (vote.kind == VoteKind::Nullify) == vote.block_hash.is_none()
+        vote.epoch == domain.epoch
+            && (vote.kind == VoteKind::Nullify) == vote.block_hash.is_none()
             && self.signature_ok(index, &domain.vote_bytes(vote.kind, vote.view, vote.block_hash), &vote.signature)
     }
 
@@ -42,7 +43,10 @@ impl Verifier {
         known: impl Fn(usize, &Signature) -> bool,
     ) -> bool {
         let n = self.keys.len();
-        if (cert.kind == VoteKind::Nullify) != cert.block_hash.is_none() || cert.signers.len() != n.div_ceil(8) {
+        if cert.epoch != domain.epoch
+            || (cert.kind == VoteKind::Nullify) != cert.block_hash.is_none()
+            || cert.signers.len() != n.div_ceil(8)
+        {
             return false;
         }
         let indices = cert.signer_indices();
@@ -64,18 +68,18 @@ mod tests {
     fn verifier_agrees_with_the_crate_rules() {
         let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_seed(&[i; 32])).collect();
         let set = ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect());
-        let domain = Domain { chain_id: "t".into(), genesis_hash: Hash([1; 32]) };
+        let domain = Domain { chain_id: "t".into(), genesis_hash: Hash([1; 32]), epoch: 0 };
         let v = Verifier::new(&set);
         let votes: Vec<Vote> =
             keys.iter().map(|k| Vote::sign(&domain, k, VoteKind::Notarize, 3, Some(Hash([2; 32])))).collect();
-        let mut cert = Certificate::from_votes(&set, VoteKind::Notarize, 3, Some(Hash([2; 32])), &votes[..3]);
+        let mut cert = Certificate::from_votes(&set, 0, VoteKind::Notarize, 3, Some(Hash([2; 32])), &votes[..3]);
         assert!(v.vote(&domain, &votes[0], 0) && votes[0].verify(&domain, &set).is_ok());
         assert!(!v.vote(&domain, &votes[0], 1), "another validator's key");
         assert!(v.certificate(&domain, set.quorum(), &cert, |_, _| false));
         cert.signatures[1].0[3] ^= 1;
         assert!(!v.certificate(&domain, set.quorum(), &cert, |_, _| false));
         assert!(cert.verify(&domain, &set).is_err());
-        let two = Certificate::from_votes(&set, VoteKind::Notarize, 3, Some(Hash([2; 32])), &votes[..2]);
+        let two = Certificate::from_votes(&set, 0, VoteKind::Notarize, 3, Some(Hash([2; 32])), &votes[..2]);
         assert!(!v.certificate(&domain, set.quorum(), &two, |_, _| true), "short of a quorum");
     }
 }

@@ -61,7 +61,7 @@ impl Engine {
         if voters.len() < quorum {
             return;
         }
-        let cert = Certificate::from_votes(&self.cfg.validators, kind, view, block_hash, voters);
+        let cert = Certificate::from_votes(&self.cfg.validators, self.cfg.domain.epoch, kind, view, block_hash, voters);
         self.on_certificate(cert, Source::Formed);
     }
 
@@ -99,7 +99,14 @@ impl Engine {
         // when they arrive on their own, duplicates that need no second check.
         for ((i, signer), signature) in cert.signer_indices().into_iter().zip(signers).zip(&cert.signatures) {
             if let Some(signer) = signer {
-                let vote = Vote { kind: cert.kind, view, block_hash: cert.block_hash, signer, signature: *signature };
+                let vote = Vote {
+                    epoch: cert.epoch,
+                    kind: cert.kind,
+                    view,
+                    block_hash: cert.block_hash,
+                    signer,
+                    signature: *signature,
+                };
                 round.votes.entry((cert.kind, i)).or_insert(vote);
             }
         }

@@ -25,7 +25,7 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let keys = keys(4);
-        let genesis: Genesis = genesis(&keys, &[]);
+        let genesis: Genesis = genesis(&keys, &[], 1_000_000);
         let store = FakeStore::new(&genesis);
         let cfg = config(&genesis, None);
         let validators = genesis.validator_set();
@@ -42,10 +42,10 @@ impl Node {
             validator_set_hash: validators.hash(),
             parent_cert: None,
         };
-        let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash() };
+        let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash(), epoch: 0 };
         let votes: Vec<Vote> =
             keys[..3].iter().map(|k| Vote::sign(&domain, k, VoteKind::Finalize, 500, Some(head.hash()))).collect();
-        let finalization = Certificate::from_votes(&validators, VoteKind::Finalize, 500, Some(head.hash()), &votes);
+        let finalization = Certificate::from_votes(&validators, 0, VoteKind::Finalize, 500, Some(head.hash()), &votes);
         let core = ChainCore::new(cfg, &store, None, Vec::new());
         let mut node =
             Node { core, store, pool: RefCell::new(Mempool::new(Limits::default())), now: T0, head, finalization };

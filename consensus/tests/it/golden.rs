@@ -33,6 +33,7 @@ fn golden_transaction_bytes() {
         nonce: 7,
         valid_until_height: Some(100),
         memo: Some("lunch".into()),
+        action: None,
     };
     let stx = tx.sign(&key(), &Hash([0x33; 32]));
     check("transaction", &stx.encode());
@@ -41,10 +42,10 @@ fn golden_transaction_bytes() {
 
 #[test]
 fn golden_header_bytes() {
-    let domain = Domain { chain_id: "taksa-dev".into(), genesis_hash: Hash([0x33; 32]) };
+    let domain = Domain { chain_id: "taksa-dev".into(), genesis_hash: Hash([0x33; 32]), epoch: 0 };
     let vote = Vote::sign(&domain, &key(), VoteKind::Notarize, 4, Some(Hash([0x44; 32])));
     let set = taksa_consensus::ValidatorSet::new(vec![Address(key().public())]);
-    let cert = Certificate::from_votes(&set, VoteKind::Notarize, 4, Some(Hash([0x44; 32])), [&vote]);
+    let cert = Certificate::from_votes(&set, 0, VoteKind::Notarize, 4, Some(Hash([0x44; 32])), [&vote]);
     let header = Header {
         chain_id: "taksa-dev".into(),
         height: 5,
@@ -63,7 +64,7 @@ fn golden_header_bytes() {
 
 #[test]
 fn golden_vote_bytes() {
-    let domain = Domain { chain_id: "taksa-dev".into(), genesis_hash: Hash([0x33; 32]) };
+    let domain = Domain { chain_id: "taksa-dev".into(), genesis_hash: Hash([0x33; 32]), epoch: 0 };
     for (name, kind, hash) in [
         ("vote_notarize", VoteKind::Notarize, Some(Hash([0x44; 32]))),
         ("vote_nullify", VoteKind::Nullify, None),

@@ -28,15 +28,15 @@ fn kind() -> impl Strategy<Value = VoteKind> {
 }
 
 fn vote() -> impl Strategy<Value = Vote> {
-    (kind(), any::<u64>(), prop::option::of(hash()), prop::array::uniform32(any::<u8>()), signature()).prop_map(
-        |(kind, view, block_hash, signer, signature)| Vote {
+    (kind(), any::<u64>(), prop::option::of(hash()), prop::array::uniform32(any::<u8>()), signature(), any::<u64>())
+        .prop_map(|(kind, view, block_hash, signer, signature, epoch)| Vote {
+            epoch,
             kind,
             view,
             block_hash,
             signer: Address(PublicKey(signer)),
             signature,
-        },
-    )
+        })
 }
 
 fn certificate() -> impl Strategy<Value = Certificate> {
@@ -48,6 +48,7 @@ fn certificate() -> impl Strategy<Value = Certificate> {
         prop::collection::vec(signature(), 0..8),
     )
         .prop_map(|(kind, view, block_hash, signers, signatures)| Certificate {
+            epoch: view % 7,
             kind,
             view,
             block_hash,
@@ -117,6 +118,7 @@ proptest! {
 #[test]
 fn certificate_over_the_message_limit_is_refused() {
     let cert = Certificate {
+        epoch: 0,
         kind: VoteKind::Nullify,
         view: 1,
         block_hash: None,
@@ -140,6 +142,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
         nonce: 0,
         valid_until_height: Some(9),
         memo: Some("m".repeat(250)),
+        action: None,
     }
     .sign(&key, &Hash([1; 32]));
     let txs: Vec<SignedTransaction> = vec![tx; 8_000];
@@ -156,7 +159,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
         parent_cert: None,
     };
     let leader_vote = Vote::sign(
-        &taksa_consensus::Domain { chain_id: "taksa-test".into(), genesis_hash: Hash([1; 32]) },
+        &taksa_consensus::Domain { chain_id: "taksa-test".into(), genesis_hash: Hash([1; 32]), epoch: 0 },
         &key,
         VoteKind::Notarize,
         1,
@@ -171,6 +174,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
 #[test]
 fn certificate_message_golden_bytes() {
     let cert = Certificate {
+        epoch: 3,
         kind: VoteKind::Finalize,
         view: 0x0102,
         block_hash: Some(Hash([0xAB; 32])),
@@ -180,6 +184,7 @@ fn certificate_message_golden_bytes() {
     let bytes = Message::Certificate(cert.clone()).encode();
     let mut expected = Vec::new();
     expected.extend_from_slice(&2u32.to_le_bytes()); // Message::Certificate
+    expected.extend_from_slice(&3u64.to_le_bytes()); // epoch
     expected.extend_from_slice(&2u32.to_le_bytes()); // VoteKind::Finalize
     expected.extend_from_slice(&0x0102u64.to_le_bytes()); // view
     expected.push(1); // Some(block_hash)

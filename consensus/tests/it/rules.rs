@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
+use taksa_consensus::governance::{Governance, Validator};
 use taksa_consensus::state::{execute_block, recipient_known_valid, select_transactions, BlockBudget, MemState};
 use taksa_consensus::tree;
 use taksa_consensus::tx::MEMO_BYTES_MAX;
 use taksa_consensus::{
-    Account, Address, Block, Certificate, Domain, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
+    Account, Address, Block, Certificate, Domain, Epochs, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
     TxError, ValidatorSet, Vote, VoteKind,
 };
 
@@ -24,32 +25,42 @@ fn validator() -> Keypair {
 }
 
 fn rules() -> Rules {
-    let validators = ValidatorSet::new(vec![Address(validator().public())]);
-    Rules { chain_id: CHAIN.into(), genesis_hash: Hash([7; 32]), fee_floor: 1, validators }
+    Rules { chain_id: CHAIN.into(), genesis_hash: Hash([7; 32]), fee_floor: 1, epochs: Epochs::new(1_000_000) }
+}
+
+/// The validator set of these tests.
+fn validators() -> ValidatorSet {
+    ValidatorSet::new(vec![Address(validator().public())])
+}
+
+/// The governance entry of these tests: the one validator.
+fn governance() -> Governance {
+    Governance::genesis(vec![Validator { address: Address(validator().public()), name: "v".into() }])
 }
 
 fn domain() -> Domain {
-    Domain { chain_id: CHAIN.into(), genesis_hash: rules().genesis_hash }
+    Domain { chain_id: CHAIN.into(), genesis_hash: rules().genesis_hash, epoch: 0 }
 }
 
 fn genesis_state(keys: &[Keypair], balance: u128) -> MemState {
-    MemState::new(keys.iter().map(|k| (Address(k.public()), Account { balance, nonce: 0 })))
+    MemState::new(keys.iter().map(|k| (Address(k.public()), Account { balance, nonce: 0 })), governance())
 }
 
 /// `state` with `addr` set to `acct`.
 fn with_account(state: &MemState, addr: Address, acct: Account) -> MemState {
     let mut accounts = state.accounts.clone();
     accounts.insert(addr, acct);
-    MemState::new(accounts)
+    MemState::new(accounts, governance())
 }
 
-/// The state tree's root of `accounts`, built from nothing.
+/// The state tree's root of `accounts` and the test's governance entry, built from nothing.
 fn root_from_nothing(accounts: &BTreeMap<Address, Account>) -> Hash {
-    let entries: Vec<(Hash, Hash)> = accounts
+    let mut entries: Vec<(Hash, Hash)> = accounts
         .iter()
         .filter(|(_, a)| **a != Account::default())
         .map(|(addr, a)| (tree::account_key(addr), tree::account_value_hash(a)))
         .collect();
+    entries.push((taksa_consensus::governance::governance_key(), governance().value_hash()));
     tree::root_of(&entries)
 }
 
@@ -63,6 +74,7 @@ fn signed(k: &Keypair, to: Address, amount: u128, fee: u128, nonce: u64) -> Sign
         nonce,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
     .sign(k, &rules().genesis_hash)
 }
@@ -90,7 +102,7 @@ fn budget(txs_max: usize) -> BlockBudget {
 /// Builds a block on `parent` from candidates the way the proposer (the validator) does.
 fn build(state: &MemState, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
     let proposer = Address(validator().public());
-    let (txs, outcome, _) = select_transactions(state, parent.height + 1, &proposer, cands, budget(10_000), 1)
+    let (txs, outcome, _) = select_transactions(&rules(), state, parent.height + 1, &proposer, cands, budget(10_000))
         .expect("the state tree is whole");
     Block { header: child_header(parent, &txs, outcome.state_root), txs }
 }
@@ -98,22 +110,21 @@ fn build(state: &MemState, parent: &Header, cands: Vec<SignedTransaction>) -> Bl
 /// A valid header for a child of `parent` carrying `txs`: the next view, its leader, the parent's
 /// notarization (none for a child of genesis).
 fn child_header(parent: &Header, txs: &[SignedTransaction], state_root: Hash) -> Header {
-    let rules = rules();
     let view = parent.view + 1;
     let parent_cert = (parent.height > 0).then(|| {
         let vote = Vote::sign(&domain(), &validator(), VoteKind::Notarize, parent.view, Some(parent.hash()));
-        Certificate::from_votes(&rules.validators, VoteKind::Notarize, parent.view, Some(parent.hash()), &[vote])
+        Certificate::from_votes(&validators(), 0, VoteKind::Notarize, parent.view, Some(parent.hash()), &[vote])
     });
     Header {
         chain_id: CHAIN.into(),
         height: parent.height + 1,
         view,
         parent_hash: parent.hash(),
-        proposer: rules.validators.leader(view),
+        proposer: validators().leader(view),
         timestamp_ms: parent.timestamp_ms + 1,
         tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
         state_root,
-        validator_set_hash: rules.validators.hash(),
+        validator_set_hash: validators().hash(),
         parent_cert,
     }
 }
@@ -138,11 +149,11 @@ proptest! {
         let block = build(&state, &p, cands);
         let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("a built block is valid");
         let mut after = state.clone();
-        after.apply(&outcome.changes, &outcome.tree);
+        after.apply_outcome(&outcome);
         prop_assert_eq!(after.accounts.values().map(|a| a.balance).sum::<u128>(), supply);
         prop_assert_eq!(outcome.state_root, root_from_nothing(&after.accounts), "incremental root equals the root built from nothing");
         prop_assert_eq!(after.root(), outcome.state_root, "the outcome's node changes lead to its root");
-        prop_assert!(after == MemState::new(after.accounts.clone()), "and to exactly the nodes of the tree built from nothing");
+        prop_assert!(after == MemState::new(after.accounts.clone(), governance()), "and to exactly the nodes of the tree built from nothing");
     }
 
     #[test]
@@ -151,7 +162,7 @@ proptest! {
         until in proptest::option::of(any::<u64>()), memo in proptest::option::of("[ -~]{0,64}")
     ) {
         let k = Keypair::from_seed(&[3; 32]);
-        let tx = Transaction { chain_id: CHAIN.into(), from: Address(k.public()), to: Address::default(), amount, fee, nonce, valid_until_height: until, memo };
+        let tx = Transaction { chain_id: CHAIN.into(), from: Address(k.public()), to: Address::default(), amount, fee, nonce, valid_until_height: until, memo, action: None };
         let stx = tx.sign(&k, &Hash::ZERO);
         prop_assert_eq!(SignedTransaction::decode(&stx.encode()).expect("decodes"), stx);
     }
@@ -173,7 +184,7 @@ fn a_replayed_transaction_is_rejected() {
     assert_eq!(block.txs.len(), 1, "the proposer keeps only the first copy");
     let mut after = state.clone();
     let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid");
-    after.apply(&outcome.changes, &outcome.tree);
+    after.apply_outcome(&outcome);
     // Block 2 carries the same signed transaction again.
     let replay =
         Block { header: child_header(&block.header, std::slice::from_ref(&t), block.header.state_root), txs: vec![t] };
@@ -264,12 +275,13 @@ fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
     let state =
         with_account(&genesis_state(&ks, 100), Address(ks[1].public()), Account { balance: u128::MAX - 5, nonce: 0 });
     let overflow = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
-    let (kept, outcome, refused) = select_transactions(&state, 1, &Address::default(), vec![overflow], budget(10), 1)
-        .expect("the state tree is whole");
+    let (kept, outcome, refused) =
+        select_transactions(&rules(), &state, 1, &Address::default(), vec![overflow], budget(10))
+            .expect("the state tree is whole");
     assert!(kept.is_empty() && outcome.changes.is_empty());
     assert_eq!(refused[0].1, TxError::Overflow);
     let broke = signed(&ks[0], Address::default(), 100, 1, 0);
-    let (_, _, refused) = select_transactions(&state, 1, &Address::default(), vec![broke], budget(10), 1)
+    let (_, _, refused) = select_transactions(&rules(), &state, 1, &Address::default(), vec![broke], budget(10))
         .expect("the state tree is whole");
     assert_eq!(refused[0].1, TxError::InsufficientBalance { needed: 101, available: 100 });
 }
@@ -307,7 +319,7 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
 
     let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
     let (txs, outcome, refused) =
-        select_transactions(&state, 1, &header.proposer, cands, room, 1).expect("the state tree is whole");
+        select_transactions(&rules(), &state, 1, &header.proposer, cands, room).expect("the state tree is whole");
     assert!(refused.is_empty(), "what does not fit waits; nothing is refused");
     assert!(txs.len() < BLOCK_TXS_MAX && txs.len() > 9_000, "{} transfers fit", txs.len());
     header.tx_root = tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
@@ -380,9 +392,8 @@ fn creating_an_account_costs_the_account_creation_fee_and_paying_into_one_only_t
     let needed = taksa_consensus::state::account_creation_fee(rules().fee_floor);
     let cheap = signed(&ks[0], fresh, 10, needed - 1, 0);
     let proposer = Address(validator().public());
-    let (kept, _, refused) =
-        select_transactions(&state, 1, &proposer, vec![cheap.clone()], budget(10), rules().fee_floor)
-            .expect("the state tree is whole");
+    let (kept, _, refused) = select_transactions(&rules(), &state, 1, &proposer, vec![cheap.clone()], budget(10))
+        .expect("the state tree is whole");
     assert!(kept.is_empty());
     assert_eq!(refused[0].1, TxError::AccountCreationFee { fee: needed - 1, needed });
     // Paid in full, it creates the account; a second transfer into it needs only the floor.

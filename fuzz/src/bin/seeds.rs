@@ -52,7 +52,9 @@ fn check(target: &str, bytes: &[u8]) -> Result<(), String> {
         "certificate" => {
             codec::decode::<Certificate>(bytes, codec::MESSAGE_BYTES_MAX).map_err(s)?.verify(domain, set).map_err(s)
         }
-        "message" => Message::decode(bytes).map_err(s)?.verify(domain, set).map_err(s),
+        "message" => {
+            Message::decode(bytes).map_err(s)?.verify(domain, set, taksa_consensus::Epochs::new(1_000)).map_err(s)
+        }
         "sync" => {
             let request = codec::decode::<taksa_p2p::Request>(bytes, taksa_p2p::SYNC_REQUEST_BYTES_MAX);
             let response = codec::decode::<taksa_p2p::Response>(bytes, taksa_p2p::SYNC_RESPONSE_BYTES_MAX);

@@ -26,7 +26,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use taksa_consensus::chain::{ChainCore, CommitBatch, Config as CoreConfig, Effect, Input, Peer, Penalty, Request};
 use taksa_consensus::engine::{Config as EngineConfig, Message, SafetyRecord};
 use taksa_consensus::pool::{self, AdmitError, Admitted, DroppedTx, Limits, Mempool};
-use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, SignedTransaction, ValidatorSet};
+use taksa_consensus::{codec, Domain, Genesis, Hash, Keypair, Rules, SignedTransaction};
 use taksa_rpc::FeedItem;
 use taksa_storage::Store;
 use tokio::sync::{oneshot, watch};
@@ -114,7 +114,6 @@ pub(crate) struct Shared {
     pub(crate) genesis: Genesis,
     pub(crate) genesis_hash: Hash,
     pub(crate) domain: Domain,
-    pub(crate) validators: ValidatorSet,
     pub(crate) rules: Rules,
     pub(crate) store: Store,
     /// The chain actor's admission queue.
@@ -153,13 +152,14 @@ impl Shared {
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
             fee_floor: genesis.fee_floor,
-            validators: genesis.validator_set(),
+            epochs: genesis.epochs(),
         };
-        let (publisher, chain) = Publisher::new(genesis.validator_set());
+        // The epoch and set consensus runs at the stored head; the actor publishes each next one.
+        let epoch = genesis.epochs().after(store.head().height);
+        let (publisher, chain) = Publisher::new(epoch, Arc::new(store.governance().set()));
         let (submissions, submissions_rx) = crossbeam_channel::bounded(SUBMISSIONS_MAX);
         let shared = Shared {
-            domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
-            validators: genesis.validator_set(),
+            domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash, epoch: 0 },
             genesis,
             genesis_hash,
             rules,
@@ -349,7 +349,9 @@ impl Chain {
         let block_time_ms = shared.genesis.block_time_ms;
         let engine = EngineConfig {
             domain: shared.domain.clone(),
-            validators: shared.validators.clone(),
+            // The core replaces the domain's epoch and the set with each epoch's.
+            validators: shared.store.governance().set(),
+            epochs: shared.rules.epochs,
             key,
             // On demand, the next block may follow at once: pacing is what transactions wait.
             block_time_ms: if on_demand { 0 } else { block_time_ms },
@@ -596,6 +598,10 @@ impl Chain {
                 tracing::info!(target: "sync", %peer, reason, "sync from a peer stopped; trying others");
             }
             Effect::Halt(why) => return Err(anyhow::anyhow!(why)),
+            Effect::EpochStarted { epoch, validators } => {
+                tracing::info!(target: "consensus", epoch, validators = validators.len(), "epoch started");
+                self.publisher.set_epoch(epoch, validators);
+            }
         }
         Ok(())
     }

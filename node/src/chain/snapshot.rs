@@ -21,11 +21,16 @@ const FINALITY_LAGS_KEPT: usize = 100;
 pub(crate) struct ChainSnapshot {
     /// The engine's status; `None` until the actor's first step.
     pub(crate) status: Option<Status>,
+    /// The epoch consensus runs: the epoch of the block after the head.
+    pub(crate) epoch: u64,
+    /// Its validator set: the one gossip of this epoch is checked against.
+    pub(crate) validators: Arc<ValidatorSet>,
     /// Catch-up progress.
     pub(crate) sync: SyncView,
     /// Equivocation evidence, oldest first (the newest [`EVIDENCE_KEPT_MAX`]).
     pub(crate) evidence: Arc<[Evidence]>,
-    /// When each validator (in set order) last sent a valid consensus message here, Unix ms.
+    /// When each validator (in the order of `validators`) last sent a valid consensus message
+    /// here, Unix ms.
     pub(crate) last_seen_ms: Arc<[Option<u64>]>,
     /// Views this node left by timeout since it started.
     pub(crate) timeouts_total: u64,
@@ -43,7 +48,8 @@ pub(crate) type SnapshotReader = watch::Receiver<Arc<ChainSnapshot>>;
 /// asked, rebuilding only the lists that changed since the last one.
 pub(crate) struct Publisher {
     sender: watch::Sender<Arc<ChainSnapshot>>,
-    validators: ValidatorSet,
+    epoch: u64,
+    validators: Arc<ValidatorSet>,
     evidence: VecDeque<Evidence>,
     last_seen: Vec<Option<u64>>,
     lags: VecDeque<u64>,
@@ -54,10 +60,12 @@ pub(crate) struct Publisher {
 
 impl Publisher {
     /// A publisher and its first (empty) snapshot's reader.
-    pub(crate) fn new(validators: ValidatorSet) -> (Publisher, SnapshotReader) {
+    pub(crate) fn new(epoch: u64, validators: Arc<ValidatorSet>) -> (Publisher, SnapshotReader) {
         let last_seen = vec![None; validators.len()];
         let first = ChainSnapshot {
             status: None,
+            epoch,
+            validators: Arc::clone(&validators),
             sync: SyncView::default(),
             evidence: Arc::from(Vec::new()),
             last_seen_ms: last_seen.clone().into(),
@@ -68,6 +76,7 @@ impl Publisher {
         let (sender, reader) = watch::channel(Arc::new(first));
         let publisher = Publisher {
             sender,
+            epoch,
             validators,
             evidence: VecDeque::new(),
             last_seen,
@@ -77,6 +86,19 @@ impl Publisher {
             lags_changed: false,
         };
         (publisher, reader)
+    }
+
+    /// A new epoch with its set: the last-seen times of validators who stay are kept.
+    pub(crate) fn set_epoch(&mut self, epoch: u64, validators: Arc<ValidatorSet>) {
+        let seen: Vec<Option<u64>> = validators
+            .addresses()
+            .iter()
+            .map(|a| self.validators.index_of(a).and_then(|i| self.last_seen.get(i).copied().flatten()))
+            .collect();
+        self.epoch = epoch;
+        self.validators = validators;
+        self.last_seen = seen;
+        self.seen_changed = true;
     }
 
     /// Notes that `validator` sent a valid consensus message at `now_ms`.
@@ -110,6 +132,8 @@ impl Publisher {
         let previous = Arc::clone(&self.sender.borrow());
         let snapshot = ChainSnapshot {
             status: Some(status),
+            epoch: self.epoch,
+            validators: Arc::clone(&self.validators),
             sync,
             evidence: if std::mem::take(&mut self.evidence_changed) {
                 self.evidence.iter().cloned().collect()
@@ -162,7 +186,7 @@ mod tests {
     fn readers_see_a_step_only_once_it_is_published_and_unchanged_lists_are_shared() {
         let keys: Vec<Keypair> = (1..=4u8).map(|i| Keypair::from_seed(&[i; 32])).collect();
         let validators = ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect());
-        let (mut publisher, reader) = Publisher::new(validators);
+        let (mut publisher, reader) = Publisher::new(0, Arc::new(validators));
         assert!(reader.borrow().status.is_none());
         assert_eq!(reader.borrow().last_seen_ms.len(), 4);
 
@@ -186,7 +210,7 @@ mod tests {
 
     #[test]
     fn kept_lists_are_bounded() {
-        let (mut publisher, reader) = Publisher::new(ValidatorSet::new(vec![Address::default()]));
+        let (mut publisher, reader) = Publisher::new(0, Arc::new(ValidatorSet::new(vec![Address::default()])));
         for i in 0..(FINALITY_LAGS_KEPT as u64 + 10) {
             publisher.finality_lag(i);
         }

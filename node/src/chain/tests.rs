@@ -36,6 +36,7 @@ fn net() -> Net {
         genesis_time_ms: now_ms().saturating_sub(10_000),
         block_time_ms: 1000,
         fee_floor: 1,
+        epoch_length: 1_000,
         validators: keys.iter().map(|k| Address(k.public())).collect(),
         validator_names: (0..4).map(|i| format!("v{i}")).collect(),
         allocations: vec![(Address(wallet.public()), 1_000_000)],
@@ -82,6 +83,7 @@ impl Net {
             nonce,
             valid_until_height: None,
             memo: None,
+            action: None,
         }
         .sign(&self.wallet, &self.genesis.hash());
         let (hash, bytes) = (tx.hash(), tx.encode().len());
@@ -96,7 +98,7 @@ impl Net {
     fn certificate(&self, kind: VoteKind, hash: Hash) -> Message {
         let domain = &self.chain.shared.domain;
         let votes: Vec<Vote> = self.keys[..3].iter().map(|k| Vote::sign(domain, k, kind, 1, Some(hash))).collect();
-        Message::Certificate(Certificate::from_votes(&self.genesis.validator_set(), kind, 1, Some(hash), &votes))
+        Message::Certificate(Certificate::from_votes(&self.genesis.validator_set(), 0, kind, 1, Some(hash), &votes))
     }
 }
 
@@ -265,6 +267,7 @@ fn a_gossiped_batch_is_forwarded_whole_only_when_all_new_and_one_bad_transaction
         nonce: 0,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
     .sign(&broke, &net.genesis.hash());
     let Net { chain, inbox, .. } = net;

@@ -457,6 +457,7 @@ async fn cmd_send(ctx: &Ctx, req: SendRequest, no_wait: bool) -> anyhow::Result<
         nonce,
         valid_until_height: req.valid_until_height,
         memo: req.memo,
+        action: None,
     };
     let signed = tx.sign(&key, &genesis_hash);
     signed

@@ -219,6 +219,11 @@ impl NodeClient {
         }
     }
 
+    /// `validators_getPendingVotes`: the current set and the votes on changing it.
+    pub(crate) async fn pending_votes(&self) -> anyhow::Result<taksa_rpc::api::PendingVotesJson> {
+        self.http.validators_get_pending_votes().await.map_err(|e| self.describe("validators_getPendingVotes", e))
+    }
+
     /// `tx_getProof`: the transaction's receipt.
     pub(crate) async fn tx_proof(&self, hash: &Hash) -> anyhow::Result<taksa_consensus::receipt::PaymentReceipt> {
         self.http.tx_get_proof(Param::new(hash.to_hex())).await.map_err(|e| self.describe("tx_getProof", e))

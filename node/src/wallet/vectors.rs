@@ -73,6 +73,7 @@ fn compute(v: &Vector) -> Vector {
         nonce: v.tx.nonce,
         valid_until_height: v.tx.valid_until_height,
         memo: v.tx.memo.clone(),
+        action: None,
     };
     let signing_bytes = tx.signing_bytes(&genesis_hash);
     let signed = tx.sign(&key, &genesis_hash);

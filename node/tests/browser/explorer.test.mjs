@@ -163,7 +163,11 @@ async function run(args, page, problems) {
     await page.locator(sel('nav-validators')).click();
     await page.locator(sel('validators-page')).waitFor();
     await page.locator(sel('validator-row')).first().waitFor();
-    return `${await page.locator(sel('validator-row')).count()} validators`;
+    // The set of each epoch so far (the dev chain has run epoch 0 at least) and the epoch line.
+    await page.locator(sel('set-row')).first().waitFor();
+    const epoch = await page.locator(sel('validator-epoch')).textContent();
+    if (!/^Epoch \d+ \(heights/.test(epoch)) throw new Error(`the epoch line reads: ${epoch}`);
+    return `${await page.locator(sel('validator-row')).count()} validators, ${await page.locator(sel('set-row')).count()} epochs listed`;
   });
 
   await step('no error on the page, no console error, no request elsewhere', async () => {

@@ -19,6 +19,7 @@ fn transfer(key: &Keypair, nonce: u64) -> Transaction {
         nonce,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
 }
 

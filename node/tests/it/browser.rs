@@ -37,6 +37,7 @@ async fn the_web_explorer_shows_live_blocks_and_finds_a_transaction_in_chromium(
         nonce: 0,
         valid_until_height: None,
         memo: Some("browser test".into()),
+        action: None,
     }
     .sign(&key, &genesis);
     let raw = format!("0x{}", hex::encode(tx.encode()));

@@ -91,7 +91,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
     net.wait_finalized(&[0, 1, 2, 3], 2, Duration::from_secs(90)).await;
     let info = net.info(0).await.expect("info");
     let genesis = Hash::from_hex(info["genesisHash"].as_str().expect("genesisHash")).expect("hash");
-    let domain = Domain { chain_id: devnet::TESTNET_CHAIN_ID.into(), genesis_hash: genesis };
+    let domain = Domain { chain_id: devnet::TESTNET_CHAIN_ID.into(), genesis_hash: genesis, epoch: 0 };
     let evil = evil_peer(&net, genesis).await;
 
     // Validator 3's key is public: two notarize votes for different blocks in one view ahead.
@@ -119,7 +119,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
     // Garbage, a bad signature, a non-validator, another chain, a forged transaction: each is
     // refused, counted and logged; the sender ends up disconnected and banned.
     let outsider = Keypair::from_seed(&[9; 32]);
-    let other_chain = Domain { chain_id: "another-chain".into(), genesis_hash: genesis };
+    let other_chain = Domain { chain_id: "another-chain".into(), genesis_hash: genesis, epoch: 0 };
     let mut bad_sig = Vote::sign(&domain, &v3, VoteKind::Nullify, view + 1, None);
     bad_sig.signature.0[0] ^= 1;
     let mut forged_tx = Transaction {
@@ -131,6 +131,7 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
         nonce: 0,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
     .sign(&devnet::testnet_account(0), &genesis);
     forged_tx.tx.amount = 5_000_000;

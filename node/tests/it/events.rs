@@ -27,6 +27,7 @@ fn signed(key: &Keypair, to: Address, nonce: u64, genesis: &Hash) -> String {
         nonce,
         valid_until_height: None,
         memo: None,
+        action: None,
     };
     format!("0x{}", hex::encode(tx.sign(key, genesis).encode()))
 }

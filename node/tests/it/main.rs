@@ -12,4 +12,5 @@ mod replay;
 mod restart;
 mod support;
 mod testnet;
+mod validators;
 mod wallet_flow;

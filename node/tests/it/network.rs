@@ -40,6 +40,7 @@ pub(crate) fn transfer_with_memo(
         nonce,
         valid_until_height: None,
         memo,
+        action: None,
     }
     .sign(key, genesis);
     format!("0x{}", hex::encode(stx.encode()))

@@ -46,6 +46,7 @@ fn transfer_until(
         nonce,
         valid_until_height,
         memo: None,
+        action: None,
     }
     .sign(key, genesis);
     (format!("0x{}", hex::encode(stx.encode())), stx.hash().to_hex())

@@ -20,6 +20,7 @@ fn signed(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) 
         nonce,
         valid_until_height: None,
         memo: None,
+        action: None,
     }
     .sign(key, genesis);
     format!("0x{}", hex::encode(stx.encode()))

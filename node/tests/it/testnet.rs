@@ -117,6 +117,8 @@ impl Drop for NetNode {
 /// Validators 0..v of the root genesis (with the block time changed) and `full` full nodes.
 pub(crate) struct Testnet {
     pub(crate) nodes: Vec<NetNode>,
+    genesis: PathBuf,
+    log_filter: String,
     _root: tempfile::TempDir,
 }
 
@@ -129,35 +131,71 @@ impl Testnet {
 
     /// As [`Testnet::start`], with the nodes' `TAKSA_LOG` filter (for a test that counts log lines).
     pub(crate) fn start_logging(validators: usize, full: usize, block_time_ms: u64, log_filter: &str) -> Testnet {
+        Testnet::start_epochs(validators, full, block_time_ms, None, log_filter)
+    }
+
+    /// As [`Testnet::start_logging`], on a genesis with `epoch_length_blocks` heights per epoch
+    /// (the root genesis's when `None`).
+    pub(crate) fn start_epochs(
+        validators: usize,
+        full: usize,
+        block_time_ms: u64,
+        epoch_length_blocks: Option<u64>,
+        log_filter: &str,
+    ) -> Testnet {
         let root = tempfile::tempdir().expect("tempdir");
-        let genesis = write_genesis(root.path(), block_time_ms);
-        let mut nodes: Vec<NetNode> = Vec::new();
+        let genesis = write_genesis(root.path(), block_time_ms, epoch_length_blocks);
+        let mut net = Testnet { nodes: Vec::new(), genesis, log_filter: log_filter.to_owned(), _root: root };
         for i in 0..validators + full {
-            let dir = root.path().join(format!("node{i}"));
-            std::fs::create_dir_all(&dir).expect("node dir");
-            let mut args: Vec<OsString> = vec!["--genesis".into(), genesis.clone().into()];
-            args.extend(["--data-dir".into(), dir.join("data").into_os_string()]);
-            args.extend(["--rpc-addr".into(), "127.0.0.1:0".into(), "--p2p-addr".into(), "127.0.0.1:0".into()]);
-            args.extend(["--reserved-peers-file".into(), dir.join("reserved-peers").into_os_string()]);
-            if i < validators {
-                args.extend(["--validator-key".into(), import_validator_key(&dir, i).into_os_string()]);
-            }
-            if let Some(first) = nodes.first() {
-                args.extend(["--bootnode".into(), first.p2p.clone().into()]);
-            }
-            let log_filter = log_filter.to_owned();
-            let mut node =
-                NetNode { child: None, dir, args, log_filter, url: String::new(), p2p: String::new(), starts: 0 };
-            node.spawn();
-            // Restarts reuse the ports, so the others' address books stay right.
-            let port = |s: &str| s.trim_start_matches("http://").to_owned();
-            let rpc = port(&node.url);
-            let p2p_listen = node.p2p.split("/p2p/").next().unwrap_or_default().to_owned();
-            set_arg(&mut node.args, "--rpc-addr", &rpc);
-            set_arg(&mut node.args, "--p2p-addr", &p2p_listen);
-            nodes.push(node);
+            net.add_node((i < validators).then_some(i));
         }
-        Testnet { nodes, _root: root }
+        net
+    }
+
+    /// Starts another node, with validator key `key` of the testnet mnemonic (which need not be
+    /// in the genesis set) or as a full node; returns its index.
+    pub(crate) fn add_node(&mut self, key: Option<usize>) -> usize {
+        let i = self.nodes.len();
+        let dir = self._root.path().join(format!("node{i}"));
+        std::fs::create_dir_all(&dir).expect("node dir");
+        let mut args: Vec<OsString> = vec!["--genesis".into(), self.genesis.clone().into()];
+        args.extend(["--data-dir".into(), dir.join("data").into_os_string()]);
+        args.extend(["--rpc-addr".into(), "127.0.0.1:0".into(), "--p2p-addr".into(), "127.0.0.1:0".into()]);
+        args.extend(["--reserved-peers-file".into(), dir.join("reserved-peers").into_os_string()]);
+        if let Some(k) = key {
+            args.extend(["--validator-key".into(), import_validator_key(&dir, k).into_os_string()]);
+        }
+        if let Some(first) = self.nodes.first() {
+            args.extend(["--bootnode".into(), first.p2p.clone().into()]);
+        }
+        let log_filter = self.log_filter.clone();
+        let mut node =
+            NetNode { child: None, dir, args, log_filter, url: String::new(), p2p: String::new(), starts: 0 };
+        node.spawn();
+        // Restarts reuse the ports, so the others' address books stay right.
+        let port = |s: &str| s.trim_start_matches("http://").to_owned();
+        let rpc = port(&node.url);
+        let p2p_listen = node.p2p.split("/p2p/").next().unwrap_or_default().to_owned();
+        set_arg(&mut node.args, "--rpc-addr", &rpc);
+        set_arg(&mut node.args, "--p2p-addr", &p2p_listen);
+        self.nodes.push(node);
+        i
+    }
+
+    /// Validator key `k`'s file, imported into node `i`'s keystore (the file `--validator-key`
+    /// and `taksa validator --key` take).
+    pub(crate) fn key_file(&self, i: usize, k: usize) -> PathBuf {
+        let file = self.nodes[i].dir.join("keystore").join(format!("validator-{k}.json"));
+        if !file.exists() {
+            import_validator_key(&self.nodes[i].dir, k);
+        }
+        file
+    }
+
+    /// Node `i` uses validator key `k` from its next start on.
+    pub(crate) fn set_validator_key(&mut self, i: usize, k: usize) {
+        let file = self.key_file(i, k);
+        set_arg(&mut self.nodes[i].args, "--validator-key", &file.to_string_lossy());
     }
 
     pub(crate) fn kill_9(&mut self, i: usize) {
@@ -271,11 +309,15 @@ fn set_arg(args: &mut [OsString], name: &str, value: &str) {
     }
 }
 
-/// The root genesis with another block time (a different chain, same keys and funds).
-fn write_genesis(dir: &Path, block_time_ms: u64) -> PathBuf {
+/// The root genesis with another block time and maybe epoch length (a different chain, same
+/// keys and funds).
+fn write_genesis(dir: &Path, block_time_ms: u64, epoch_length_blocks: Option<u64>) -> PathBuf {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../genesis.json");
     let mut g: Value = serde_json::from_str(&std::fs::read_to_string(root).expect("genesis.json")).expect("json");
     g["block_time_ms"] = block_time_ms.into();
+    if let Some(length) = epoch_length_blocks {
+        g["epoch_length_blocks"] = length.into();
+    }
     let path = dir.join("genesis.json");
     std::fs::write(&path, serde_json::to_string_pretty(&g).expect("json")).expect("write genesis");
     path

@@ -268,8 +268,9 @@ async fn a_fake_rpc_endpoint_that_reports_a_huge_fee_floor_is_refused() {
     assert_eq!(submitted.lock().expect("lock").len(), 1);
 }
 
-/// The receipt in `docs/receipts.md`'s vector (a dev chain with 100 ms blocks) verifies with the
-/// dev genesis alone, and a change to any of its byte strings breaks it.
+/// The receipt in `docs/receipts.md`'s vector (a dev chain with 100 ms blocks, a block of epoch
+/// 1, so it carries one link of the chain of validator sets) verifies with the dev genesis
+/// alone, and a change to any of its byte strings breaks it.
 #[test]
 fn the_documented_receipt_vector_verifies() {
     use taksa_consensus::receipt::{verify, PaymentReceipt};
@@ -277,7 +278,7 @@ fn the_documented_receipt_vector_verifies() {
     let receipt: PaymentReceipt = serde_json::from_str(text).expect("the vector parses");
     let genesis = taksa_node::devnet::dev_genesis(100);
     let paid = verify(&receipt, &genesis).expect("the vector verifies");
-    assert_eq!((paid.height, receipt.index, receipt.tx_count), (6036, 4, 30));
+    assert_eq!((paid.height, receipt.index, receipt.tx_count, receipt.epochs.len()), (1023, 0, 1, 1));
     let flip = |s: &str, at: usize| -> String {
         let mut b = s.as_bytes().to_vec();
         b[at] = if b[at] == b'0' { b'1' } else { b'0' };
@@ -289,10 +290,23 @@ fn the_documented_receipt_vector_verifies() {
         broken.push(PaymentReceipt { header: flip(&receipt.header, at), ..receipt.clone() });
         broken.push(PaymentReceipt { finalization: flip(&receipt.finalization, at), ..receipt.clone() });
     }
+    // The vector's block holds one transaction, so its path is empty; one hash added breaks it.
     let mut path = receipt.tx_path.clone();
-    path[0] = flip(&path[0], 10);
+    path.push(flip(&receipt.genesis_hash, 10));
     broken.push(PaymentReceipt { tx_path: path, ..receipt.clone() });
     broken.push(PaymentReceipt { genesis_hash: flip(&receipt.genesis_hash, 10), ..receipt.clone() });
+    for at in [2, 40, 100] {
+        let mut link = receipt.epochs[0].clone();
+        link.governance = flip(&link.governance, at);
+        broken.push(PaymentReceipt { epochs: vec![link], ..receipt.clone() });
+        let mut link = receipt.epochs[0].clone();
+        link.proof = flip(&link.proof, at);
+        broken.push(PaymentReceipt { epochs: vec![link], ..receipt.clone() });
+        let mut link = receipt.epochs[0].clone();
+        link.finalization = flip(&link.finalization, at);
+        broken.push(PaymentReceipt { epochs: vec![link], ..receipt.clone() });
+    }
+    broken.push(PaymentReceipt { epochs: Vec::new(), ..receipt.clone() });
     for b in &broken {
         assert!(verify(b, &genesis).is_err(), "a changed receipt verified: {b:?}");
     }

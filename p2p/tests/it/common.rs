@@ -181,11 +181,12 @@ pub(crate) fn sample_blocks() -> Vec<FinalizedBlock> {
         genesis_time_ms: 0,
         block_time_ms: 1000,
         fee_floor: 1,
+        epoch_length: 1_000,
         validators: vec![validator],
         validator_names: vec!["v0".into()],
         allocations: vec![(validator, 1_000_000)],
     };
-    let domain = Domain { chain_id: CHAIN_ID.into(), genesis_hash: genesis.hash() };
+    let domain = Domain { chain_id: CHAIN_ID.into(), genesis_hash: genesis.hash(), epoch: 0 };
     let validators = genesis.validator_set();
     let tx = Transaction {
         chain_id: CHAIN_ID.into(),
@@ -196,6 +197,7 @@ pub(crate) fn sample_blocks() -> Vec<FinalizedBlock> {
         nonce: 0,
         valid_until_height: None,
         memo: Some("over p2p".into()),
+        action: None,
     }
     .sign(&key, &genesis.hash());
     let mut parent = genesis.header();
@@ -220,8 +222,8 @@ pub(crate) fn sample_blocks() -> Vec<FinalizedBlock> {
         let hash = Some(block.hash());
         let notarize = Vote::sign(&domain, &key, VoteKind::Notarize, height, hash);
         let finalize = Vote::sign(&domain, &key, VoteKind::Finalize, height, hash);
-        parent_cert = Some(Certificate::from_votes(&validators, VoteKind::Notarize, height, hash, [&notarize]));
-        let finalization = Certificate::from_votes(&validators, VoteKind::Finalize, height, hash, [&finalize]);
+        parent_cert = Some(Certificate::from_votes(&validators, 0, VoteKind::Notarize, height, hash, [&notarize]));
+        let finalization = Certificate::from_votes(&validators, 0, VoteKind::Finalize, height, hash, [&finalize]);
         out.push(FinalizedBlock { block, finalization: Some(finalization) });
         parent = header;
     }

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use taksa_consensus::block::tx_root;
 use taksa_consensus::event::block_events;
+use taksa_consensus::governance::{Change, Governance, Passed, Validator};
 use taksa_consensus::receipt::PaymentReceipt;
 use taksa_consensus::state::{MemState, Receipt};
 use taksa_consensus::tree;
 use taksa_consensus::{
-    Account, Address, Block, BlockEvent, Certificate, Cursor, Domain, Event, Evidence, Hash, Header, Keypair,
+    Account, Address, Block, BlockEvent, Certificate, Cursor, Domain, Epochs, Event, Evidence, Hash, Header, Keypair,
     SignedTransaction, Transaction, TxError, ValidatorSet, Vote, VoteKind,
 };
 use taksa_rpc::{
@@ -51,11 +52,24 @@ pub(crate) fn addr(k: &Keypair) -> Address {
 }
 
 pub(crate) fn domain() -> Domain {
-    Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH }
+    Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH, epoch: 0 }
 }
 
 pub(crate) fn validator_set() -> ValidatorSet {
     ValidatorSet::new(vec![addr(&validator())])
+}
+
+/// Heights per epoch of the fake chain.
+pub(crate) const EPOCH_LENGTH: u64 = 1000;
+
+/// The fake chain's governance entry: its one validator, whose vote passed an add at height 2.
+pub(crate) fn governance() -> Governance {
+    let mut g = Governance::genesis(vec![Validator { address: addr(&validator()), name: "validator-0".into() }]);
+    g.passed.push(Passed {
+        change: Change::Add { key: addr(&Keypair::from_seed(&[77; 32])), name: "newcomer".into() },
+        height: 2,
+    });
+    g
 }
 
 /// Two votes the validator signed for one view that conflict, newest view first: two blocks
@@ -110,6 +124,7 @@ pub(crate) fn transfer(
         nonce,
         valid_until_height: None,
         memo: memo.map(str::to_owned),
+        action: None,
     }
     .sign(from, &GENESIS_HASH)
 }
@@ -165,7 +180,8 @@ impl Fake {
         accounts.insert(addr(&b), Account { balance: 100 - 5 + 7 - FEE_FLOOR, nonce: 1 });
         // The head commits to the accounts for real, so that account proofs verify.
         if let Some(head) = blocks.last_mut() {
-            head.header.state_root = MemState::new(accounts.iter().map(|(k, v)| (*k, *v))).root();
+            head.header.state_root =
+                MemState::new(accounts.iter().map(|(k, v)| (*k, *v)), Governance::default()).root();
         }
         let node = NodeInfo {
             peer_id: Some(PEER_ID.to_owned()),
@@ -228,11 +244,11 @@ impl Fake {
     /// The validator's finalization of the head.
     pub(crate) fn head_finalization(&self) -> Option<Certificate> {
         let head = self.blocks.last()?;
-        let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+        let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH, epoch: 0 };
         let (view, hash) = (head.header.view, head.hash());
         let vote = Vote::sign(&domain, &validator(), VoteKind::Finalize, view, Some(hash));
         let set = ValidatorSet::new(vec![addr(&validator())]);
-        Some(Certificate::from_votes(&set, VoteKind::Finalize, view, Some(hash), [&vote]))
+        Some(Certificate::from_votes(&set, 0, VoteKind::Finalize, view, Some(hash), [&vote]))
     }
 
     fn committed(&self, address: &Address) -> Account {
@@ -299,7 +315,7 @@ impl Backend for Fake {
     }
 
     fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError> {
-        let state = MemState::new(self.accounts.iter().map(|(k, v)| (*k, *v)));
+        let state = MemState::new(self.accounts.iter().map(|(k, v)| (*k, *v)), Governance::default());
         let proof = tree::prove(&state, &tree::account_key(address))
             .map_err(|e| BackendError::Internal { message: e.to_string() })?;
         let header = self.blocks.last().map(|b| b.header.clone()).unwrap_or_else(dummy_parent);
@@ -521,6 +537,19 @@ impl Backend for Fake {
             .collect()
     }
 
+    fn epochs(&self) -> Epochs {
+        Epochs::new(EPOCH_LENGTH)
+    }
+
+    fn governance(&self) -> (u64, Arc<Governance>) {
+        (self.blocks.len() as u64 - 1, Arc::new(governance()))
+    }
+
+    fn validator_set(&self, epoch: u64) -> Result<Option<Vec<Validator>>, BackendError> {
+        let current = self.epochs().after(self.blocks.len() as u64 - 1);
+        Ok((epoch <= current).then(|| governance().validators))
+    }
+
     fn readiness(&self) -> Readiness {
         Readiness {
             syncing: self.sync.syncing,
@@ -540,6 +569,8 @@ impl Backend for Fake {
             mempool_bytes: health.mempool_bytes,
             peers: health.peers,
             consensus_view: VIEW,
+            epoch: 0,
+            validator_set_size: 1,
             consensus_timeouts_total: 2,
             validators: self.validators(),
             storage_bytes: 123_456,

@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use taksa_consensus::block::tx_path_root;
 use taksa_consensus::receipt::PaymentReceipt;
 use taksa_consensus::tree::{self, Proof, Terminal};
-use taksa_consensus::{codec, Account, Certificate, Domain, Hash, Header, SignedTransaction, ValidatorSet, VoteKind};
+use taksa_consensus::{
+    codec, Account, Certificate, Domain, Hash, Header, Keypair, SignedTransaction, ValidatorSet, VoteKind,
+};
 use taksa_rpc::OPENRPC_JSON;
 
 use crate::fake::{self, addr, alice, bob, validator, Fake, CHAIN_ID, EXPIRED_HASH, FEE_FLOOR, GENESIS_HASH, HRP};
@@ -101,7 +103,7 @@ async fn checked_proof(c: &impl ClientT, address: &str) -> Value {
     assert_eq!(header.height, p["height"].as_u64().expect("height"));
     let cert: Certificate = codec::decode(&bytes(&p["finalization"]), codec::MESSAGE_BYTES_MAX).expect("certificate");
     assert_eq!((cert.kind, cert.block_hash), (VoteKind::Finalize, Some(header.hash())));
-    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH, epoch: 0 };
     cert.verify(&domain, &ValidatorSet::new(vec![addr(&validator())])).expect("the finalization verifies");
     let terminal = match &p["terminal"] {
         Value::Null => Terminal::Empty,
@@ -143,7 +145,7 @@ async fn tx_proof_leads_from_the_transaction_to_a_finalized_header(c: &impl Clie
     let fake = Fake::new();
     let (block, tx) = (&fake.blocks[1], &fake.blocks[1].txs[0]);
     let r: PaymentReceipt = call(c, "tx_getProof", json!([tx.hash().to_hex()])).await.expect("tx_getProof");
-    assert_eq!((r.format.as_str(), r.index, r.tx_count), ("taksa-receipt/v1", 0, 1));
+    assert_eq!((r.format.as_str(), r.index, r.tx_count), ("taksa-receipt/v2", 0, 1));
     assert_eq!(r.tx, tx_hex(tx));
     let path: Vec<Hash> = r.tx_path.iter().map(|h| Hash::from_hex(h).expect("hash")).collect();
     assert_eq!(tx_path_root(&tx.hash(), r.index, r.tx_count, &path), Some(block.header.tx_root));
@@ -157,7 +159,7 @@ async fn tx_proof_leads_from_the_transaction_to_a_finalized_header(c: &impl Clie
     let cert: Certificate =
         codec::decode(&hex::decode(r.finalization.trim_start_matches("0x")).expect("hex"), codec::MESSAGE_BYTES_MAX)
             .expect("certificate");
-    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH };
+    let domain = Domain { chain_id: CHAIN_ID.to_owned(), genesis_hash: GENESIS_HASH, epoch: 0 };
     cert.verify_finalizes(&last, &domain, &ValidatorSet::new(vec![addr(&validator())])).expect("finalizes the last");
     let unknown = Hash([0x42; 32]).to_hex();
     assert_error(call::<Value>(c, "tx_getProof", json!([unknown])).await, 2002, "tx_not_found");
@@ -249,6 +251,28 @@ async fn health_and_discover(c: &impl ClientT) {
     }
 }
 
+async fn validator_set_and_pending_votes(c: &impl ClientT) {
+    let set: Value = call(c, "validators_getSet", json!([])).await.expect("the current set");
+    assert_eq!(set["epoch"], 0);
+    assert_eq!((set["firstHeight"].as_u64(), set["lastHeight"].as_u64()), (Some(1), Some(fake::EPOCH_LENGTH)));
+    assert_eq!(set["validators"], json!([{"name": "validator-0", "address": bech(&validator())}]));
+    assert_eq!((set["quorum"].as_u64(), set["maxFaulty"].as_u64()), (Some(1), Some(0)));
+    assert_eq!(set["setHash"], fake::validator_set().hash().to_hex());
+    let at_one: Value = call(c, "validators_getSet", json!([1])).await.expect("height 1");
+    assert_eq!(at_one, set);
+    let err = call::<Value>(c, "validators_getSet", json!([fake::EPOCH_LENGTH * 5])).await.expect_err("not started");
+    assert_eq!(err.code(), 2001, "{err:?}");
+    let votes: Value = call(c, "validators_getPendingVotes", json!([])).await.expect("pending votes");
+    assert_eq!(votes["set"], set);
+    assert_eq!(votes["pending"], json!([]));
+    let newcomer = bech(&Keypair::from_seed(&[77; 32]));
+    let passed = &votes["passed"][0];
+    assert_eq!(passed["change"], json!({"kind": "add", "key": newcomer, "name": "newcomer"}));
+    assert_eq!((passed["height"].as_u64(), passed["appliesFromEpoch"].as_u64()), (Some(2), Some(1)));
+    let change = fake::governance().passed[0].change.clone();
+    assert_eq!(passed["id"], change.id().to_hex());
+}
+
 async fn every_method_answers(c: &impl ClientT) {
     chain_info_reports_head_and_validators(c).await;
     block_by_height_hash_and_numeric_string_agree(c).await;
@@ -259,6 +283,7 @@ async fn every_method_answers(c: &impl ClientT) {
     submit_is_idempotent_and_counts_in_the_nonce(c).await;
     tx_get_reports_finalized_and_expired(c).await;
     health_and_discover(c).await;
+    validator_set_and_pending_votes(c).await;
 }
 
 #[tokio::test]

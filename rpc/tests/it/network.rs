@@ -25,6 +25,7 @@ fn vote_from_json(v: &Value) -> Vote {
     let sig_hex = v["signature"].as_str().and_then(|s| s.strip_prefix("0x")).expect("0x signature");
     hex::decode_to_slice(sig_hex, &mut signature).expect("128 hex digits");
     Vote {
+        epoch: v["epoch"].as_u64().expect("epoch"),
         kind,
         view: v["view"].as_u64().expect("view"),
         block_hash,
@@ -88,7 +89,7 @@ async fn evidence_is_newest_first_and_its_signatures_verify(c: &impl ClientT) {
     assert_eq!(first["signer"], bech(&addr(&validator())));
     assert_eq!(
         first["a"],
-        json!({"kind": "notarize", "view": 9, "blockHash": Hash([0xa1; 32]).to_hex(),
+        json!({"epoch": 0, "kind": "notarize", "view": 9, "blockHash": Hash([0xa1; 32]).to_hex(),
                "signer": bech(&e0.a.signer), "signature": e0.a.signature.to_hex()})
     );
     assert_eq!(all[1]["a"]["kind"], "nullify");

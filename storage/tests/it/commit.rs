@@ -88,9 +88,9 @@ fn tree_changes_that_do_not_give_the_state_root_are_refused() {
     let (block, mut outcome) = chain.next_block(&[(0, 1, 50)]);
     // The tree of another state: account 3's change added to the accounts and the tree alike.
     outcome.changes.insert(chain.addr(3), Account { balance: 1, nonce: 0 });
-    let mut parent_state = taksa_consensus::state::MemState::new(chain.genesis.accounts());
-    outcome.tree = taksa_consensus::state::next_tree(&parent_state, &outcome.changes).expect("whole").nodes;
-    parent_state.apply(&outcome.changes, &outcome.tree);
+    let mut parent_state = taksa_consensus::state::MemState::genesis(&chain.genesis);
+    outcome.tree = taksa_consensus::state::next_tree(&parent_state, &outcome.changes, None).expect("whole").nodes;
+    parent_state.apply(&outcome.changes, None, &outcome.tree);
     assert_ne!(parent_state.root(), block.header.state_root);
     let err = store.commit_block(&block, None, &outcome, &[]).expect_err("wrong changes are refused");
     assert!(matches!(err, StorageError::StateRootMismatch { height: 1, .. }), "{err}");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use taksa_consensus::block::tx_root;
-use taksa_consensus::state::{next_tree, MemState, Outcome, Overlay, Receipt, StateReader};
+use taksa_consensus::state::{next_tree, MemState, Outcome, Overlay, Receipt, Rules, StateReader};
 use taksa_consensus::{
     Account, Address, Block, Certificate, Domain, Genesis, Header, Keypair, SignedTransaction, Transaction, Vote,
     VoteKind,
@@ -38,6 +38,7 @@ pub(crate) fn genesis(chain_id: &str, n: u8) -> (Genesis, Vec<Keypair>, Keypair)
         genesis_time_ms: 1_700_000_000_000,
         block_time_ms: 1000,
         fee_floor: 1,
+        epoch_length: 1_000_000,
         validators: vec![Address(validator.public())],
         validator_names: vec!["v0".to_owned()],
         allocations,
@@ -55,7 +56,7 @@ impl Chain {
     pub(crate) fn with_id(chain_id: &str) -> Chain {
         let (genesis, keys, validator) = genesis(chain_id, 4);
         let head = genesis.header();
-        let state = MemState::new(genesis.accounts());
+        let state = MemState::genesis(&genesis);
         Chain { genesis, keys, validator, head, state }
     }
 
@@ -80,6 +81,7 @@ impl Chain {
             nonce,
             valid_until_height: None,
             memo: None,
+            action: None,
         }
         .sign(&self.keys[from], &self.genesis.hash())
     }
@@ -90,7 +92,13 @@ impl Chain {
         let height = self.head.height + 1;
         let proposer = Address(self.validator.public());
         // The account-creation fee is not under test here.
-        let mut overlay = Overlay::new(&self.state, 0);
+        let rules = Rules {
+            chain_id: self.genesis.chain_id.clone(),
+            genesis_hash: self.genesis.hash(),
+            fee_floor: 0,
+            epochs: self.genesis.epochs(),
+        };
+        let mut overlay = Overlay::new(&self.state, &rules);
         let mut txs = Vec::new();
         let mut receipts = Vec::new();
         for &(from, to, amount) in transfers {
@@ -103,8 +111,8 @@ impl Chain {
             });
             txs.push(stx);
         }
-        let changes = overlay.into_changes();
-        let tree = next_tree(&self.state, &changes).expect("the test state's tree is whole");
+        let (changes, governance) = overlay.into_changes();
+        let tree = next_tree(&self.state, &changes, governance.as_deref()).expect("the test state's tree is whole");
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
             height,
@@ -117,10 +125,10 @@ impl Chain {
             validator_set_hash: self.genesis.validator_set().hash(),
             parent_cert: None,
         };
-        self.state.apply(&changes, &tree.nodes);
+        self.state.apply(&changes, governance.as_ref(), &tree.nodes);
         self.head = header.clone();
         let state_root = header.state_root;
-        (Block { header, txs }, Outcome { changes, state_root, tree: tree.nodes, receipts })
+        (Block { header, txs }, Outcome { changes, governance, state_root, tree: tree.nodes, receipts })
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.
@@ -133,10 +141,10 @@ impl Chain {
 
     /// The validator's finalization certificate for `block`.
     pub(crate) fn finalization(&self, block: &Block) -> Certificate {
-        let domain = Domain { chain_id: self.genesis.chain_id.clone(), genesis_hash: self.genesis.hash() };
+        let domain = Domain { chain_id: self.genesis.chain_id.clone(), genesis_hash: self.genesis.hash(), epoch: 0 };
         let view = block.header.view;
         let vote = Vote::sign(&domain, &self.validator, VoteKind::Finalize, view, Some(block.hash()));
-        Certificate::from_votes(&self.genesis.validator_set(), VoteKind::Finalize, view, Some(block.hash()), [&vote])
+        Certificate::from_votes(&self.genesis.validator_set(), 0, VoteKind::Finalize, view, Some(block.hash()), [&vote])
     }
 
     /// The non-zero accounts the store should hold.

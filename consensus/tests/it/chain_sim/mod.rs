@@ -25,9 +25,11 @@ use sha2::{Digest, Sha256};
 use taksa_consensus::block::{tx_root, BLOCK_TXS_MAX};
 use taksa_consensus::chain::{serve, ChainCore, Config, Effect, Input, Peer, Request, Response};
 use taksa_consensus::engine::{self, Message};
+use taksa_consensus::governance::{rotation_bytes, Action, Change, Governance};
 use taksa_consensus::pool::{Limits, Mempool};
+use taksa_consensus::state::StateReader as _;
 use taksa_consensus::vote::{Domain, VoteKind};
-use taksa_consensus::{codec, Address, Block, Genesis, Hash, Keypair, Rules, Transaction, Vote};
+use taksa_consensus::{codec, Address, Block, Genesis, Hash, Keypair, Rules, Transaction, ValidatorSet, Vote};
 
 use crate::sim::{keys, Checker, T0};
 use store::FakeStore;
@@ -70,6 +72,17 @@ impl Liar {
         [Liar::InflatedStatus, Liar::Withholder, Liar::Replayer, Liar::Poisoner, Liar::Forker];
 }
 
+/// A change to the validator set that the honest validators vote for during the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SetChange {
+    /// Add a validator whose node runs from the start as a full node with its key.
+    Add,
+    /// Remove a validator that crashed for good.
+    Remove,
+    /// Rotate a validator's key; its node restarts on the new key once the change is in force.
+    Rotate,
+}
+
 /// One simulated run's setup.
 #[derive(Clone, Debug)]
 pub(crate) struct Scenario {
@@ -92,9 +105,20 @@ pub(crate) struct Scenario {
     /// Finalizations every honest node must see after the faults stop, within `heal_ms_max`.
     pub(crate) finalizations_needed: u64,
     pub(crate) heal_ms_max: u64,
+    /// Heights per epoch (each epoch's last block must be finalized, re-proposed if need be,
+    /// before the next starts).
+    pub(crate) epoch_length: u64,
+    /// Changes to the validator set voted during the faults; each must be in force on every
+    /// honest node before the run counts as live.
+    pub(crate) changes: Vec<SetChange>,
 }
 
 impl Scenario {
+    /// The epoch of the block at `height`.
+    pub(crate) fn epoch_length_epoch(&self, height: u64) -> u64 {
+        taksa_consensus::Epochs::new(self.epoch_length).of_height(height)
+    }
+
     pub(crate) fn random(n: usize, rng: &mut ChaCha8Rng) -> Scenario {
         let multi = n > 1;
         Scenario {
@@ -108,6 +132,8 @@ impl Scenario {
             fault_ms: rng.gen_range(3_000..=10_000),
             finalizations_needed: 10,
             heal_ms_max: 60_000,
+            epoch_length: *[3u64, 5, 8, 20, 1_000_000].choose(rng).unwrap_or(&20),
+            changes: Vec::new(),
         }
     }
 }
@@ -120,6 +146,12 @@ pub(crate) struct Outcome {
     pub(crate) steps: u64,
     pub(crate) txs_committed: usize,
     pub(crate) blamed_liars: usize,
+    /// Epochs' last blocks committed under the finalization of a later view's re-proposal.
+    pub(crate) reproposed: usize,
+    /// Epochs started (by the first honest node to reach each).
+    pub(crate) epochs: u64,
+    /// Changes to the validator set in force at the end.
+    pub(crate) changes_applied: usize,
     /// Penalties each kind of liar earned.
     pub(crate) caught: BTreeMap<&'static str, usize>,
     /// Invalid proposals the Byzantine leader sent, by kind.
@@ -127,16 +159,51 @@ pub(crate) struct Outcome {
 }
 
 enum Event {
-    Consensus { to: usize, bytes: std::rc::Rc<Vec<u8>> },
-    Tx { to: usize, tx: taksa_consensus::SignedTransaction },
+    Consensus {
+        to: usize,
+        bytes: std::rc::Rc<Vec<u8>>,
+    },
+    Tx {
+        to: usize,
+        tx: taksa_consensus::SignedTransaction,
+    },
     Wallet,
-    Tick { node: usize, incarnation: u64, at: u64 },
-    Fetched { to: usize, incarnation: u64, block: Block },
-    Peers { node: usize, incarnation: u64 },
-    Answer { to: usize, incarnation: u64, id: u64, answer: Option<Response> },
-    Crash { node: usize, torn: bool },
-    Restart { node: usize },
-    Partition { groups: Vec<bool> },
+    Tick {
+        node: usize,
+        incarnation: u64,
+        at: u64,
+    },
+    Fetched {
+        to: usize,
+        incarnation: u64,
+        block: Block,
+    },
+    Peers {
+        node: usize,
+        incarnation: u64,
+    },
+    Answer {
+        to: usize,
+        incarnation: u64,
+        id: u64,
+        answer: Option<Response>,
+    },
+    Crash {
+        node: usize,
+        torn: bool,
+    },
+    Restart {
+        node: usize,
+    },
+    /// The node crashes for good (a validator the others then vote out).
+    Retire {
+        node: usize,
+    },
+    /// Honest validators vote for the planned changes they have not voted for.
+    Vote,
+    Partition {
+        groups: Vec<bool>,
+    },
     Heal,
     FaultsEnd,
 }
@@ -171,6 +238,13 @@ struct Sim<'a> {
     groups: Option<Vec<bool>>,
     steps: u64,
     blamed_liars: usize,
+    reproposed: std::collections::BTreeSet<u64>,
+    /// The planned changes to the validator set.
+    plan: Plan,
+    /// Nodes crashed for good.
+    retired: Vec<bool>,
+    /// Each validator's last vote, sent again until it is committed.
+    inflight: BTreeMap<Address, taksa_consensus::SignedTransaction>,
     caught: BTreeMap<&'static str, usize>,
     /// The Byzantine leader's invalid proposals: no honest node may vote for one.
     invalid_blocks: std::collections::HashSet<Hash>,
@@ -179,7 +253,7 @@ struct Sim<'a> {
 }
 
 /// The simulated chain's genesis: `n` validators and funded wallets.
-pub(crate) fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
+pub(crate) fn genesis(validators: &[Keypair], wallets: &[Keypair], epoch_length: u64) -> Genesis {
     let mut allocations: Vec<(Address, u128)> = wallets.iter().map(|k| (Address(k.public()), 1_000_000_000)).collect();
     allocations.sort();
     Genesis {
@@ -188,6 +262,7 @@ pub(crate) fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
         genesis_time_ms: T0,
         block_time_ms: 200,
         fee_floor: 1,
+        epoch_length,
         validators: validators.iter().map(|k| Address(k.public())).collect(),
         validator_names: (0..validators.len()).map(|i| format!("v{i}")).collect(),
         allocations,
@@ -197,8 +272,9 @@ pub(crate) fn genesis(validators: &[Keypair], wallets: &[Keypair]) -> Genesis {
 pub(crate) fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
     let genesis_hash = genesis.hash();
     let engine = engine::Config {
-        domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash },
+        domain: Domain { chain_id: genesis.chain_id.clone(), genesis_hash, epoch: 0 },
         validators: genesis.validator_set(),
+        epochs: genesis.epochs(),
         key,
         block_time_ms: genesis.block_time_ms,
         timeout_base_ms: 1000,
@@ -210,7 +286,7 @@ pub(crate) fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
         chain_id: genesis.chain_id.clone(),
         genesis_hash,
         fee_floor: genesis.fee_floor,
-        validators: genesis.validator_set(),
+        epochs: genesis.epochs(),
     };
     Config { engine, rules }
 }
@@ -224,10 +300,13 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
         if let Some((height, deadline)) = target {
             if t > deadline {
                 return Err(format!(
-                    "liveness: honest nodes reached heights {:?}, needed {height} within {} ms after the faults stopped",
+                    "liveness: honest nodes reached heights {:?}, needed {height} within {} ms after the faults stopped \
+                     ({} of {:?} set changes in force)",
                     sim.honest_heights(),
-                    sc.heal_ms_max
-                ));
+                    sc.heal_ms_max,
+                    sim.changes_in_force(),
+                    sc.changes
+                ) + &if std::env::var_os("TAKSA_SIM_DEBUG").is_some() { sim.set_changes_state() } else { String::new() });
             }
         }
         if matches!(event, Event::FaultsEnd) {
@@ -242,7 +321,9 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
             return Err(format!("more than {STEPS_MAX} steps"));
         }
         if let Some((height, _)) = target {
-            if sim.honest_heights().into_iter().all(|h| h >= height) {
+            let changed = sim.changes_in_force() == sc.changes.len();
+            if changed && sim.honest_heights().into_iter().all(|h| h >= height) {
+                let changes_applied = sim.changes_in_force();
                 let txs_committed = sim.nodes[0].store.committed_txs();
                 let height = sim.honest_heights().into_iter().min().unwrap_or(0);
                 return Ok(Outcome {
@@ -251,6 +332,9 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
                     steps: sim.steps,
                     txs_committed,
                     blamed_liars: sim.blamed_liars,
+                    reproposed: sim.reproposed.len(),
+                    changes_applied,
+                    epochs: sim.nodes.iter().map(|n| sc.epoch_length_epoch(n.store.head_height())).max().unwrap_or(0),
                     caught: sim.caught.clone(),
                     invalid_proposals: sim.invalid_proposals.clone(),
                 });
@@ -265,7 +349,7 @@ impl<'a> Sim<'a> {
         let keys = keys(sc.n);
         let wallets: Vec<Keypair> =
             (0..WALLETS).map(|i| Keypair::from_seed(&Hash::of(&[b"sim/wallet", &i.to_le_bytes()]).0)).collect();
-        let genesis = genesis(&keys, &wallets);
+        let genesis = genesis(&keys, &wallets, sc.epoch_length);
         let mut nodes: Vec<Node> = keys
             .iter()
             .enumerate()
@@ -276,12 +360,22 @@ impl<'a> Sim<'a> {
             full.dormant = true;
             nodes.push(full);
         }
-        let honest = keys
+        // Keys no genesis names: a validator to add, a key to rotate to.
+        let extra: Vec<Keypair> = crate::sim::keys(sc.n + 2).split_off(sc.n);
+        let mut honest: std::collections::BTreeSet<Address> = keys
             .iter()
             .enumerate()
             .filter(|(i, _)| sc.poisoning_leader != Some(*i))
             .map(|(_, k)| Address(k.public()))
             .collect();
+        honest.extend(extra.iter().map(|k| Address(k.public())));
+        let mut plan_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5E7C_4A96);
+        let plan = Plan::new(sc, &genesis, &keys, &extra, &mut plan_rng);
+        if let Some((node, key)) = plan.add.as_ref().map(|(i, _)| (*i, extra[0].clone())) {
+            debug_assert_eq!(node, nodes.len());
+            nodes.push(Node::new(config(&genesis, Some(key)), &genesis, false));
+        }
+        let retired = vec![false; nodes.len()];
         let checker = Checker::new(config(&genesis, None).engine, honest);
         let mut sim = Sim {
             sc,
@@ -300,6 +394,10 @@ impl<'a> Sim<'a> {
             groups: None,
             steps: 0,
             blamed_liars: 0,
+            reproposed: std::collections::BTreeSet::new(),
+            plan,
+            retired,
+            inflight: BTreeMap::new(),
             caught: BTreeMap::new(),
             invalid_blocks: std::collections::HashSet::new(),
             invalid_proposals: BTreeMap::new(),
@@ -326,7 +424,111 @@ impl<'a> Sim<'a> {
     }
 
     fn honest_heights(&self) -> Vec<u64> {
-        self.nodes.iter().filter(|n| !n.poisoner).map(|n| n.store.head_height()).collect()
+        self.nodes
+            .iter()
+            .zip(&self.retired)
+            .filter(|(n, retired)| !n.poisoner && !**retired)
+            .map(|(n, _)| n.store.head_height())
+            .collect()
+    }
+
+    /// Where the planned set changes stand (for `TAKSA_SIM_DEBUG` failure reports): node 0's
+    /// governance entry, each voter's last vote and committed nonce, node 0's own votes pooled.
+    fn set_changes_state(&self) -> String {
+        let me = self.nodes[0].cfg.engine.key.as_ref().map(|k| Address(k.public()));
+        let own: Vec<_> = self.nodes[0]
+            .pool
+            .borrow()
+            .candidates(1000, &self.nodes[0].store)
+            .into_iter()
+            .filter(|t| Some(t.tx.from) == me)
+            .map(|t| (t.tx.nonce, t.tx.action))
+            .collect();
+        let votes: Vec<_> =
+            self.inflight.iter().map(|(a, t)| (*a, t.tx.nonce, self.nodes[0].store.account(a).nonce)).collect();
+        format!(
+            "\nnode 0 governance: {:?}\nlast votes (voter, nonce, committed nonce): {votes:?}\nnode 0's own pooled: {own:?}",
+            self.nodes[0].store.governance()
+        )
+    }
+
+    /// How many planned changes are in force on every running honest node.
+    fn changes_in_force(&self) -> usize {
+        let live = |i: &usize| !self.nodes[*i].poisoner && !self.retired[*i];
+        let nodes: Vec<usize> = (0..self.nodes.len()).filter(live).collect();
+        self.plan
+            .changes()
+            .filter(|c| nodes.iter().all(|&i| self.plan.in_force(c, &self.nodes[i].store.governance())))
+            .count()
+    }
+
+    /// Each running honest validator sends one vote for the first planned change it has not
+    /// voted for yet (a lost vote is sent again next time: the same bytes while its nonce is
+    /// free). A node whose key was rotated away restarts on the new key.
+    fn vote(&mut self) {
+        if let Some((node, _, new)) = &self.plan.rotate {
+            let node = *node;
+            let new_addr = Address(new.public());
+            let on_old = self.nodes[node].cfg.engine.key.as_ref().is_some_and(|k| Address(k.public()) != new_addr);
+            if on_old && self.nodes[node].core.is_some() && self.nodes[node].store.governance().is_validator(&new_addr)
+            {
+                self.nodes[node].cfg.engine.key = Some(new.clone());
+                self.crash(node);
+                self.start(node);
+            }
+        }
+        for v in 0..self.nodes.len() {
+            let n = &self.nodes[v];
+            let Some(key) = n.cfg.engine.key.clone() else { continue };
+            if n.poisoner || n.core.is_none() {
+                continue;
+            }
+            let me = Address(key.public());
+            let g = n.store.governance();
+            if !g.is_validator(&me) {
+                continue;
+            }
+            // Like `taksa validator`, one vote at a time: until the last one is committed (or
+            // the pool forgot it), it is sent again as it was.
+            let committed = n.store.account(&me).nonce;
+            let wants = |c: &Change| {
+                !self.plan.in_force(c, &g)
+                    && !g.passed.iter().any(|p| p.change == *c)
+                    && !g.pending.iter().any(|p| p.change == *c && p.voters.contains(&me))
+            };
+            // Sent again only while it can still be included: its nonce not used, and no gap
+            // before it (an earlier vote refused at execution leaves one).
+            let next = n.pool.borrow().next_nonce(&me, &n.store);
+            let again = self.inflight.get(&me).filter(|tx| {
+                let change = match &tx.tx.action {
+                    Some(Action::Vote(c)) => Some(c),
+                    _ => None,
+                };
+                (committed..=next).contains(&tx.tx.nonce) && change.is_some_and(wants)
+            });
+            if let Some(tx) = again.cloned() {
+                self.send_tx(v, tx);
+                continue;
+            }
+            let wanted = self.plan.changes().find(wants);
+            let Some(change) = wanted else { continue };
+            let nonce = n.pool.borrow().next_nonce(&me, &n.store);
+            let tx = Transaction::vote(&self.genesis.chain_id, me, nonce, Action::Vote(change))
+                .sign(&key, &self.genesis.hash());
+            self.inflight.insert(me, tx.clone());
+            self.send_tx(v, tx);
+        }
+    }
+
+    /// A transaction enters node `via`'s pool and is gossiped to the peers it reaches.
+    fn send_tx(&mut self, via: usize, tx: taksa_consensus::SignedTransaction) {
+        self.admit(via, tx.clone());
+        for peer in 0..self.nodes.len() {
+            if peer != via && self.connected(via, peer) && !self.lost() {
+                let at = self.now + self.latency();
+                self.schedule(at, Event::Tx { to: peer, tx: tx.clone() });
+            }
+        }
     }
 
     fn connected(&self, a: usize, b: usize) -> bool {
@@ -351,6 +553,18 @@ impl<'a> Sim<'a> {
             self.schedule(T0 + late, Event::Restart { node: n });
         }
         let fault_ms = self.sc.fault_ms;
+        if let Some((node, _)) = self.plan.add {
+            let at = T0 + self.rng.gen_range(0..50);
+            self.schedule(at, Event::Restart { node });
+        }
+        if let Some((node, _)) = self.plan.remove {
+            let at = self.rng.gen_range(100..fault_ms.max(101));
+            self.schedule(T0 + at, Event::Retire { node });
+        }
+        if !self.sc.changes.is_empty() {
+            let at = self.rng.gen_range(200..fault_ms.max(201));
+            self.schedule(T0 + at, Event::Vote);
+        }
         for _ in 0..self.sc.partitions {
             let start = self.rng.gen_range(0..fault_ms);
             let len = self.rng.gen_range(500..4_000);
@@ -404,13 +618,30 @@ impl<'a> Sim<'a> {
                 }
             }
             Event::Crash { node, torn } => {
+                if self.retired[node] {
+                    return;
+                }
                 if torn {
                     self.nodes[node].torn_next = true;
                 } else {
                     self.crash(node);
                 }
             }
+            Event::Retire { node } => {
+                if self.nodes[node].core.is_some() {
+                    self.crash(node);
+                }
+                self.retired[node] = true;
+            }
+            Event::Vote => {
+                self.vote();
+                let at = self.now + self.rng.gen_range(500..1500);
+                self.schedule(at, Event::Vote);
+            }
             Event::Restart { node } => {
+                if self.retired[node] {
+                    return;
+                }
                 if self.nodes[node].core.is_some() {
                     if !self.faults_on {
                         return;
@@ -424,7 +655,11 @@ impl<'a> Sim<'a> {
             Event::FaultsEnd => {
                 self.faults_on = false;
                 self.groups = None;
-                for node in 0..self.sc.n {
+                for node in 0..self.nodes.len() {
+                    let late = self.sc.late_joiner_ms.is_some() && node == self.sc.n;
+                    if late || self.retired[node] {
+                        continue;
+                    }
                     self.nodes[node].torn_next = false;
                     if self.nodes[node].core.is_none() {
                         self.start(node);
@@ -529,6 +764,15 @@ impl Sim<'_> {
                     if let Err(e) = self.checker.finalized(fin, hash) {
                         return self.fail(format!("node {node} committed under a bad finalization: {e}"));
                     }
+                    if fin.view > h.view {
+                        if !self.genesis.epochs().is_last(h.height) {
+                            return self.fail(format!(
+                                "node {node} committed block {hash} at {} finalized in view {} above its own {}",
+                                h.height, fin.view, h.view
+                            ));
+                        }
+                        self.reproposed.insert(h.height);
+                    }
                 }
                 let first = *self.agreed.entry(h.height).or_insert(hash);
                 if first != hash {
@@ -569,6 +813,13 @@ impl Sim<'_> {
                 self.blame(node, usize::try_from(peer.0).unwrap_or(usize::MAX), &format!("{penalty:?} {detail}"));
             }
             Effect::SyncStopped { .. } => {}
+            Effect::EpochStarted { epoch, validators } => {
+                if honest {
+                    if let Err(e) = self.checker.learn_epoch(epoch, ValidatorSet::clone(&validators)) {
+                        self.fail(format!("node {node}: {e}"));
+                    }
+                }
+            }
             Effect::Halt(why) => {
                 if honest {
                     self.fail(format!("honest node {node} halted: {why}"));
@@ -596,6 +847,7 @@ impl Sim<'_> {
                 nonce: 0,
                 valid_until_height: None,
                 memo: None,
+                action: None,
             }
             .sign(&self.wallets[0], &self.genesis.hash());
             block.txs = vec![filler; BLOCK_TXS_MAX + 1];
@@ -677,6 +929,7 @@ impl Sim<'_> {
             nonce,
             valid_until_height: self.rng.gen_bool(0.1).then(|| self.nodes[via].store.head_height() + 3),
             memo: None,
+            action: None,
         }
         .sign(&key, &self.genesis.hash());
         let copies = if self.rng.gen_bool(0.05) { 2 } else { 1 };
@@ -786,5 +1039,61 @@ impl Sim<'_> {
         let at = self.now + self.latency();
         let incarnation = self.nodes[node].incarnation;
         self.schedule(at, Event::Answer { to: node, incarnation, id, answer: Some(answer) });
+    }
+}
+
+/// The changes to the validator set a run votes for, with who they concern.
+struct Plan {
+    /// The node (running from the start as a full node with the key) and the change.
+    add: Option<(usize, Change)>,
+    /// The validator's node (crashed for good during the faults) and the change.
+    remove: Option<(usize, Change)>,
+    /// The validator's node, the change, and the new key its node moves to once it is in force.
+    rotate: Option<(usize, Change, Keypair)>,
+}
+
+impl Plan {
+    fn new(sc: &Scenario, genesis: &Genesis, keys: &[Keypair], extra: &[Keypair], rng: &mut ChaCha8Rng) -> Plan {
+        let mut honest: Vec<usize> = (0..sc.n).filter(|i| sc.poisoning_leader != Some(*i)).collect();
+        honest.shuffle(rng);
+        let mut plan = Plan { add: None, remove: None, rotate: None };
+        let first_free = sc.n + usize::from(sc.late_joiner_ms.is_some());
+        for change in &sc.changes {
+            match change {
+                SetChange::Add => {
+                    let key = Address(extra[0].public());
+                    plan.add = Some((first_free, Change::Add { key, name: "newcomer".into() }));
+                }
+                SetChange::Remove => {
+                    if let Some(i) = honest.pop() {
+                        plan.remove = Some((i, Change::Remove { key: Address(keys[i].public()) }));
+                    }
+                }
+                SetChange::Rotate => {
+                    if let Some(i) = honest.pop() {
+                        let old = Address(keys[i].public());
+                        let new = extra[1].clone();
+                        let proof = new.sign(&rotation_bytes(&genesis.hash(), &old));
+                        plan.rotate = Some((i, Change::Rotate { old, new: Address(new.public()), proof }, new));
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    fn changes(&self) -> impl Iterator<Item = Change> + '_ {
+        let add = self.add.iter().map(|(_, c)| c.clone());
+        let remove = self.remove.iter().map(|(_, c)| c.clone());
+        add.chain(remove).chain(self.rotate.iter().map(|(_, c, _)| c.clone()))
+    }
+
+    /// Whether `change` is in the set `g` holds.
+    fn in_force(&self, change: &Change, g: &Governance) -> bool {
+        match change {
+            Change::Add { key, .. } => g.is_validator(key),
+            Change::Remove { key } => !g.is_validator(key),
+            Change::Rotate { old, new, .. } => g.is_validator(new) && !g.is_validator(old),
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::convert::Infallible;
 
 use taksa_consensus::chain::{BlockSource, ChainStore, CommitBatch};
 use taksa_consensus::engine::SafetyRecord;
+use taksa_consensus::governance::Governance;
 use taksa_consensus::pool::DroppedTx;
 use taksa_consensus::state::{next_tree, MemState, StateReader};
 use taksa_consensus::tree::{Node, NodeKey, TreeReader};
@@ -33,7 +34,7 @@ impl FakeStore {
         FakeStore {
             head: genesis.header(),
             genesis_hash: genesis.hash(),
-            state: MemState::new(genesis.accounts()),
+            state: MemState::genesis(genesis),
             blocks: BTreeMap::new(),
             by_hash: BTreeMap::new(),
             finals: BTreeMap::new(),
@@ -82,7 +83,8 @@ impl FakeStore {
         }
         // Recomputed here from the committed state alone: the core computed the outcome's tree
         // over layers of blocks not final yet, and must have written exactly these nodes.
-        let tree = next_tree(&self.state, &batch.outcome.changes).map_err(|e| e.to_string())?;
+        let tree = next_tree(&self.state, &batch.outcome.changes, batch.outcome.governance.as_deref())
+            .map_err(|e| e.to_string())?;
         if tree.root != h.state_root {
             return Err(format!(
                 "block {hash} at {}: state root {} computed, {} claimed",
@@ -97,7 +99,7 @@ impl FakeStore {
                 return Err(format!("transaction {} committed twice (again at height {})", tx.hash(), h.height));
             }
         }
-        self.state.apply(&batch.outcome.changes, &batch.outcome.tree);
+        self.state.apply_outcome(&batch.outcome);
         if let Some(fin) = &batch.finalization {
             self.finals.insert(h.height, fin.clone());
         }
@@ -148,6 +150,10 @@ impl FakeStore {
 impl StateReader for FakeStore {
     fn account(&self, addr: &Address) -> Account {
         self.state.account(addr)
+    }
+
+    fn governance(&self) -> Arc<Governance> {
+        self.state.governance()
     }
 }
 

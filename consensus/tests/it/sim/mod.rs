@@ -155,8 +155,9 @@ pub(crate) fn keys(n: usize) -> Vec<Keypair> {
 /// The engine configuration of validator `i` of `keys`.
 pub(crate) fn config(keys: &[Keypair], i: usize) -> Config {
     Config {
-        domain: Domain { chain_id: CHAIN_ID.into(), genesis_hash: GENESIS_HASH },
+        domain: Domain { chain_id: CHAIN_ID.into(), genesis_hash: GENESIS_HASH, epoch: 0 },
         validators: ValidatorSet::new(keys.iter().map(|k| Address(k.public())).collect()),
+        epochs: taksa_consensus::Epochs::new(u64::MAX),
         key: keys.get(i).cloned(),
         block_time_ms: 200,
         timeout_base_ms: 1000,

@@ -17,12 +17,13 @@
 //! - **G4 passing.** A change passes in the block whose vote brings it to q = n - f votes of the
 //!   current set; it joins `passed` and stops collecting votes.
 //! - **G5 epochs.** After the last block of an epoch executes, the passed changes apply in the
-//!   order they passed; changes opened [`PENDING_LIFETIME_BLOCKS`] (or two epochs, if longer)
+//!   order they passed; pending changes that the new, smaller quorum already reached pass; changes opened [`PENDING_LIFETIME_BLOCKS`] (or two epochs, if longer)
 //!   before its end expire, and votes of validators who left are dropped. The set in the state after a block is therefore the set
 //!   of the next block's epoch. Consensus starts that epoch only once the boundary block is
 //!   final, so every honest node uses the same set ([`crate::engine`], rule R1).
-//! - **G6 bounds.** At most [`PENDING_MAX`] changes are pending and [`PASSED_MAX`] passed per
-//!   epoch, so the entry stays small.
+//! - **G6 bounds.** At most [`PENDING_MAX`] changes are pending, one opened by each validator
+//!   (the first voter of a change opened it), and [`PASSED_MAX`] pass per epoch, so the entry
+//!   stays small and f validators cannot take every slot.
 
 use bincode::{Decode, Encode};
 
@@ -251,6 +252,15 @@ impl Governance {
                         if self.pending.len() >= PENDING_MAX {
                             return refuse(format!("{PENDING_MAX} changes are pending already"));
                         }
+                        if self.pending.iter().any(|p| p.voters.first() == Some(from)) {
+                            // One open change per validator, so that f of them cannot take
+                            // every slot (withdrawing and reopening keeps to one too).
+                            return refuse(
+                                "this validator opened a change that is still pending; vote for others' changes, \
+                                 or withdraw it first"
+                                    .into(),
+                            );
+                        }
                         self.pending.push(Pending {
                             change: change.clone(),
                             voters: Vec::new(),
@@ -288,6 +298,19 @@ impl Governance {
             p.voters.retain(|v| members.contains(v));
             !p.voters.is_empty() && last < p.expires_at(epochs)
         });
+        // A smaller set has a smaller quorum: changes that now have it pass here (they apply at
+        // the end of the next epoch), if still valid on the set they would change.
+        let quorum = self.set().quorum();
+        let mut at = 0;
+        while let Some(p) = self.pending.get(at) {
+            let valid = check_change(&self.projected(), &p.change, None).is_ok();
+            if p.voters.len() >= quorum && valid && self.passed.len() < PASSED_MAX {
+                let p = self.pending.remove(at);
+                self.passed.push(Passed { change: p.change, height: last });
+            } else {
+                at += 1;
+            }
+        }
     }
 }
 
@@ -417,6 +440,45 @@ mod tests {
         assert_eq!(g, before);
         g.apply_action(&add(6), &addr(1), 1, &G).expect("vote");
         assert!(g.apply_action(&add(6), &addr(1), 1, &G).is_err(), "a second vote");
+    }
+
+    #[test]
+    fn a_validator_opens_one_change_at_a_time() {
+        let mut g = gov(4);
+        g.apply_action(&add(5), &addr(1), 1, &G).expect("opens a change");
+        assert!(g.apply_action(&add(6), &addr(1), 1, &G).is_err(), "a second open change");
+        g.apply_action(&add(6), &addr(2), 1, &G).expect("another validator opens one");
+        g.apply_action(&add(6), &addr(1), 1, &G).expect("and validator 1 may vote for it");
+        g.apply_action(&Action::Withdraw(Change::Add { key: addr(5), name: "v5".into() }.id()), &addr(1), 2, &G)
+            .expect("withdraws its own");
+        g.apply_action(&add(7), &addr(1), 2, &G).expect("then may open another");
+        assert_eq!(g.pending.len(), 2);
+    }
+
+    #[test]
+    fn a_change_passes_at_the_end_of_an_epoch_when_a_smaller_set_reaches_its_quorum() {
+        // Seven validators: quorum 5. Four vote to add 9 (validator 4 opens it); five pass the
+        // removals of 5 and 6.
+        let mut g = gov(7);
+        for v in (1..=4).rev() {
+            g.apply_action(&add(9), &addr(v), 1, &G).expect("vote");
+        }
+        for key in [5u8, 6] {
+            for v in 1..=5 {
+                g.apply_action(&Action::Vote(Change::Remove { key: addr(key) }), &addr(v), 2, &G).expect("vote");
+            }
+        }
+        assert_eq!((g.pending.len(), g.passed.len()), (1, 2));
+        g.end_epoch(0, E);
+        // Five validators now: quorum 4, which the add had.
+        assert_eq!(g.set().len(), 5);
+        assert_eq!(
+            g.passed.iter().map(|p| p.change.clone()).collect::<Vec<_>>(),
+            vec![Change::Add { key: addr(9), name: "v9".into() }]
+        );
+        assert_eq!(g.passed[0].height, 10, "passed at the boundary");
+        g.end_epoch(1, E);
+        assert!(g.is_validator(&addr(9)));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! (RFC 6962/9162 audit path, the shape of [`crate::block::tx_root`]), the block's header, the
 //! headers of the descendants up to one whose finalization certificate the node stored, that
 //! certificate, and the chain of validator sets from genesis to the block's epoch: for each
-//! epoch after the first, the last block of the epoch before, its finalization, and the
+//! epoch whose set changed, the last block of the epoch before, its finalization, and the
 //! governance entry of its state with the state tree's proof of it. A checker ([`verify`])
 //! needs only the chain's genesis: starting from the genesis set, each epoch's last block must
 //! be finalized by a quorum of its epoch's set, and its proven governance entry names the next
@@ -28,8 +28,8 @@ use crate::{Genesis, ValidatorSet};
 
 /// The format tag every receipt carries.
 pub const RECEIPT_FORMAT: &str = "taksa-receipt/v2";
-/// The most epochs a receipt's chain of validator sets may cover.
-pub const RECEIPT_EPOCHS_MAX: usize = 100_000;
+/// The most links a receipt's chain of validator sets may carry (one per change of the set).
+pub const RECEIPT_LINKS_MAX: usize = 10_000;
 /// The most descendant headers a receipt carries to reach a finalization: twice the blocks a
 /// sync session commits under one finalization (`chain::SYNC_STAGED_MAX`), so a transaction
 /// synced in such a run still gets its receipt.
@@ -60,8 +60,8 @@ pub struct PaymentReceipt {
     pub headers_to_final: Vec<String>,
     /// The finalization certificate of the last header.
     pub finalization: String,
-    /// For each epoch from 1 to the block's, how its validator set follows from the one before
-    /// (empty for a block of epoch 0).
+    /// How the block's epoch's validator set follows from the genesis set: one link per epoch
+    /// whose set differs from the one before, in order (empty while the genesis set rules).
     pub epochs: Vec<EpochLink>,
 }
 
@@ -172,28 +172,36 @@ fn cert_of(field: &'static str, s: &str) -> Result<Certificate, ReceiptError> {
         .map_err(|e| ReceiptError::Malformed { field, why: e.to_string() })
 }
 
-/// The validator set of `epoch`, following the receipt's links from the genesis set: link k
-/// (for epoch k + 1) is epoch k's last block, final under epoch k's set, whose proven
-/// governance entry holds epoch k + 1's set.
+/// The validator set of `epoch`, following the receipt's links from the genesis set. Each link
+/// is the last block of an earlier epoch k, in increasing order, final under the set carried so
+/// far (epoch k's, since no link between says it changed), whose proven governance entry holds
+/// epoch k + 1's set. A node links only the epochs whose set changed; a link where it did not
+/// is allowed (it proves the same set again).
 fn set_of_epoch(receipt: &PaymentReceipt, genesis: &Genesis, epoch: u64) -> Result<ValidatorSet, ReceiptError> {
     let links = &receipt.epochs;
-    if links.len() > RECEIPT_EPOCHS_MAX || u64::try_from(links.len()).ok() != Some(epoch) {
+    if links.len() > RECEIPT_LINKS_MAX {
         return Err(ReceiptError::Malformed {
             field: "epochs",
-            why: format!("{} links for a block of epoch {epoch}: one per epoch after the first", links.len()),
+            why: format!("{} links; at most {RECEIPT_LINKS_MAX}", links.len()),
         });
     }
     let epochs = genesis.epochs();
     let genesis_hash = genesis.hash();
     let mut set = genesis.validator_set();
-    for (k, link) in (0u64..).zip(links) {
+    let mut after = 0u64;
+    for link in links {
         let header = header_of("epochs.header", &link.header)?;
-        let bad = |why: String| Err(ReceiptError::NotFinal(format!("epoch {}: {why}", k + 1)));
-        if header.chain_id != genesis.chain_id || header.height != epochs.last_height(k) {
-            return bad(format!("the header at height {} is not the last block of epoch {k}", header.height));
+        let k = epochs.of_height(header.height);
+        let bad = |why: String| Err(ReceiptError::NotFinal(format!("the link at height {}: {why}", header.height)));
+        if header.chain_id != genesis.chain_id || !epochs.is_last(header.height) {
+            return bad("not the last block of an epoch of this chain".into());
         }
+        if header.height <= after || k >= epoch {
+            return bad(format!("links must be of epochs before the block's ({epoch}), in increasing order"));
+        }
+        after = header.height;
         if header.validator_set_hash != set.hash() {
-            return bad(format!("the last block of epoch {k} names another validator set"));
+            return bad(format!("the last block of epoch {k} names another validator set than the one carried"));
         }
         let cert = cert_of("epochs.finalization", &link.finalization)?;
         let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash, epoch: k };

@@ -149,18 +149,18 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
             from.balance.checked_sub(needed).ok_or(TxError::InsufficientBalance { needed, available: from.balance })?;
         check_account_creation(self, tx, self.rules.fee_floor)?;
         from.nonce = from.nonce.checked_add(1).ok_or(TxError::Overflow)?;
-        if let Some(action) = &tx.action {
-            // In place: a refused action changes nothing (G1 to G4), and a block of many
-            // votes copies the entry once.
-            let base = self.base;
-            let g = self.governance.get_or_insert_with(|| (*base.governance()).clone());
-            g.apply_action(action, &tx.from, height, &self.rules.genesis_hash)?;
-        }
         // Stage the three writes in order on copies so that aliasing (to == from, proposer ==
         // to) is handled and an overflow leaves the overlay untouched.
         let mut staged: Vec<(Address, Account)> = vec![(tx.from, from)];
         credit(self, &mut staged, tx.to, tx.amount)?;
         credit(self, &mut staged, *proposer, tx.fee)?;
+        if let Some(action) = &tx.action {
+            // Last, when nothing else can refuse the transaction; in place: a refused action
+            // changes nothing (G1 to G4), and a block of many votes copies the entry once.
+            let base = self.base;
+            let g = self.governance.get_or_insert_with(|| (*base.governance()).clone());
+            g.apply_action(action, &tx.from, height, &self.rules.genesis_hash)?;
+        }
         self.changes.extend(staged);
         Ok(())
     }

@@ -378,14 +378,13 @@ impl Backend for NodeBackend {
             None
         } else if epoch == current {
             Some(governance.validators.clone())
-        } else if epoch == 0 {
-            Some(self.shared.genesis.governance().validators)
         } else {
-            let entry = store.epoch_entry(epoch).map_err(internal)?;
-            let entry = entry.ok_or_else(|| BackendError::Internal {
-                message: format!("the validator set of epoch {epoch} is missing from the store"),
-            })?;
-            Some(entry.0.validators)
+            // The last change at or before the epoch, else the genesis set.
+            let changes = store.set_changes(epoch).map_err(internal)?;
+            Some(match changes.into_iter().last() {
+                Some((_, g, _)) => g.validators,
+                None => self.shared.genesis.governance().validators,
+            })
         })
     }
 
@@ -421,22 +420,20 @@ impl Backend for NodeBackend {
 }
 
 impl NodeBackend {
-    /// The chain of validator sets from genesis to `epoch`: for each epoch from 1, the last
-    /// block of the one before, its finalization, and the proven set after it.
+    /// The chain of validator sets from genesis to `epoch`: for each epoch whose set changed,
+    /// the last block of the one before, its finalization, and the proven set after it.
     fn epoch_links(&self, epoch: u64) -> Result<Vec<EpochLink>, BackendError> {
         let store = &self.shared.store;
         let missing = |what: String| BackendError::Internal { message: format!("{what} is missing from the store") };
         let mut links = Vec::new();
-        for e in 1..=epoch {
-            let height = store.epochs().last_height(e - 1);
+        for (e, governance, proof) in store.set_changes(epoch).map_err(internal)? {
+            let height = store.epochs().last_height(e.saturating_sub(1));
             let header =
                 store.header_by_height(height).map_err(internal)?.ok_or_else(|| missing(format!("block {height}")))?;
             let cert = store
                 .finalization(height)
                 .map_err(internal)?
                 .ok_or_else(|| missing(format!("the finalization of epoch {}'s last block", e - 1)))?;
-            let (governance, proof) =
-                store.epoch_entry(e).map_err(internal)?.ok_or_else(|| missing(format!("the set of epoch {e}")))?;
             links.push(EpochLink::new(&header, &cert, &governance, &proof));
         }
         Ok(links)

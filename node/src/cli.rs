@@ -122,9 +122,11 @@ pub(crate) struct NodeArgs {
     #[arg(long)]
     pub(crate) data_dir: PathBuf,
     /// Encrypted validator key (keystore format); without it the node runs as a full node.
-    /// The password comes from --password-file or TAKSA_PASSWORD.
+    /// The password comes from --password-file or TAKSA_PASSWORD. Repeatable (same password):
+    /// in each epoch the node signs with the first key the validator set holds, so a node given
+    /// its old and new key moves to the new one when a rotation takes effect, with no restart.
     #[arg(long)]
-    pub(crate) validator_key: Option<PathBuf>,
+    pub(crate) validator_key: Vec<PathBuf>,
     /// File whose first line is the validator key's password.
     #[arg(long)]
     pub(crate) password_file: Option<PathBuf>,

@@ -31,7 +31,7 @@ pub(crate) async fn dev(args: DevArgs) -> anyhow::Result<()> {
                     to start a fresh dev chain in this --data-dir",
         instant: args.instant,
     };
-    run_node(genesis, Some(key), &args.data_dir, &args.common, None, Some(dev)).await
+    run_node(genesis, vec![key], &args.data_dir, &args.common, None, Some(dev)).await
 }
 
 /// `taksa node`: a validator (with a key) or a full node, on the peer-to-peer network.
@@ -40,22 +40,22 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.genesis)
         .with_context(|| format!("cannot read the genesis file {}", args.genesis.display()))?;
     let genesis = Genesis::from_json(&text).with_context(|| format!("in {}", args.genesis.display()))?;
-    let key = match &args.validator_key {
-        Some(path) => {
-            let password = wallet::keystore::read_password(args.password_file.as_deref(), false)?;
-            Some(wallet::keystore::load_keypair(path, &password)?)
+    let mut keys = Vec::new();
+    if !args.validator_key.is_empty() {
+        let password = wallet::keystore::read_password(args.password_file.as_deref(), false)?;
+        for path in &args.validator_key {
+            keys.push(wallet::keystore::load_keypair(path, &password)?);
         }
-        None => None,
-    };
-    if let Some(k) = &key {
+    }
+    for (k, path) in keys.iter().zip(&args.validator_key) {
         if genesis.validator_set().index_of(&taksa_consensus::Address(k.public())).is_none() {
-            // A validator added by vote is in no genesis: it syncs, and signs from the epoch
-            // in which its key is in the set.
+            // A validator added by vote, or a key rotated to, is in no genesis: this node
+            // signs with it in the epochs whose set, changed by the validators' votes, holds it.
             tracing::warn!(
                 target: "consensus",
                 key = %taksa_consensus::Address(k.public()).to_bech32(&genesis.address_hrp),
-                file = %args.validator_key.as_deref().unwrap_or(Path::new("?")).display(),
-                "the validator key is not in the genesis set: this node votes only in epochs whose set, \
+                file = %path.display(),
+                "the validator key is not in the genesis set: this node votes with it only in epochs whose set, \
                  changed by the validators' votes, holds it (`taksa validator votes`)"
             );
         }
@@ -73,7 +73,7 @@ pub(crate) async fn node(args: NodeArgs) -> anyhow::Result<()> {
         outbound_max: args.p2p_outbound_max,
         inbound_per_ip_max: args.p2p_inbound_per_ip_max,
     };
-    run_node(genesis, key, &args.data_dir, &args.common, Some(p2p), None).await
+    run_node(genesis, keys, &args.data_dir, &args.common, Some(p2p), None).await
 }
 
 /// What only the dev chain has: its banner (with `{RPC_URL}` to fill in), the hint for a data
@@ -126,7 +126,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 async fn run_node(
     genesis: Genesis,
-    key: Option<Keypair>,
+    keys: Vec<Keypair>,
     data_dir: &Path,
     common: &CommonArgs,
     p2p_args: Option<P2pArgs>,
@@ -141,7 +141,7 @@ async fn run_node(
     };
     let head = store.head();
     tracing::info!(target: "storage", path = %data_dir.display(), height = head.height, hash = %head.hash(), "opened chain data");
-    let validator = key.as_ref().map(|k| taksa_consensus::Address(k.public()));
+    let validator = keys.first().map(|k| taksa_consensus::Address(k.public()));
     let (mut shared, actor_ends) = Shared::new(genesis, store, validator);
     let mut sup = Supervisor::new();
     let (inbox_tx, inbox_rx) = crossbeam_channel::bounded(INBOX_MAX);
@@ -214,7 +214,7 @@ async fn run_node(
         });
     }
     let on_demand = dev.as_ref().is_some_and(|d| d.instant);
-    let chain = Chain::new(shared.clone(), key, on_demand, network, inbox_rx, actor_ends)?;
+    let chain = Chain::new(shared.clone(), keys, on_demand, network, inbox_rx, actor_ends)?;
     sup.spawn_critical_thread(CHAIN_TASK, move || chain.run())?;
 
     let rpc_config = taksa_rpc::Config {

@@ -242,8 +242,9 @@ impl Store {
             batch.put_cf(db.cf(CF_META)?, META_GOVERNANCE, codec::encode(&**g));
         }
         let epochs = self.inner.epochs;
-        if epochs.is_last(height) {
-            // The next epoch's set, proven in the state after this block.
+        let changed = outcome.governance.as_ref().is_some_and(|g| g.validators != self.hot().governance.validators);
+        if epochs.is_last(height) && changed {
+            // The next epoch's set, changed at this block, proven in the state after it.
             let hot = self.hot();
             let governance = outcome.governance.clone().unwrap_or_else(|| Arc::clone(&hot.governance));
             let after = tree::Layered { base: &hot.tree, layers: vec![&outcome.tree] };

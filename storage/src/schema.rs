@@ -34,9 +34,10 @@ pub(crate) const CF_SUMMARIES: &str = "summaries";
 /// node position ([`taksa_consensus::tree::NodeKey::to_bytes`], 34 bytes) -> encoded
 /// [`taksa_consensus::tree::Node`]: the state tree after the head, one entry per node.
 pub(crate) const CF_TREE: &str = "tree";
-/// epoch e >= 1 (u64 BE) -> encoded `(Governance, Proof)`: the governance entry in the state
-/// after epoch e - 1's last block, whose `validators` are epoch e's set, with the state tree's
-/// proof of it under that block's state root (what receipts carry for each epoch).
+/// epoch e >= 1 (u64 BE) -> encoded `(Governance, Proof)`, for each epoch whose validator set
+/// differs from the one before: the governance entry in the state after epoch e - 1's last
+/// block, whose `validators` are epoch e's set, with the state tree's proof of it under that
+/// block's state root (what receipts carry for each change of the set).
 pub(crate) const CF_EPOCHS: &str = "epochs";
 /// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
 /// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`].

@@ -144,16 +144,29 @@ impl Store {
         Arc::clone(&self.hot().governance)
     }
 
-    /// Epoch `epoch`'s validator set as the chain decided it: the governance entry in the state
-    /// after epoch `epoch - 1`'s last block, with the state tree's proof of it under that
-    /// block's state root. `None` for epoch 0 (the genesis set) and for epochs not started.
-    pub fn epoch_entry(&self, epoch: u64) -> Result<Option<(Governance, Proof)>, StorageError> {
-        if epoch == 0 {
-            return Ok(None);
+    /// The changes of the validator set up to epoch `epoch`, oldest first: for each epoch whose
+    /// set differs from the one before, the governance entry in the state after the last block
+    /// of the epoch before, with the state tree's proof of it under that block's state root.
+    /// Empty while the genesis set rules.
+    pub fn set_changes(&self, epoch: u64) -> Result<Vec<(u64, Governance, Proof)>, StorageError> {
+        let db = self.db();
+        let mut out = Vec::new();
+        for item in db.db.iterator_cf(db.cf(CF_EPOCHS)?, rocksdb::IteratorMode::Start) {
+            let (key, value) = item.map_err(|source| StorageError::Db { op: "read", source })?;
+            let Some(e) = key.as_ref().try_into().ok().map(u64::from_be_bytes) else {
+                return Err(db.corrupt("an epochs key is not 8 bytes".into()));
+            };
+            if e > epoch {
+                break;
+            }
+            if value.len() > STORED_EPOCH_BYTES_MAX {
+                return Err(db.corrupt(format!("the validator set of epoch {e} is {} bytes", value.len())));
+            }
+            let (governance, proof): (Governance, Proof) = codec::decode(&value, STORED_EPOCH_BYTES_MAX)
+                .map_err(|err| db.corrupt(format!("the validator set of epoch {e} does not decode: {err}")))?;
+            out.push((e, governance, proof));
         }
-        self.db().get_decoded(CF_EPOCHS, &epoch.to_be_bytes(), STORED_EPOCH_BYTES_MAX, || {
-            format!("the validator set of epoch {epoch}")
-        })
+        Ok(out)
     }
 
     /// The committed head and the governance entry after it, read together.

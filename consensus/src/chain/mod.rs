@@ -123,6 +123,9 @@ pub struct Config {
     pub engine: engine::Config,
     /// The chain's rules (chain id, fee floor, epochs).
     pub rules: Rules,
+    /// More keys this node may validate with: each epoch's engine signs with the first of
+    /// `engine.key` and these that its set holds (a key rotation then needs no restart).
+    pub more_keys: Vec<Keypair>,
 }
 
 /// What the core is told.
@@ -263,6 +266,8 @@ pub struct ChainCore {
     epoch: u64,
     /// Its validator set.
     set: Arc<crate::ValidatorSet>,
+    /// The key the engine signs with in this epoch.
+    engine_key: Option<Keypair>,
     engine: Engine,
     /// The committed head, including this step's commits (C2).
     head: Header,
@@ -293,11 +298,14 @@ impl ChainCore {
         let head = store.head();
         let epoch = cfg.rules.epochs.after(head.height);
         let set = Arc::new(store.governance().set());
-        let engine = Engine::new(engine_config(&cfg, epoch, &set), epoch_tip(&cfg, &head), record);
+        let engine_cfg = engine_config(&cfg, epoch, &set);
+        let engine_key = engine_cfg.key.clone();
+        let engine = Engine::new(engine_cfg, epoch_tip(&cfg, &head), record);
         let mut core = ChainCore {
             cfg,
             epoch,
             set,
+            engine_key,
             engine,
             head,
             committing: Vec::new(),
@@ -438,8 +446,9 @@ impl ChainCore {
         (self.seen.len(), self.pending.len(), self.fetching.len(), self.staged.len())
     }
 
+    /// The key this epoch's engine signs with.
     fn key(&self) -> Option<&Keypair> {
-        self.cfg.engine.key.as_ref()
+        self.engine_key.as_ref()
     }
 
     fn halt(&mut self, why: String) {
@@ -556,12 +565,16 @@ impl ChainCore {
     }
 }
 
-/// The engine configuration of `epoch`, whose validators are `set`.
+/// The engine configuration of `epoch`, whose validators are `set`: it signs with the first of
+/// our keys the set holds.
 fn engine_config(cfg: &Config, epoch: u64, set: &crate::ValidatorSet) -> engine::Config {
+    let ours = cfg.engine.key.iter().chain(&cfg.more_keys);
+    let key = ours.clone().find(|k| set.index_of(&Address(k.public())).is_some()).or(cfg.engine.key.as_ref());
     engine::Config {
         domain: cfg.rules.domain(epoch),
         validators: set.clone(),
         epochs: cfg.rules.epochs,
+        key: key.cloned(),
         ..cfg.engine.clone()
     }
 }

@@ -99,12 +99,26 @@ enum Asked {
 struct Round {
     deadline_ms: u64,
     waiting: BTreeSet<u64>,
-    best: Option<(Peer, Header, Certificate)>,
+    best: Option<Candidate>,
+}
+
+/// A peer's status head as sync weighs it.
+struct Candidate {
+    peer: Peer,
+    head: Header,
+    finalization: Certificate,
+    /// How far it takes us: its height, or for a head of a later epoch (signed by a set not
+    /// known here yet), no further than the end of our epoch, which we can verify.
+    reach: u64,
+    /// Whether its finalization verified here.
+    verified: bool,
 }
 
 /// A catch-up from one peer to its certified head.
 struct Session {
     peer: Peer,
+    /// The height this session syncs to (see [`Candidate::reach`]).
+    target: u64,
     head: Header,
     finalization: Certificate,
     /// The next height to ask for.
@@ -216,14 +230,15 @@ impl ChainCore {
             self.sync.inflight.remove(id);
         }
         let head = self.head.height;
-        let target = round.best.as_ref().map(|(_, h, _)| h.height);
+        let target = round.best.as_ref().map(|c| c.reach);
         self.sync.view.target_height = target;
         self.sync.view.syncing = target.is_some_and(|t| t > head.saturating_add(SYNCING_LAG_BLOCKS));
-        let Some((peer, best, finalization)) = round.best.filter(|(_, h, _)| h.height > head) else { return };
+        let Some(best) = round.best.filter(|c| c.reach > head) else { return };
         self.sync.session = Some(Session {
-            peer,
-            head: best,
-            finalization,
+            peer: best.peer,
+            target: best.reach,
+            head: best.head,
+            finalization: best.finalization,
             next: head.saturating_add(1),
             fresh: true,
             started_ms: io.now_ms,
@@ -300,19 +315,24 @@ impl ChainCore {
         // certificate names this head, in its epoch), the signatures when sync reaches it
         // (`apply_synced`).
         let names_head = fin.names_final(&head) && fin.epoch == epoch;
-        let verified =
-            epoch > self.epoch || fin.verify_finalizes(&head, &self.cfg.rules.domain(epoch), &self.set).is_ok();
-        if !names_head || !verified {
+        let later = epoch > self.epoch;
+        let checked = || fin.verify_finalizes(&head, &self.cfg.rules.domain(epoch), &self.set).is_ok();
+        if !names_head || (!later && !checked()) {
             return self.penalize(peer, Penalty::BadStatus, String::new());
         }
+        // A claim we cannot check yet takes us no further than what we can: the end of our
+        // epoch, whose last block comes with its own finalization. A liar's huge claim then
+        // weighs no more than an honest peer's, and a verified head wins a tie.
+        let reach = if later { head.height.min(self.cfg.rules.epochs.last_height(self.epoch)) } else { head.height };
+        let verified = !later;
         let strikes = &self.sync.strikes;
         let Some(round) = &mut self.sync.round else { return };
         let count = |p: &Peer| strikes.get(p).copied().unwrap_or(0);
-        let better = round.best.as_ref().is_none_or(|(best, b, _)| {
-            head.height > b.height || (head.height == b.height && count(&peer) < count(best))
-        });
+        let rank = |reach: u64, verified: bool, p: &Peer| (reach, verified, std::cmp::Reverse(count(p)));
+        let better =
+            round.best.as_ref().is_none_or(|b| rank(reach, verified, &peer) > rank(b.reach, b.verified, &b.peer));
         if better {
-            round.best = Some((peer, head, fin));
+            round.best = Some(Candidate { peer, head, finalization: fin, reach, verified });
         }
     }
 
@@ -322,7 +342,7 @@ impl ChainCore {
             return;
         }
         let fresh = std::mem::take(&mut s.fresh);
-        let (next, target) = (s.next, s.head.height);
+        let (next, target) = (s.next, s.target);
         let cover = (s.head.clone(), s.finalization.clone());
         match self.apply_synced(io, blocks, fresh, &cover) {
             Ok(n) if n > next => {

@@ -223,6 +223,29 @@ fn a_receipt_of_a_later_epoch_follows_the_validator_sets_from_genesis() {
 }
 
 #[test]
+fn epochs_whose_set_did_not_change_need_no_link() {
+    // Epochs of two blocks, no change: block 7 (epoch 3) is final under the genesis set.
+    let mut w = world();
+    w.genesis.epoch_length = 2;
+    let mut parent = w.genesis.header();
+    for _ in 0..6 {
+        parent = w.header(&parent, &[]);
+    }
+    let txs: Vec<SignedTransaction> = (0..2).map(|n| w.transfer(n)).collect();
+    let mut block = w.header(&parent, &txs);
+    block.view = 1;
+    let hashes: Vec<Hash> = txs.iter().map(SignedTransaction::hash).collect();
+    let cert = certificate(&w.genesis, &w.validators[..3], 3, &block);
+    let receipt = PaymentReceipt::new(&w.genesis.hash(), &txs[0], &block, &hashes, 0, &[], &cert);
+    let paid = verify(&receipt, &w.genesis).expect("verifies with no link");
+    assert_eq!((paid.height, paid.epoch), (7, 3));
+    // Signed for epoch 2 instead: refused.
+    let wrong = certificate(&w.genesis, &w.validators[..3], 2, &block);
+    let wrong = PaymentReceipt::new(&w.genesis.hash(), &txs[0], &block, &hashes, 0, &[], &wrong);
+    assert!(matches!(verify(&wrong, &w.genesis), Err(ReceiptError::NotFinal(_))));
+}
+
+#[test]
 fn a_later_epochs_receipt_signed_by_another_set_or_with_a_forged_link_is_refused() {
     let e = epochs_world();
     let genesis = &e.w.genesis;
@@ -231,9 +254,12 @@ fn a_later_epochs_receipt_signed_by_another_set_or_with_a_forged_link_is_refused
     let old = certificate(genesis, &e.w.validators[..3], 1, &e.block);
     let by_old = PaymentReceipt { finalization: hex(old.encode()), ..e.receipt.clone() };
     assert!(matches!(verify(&by_old, genesis), Err(ReceiptError::NotFinal(_))));
-    // No link: the block's set is unproven.
+    // No link: the genesis set would have to finalize the block, and it did not.
     let unlinked = PaymentReceipt { epochs: Vec::new(), ..e.receipt.clone() };
-    assert!(matches!(verify(&unlinked, genesis), Err(ReceiptError::Malformed { field: "epochs", .. })));
+    assert!(matches!(verify(&unlinked, genesis), Err(ReceiptError::NotFinal(_))));
+    // The same link twice: links go forward.
+    let twice = PaymentReceipt { epochs: vec![e.link.clone(), e.link.clone()], ..e.receipt.clone() };
+    assert!(matches!(verify(&twice, genesis), Err(ReceiptError::NotFinal(_))));
     // A link whose set is not the one the state holds: attackers name themselves.
     let attackers: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed(&[210 + i; 32])).collect();
     let theirs = Governance::genesis(

@@ -338,7 +338,7 @@ impl Chain {
     /// pending (re-executed on [`Input::Start`]).
     pub(crate) fn new(
         shared: Arc<Shared>,
-        key: Option<Keypair>,
+        keys: Vec<Keypair>,
         on_demand: bool,
         network: Box<dyn Network>,
         inbox: Receiver<ChainMsg>,
@@ -352,7 +352,7 @@ impl Chain {
             // The core replaces the domain's epoch and the set with each epoch's.
             validators: shared.store.governance().set(),
             epochs: shared.rules.epochs,
-            key,
+            key: keys.first().cloned(),
             // On demand, the next block may follow at once: pacing is what transactions wait.
             block_time_ms: if on_demand { 0 } else { block_time_ms },
             // A view whose leader is down costs block time plus this; one block time of slack
@@ -362,7 +362,7 @@ impl Chain {
             future_timestamp_ms_max: 2000,
             on_demand,
         };
-        let cfg = CoreConfig { engine, rules: shared.rules.clone() };
+        let cfg = CoreConfig { engine, rules: shared.rules.clone(), more_keys: keys.iter().skip(1).cloned().collect() };
         let core = ChainCore::new(cfg, &shared.store, record, pending);
         let ActorEnds { publisher, submissions } = ends;
         let pool = RefCell::new(Mempool::new(Limits { fee_floor: shared.genesis.fee_floor, ..Limits::default() }));

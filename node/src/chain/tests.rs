@@ -45,7 +45,7 @@ fn net() -> Net {
     let store = Store::open(dir.path(), &genesis).expect("opens");
     let (shared, ends) = Shared::new(genesis.clone(), store, None);
     let (inbox, rx) = crossbeam_channel::bounded(256);
-    let chain = Chain::new(Arc::new(shared), None, false, Box::new(Alone), rx, ends).expect("chain");
+    let chain = Chain::new(Arc::new(shared), Vec::new(), false, Box::new(Alone), rx, ends).expect("chain");
     Net { keys, genesis, _dir: dir, chain, inbox, wallet }
 }
 

@@ -182,6 +182,18 @@ impl Testnet {
         i
     }
 
+    /// The network's genesis file.
+    pub(crate) fn genesis_file(&self) -> &Path {
+        &self.genesis
+    }
+
+    /// A folder for the test's own files, removed with the network.
+    pub(crate) fn scratch(&self) -> PathBuf {
+        let dir = self._root.path().join("scratch");
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
     /// Validator key `k`'s file, imported into node `i`'s keystore (the file `--validator-key`
     /// and `taksa validator --key` take).
     pub(crate) fn key_file(&self, i: usize, k: usize) -> PathBuf {
@@ -192,10 +204,11 @@ impl Testnet {
         file
     }
 
-    /// Node `i` uses validator key `k` from its next start on.
-    pub(crate) fn set_validator_key(&mut self, i: usize, k: usize) {
+    /// Node `i` also holds validator key `k` from its next start on (it signs, in each epoch,
+    /// with the first of its keys the set holds).
+    pub(crate) fn add_validator_key(&mut self, i: usize, k: usize) {
         let file = self.key_file(i, k);
-        set_arg(&mut self.nodes[i].args, "--validator-key", &file.to_string_lossy());
+        self.nodes[i].args.extend(["--validator-key".into(), file.into_os_string()]);
     }
 
     pub(crate) fn kill_9(&mut self, i: usize) {

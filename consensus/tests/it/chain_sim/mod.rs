@@ -288,7 +288,7 @@ pub(crate) fn config(genesis: &Genesis, key: Option<Keypair>) -> Config {
         fee_floor: genesis.fee_floor,
         epochs: genesis.epochs(),
     };
-    Config { engine, rules }
+    Config { engine, rules, more_keys: Vec::new() }
 }
 
 /// Runs one seed; `Err` describes the first violated invariant.

@@ -172,7 +172,7 @@ pub(crate) async fn route(
         match event {
             Event::Gossip { topic: Topic::Consensus, from, id, data } => {
                 let verdict = match check_consensus(&shared, &data) {
-                    Ok(Some(msg)) => {
+                    Ok(Checked::Current(msg)) => {
                         if inbox.try_send(ChainMsg::Core(Input::Consensus(msg))).is_err() {
                             tracing::warn!(target: "p2p", "the chain is busy: dropped a consensus message");
                             Verdict::Ignore
@@ -180,7 +180,13 @@ pub(crate) async fn route(
                             Verdict::Accept
                         }
                     }
-                    Ok(None) => Verdict::Ignore,
+                    Ok(Checked::Next(msg)) => {
+                        // Not forwarded (unchecked here); the chain keeps it for the epoch's
+                        // engine, which checks what it uses.
+                        let _ = inbox.try_send(ChainMsg::Core(Input::Consensus(msg)));
+                        Verdict::Ignore
+                    }
+                    Ok(Checked::Useless) => Verdict::Ignore,
                     Err(reason) => {
                         rejections.count(reason, &from);
                         Verdict::Reject
@@ -224,16 +230,31 @@ pub(crate) async fn route(
     }
 }
 
-/// Decodes and checks a consensus message's signatures. `Ok(None)`: valid but too old to matter.
-fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'static str> {
+/// What [`check_consensus`] found.
+enum Checked {
+    /// Of the epoch consensus runs here, and it verifies.
+    Current(Message),
+    /// Of the next epoch: its set is not known here yet, so it is not checked (nor forwarded);
+    /// the chain keeps it, bounded, until that epoch starts.
+    Next(Message),
+    /// Valid or not, of no use: too old, or another epoch.
+    Useless,
+}
+
+/// Decodes and checks a consensus message's signatures against the set of the epoch
+/// consensus runs here.
+fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Checked, &'static str> {
     let msg = Message::decode(data).map_err(|_| "consensus message does not decode")?;
     let chain = Arc::clone(&shared.chain.borrow());
+    if msg.epoch() == chain.epoch.saturating_add(1) {
+        return Ok(Checked::Next(msg));
+    }
     if msg.epoch() != chain.epoch {
-        return Ok(None);
+        return Ok(Checked::Useless);
     }
     let finalized_view = chain.status.as_ref().map_or(0, |s| s.finalized_view);
     if msg.view().saturating_add(EVIDENCE_TAIL_VIEWS) < finalized_view {
-        return Ok(None);
+        return Ok(Checked::Useless);
     }
     let domain = shared.domain.at_epoch(chain.epoch);
     msg.verify(&domain, &chain.validators, shared.rules.epochs).map_err(|_| match &msg {
@@ -241,7 +262,7 @@ fn check_consensus(shared: &Shared, data: &[u8]) -> Result<Option<Message>, &'st
         Message::Certificate(_) => "certificate does not verify",
         Message::Proposal { .. } => "proposal invalid (leader, signature, shape or parent certificate)",
     })?;
-    Ok(Some(msg))
+    Ok(Checked::Current(msg))
 }
 
 /// Admits a gossiped message of transactions by the same path as RPC ([`Shared::admit_many`]).

@@ -52,6 +52,12 @@ pub use sync::{Peer, Penalty, SyncView, BLOCKS_TIMEOUT_MS, STATUS_TIMEOUT_MS, SY
 /// The most blocks a sync session keeps executed while no finalization covers them: twice a
 /// request's worth. Honest chains store a finalization at least that often.
 pub const SYNC_STAGED_MAX: usize = 128;
+/// The most messages of the next epoch kept until it starts here (rule R1): a node still
+/// committing an epoch's last block would otherwise lose the next epoch's first proposal and
+/// votes, and the view they belong to would time out.
+pub const EARLY_MESSAGES_MAX: usize = 1024;
+/// Of those, the most proposals (each up to a block's size).
+pub const EARLY_PROPOSALS_MAX: usize = 4;
 
 /// A finalized block and, when the sender has it, the certificate that finalized it (what sync
 /// sends; only the last block of a run needs one, its ancestors are final by their hashes).
@@ -268,6 +274,10 @@ pub struct ChainCore {
     set: Arc<crate::ValidatorSet>,
     /// The key the engine signs with in this epoch.
     engine_key: Option<Keypair>,
+    /// Messages of the next epoch, oldest first, for its engine once it starts (bounded by
+    /// [`EARLY_MESSAGES_MAX`] and [`EARLY_PROPOSALS_MAX`]; unchecked until then: the engine
+    /// checks every message it uses).
+    early: std::collections::VecDeque<Message>,
     engine: Engine,
     /// The committed head, including this step's commits (C2).
     head: Header,
@@ -306,6 +316,7 @@ impl ChainCore {
             epoch,
             set,
             engine_key,
+            early: std::collections::VecDeque::new(),
             engine,
             head,
             committing: Vec::new(),
@@ -354,8 +365,11 @@ impl ChainCore {
             Input::Tick => self.tick(&io),
             Input::Admitted => self.engine_step(&io, engine::Input::Work),
             Input::Consensus(msg) => {
-                // Another epoch's message names another set: of no use to this engine.
-                if msg.epoch() == self.epoch {
+                // Another epoch's message names another set: of no use to this engine. The
+                // next epoch's waits for it; older or further ones are dropped.
+                if msg.epoch() == self.epoch.saturating_add(1) {
+                    self.keep_early(msg);
+                } else if msg.epoch() == self.epoch {
                     if let Message::Proposal { block, .. } = &msg {
                         self.remember(block.clone());
                     }
@@ -399,8 +413,32 @@ impl ChainCore {
             self.parked.verify.clear();
             self.out.push(Effect::EpochStarted { epoch: self.epoch, validators: Arc::clone(&self.set) });
             self.engine_step(io, engine::Input::Start);
+            let epoch = self.epoch;
+            for msg in std::mem::take(&mut self.early) {
+                if msg.epoch() == epoch {
+                    if let Message::Proposal { block, .. } = &msg {
+                        self.remember(block.clone());
+                    }
+                    self.engine_step(io, engine::Input::Message(msg));
+                }
+            }
             self.resume(io);
         }
+    }
+
+    /// Keeps a message of the next epoch (bounded: the oldest goes first, and beyond
+    /// [`EARLY_PROPOSALS_MAX`] proposals new ones are dropped).
+    fn keep_early(&mut self, msg: Message) {
+        let proposal = matches!(msg, Message::Proposal { .. });
+        if proposal
+            && self.early.iter().filter(|m| matches!(m, Message::Proposal { .. })).count() >= EARLY_PROPOSALS_MAX
+        {
+            return;
+        }
+        if self.early.len() >= EARLY_MESSAGES_MAX {
+            self.early.pop_front();
+        }
+        self.early.push_back(msg);
     }
 
     /// The epoch this core decides and its validator set.

@@ -69,7 +69,8 @@ enum ValidatorCommand {
     },
     /// Propose replacing this validator's key by a new one (for a key that leaked, or a new
     /// machine). The new key signs its consent; the others then vote with `vote CHANGE_ID`.
-    /// Restart the node with the new key once the change is in force (`votes` shows when).
+    /// Run the node with both keys (`--validator-key old.json --validator-key new.json`): it
+    /// moves to the new one when the change takes effect (`votes` shows when), no restart.
     RotateKey {
         /// The new key's encrypted key file.
         #[arg(long, value_name = "FILE")]

@@ -321,14 +321,18 @@ impl ChainCore {
             return self.penalize(peer, Penalty::BadStatus, String::new());
         }
         // A claim we cannot check yet takes us no further than what we can: the end of our
-        // epoch, whose last block comes with its own finalization. A liar's huge claim then
-        // weighs no more than an honest peer's, and a verified head wins a tie.
+        // epoch, whose last block comes with its own finalization; and any verified head above
+        // ours is followed first. A keyless liar's huge claim then wins nothing over a proof.
         let reach = if later { head.height.min(self.cfg.rules.epochs.last_height(self.epoch)) } else { head.height };
         let verified = !later;
+        if reach <= self.head.height {
+            // Nothing to sync from it (a verified head at ours must not shadow a later claim).
+            return;
+        }
         let strikes = &self.sync.strikes;
         let Some(round) = &mut self.sync.round else { return };
         let count = |p: &Peer| strikes.get(p).copied().unwrap_or(0);
-        let rank = |reach: u64, verified: bool, p: &Peer| (reach, verified, std::cmp::Reverse(count(p)));
+        let rank = |reach: u64, verified: bool, p: &Peer| (verified, reach, std::cmp::Reverse(count(p)));
         let better =
             round.best.as_ref().is_none_or(|b| rank(reach, verified, &peer) > rank(b.reach, b.verified, &b.peer));
         if better {

@@ -169,3 +169,67 @@ fn strikes_never_leave_a_node_with_no_peer_to_ask() {
     let (waited, _) = node.until_asked(peer);
     assert!(waited <= 2000, "asked again after {waited} ms");
 }
+
+/// A keyless peer claims a head of a later epoch (its certificate names the head, in the head's
+/// epoch, but no one's signatures can be checked before sync gets there). It is not penalised
+/// (an honest peer ahead sends the same), but a verified head wins over it, and alone it takes
+/// sync no further than the end of our epoch.
+#[test]
+fn a_head_of_a_later_epoch_is_weighed_only_up_to_the_end_of_ours() {
+    let keys = keys(4);
+    let genesis: Genesis = genesis(&keys, &[], 10);
+    let validators = genesis.validator_set();
+    let head_at = |height: u64, epoch: u64| {
+        let head = Header {
+            chain_id: genesis.chain_id.clone(),
+            height,
+            view: 3,
+            parent_hash: Hash([7; 32]),
+            proposer: validators.leader_in(epoch, 3),
+            timestamp_ms: T0 + 100_000,
+            tx_root: Hash([8; 32]),
+            state_root: Hash([9; 32]),
+            validator_set_hash: validators.hash(),
+            parent_cert: None,
+        };
+        let domain = Domain { chain_id: genesis.chain_id.clone(), genesis_hash: genesis.hash(), epoch };
+        // The liar holds no key: signatures of its own making.
+        let signers: Vec<taksa_consensus::Keypair> = if epoch == 0 {
+            keys[..3].to_vec()
+        } else {
+            (0..3u8).map(|i| taksa_consensus::Keypair::from_seed(&[90 + i; 32])).collect()
+        };
+        let votes: Vec<Vote> =
+            signers.iter().map(|k| Vote::sign(&domain, k, VoteKind::Finalize, 3, Some(head.hash()))).collect();
+        let mut cert = Certificate::from_votes(&validators, epoch, VoteKind::Finalize, 3, Some(head.hash()), &votes);
+        if epoch > 0 {
+            cert.signers = vec![0b111];
+            cert.signatures = votes.iter().map(|v| v.signature).collect();
+        }
+        (head, cert)
+    };
+    let run = |answers: &[(u64, u64)]| {
+        let store = FakeStore::new(&genesis);
+        let mut core = ChainCore::new(config(&genesis, None), &store, None, Vec::new());
+        let pool = RefCell::new(Mempool::new(Limits::default()));
+        let mut now = T0;
+        core.step(&store, &pool, Input::Start, now);
+        now += 1000;
+        let peers: Vec<Peer> = (0..answers.len() as u64).map(Peer).collect();
+        let effects = core.step(&store, &pool, Input::Peers(peers), now);
+        let mut later = Vec::new();
+        for (peer, id, _) in Node::requests(&effects) {
+            let (height, epoch) = answers[peer.0 as usize];
+            let (head, cert) = head_at(height, epoch);
+            let answer = Response::Status { head, finalization: Some(cert) };
+            later.extend(core.step(&store, &pool, Input::Response { id, answer: Some(answer) }, now));
+        }
+        assert!(!later.iter().any(|e| matches!(e, Effect::Penalize { .. })), "no penalty: {later:?}");
+        let asked = Node::requests(&later).into_iter().find(|(_, _, r)| matches!(r, Request::Blocks { .. }));
+        (asked.map(|(p, _, _)| p), core.sync_view().target_height)
+    };
+    // Peer 0 proves height 8 (epoch 0); peer 1 claims height 1,000,000 (epoch 99,999).
+    assert_eq!(run(&[(8, 0), (1_000_000, 99_999)]), (Some(Peer(0)), Some(8)), "the proof wins");
+    // Alone, the claim is followed to the end of epoch 0 only.
+    assert_eq!(run(&[(1_000_000, 99_999)]), (Some(Peer(0)), Some(10)));
+}

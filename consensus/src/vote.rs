@@ -54,16 +54,11 @@ impl Domain {
 
     /// The bytes a validator signs for a vote of this domain's epoch.
     pub fn vote_bytes(&self, kind: VoteKind, view: u64, block_hash: Option<Hash>) -> Vec<u8> {
-        self.vote_bytes_at(self.epoch, kind, view, block_hash)
-    }
-
-    /// The bytes a validator signs for a vote of `epoch` on this network.
-    pub fn vote_bytes_at(&self, epoch: u64, kind: VoteKind, view: u64, block_hash: Option<Hash>) -> Vec<u8> {
         let mut out = Vec::with_capacity(136);
         codec::encode_into(&self.chain_id, &mut out);
         out.extend_from_slice(&self.genesis_hash.0);
         out.extend_from_slice(VOTE_DOMAIN);
-        out.extend_from_slice(&epoch.to_le_bytes());
+        out.extend_from_slice(&self.epoch.to_le_bytes());
         out.push(kind.tag());
         out.extend_from_slice(&view.to_le_bytes());
         codec::encode_into(&block_hash, &mut out);

@@ -242,19 +242,18 @@ impl Store {
             batch.put_cf(db.cf(CF_META)?, META_GOVERNANCE, codec::encode(&**g));
         }
         let epochs = self.inner.epochs;
-        let changed = outcome.governance.as_ref().is_some_and(|g| g.validators != self.hot().governance.validators);
-        if epochs.is_last(height) && changed {
+        let hot = self.hot();
+        let changed = outcome.governance.as_ref().filter(|g| g.validators != hot.governance.validators);
+        if let Some(governance) = changed.filter(|_| epochs.is_last(height)) {
             // The next epoch's set, changed at this block, proven in the state after it.
-            let hot = self.hot();
-            let governance = outcome.governance.clone().unwrap_or_else(|| Arc::clone(&hot.governance));
             let after = tree::Layered { base: &hot.tree, layers: vec![&outcome.tree] };
             let proof = tree::prove(&after, &taksa_consensus::governance::governance_key())
                 .map_err(|e| db.corrupt(format!("proving the validator set after height {height}: {e}")))?;
-            let entry = codec::encode(&(&*governance, &proof));
-            drop(hot);
+            let entry = codec::encode(&(&**governance, &proof));
             let next = epochs.of_height(height).saturating_add(1);
             batch.put_cf(db.cf(CF_EPOCHS)?, next.to_be_bytes(), checked(entry, "epoch entry", STORED_EPOCH_BYTES_MAX)?);
         }
+        drop(hot);
         let dropped_cf = db.cf(CF_DROPPED)?;
         for (tx_hash, item) in dropped {
             batch.put_cf(dropped_cf, tx_hash.0, checked(codec::encode(item), "drop record", STORED_DROPPED_BYTES_MAX)?);

@@ -180,14 +180,6 @@ impl Store {
         self.inner.epochs
     }
 
-    /// The committed head, the governance entry after it and the state tree's proof of it.
-    pub fn governance_proof(&self) -> Result<(Header, Arc<Governance>, Proof), StorageError> {
-        let hot = self.hot();
-        let proof = tree::prove(&hot.tree, &taksa_consensus::governance::governance_key())
-            .map_err(|e| self.db().corrupt(format!("proving the governance entry: {e}")))?;
-        Ok((hot.head.clone(), Arc::clone(&hot.governance), proof))
-    }
-
     /// How many non-zero accounts exist.
     pub fn account_count(&self) -> usize {
         self.hot().accounts.len()

@@ -441,11 +441,6 @@ impl ChainCore {
         self.early.push_back(msg);
     }
 
-    /// The epoch this core decides and its validator set.
-    pub fn epoch(&self) -> (u64, &Arc<crate::ValidatorSet>) {
-        (self.epoch, &self.set)
-    }
-
     /// When the core next needs an [`Input::Tick`], Unix ms.
     pub fn next_deadline_ms(&self) -> Option<u64> {
         let timer = self.timers.first().map(|(at, _)| *at);

@@ -86,24 +86,14 @@ impl Shared {
             };
             out.push((hash, admission));
         }
-        // Read under the state lock once, then released before the signatures are verified.
         // What the pool would refuse from the sender's account alone is answered now, without
-        // a verification: junk from empty or spent accounts costs a lookup.
-        let (funded, early): (HashSet<Address>, Vec<Option<TxError>>) = self.store.with_state(|_, accounts| {
-            let early = fresh
-                .iter()
-                .map(|(_, tx, _)| {
-                    let sender = accounts.get(&tx.tx.from).copied().unwrap_or_default();
-                    refusal_before_signature(&tx.tx, &sender)
-                })
-                .collect();
-            let funded = fresh
-                .iter()
-                .map(|(_, tx, _)| tx.tx.to)
-                .filter(|to| state::recipient_known_valid(accounts, to))
-                .collect();
-            (funded, early)
-        });
+        // a verification: junk from empty or spent accounts costs a lookup (the store's cache,
+        // else one read from disk).
+        let store = &self.store;
+        let early: Vec<Option<TxError>> =
+            fresh.iter().map(|(_, tx, _)| refusal_before_signature(&tx.tx, &store.account(&tx.tx.from))).collect();
+        let funded: HashSet<Address> =
+            fresh.iter().map(|(_, tx, _)| tx.tx.to).filter(|to| state::recipient_known_valid(store, to)).collect();
         let mut fresh_checked = Vec::with_capacity(fresh.len());
         for (item, refusal) in fresh.into_iter().zip(early) {
             match (refusal, out.get_mut(item.0)) {

@@ -319,7 +319,7 @@ impl Backend for NodeBackend {
             head_height: head,
             finalized_height: head,
             total_txs: s.store.txs_total(),
-            total_accounts: s.store.account_count() as u64,
+            total_accounts: s.store.account_count(),
             validators: s.chain().validators.len(),
             mempool_txs: s.chain().pool.len(),
         })

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, bench_chain, bench_tree, db_tools, receipt_cmd, run, validator_cmd, wallet};
+use crate::{bench, bench_chain, bench_state, bench_tree, db_tools, receipt_cmd, run, validator_cmd, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -38,6 +38,9 @@ enum Command {
     /// Measure the state tree at N accounts: memory, the cost of a block's update, and the size
     /// and verification time of proofs.
     BenchTree(bench_tree::BenchTreeArgs),
+    /// Measure the store's state at N accounts with the state on disk behind its bounded cache:
+    /// memory, restart time, a block's update and reads of accounts not in the cache.
+    BenchState(bench_state::BenchStateArgs),
     /// Show what a stopped node's database takes on disk, by column family and per transaction.
     DbStats(db_tools::DbStatsArgs),
     /// Check every stored height of a stopped node's chain (present, hashing to its key and
@@ -86,6 +89,12 @@ pub(crate) struct CommonArgs {
     /// How long an HTTP connection may stay open with no request in flight, in milliseconds.
     #[arg(long, env = "TAKSA_RPC_IDLE_TIMEOUT_MS", value_name = "MS", default_value_t = taksa_rpc::IDLE_TIMEOUT_MS_DEFAULT, value_parser = clap::value_parser!(u64).range(100..))]
     pub(crate) rpc_idle_timeout_ms: u64,
+    /// Memory for the state cache, in MiB: the accounts and state-tree nodes used lately. The
+    /// rest of the state stays on disk and is read when used, so a node's memory does not grow
+    /// with its accounts; a cache that holds every account (about 700 bytes each) serves every
+    /// read from memory.
+    #[arg(long, env = "TAKSA_STATE_CACHE_MB", value_name = "MIB", default_value_t = taksa_storage::STATE_CACHE_BYTES_DEFAULT / (1024 * 1024), value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub(crate) state_cache_mb: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     pub(crate) log_json: bool,
@@ -189,6 +198,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::BenchVerify(args) => tokio::task::spawn_blocking(move || bench::verify_rate(args)).await?,
         Command::BenchChain(args) => tokio::task::spawn_blocking(move || bench_chain::run(args)).await?,
         Command::BenchTree(args) => tokio::task::spawn_blocking(move || bench_tree::run(args)).await?,
+        Command::BenchState(args) => tokio::task::spawn_blocking(move || bench_state::run(args)).await?,
         Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
         Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
         Command::VerifyReceipt(args) => receipt_cmd::run(args),

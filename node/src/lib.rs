@@ -11,6 +11,7 @@ mod admission;
 mod backend;
 mod bench;
 mod bench_chain;
+mod bench_state;
 mod bench_tree;
 mod chain;
 pub mod cli;

@@ -1,12 +1,13 @@
 //! What happens on open: a new folder is initialised from genesis in one batch; an existing one
 //! must belong to the same genesis, have a head, the genesis block at height 0, no height above
 //! the head, the newest [`OPEN_CHECK_BLOCKS`] heights contiguous and linked, a state tree whose
-//! root is the head's state root and which holds one leaf per stored account. Anything else
+//! root is the head's state root and which proves the stored validator set. Anything else
 //! refuses to start.
 //!
 //! Every block is committed in one batch that also checks it extends the head and gives its
 //! state root, so the older heights were linked and the tree whole when written; walking every
-//! height or re-hashing every account at each start would make a restart grow with the chain.
+//! height, reading every account or re-hashing them at each start would make a restart grow with
+//! the chain. The state stays on disk: the store reads what it uses through its cache.
 //! [`verify_chain`] (`taksa db-check`) walks every height and rebuilds the tree on demand.
 
 use std::collections::HashMap;
@@ -15,16 +16,17 @@ use std::sync::Arc;
 use rocksdb::{IteratorMode, WriteBatch};
 use taksa_consensus::governance::Governance;
 use taksa_consensus::state::MemState;
-use taksa_consensus::tree::{self, Node, NodeKey};
+use taksa_consensus::tree::{Node, NodeKey};
 use taksa_consensus::{Account, Address, Block, Genesis, Hash, Header};
 
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
-    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_GENESIS, META_GOVERNANCE, META_HEAD,
-    META_SCHEMA, META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION, STORED_ACCOUNT_BYTES_MAX,
-    STORED_GOVERNANCE_BYTES_MAX, STORED_STATS_BYTES_MAX,
+    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_ACCOUNT_COUNT, META_GENESIS,
+    META_GOVERNANCE, META_HEAD, META_SCHEMA, META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION,
+    STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
+use crate::store::{read_governance, read_node, DiskTree};
 use crate::StorageError;
 
 /// Above this many blocks, the chain check logs its progress.
@@ -36,8 +38,7 @@ pub(crate) const OPEN_CHECK_BLOCKS: u64 = 1024;
 pub(crate) struct Loaded {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
-    pub(crate) accounts: HashMap<Address, Account>,
-    pub(crate) tree: HashMap<NodeKey, Node>,
+    pub(crate) account_count: u64,
     pub(crate) governance: Arc<Governance>,
     pub(crate) txs_total: u64,
     pub(crate) validator_stats: Vec<(Address, ValidatorStats)>,
@@ -72,11 +73,50 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
     // Before anything is decoded: an older layout may encode blocks differently.
     check_schema(db)?;
     let (head, head_hash) = check_chain(db, &expected, Some(OPEN_CHECK_BLOCKS))?;
-    let accounts = load_accounts(db)?;
-    let tree = load_tree(db, &head, accounts.len())?;
-    let governance = Arc::new(load_governance(db, &tree)?);
+    let account_count = load_account_count(db)?;
+    let computed = check_root(db, &head, read_node(db, None, &NodeKey::ROOT)?)?;
+    let governance = read_governance(db)?;
+    let key = taksa_consensus::governance::governance_key();
+    let proof = DiskTree::new(db, None).prove(&key, || "the governance entry".into())?;
+    if proof.verify(&computed, &key, Some(&governance.value_hash())).is_err() {
+        return Err(db.corrupt("the stored governance entry is not the one the state tree holds".into()));
+    }
     let (txs_total, validator_stats) = load_totals(db)?;
-    Ok(Loaded { head, head_hash, accounts, tree, governance, txs_total, validator_stats })
+    Ok(Loaded { head, head_hash, account_count, governance: Arc::new(governance), txs_total, validator_stats })
+}
+
+/// Checks that the stored tree's root node hashes to the head's state root; returns that root.
+fn check_root(db: &Db, head: &Header, root: Option<Node>) -> Result<Hash, StorageError> {
+    let computed = root.map_or(Hash::ZERO, |n| n.hash());
+    if computed != head.state_root {
+        return Err(StorageError::StateMismatch {
+            path: db.path.clone(),
+            head_height: head.height,
+            expected: head.state_root,
+            computed,
+        });
+    }
+    Ok(computed)
+}
+
+/// The stored account count; a database written before the count was kept has its accounts
+/// counted once (keys only, no hashing) and the count stored.
+fn load_account_count(db: &Db) -> Result<u64, StorageError> {
+    if let Some(bytes) = db.get(CF_META, META_ACCOUNT_COUNT)? {
+        let bytes: [u8; 8] =
+            bytes.as_slice().try_into().map_err(|_| db.corrupt("the account count is not 8 bytes".into()))?;
+        return Ok(u64::from_be_bytes(bytes));
+    }
+    tracing::info!(target: "storage", "counting the stored accounts once (this database predates the stored count)");
+    let mut count = 0u64;
+    for item in db.db.iterator_cf(db.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
+        item.map_err(|source| StorageError::Db { op: "read", source })?;
+        count = count.saturating_add(1);
+    }
+    let mut batch = WriteBatch::default();
+    batch.put_cf(db.cf(CF_META)?, META_ACCOUNT_COUNT, count.to_be_bytes());
+    db.write(batch, true)?;
+    Ok(count)
 }
 
 /// A database of an older layout is refused with what to do: even a genesis-only one holds its
@@ -140,6 +180,7 @@ fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
         batch.put_cf(tree, at.to_bytes(), node.encode());
     }
     let meta = db.cf(CF_META)?;
+    batch.put_cf(meta, META_ACCOUNT_COUNT, (state.accounts.len() as u64).to_be_bytes());
     batch.put_cf(meta, META_GOVERNANCE, taksa_consensus::codec::encode(&*state.governance));
     batch.put_cf(meta, META_GENESIS, hash.0);
     batch.put_cf(meta, META_HEAD, head_value(0, &hash));
@@ -172,7 +213,7 @@ pub fn verify_chain(path: &std::path::Path, progress: &mut dyn FnMut(&str)) -> R
     progress(&format!("heights 0..={} link; reading the accounts and the state tree", head.height));
     let accounts = load_accounts(&db)?;
     let tree = load_tree(&db, &head, accounts.len())?;
-    let governance = load_governance(&db, &tree)?;
+    let governance = read_governance(&db)?;
     progress(&format!(
         "rebuilding the state tree of {} accounts to compare with the {} stored nodes (about 5 s per 10^6 accounts)",
         accounts.len(),
@@ -305,8 +346,9 @@ fn load_accounts(db: &Db) -> Result<HashMap<Address, Account>, StorageError> {
     Ok(accounts)
 }
 
-/// Reads the state tree's nodes and checks, without hashing more than the root, that its root
-/// is the head's state root and that it has one leaf per stored account.
+/// Reads every node of the state tree (for `taksa db-check`, which compares it with the tree it
+/// rebuilds) and checks that its root is the head's state root and that it has one leaf per
+/// stored account.
 fn load_tree(db: &Db, head: &Header, accounts: usize) -> Result<HashMap<NodeKey, Node>, StorageError> {
     let mut tree = HashMap::new();
     let mut leaves = 0usize;
@@ -321,33 +363,15 @@ fn load_tree(db: &Db, head: &Header, accounts: usize) -> Result<HashMap<NodeKey,
         }
         tree.insert(at, node);
     }
-    let computed = tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash);
+    check_root(db, head, tree.get(&NodeKey::ROOT).copied())?;
     // One leaf per account and one for the governance entry.
-    if computed != head.state_root || leaves != accounts.saturating_add(1) {
-        return Err(StorageError::StateMismatch {
-            path: db.path.clone(),
-            head_height: head.height,
-            expected: head.state_root,
-            computed,
-            accounts,
-            leaves,
-        });
+    if leaves != accounts.saturating_add(1) {
+        return Err(db.corrupt(format!(
+            "the stored state tree has {leaves} leaves but {accounts} accounts are stored (one leaf each, and one for \
+             the validator set)"
+        )));
     }
     Ok(tree)
-}
-
-/// The stored governance entry, which must be the one the tree's leaf commits to.
-fn load_governance(db: &Db, tree: &HashMap<NodeKey, Node>) -> Result<Governance, StorageError> {
-    let governance: Governance = db
-        .get_decoded(CF_META, META_GOVERNANCE, STORED_GOVERNANCE_BYTES_MAX, || "the governance entry".into())?
-        .ok_or_else(|| db.corrupt("the governance entry (the validator set) is missing".into()))?;
-    let key = taksa_consensus::governance::governance_key();
-    let proof = tree::prove(tree, &key).map_err(|e| db.corrupt(format!("proving the governance entry: {e}")))?;
-    let root = tree.get(&NodeKey::ROOT).map_or(Hash::ZERO, Node::hash);
-    if proof.verify(&root, &key, Some(&governance.value_hash())).is_err() {
-        return Err(db.corrupt("the stored governance entry is not the one the state tree holds".into()));
-    }
-    Ok(governance)
 }
 
 /// Lower-case hex of a short key, for messages.

@@ -13,8 +13,8 @@ use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event
 use crate::schema::{
     encode_receipts, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
     CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TREE,
-    CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_GOVERNANCE, META_HEAD, META_SAFETY, META_TXS_TOTAL,
-    META_VALIDATOR_STATS, SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
+    CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_ACCOUNT_COUNT, META_GOVERNANCE, META_HEAD, META_SAFETY,
+    META_TXS_TOTAL, META_VALIDATOR_STATS, SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
     STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX, STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::{StorageError, Store};
@@ -46,19 +46,22 @@ impl Store {
         let header = &block.header;
         let hash = block.hash();
         {
-            let hot = self.hot();
-            if Some(header.height) != hot.head.height.checked_add(1) || header.parent_hash != hot.head_hash {
+            let (head, head_hash) = {
+                let hot = self.hot();
+                (hot.head.height, hot.head_hash)
+            };
+            if Some(header.height) != head.checked_add(1) || header.parent_hash != head_hash {
                 return Err(StorageError::NotChild {
                     hash,
                     height: header.height,
                     parent_hash: header.parent_hash,
-                    head_hash: hot.head_hash,
-                    head_height: hot.head.height,
+                    head_hash,
+                    head_height: head,
                 });
             }
             let root_after = match outcome.tree.get(&NodeKey::ROOT) {
                 Some(change) => *change,
-                None => hot.tree.get(&NodeKey::ROOT).copied(),
+                None => self.tree_node(&NodeKey::ROOT)?,
             };
             let computed = root_after.map_or(Hash::ZERO, |n: Node| n.hash());
             if computed != header.state_root {
@@ -95,20 +98,24 @@ impl Store {
         }
         let events = block_events(block, &outcome.receipts);
         let (txs_total, stats) = self.next_totals(block);
+        let account_count = self.next_account_count(changes);
         let mut batch = self.block_batch(block, &hash, finalization, outcome, dropped)?;
         self.add_events(&mut batch, header.height, &outcome.receipts, &events, txs_total, &stats)?;
+        batch.put_cf(self.db().cf(CF_META)?, META_ACCOUNT_COUNT, account_count.to_be_bytes());
         self.db().write(batch, true)?;
         let mut hot = self.hot_mut();
         hot.txs_total = txs_total;
         hot.validator_stats = stats;
+        hot.account_count = account_count;
+        // Written through under the write lock: see `crate::cache` for why a reader's fill
+        // cannot undo it.
+        let cache = &self.inner.cache;
         for (addr, account) in changes {
-            if *account == Account::default() {
-                hot.accounts.remove(addr);
-            } else {
-                hot.accounts.insert(*addr, *account);
-            }
+            cache.accounts.insert(*addr, *account);
         }
-        tree::apply_changes(&mut hot.tree, &outcome.tree);
+        for (at, node) in &outcome.tree {
+            cache.nodes.insert(*at, *node);
+        }
         if let Some(g) = &outcome.governance {
             hot.governance = Arc::clone(g);
         }
@@ -117,6 +124,18 @@ impl Store {
         drop(hot);
         tracing::debug!(target: "storage", height = header.height, %hash, txs = block.txs.len(), changed = changes.len(), "block written");
         Ok(events)
+    }
+
+    /// How many non-zero accounts there are once `changes` apply (read before they do).
+    fn next_account_count(&self, changes: &BTreeMap<Address, Account>) -> u64 {
+        let zero = Account::default();
+        changes.iter().fold(self.hot().account_count, |count, (addr, after)| {
+            match (self.account(addr) == zero, *after == zero) {
+                (true, false) => count.saturating_add(1),
+                (false, true) => count.saturating_sub(1),
+                _ => count,
+            }
+        })
     }
 
     /// The transaction total and validator statistics after `block`: its parent's notarization
@@ -242,18 +261,17 @@ impl Store {
             batch.put_cf(db.cf(CF_META)?, META_GOVERNANCE, codec::encode(&**g));
         }
         let epochs = self.inner.epochs;
-        let hot = self.hot();
-        let changed = outcome.governance.as_ref().filter(|g| g.validators != hot.governance.validators);
+        let before = self.governance();
+        let changed = outcome.governance.as_ref().filter(|g| g.validators != before.validators);
         if let Some(governance) = changed.filter(|_| epochs.is_last(height)) {
             // The next epoch's set, changed at this block, proven in the state after it.
-            let after = tree::Layered { base: &hot.tree, layers: vec![&outcome.tree] };
+            let after = tree::Layered { base: self, layers: vec![&outcome.tree] };
             let proof = tree::prove(&after, &taksa_consensus::governance::governance_key())
                 .map_err(|e| db.corrupt(format!("proving the validator set after height {height}: {e}")))?;
             let entry = codec::encode(&(&**governance, &proof));
             let next = epochs.of_height(height).saturating_add(1);
             batch.put_cf(db.cf(CF_EPOCHS)?, next.to_be_bytes(), checked(entry, "epoch entry", STORED_EPOCH_BYTES_MAX)?);
         }
-        drop(hot);
         let dropped_cf = db.cf(CF_DROPPED)?;
         for (tx_hash, item) in dropped {
             batch.put_cf(dropped_cf, tx_hash.0, checked(codec::encode(item), "drop record", STORED_DROPPED_BYTES_MAX)?);

@@ -88,11 +88,10 @@ pub enum StorageError {
         /// What is wrong and where (column family, key, height).
         what: String,
     },
-    /// The stored state tree does not match the head block's state root or the accounts.
+    /// The stored state tree does not match the head block's state root.
     #[error(
-        "the database in {} is corrupt: the stored state tree has root {computed} and {leaves} leaves, but the head \
-         block at height {head_height} says {expected} and {accounts} accounts are stored; remove the data folder \
-         and resync",
+        "the database in {} is corrupt: the stored state tree has root {computed}, but the head block at height \
+         {head_height} says {expected}; remove the data folder and resync",
         path.display()
     )]
     StateMismatch {
@@ -104,10 +103,6 @@ pub enum StorageError {
         expected: Hash,
         /// The root of the stored tree.
         computed: Hash,
-        /// How many accounts were read.
-        accounts: usize,
-        /// How many leaves the stored tree has.
-        leaves: usize,
     },
     /// A block handed to [`crate::Store::commit_block`] does not extend the head.
     #[error(

@@ -3,11 +3,12 @@
 //!
 //! Bird's-eye view:
 //! - [`Store`] is the shared handle. [`Store::open`] initialises a new folder from genesis or
-//!   checks an existing one (same genesis, head present, every height linked to its parent,
-//!   accounts digesting to the head's state root) and refuses to start otherwise.
-//! - Accounts and the head header are served from memory, loaded on open and updated after each
-//!   [`Store::commit_block`]; blocks, certificates, the transaction index, per-address history
-//!   and drop records are read from RocksDB.
+//!   checks an existing one (same genesis, head present, the newest heights linked to their
+//!   parents, the stored tree's root the head's state root) and refuses to start otherwise.
+//! - The head header is served from memory, updated after each [`Store::commit_block`]; the
+//!   accounts and the state tree live in RocksDB behind a cache bounded in bytes (`cache.rs`),
+//!   which commits write through; blocks, certificates, the transaction index, per-address
+//!   history and drop records are read from RocksDB.
 //! - Each block's commit also writes its events (`(height, index)` cursors), its summary, the
 //!   transaction total and validator signing statistics; `events.rs` reads them.
 //! - The layout (column families and key encodings) is in `schema.rs`.
@@ -16,6 +17,7 @@
 // returned only on cold paths (open, a failed write), where its size costs nothing.
 #![allow(clippy::result_large_err)]
 
+mod cache;
 mod check;
 mod commit;
 mod db;
@@ -26,6 +28,7 @@ mod schema;
 mod store;
 mod usage;
 
+pub use cache::{STATE_CACHE_BYTES_DEFAULT, STATE_CACHE_BYTES_MIN};
 pub use check::verify_chain;
 pub use error::StorageError;
 pub use events::{HistoryFilter, EVENTS_LIMIT_MAX};

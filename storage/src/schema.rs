@@ -40,7 +40,7 @@ pub(crate) const CF_TREE: &str = "tree";
 /// block's state root (what receipts carry for each change of the set).
 pub(crate) const CF_EPOCHS: &str = "epochs";
 /// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
-/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`].
+/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`], [`META_ACCOUNT_COUNT`].
 pub(crate) const CF_META: &str = "meta";
 
 /// Every column family the store uses, besides RocksDB's own `default`.
@@ -75,6 +75,9 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 /// meta key: the encoded governance entry after the head (the validator set and its votes).
 pub(crate) const META_GOVERNANCE: &[u8] = b"governance";
+/// How many non-zero accounts the state after the head holds (u64, big-endian). Absent in
+/// databases written before the state moved to disk: the open counts the accounts once.
+pub(crate) const META_ACCOUNT_COUNT: &[u8] = b"account_count";
 /// Read limit for a stored epoch entry: a governance entry and a proof of at most 256 hashes.
 pub(crate) const STORED_EPOCH_BYTES_MAX: usize = STORED_GOVERNANCE_BYTES_MAX + 16 * 1024;
 /// Read limit for the stored governance entry: a full set and every pending change with all

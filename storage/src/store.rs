@@ -1,7 +1,6 @@
 //! [`Store`]: the handle the node shares. Opening runs the checks of [`crate::check`]; reads of
 //! accounts and the head come from memory, everything else from RocksDB.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -12,12 +11,14 @@ use taksa_consensus::state::StateReader;
 use taksa_consensus::tree::{self, Node, NodeKey, Proof, TreeReader};
 use taksa_consensus::{Account, Address, Block, Certificate, Epochs, Genesis, Hash, Header, SignedTransaction};
 
+use crate::cache::{StateCache, STATE_CACHE_BYTES_DEFAULT};
 use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
     decode_block_header, height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, StoredTxLocation, TxLocation,
-    TxSpan, ValidatorStats, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TXS, META_SAFETY,
-    STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX,
+    TxSpan, ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TREE,
+    CF_TXS, META_GOVERNANCE, META_HEAD, META_SAFETY, STORED_ACCOUNT_BYTES_MAX, STORED_BLOCK_BYTES_MAX,
+    STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX, STORED_GOVERNANCE_BYTES_MAX,
     STORED_TX_BYTES_MAX,
 };
 use crate::StorageError;
@@ -39,9 +40,11 @@ pub(crate) struct Inner {
     /// The chain's epochs (each epoch's last block is stored with its finalization and the
     /// next epoch's set).
     pub(crate) epochs: Epochs,
-    /// The head and the accounts after it, changed together so a reader never sees one without
+    /// The head and what is read with it, changed together so a reader never sees one without
     /// the other.
     pub(crate) hot: RwLock<Hot>,
+    /// The accounts and state-tree nodes used lately; the rest of the state is read from disk.
+    pub(crate) cache: StateCache,
     /// Serialises commits: the head check, the write and the memory update happen as one step.
     pub(crate) commit_lock: Mutex<()>,
 }
@@ -50,9 +53,8 @@ pub(crate) struct Inner {
 pub(crate) struct Hot {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
-    pub(crate) accounts: HashMap<Address, Account>,
-    /// The state tree's nodes after the head.
-    pub(crate) tree: HashMap<NodeKey, Node>,
+    /// How many non-zero accounts the state after the head holds.
+    pub(crate) account_count: u64,
     /// The governance entry after the head: the validator set of the next block's epoch.
     pub(crate) governance: Arc<Governance>,
     /// Transactions committed since genesis.
@@ -68,7 +70,7 @@ impl fmt::Debug for Store {
             .field("path", &self.inner.db.path)
             .field("head_height", &hot.head.height)
             .field("head_hash", &hot.head_hash)
-            .field("accounts", &hot.accounts.len())
+            .field("accounts", &hot.account_count)
             .finish()
     }
 }
@@ -84,6 +86,12 @@ impl Store {
     /// is missing or empty) and checks it: same genesis, head present, heights contiguous and
     /// linked, accounts matching the head's state root. Refuses to open otherwise.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Store, StorageError> {
+        Store::open_with_cache(path, genesis, STATE_CACHE_BYTES_DEFAULT)
+    }
+
+    /// [`Store::open`] with a state cache of about `cache_bytes` (accounts and tree nodes kept
+    /// in memory; the rest of the state is read from disk when used).
+    pub fn open_with_cache(path: &Path, genesis: &Genesis, cache_bytes: u64) -> Result<Store, StorageError> {
         let db = Db::open(path)?;
         let loaded = open_checked(&db, genesis)?;
         tracing::info!(
@@ -91,14 +99,13 @@ impl Store {
             path = %path.display(),
             head_height = loaded.head.height,
             head_hash = %loaded.head_hash,
-            accounts = loaded.accounts.len(),
+            accounts = loaded.account_count,
             "opened database"
         );
         let hot = Hot {
             head: loaded.head,
             head_hash: loaded.head_hash,
-            accounts: loaded.accounts,
-            tree: loaded.tree,
+            account_count: loaded.account_count,
             governance: loaded.governance,
             txs_total: loaded.txs_total,
             validator_stats: loaded.validator_stats,
@@ -108,6 +115,7 @@ impl Store {
             genesis_hash: genesis.hash(),
             epochs: genesis.epochs(),
             hot: RwLock::new(hot),
+            cache: StateCache::new(cache_bytes),
             commit_lock: Mutex::new(()),
         };
         Ok(Store { inner: Arc::new(inner) })
@@ -133,9 +141,52 @@ impl Store {
         self.hot().head_hash
     }
 
-    /// The account at `addr` after the head (zero if never touched).
+    /// The account at `addr` after the head (zero if never touched): from the cache, else from
+    /// disk. A database that cannot be read stops the node here (a state it cannot read is not
+    /// one it may execute on); run `taksa db-check` on it.
     pub fn account(&self, addr: &Address) -> Account {
-        self.hot().accounts.get(addr).copied().unwrap_or_default()
+        if let Some(account) = self.inner.cache.accounts.get(addr) {
+            return account;
+        }
+        let head = self.hot().head.height;
+        let account = match self
+            .db()
+            .get_decoded(CF_ACCOUNTS, addr.as_bytes(), STORED_ACCOUNT_BYTES_MAX, || format!("the account of {addr:?}"))
+        {
+            Ok(account) => account.unwrap_or_default(),
+            Err(e) => panic!("the state database cannot be read, so this node stops: {e}"),
+        };
+        self.fill(head, || self.inner.cache.accounts.insert(*addr, account));
+        account
+    }
+
+    /// The state-tree node at `at` after the head, from the cache, else from disk (`Err` when
+    /// the database cannot be read).
+    pub(crate) fn tree_node(&self, at: &NodeKey) -> Result<Option<Node>, StorageError> {
+        if let Some(node) = self.inner.cache.nodes.get(at) {
+            return Ok(node);
+        }
+        let head = self.hot().head.height;
+        let node = read_node(self.db(), None, at)?;
+        self.fill(head, || self.inner.cache.nodes.insert(*at, node));
+        Ok(node)
+    }
+
+    /// Runs `insert` (a cache fill with a value read from disk after reading `head_height` as
+    /// the head) unless a commit has moved the head since: a commit writes its values through
+    /// after its batch, so a value read before it must not land after it. The read lock keeps
+    /// the next commit's write-through after the fill.
+    fn fill(&self, head_height: u64, insert: impl FnOnce()) {
+        let hot = self.hot();
+        if hot.head.height == head_height {
+            insert();
+        }
+    }
+
+    /// How many accounts and tree nodes the state cache holds, and the bytes each part takes.
+    pub fn cache_usage(&self) -> (usize, usize, (usize, usize)) {
+        let (accounts, nodes) = self.inner.cache.len();
+        (accounts, nodes, self.inner.cache.memory_bytes())
     }
 
     /// The governance entry after the head: the validator set of the next block's epoch and
@@ -181,15 +232,8 @@ impl Store {
     }
 
     /// How many non-zero accounts exist.
-    pub fn account_count(&self) -> usize {
-        self.hot().accounts.len()
-    }
-
-    /// Runs `f` on the head and the accounts map with no commit in between, for callers that
-    /// need several reads of one state.
-    pub fn with_state<T>(&self, f: impl FnOnce(&Header, &HashMap<Address, Account>) -> T) -> T {
-        let hot = self.hot();
-        f(&hot.head, &hot.accounts)
+    pub fn account_count(&self) -> u64 {
+        self.hot().account_count
     }
 
     /// The block at `height`, if committed.
@@ -219,13 +263,28 @@ impl Store {
     }
 
     /// The committed head, `addr`'s account after it and the state tree's proof of that account
-    /// (or of its absence) under the head's state root, read together with no commit between.
+    /// (or of its absence) under the head's state root, read together from one RocksDB snapshot
+    /// (a commit landing meanwhile changes none of them).
     pub fn account_proof(&self, addr: &Address) -> Result<(Header, Account, Proof), StorageError> {
-        let hot = self.hot();
-        let account = hot.accounts.get(addr).copied().unwrap_or_default();
-        let proof = tree::prove(&hot.tree, &tree::account_key(addr))
-            .map_err(|e| self.db().corrupt(format!("proving account {addr:?}: {e}")))?;
-        Ok((hot.head.clone(), account, proof))
+        let db = self.db();
+        let snapshot = db.db.snapshot();
+        let get = |cf: &'static str, key: &[u8]| {
+            snapshot.get_cf(db.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })
+        };
+        let head = get(CF_META, META_HEAD)?.ok_or_else(|| db.corrupt("the head record is missing".into()))?;
+        let (_, head_hash) = crate::schema::parse_head_value(&head)
+            .ok_or_else(|| db.corrupt("the head record is not 40 bytes".into()))?;
+        let header = self
+            .block_by_hash(&head_hash)?
+            .ok_or_else(|| db.corrupt(format!("the head {head_hash} is missing")))?
+            .header;
+        let account = match get(CF_ACCOUNTS, addr.as_bytes())? {
+            None => Account::default(),
+            Some(bytes) => db.decode(&bytes, STORED_ACCOUNT_BYTES_MAX, || format!("the account of {addr:?}"))?,
+        };
+        let proof =
+            DiskTree::new(db, Some(&snapshot)).prove(&tree::account_key(addr), || format!("account {addr:?}"))?;
+        Ok((header, account, proof))
     }
 
     /// The finalization certificate stored with the block at `height`, if one was.
@@ -383,10 +442,72 @@ impl StateReader for Store {
     }
 }
 
+/// A missing node and an unreadable one are both `None` to the tree code, which reports a
+/// missing node; the chain halts on either, and the log says which.
 impl TreeReader for Store {
     fn node(&self, at: &NodeKey) -> Option<Node> {
-        self.hot().tree.get(at).copied()
+        self.tree_node(at).unwrap_or_else(|e| {
+            tracing::error!(target: "storage", error = %e, "a state-tree node cannot be read");
+            None
+        })
     }
+}
+
+/// The state tree as RocksDB holds it: in one snapshot, or the newest state when there is none.
+pub(crate) struct DiskTree<'a> {
+    db: &'a Db,
+    snapshot: Option<&'a rocksdb::Snapshot<'a>>,
+    /// The first read that failed.
+    failed: Mutex<Option<StorageError>>,
+}
+
+impl<'a> DiskTree<'a> {
+    pub(crate) fn new(db: &'a Db, snapshot: Option<&'a rocksdb::Snapshot<'a>>) -> DiskTree<'a> {
+        DiskTree { db, snapshot, failed: Mutex::new(None) }
+    }
+
+    /// The proof of `key`; a read that fails or a node that is missing is an error (`what`
+    /// names the entry in it).
+    pub(crate) fn prove(self, key: &Hash, what: impl FnOnce() -> String) -> Result<Proof, StorageError> {
+        let proof = tree::prove(&self, key);
+        if let Some(e) = self.failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(e);
+        }
+        proof.map_err(|e| self.db.corrupt(format!("proving {}: {e}", what())))
+    }
+}
+
+impl TreeReader for DiskTree<'_> {
+    fn node(&self, at: &NodeKey) -> Option<Node> {
+        read_node(self.db, self.snapshot, at).unwrap_or_else(|e| {
+            self.failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
+            None
+        })
+    }
+}
+
+/// The tree node stored at `at`, read from `snapshot` if given, else from the newest state.
+pub(crate) fn read_node(
+    db: &Db,
+    snapshot: Option<&rocksdb::Snapshot<'_>>,
+    at: &NodeKey,
+) -> Result<Option<Node>, StorageError> {
+    let cf = db.cf(CF_TREE)?;
+    let key = at.to_bytes();
+    let bytes = match snapshot {
+        Some(s) => s.get_pinned_cf(cf, key),
+        None => db.db.get_pinned_cf(cf, key),
+    }
+    .map_err(|source| StorageError::Db { op: "read", source })?;
+    bytes
+        .map(|b| Node::decode(&b).map_err(|e| db.corrupt(format!("the tree node at {at:?} does not decode: {e}"))))
+        .transpose()
+}
+
+/// The stored governance entry.
+pub(crate) fn read_governance(db: &Db) -> Result<Governance, StorageError> {
+    db.get_decoded(CF_META, META_GOVERNANCE, STORED_GOVERNANCE_BYTES_MAX, || "the governance entry".into())?
+        .ok_or_else(|| db.corrupt("the governance entry (the validator set) is missing".into()))
 }
 
 impl taksa_consensus::chain::ChainStore for Store {

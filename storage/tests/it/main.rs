@@ -4,5 +4,6 @@ mod commit;
 mod crash;
 mod events;
 mod open;
+mod state;
 mod support;
 mod usage;

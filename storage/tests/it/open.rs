@@ -100,11 +100,16 @@ fn undecodable_account_is_reported_as_corruption() {
         let cf = db.cf_handle("accounts").expect("cf");
         db.put_cf(cf, chain.addr(2).as_bytes(), [1, 2, 3]).expect("writes");
     }
-    let err = Store::open(dir.path(), &chain.genesis).expect_err("corruption found");
+    // A start reads no account; the first read of this one, and the full check, find it.
+    let store = Store::open(dir.path(), &chain.genesis).expect("opens: accounts stay on disk");
+    let err = store.account_proof(&chain.addr(2)).expect_err("corruption found");
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("account") && text.contains("does not decode"), "{text}");
     assert!(text.contains("remove the data folder and resync"), "{text}");
+    drop(store);
+    let err = taksa_storage::verify_chain(dir.path(), &mut |_| {}).expect_err("corruption found");
+    assert!(err.to_string().contains("does not decode"), "{err}");
 }
 
 #[test]
@@ -139,16 +144,17 @@ fn a_state_tree_that_is_not_the_heads_is_refused_on_open() {
 }
 
 #[test]
-fn an_account_without_a_leaf_is_refused_on_open() {
+fn an_account_without_a_leaf_is_found_by_the_full_check() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let chain = closed_store_with_blocks(dir.path());
+    closed_store_with_blocks(dir.path());
     {
         let db = raw(dir.path());
         let cf = db.cf_handle("accounts").expect("cf");
         db.put_cf(cf, [42u8; 32], codec::encode(&Account { balance: 5, nonce: 0 })).expect("writes");
     }
-    let err = Store::open(dir.path(), &chain.genesis).expect_err("mismatch found");
-    assert!(matches!(err, StorageError::StateMismatch { .. }), "{err}");
+    // A start reads no account (the state stays on disk); `taksa db-check` counts the leaves.
+    let err = taksa_storage::verify_chain(dir.path(), &mut |_| {}).expect_err("a leaf is missing");
+    assert!(err.to_string().contains("leaves but"), "{err}");
 }
 
 #[test]

@@ -89,6 +89,16 @@ impl Chain {
     /// Builds the next block from `transfers` (from, to, amount) and advances the chain; returns
     /// the block and its execution outcome (changed accounts and receipts).
     pub(crate) fn next_block(&mut self, transfers: &[(usize, usize, u128)]) -> (Block, Outcome) {
+        self.next_block_with(transfers, BTreeMap::new())
+    }
+
+    /// [`Chain::next_block`], with `extra` account changes beside the transfers' (a store does
+    /// not re-execute blocks, so this is how a test makes many accounts in one block).
+    pub(crate) fn next_block_with(
+        &mut self,
+        transfers: &[(usize, usize, u128)],
+        extra: BTreeMap<Address, Account>,
+    ) -> (Block, Outcome) {
         let height = self.head.height + 1;
         let proposer = Address(self.validator.public());
         // The account-creation fee is not under test here.
@@ -111,7 +121,8 @@ impl Chain {
             });
             txs.push(stx);
         }
-        let (changes, governance) = overlay.into_changes();
+        let (mut changes, governance) = overlay.into_changes();
+        changes.extend(extra);
         let tree = next_tree(&self.state, &changes, governance.as_deref()).expect("the test state's tree is whole");
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
@@ -157,7 +168,7 @@ impl Chain {
         assert_eq!(store.head(), self.head, "head header");
         assert_eq!(store.head_hash(), self.head.hash(), "head hash");
         let expected = self.expected_accounts();
-        assert_eq!(store.account_count(), expected.len(), "account count");
+        assert_eq!(store.account_count(), expected.len() as u64, "account count");
         for (addr, account) in &expected {
             assert_eq!(store.account(addr), *account, "account {addr:?}");
         }

@@ -1,0 +1,99 @@
+//! The state on disk: a store whose accounts outgrow its cache reads the rest from RocksDB, the
+//! same values and proofs, across commits and restarts; a start reads no account.
+
+use std::collections::BTreeMap;
+
+use taksa_consensus::tree::{self, account_value_hash};
+use taksa_consensus::{Account, Address, PublicKey};
+use taksa_storage::{Store, STATE_CACHE_BYTES_MIN};
+
+use crate::support::Chain;
+
+/// Accounts made per block, and blocks: far more accounts than the smallest cache holds.
+const NEW_PER_BLOCK: u32 = 600;
+const BLOCKS: u32 = 4;
+
+fn new_accounts(block: u32) -> BTreeMap<Address, Account> {
+    (0..NEW_PER_BLOCK)
+        .map(|i| {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&block.to_be_bytes());
+            key[4..8].copy_from_slice(&i.to_be_bytes());
+            key[31] = 0xAA;
+            (Address(PublicKey(key)), Account { balance: u128::from(i) + 1, nonce: u64::from(block) })
+        })
+        .collect()
+}
+
+fn open_small(chain: &Chain, path: &std::path::Path) -> Store {
+    Store::open_with_cache(path, &chain.genesis, STATE_CACHE_BYTES_MIN).expect("store opens")
+}
+
+/// Every account reads back right and proves under the head's state root.
+fn assert_every_account_reads_and_proves(chain: &Chain, store: &Store) {
+    chain.assert_matches(store);
+    let root = store.head().state_root;
+    for (addr, account) in chain.expected_accounts().iter().step_by(97) {
+        let (header, read, proof) = store.account_proof(addr).expect("proves");
+        assert_eq!(header.state_root, root);
+        assert_eq!(read, *account);
+        proof.verify(&root, &tree::account_key(addr), Some(&account_value_hash(account))).expect("the proof verifies");
+    }
+    let absent = Address(PublicKey([0x55; 32]));
+    let (_, read, proof) = store.account_proof(&absent).expect("proves absence");
+    assert_eq!(read, Account::default());
+    proof.verify(&root, &tree::account_key(&absent), None).expect("the absence proof verifies");
+}
+
+#[test]
+fn a_state_larger_than_the_cache_is_read_from_disk_the_same_across_commits_and_restarts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = open_small(&chain, dir.path());
+    for block in 0..BLOCKS {
+        let (b, outcome) = chain.next_block_with(&[(0, 1, 5), (2, 3, 7)], new_accounts(block));
+        let cert = chain.finalization(&b);
+        store.commit_block(&b, Some(&cert), &outcome, &[]).expect("commits");
+    }
+    let total = chain.expected_accounts().len();
+    assert!(total > (NEW_PER_BLOCK * BLOCKS) as usize);
+    let (cached_accounts, cached_nodes, _) = store.cache_usage();
+    assert!(
+        cached_accounts < total / 2 && cached_nodes < total / 2,
+        "the cache is bounded: {cached_accounts} accounts and {cached_nodes} nodes cached of {total} accounts"
+    );
+    assert_every_account_reads_and_proves(&chain, &store);
+    drop(store);
+
+    // A restart reads no account: the count is stored, the tree is checked at its root.
+    let store = open_small(&chain, dir.path());
+    assert_eq!(store.cache_usage().0, 0, "nothing was loaded into the cache on open");
+    assert_eq!(store.account_count(), total as u64);
+    // A block over a tree mostly on disk: its update reads the nodes it needs.
+    let (b, outcome) = chain.next_block_with(&[(1, 0, 3)], new_accounts(BLOCKS));
+    let cert = chain.finalization(&b);
+    store.commit_block(&b, Some(&cert), &outcome, &[]).expect("commits over the on-disk tree");
+    assert_every_account_reads_and_proves(&chain, &store);
+}
+
+#[test]
+fn an_account_deleted_to_zero_leaves_the_count_and_reads_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = open_small(&chain, dir.path());
+    let made = new_accounts(0);
+    let (b, outcome) = chain.next_block_with(&[], made.clone());
+    store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    let before = store.account_count();
+    let gone: BTreeMap<Address, Account> = made.keys().take(10).map(|a| (*a, Account::default())).collect();
+    let (b, outcome) = chain.next_block_with(&[], gone.clone());
+    store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    assert_eq!(store.account_count(), before - 10);
+    for addr in gone.keys() {
+        assert_eq!(store.account(addr), Account::default());
+    }
+    drop(store);
+    let store = open_small(&chain, dir.path());
+    assert_eq!(store.account_count(), before - 10);
+    chain.assert_matches(&store);
+}

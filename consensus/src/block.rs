@@ -1,17 +1,20 @@
-//! Blocks and headers. A header commits to its parent, its transactions (`tx_root`), the state
-//! after them (`state_root`) and the validator set, and carries the certificate that notarized
-//! its parent, so a syncing node can check the chain from genesis without the votes.
+//! Blocks and headers. A header commits to its parent, its transactions (`tx_root`), the
+//! equivocation evidence it records (`evidence_root`), the state after them (`state_root`) and
+//! the validator set, and carries the certificate that notarized its parent, so a syncing node
+//! can check the chain from genesis without the votes.
 
 use bincode::{Decode, Encode};
 
 use crate::codec;
 use crate::crypto::Hash;
 use crate::tx::SignedTransaction;
-use crate::vote::Certificate;
+use crate::vote::{Certificate, Evidence};
 use crate::{Address, Error};
 
 /// The most transactions one block may carry.
 pub const BLOCK_TXS_MAX: usize = 10_000;
+/// The most evidence items one block may carry (G7 of [`crate::governance`]).
+pub const BLOCK_EVIDENCE_MAX: usize = 8;
 /// Bytes a block's transaction list costs beyond the transactions: its length prefix.
 const TX_LIST_PREFIX_BYTES: usize = 8;
 
@@ -33,6 +36,9 @@ pub struct Header {
     pub timestamp_ms: u64,
     /// Merkle root (RFC 6962 shape) of the transaction hashes.
     pub tx_root: Hash,
+    /// Merkle root (the same shape) of the hashes of the evidence the block records
+    /// ([`evidence_root`]).
+    pub evidence_root: Hash,
     /// The root of the state tree after applying this block ([`crate::tree`]).
     pub state_root: Hash,
     /// Hash of the validator set that votes on this block.
@@ -48,13 +54,17 @@ impl Header {
     }
 }
 
-/// A block: a header and the transactions it commits to. Everything in it is covered by its
-/// hash (the header's): the transactions through `tx_root`. Equivocation evidence is not part
-/// of blocks; nodes keep what they see and serve it over RPC.
+/// A block: a header, the equivocation evidence and the transactions it commits to. Everything
+/// in it is covered by its hash (the header's): the evidence through `evidence_root`, the
+/// transactions through `tx_root`. The transactions are the last field, so each one's bytes can
+/// be found from the end of the encoding.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Block {
     /// The header.
     pub header: Header,
+    /// Proofs that validators of the block's epoch signed conflicting votes, recorded in the
+    /// state before the transactions apply (G7).
+    pub evidence: Vec<Evidence>,
     /// The transactions, applied in order, all or nothing.
     pub txs: Vec<SignedTransaction>,
 }
@@ -75,12 +85,25 @@ impl Block {
         codec::decode(bytes, codec::BLOCK_BYTES_MAX)
     }
 
-    /// Checks the block's shape against its header: at most [`BLOCK_TXS_MAX`] transactions, at
-    /// most [`codec::BLOCK_BYTES_MAX`] encoded bytes (so that a proposal always fits its
-    /// message limit), and `tx_root` matches.
+    /// Checks the block's shape against its header: at most [`BLOCK_TXS_MAX`] transactions and
+    /// [`BLOCK_EVIDENCE_MAX`] evidence items, at most [`codec::BLOCK_BYTES_MAX`] encoded bytes
+    /// (so that a proposal always fits its message limit), and both roots match.
     pub fn check_shape(&self) -> Result<(), Error> {
         if self.txs.len() > BLOCK_TXS_MAX {
             return Err(Error::BadBlock(format!("{} transactions; the limit is {BLOCK_TXS_MAX}", self.txs.len())));
+        }
+        if self.evidence.len() > BLOCK_EVIDENCE_MAX {
+            return Err(Error::BadBlock(format!(
+                "{} evidence items; the limit is {BLOCK_EVIDENCE_MAX}",
+                self.evidence.len()
+            )));
+        }
+        let root = evidence_root(&self.evidence);
+        if root != self.header.evidence_root {
+            return Err(Error::BadBlock(format!(
+                "evidence_root {} does not match the evidence ({root})",
+                self.header.evidence_root
+            )));
         }
         let bytes = codec::encoded_len(self);
         if bytes > codec::BLOCK_BYTES_MAX {
@@ -97,12 +120,22 @@ impl Block {
     }
 }
 
-/// How many bytes of transactions a block under `header` may carry: what
-/// [`codec::BLOCK_BYTES_MAX`] leaves after the header (with its parent certificate) and the
-/// list's length prefix. The header's size does not depend on the transactions (its roots are
-/// fixed-size), so a proposer can take it from the header it is about to fill.
-pub fn tx_bytes_max(header: &Header) -> usize {
-    codec::BLOCK_BYTES_MAX.saturating_sub(codec::encoded_len(header)).saturating_sub(TX_LIST_PREFIX_BYTES)
+/// How many bytes of transactions a block under `header` with `evidence` may carry: what
+/// [`codec::BLOCK_BYTES_MAX`] leaves after the header (with its parent certificate), the
+/// evidence list and the transaction list's length prefix. The header's size does not depend on
+/// the transactions (its roots are fixed-size), so a proposer can take it from the header it is
+/// about to fill.
+pub fn tx_bytes_max(header: &Header, evidence: &[Evidence]) -> usize {
+    codec::BLOCK_BYTES_MAX
+        .saturating_sub(codec::encoded_len(header))
+        .saturating_sub(codec::encoded_len(&evidence.to_vec()))
+        .saturating_sub(TX_LIST_PREFIX_BYTES)
+}
+
+/// The root of a block's evidence: [`tx_root`] of the items' hashes ([`Evidence::hash`]); no
+/// evidence gives the empty list's root, `H()`.
+pub fn evidence_root(evidence: &[Evidence]) -> Hash {
+    tx_root(&evidence.iter().map(Evidence::hash).collect::<Vec<_>>())
 }
 
 /// The Merkle root of transaction hashes, shaped as RFC 6962: leaves are `H(0x00 || hash)`,

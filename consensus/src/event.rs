@@ -195,11 +195,12 @@ mod tests {
             proposer: Address(bob.public()),
             timestamp_ms: 77,
             tx_root: Hash::ZERO,
+            evidence_root: crate::block::evidence_root(&[]),
             state_root: Hash([2; 32]),
             validator_set_hash: Hash::ZERO,
             parent_cert: None,
         };
-        Block { header, txs }
+        Block { header, evidence: Vec::new(), txs }
     }
 
     #[test]

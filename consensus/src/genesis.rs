@@ -247,6 +247,7 @@ impl Genesis {
             proposer: Address::default(),
             timestamp_ms: self.genesis_time_ms,
             tx_root: Hash::of(&[b"taksa/genesis/v2", &codec::encode(self)]),
+            evidence_root: crate::block::evidence_root(&[]),
             state_root: tree::root_of(&entries),
             validator_set_hash: self.validator_set().hash(),
             parent_cert: None,

@@ -24,12 +24,21 @@
 //! - **G6 bounds.** At most [`PENDING_MAX`] changes are pending, one opened by each validator
 //!   (the first voter of a change opened it), and [`PASSED_MAX`] pass per epoch, so the entry
 //!   stays small and f validators cannot take every slot.
+//! - **G7 offences.** A block carries at most [`crate::block::BLOCK_EVIDENCE_MAX`] items of
+//!   equivocation [`Evidence`] (two conflicting votes of one validator in one view), recorded
+//!   before its transactions apply. Each must be of the block's own epoch, verify against that
+//!   epoch's set and domain, and name a validator with no [`Offence`] recorded in that epoch yet;
+//!   a block with any other is invalid. The record keeps the offences of the current and the
+//!   last epoch (older ones go at G5; the blocks keep every item), at most one per validator per
+//!   epoch, so it is bounded by twice [`VALIDATORS_MAX`]. Every node holds the same record, which
+//!   is what a vote to remove the offender cites; the vote itself is as any other (G2 to G4).
 
 use bincode::{Decode, Encode};
 
 use crate::codec;
 use crate::crypto::{self, Hash, Signature};
 use crate::tx::TxError;
+use crate::vote::{Domain, Evidence};
 use crate::{Address, Epochs, ValidatorSet};
 
 /// The most validators a set may hold: certificates carry one signature per signer.
@@ -150,6 +159,21 @@ pub struct Passed {
     pub height: u64,
 }
 
+/// A validator's proven equivocation, as a block recorded it (G7).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct Offence {
+    /// Who signed both votes.
+    pub validator: Address,
+    /// The epoch and view they were signed in.
+    pub epoch: u64,
+    /// The view.
+    pub view: u64,
+    /// The height of the block that carries the evidence.
+    pub height: u64,
+    /// The evidence's hash ([`Evidence::hash`]): the item in that block.
+    pub evidence: Hash,
+}
+
 /// The validator set and the votes on changing it: one state entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct Governance {
@@ -159,12 +183,38 @@ pub struct Governance {
     pub pending: Vec<Pending>,
     /// Changes that passed this epoch, in the order they passed.
     pub passed: Vec<Passed>,
+    /// Offences of this epoch and the last, in the order they were recorded (G7).
+    pub offences: Vec<Offence>,
 }
 
 impl Governance {
     /// The governance of a new chain: `validators`, nothing pending.
     pub fn genesis(validators: Vec<Validator>) -> Governance {
-        Governance { validators, pending: Vec::new(), passed: Vec::new() }
+        Governance { validators, pending: Vec::new(), passed: Vec::new(), offences: Vec::new() }
+    }
+
+    /// G7: records `evidence`, carried by the block at `height` of `epoch`, whose votes sign
+    /// under `domain` (that epoch's). Refuses, changing nothing, evidence of another epoch, that
+    /// does not verify against the current set, or against a validator already recorded for
+    /// the epoch.
+    pub fn record_offence(
+        &mut self,
+        evidence: &Evidence,
+        height: u64,
+        epoch: u64,
+        domain: &Domain,
+    ) -> Result<(), String> {
+        let (a, b) = (&evidence.a, &evidence.b);
+        if a.epoch != epoch || b.epoch != epoch {
+            return Err(format!("evidence of epoch {}; a block of epoch {epoch} records its own epoch's", a.epoch));
+        }
+        // The cheap check first: a proposer offers the evidence it holds at every proposal.
+        if self.offences.iter().any(|o| o.validator == a.signer && o.epoch == epoch) {
+            return Err(format!("{:?} already has an offence recorded in epoch {epoch}", a.signer));
+        }
+        evidence.verify(domain, &self.set()).map_err(|e| e.to_string())?;
+        self.offences.push(Offence { validator: a.signer, epoch, view: a.view, height, evidence: evidence.hash() });
+        Ok(())
     }
 
     /// The set, for consensus.
@@ -292,6 +342,8 @@ impl Governance {
             apply(&mut set, &p.change);
         }
         self.validators = set;
+        // G7: the next epoch keeps this one's offences, not older ones.
+        self.offences.retain(|o| o.epoch >= epoch);
         let members: Vec<Address> = self.validators.iter().map(|v| v.address).collect();
         let last = epochs.last_height(epoch);
         self.pending.retain_mut(|p| {
@@ -425,6 +477,58 @@ mod tests {
         g.end_epoch(0, E);
         assert_eq!(g.set().addresses(), &[addr(1), addr(2), addr(3), addr(4), addr(5)]);
         assert!(g.passed.is_empty());
+    }
+
+    fn domain(epoch: u64) -> Domain {
+        Domain { chain_id: "taksa-test".into(), genesis_hash: G, epoch }
+    }
+
+    /// Validator `i`'s two notarizations of different blocks in `view` of `epoch`.
+    fn equivocation(i: u8, epoch: u64, view: u64) -> Evidence {
+        use crate::vote::{Vote, VoteKind};
+        let d = domain(epoch);
+        Evidence {
+            a: Vote::sign(&d, &key(i), VoteKind::Notarize, view, Some(Hash([1; 32]))),
+            b: Vote::sign(&d, &key(i), VoteKind::Notarize, view, Some(Hash([2; 32]))),
+        }
+    }
+
+    #[test]
+    fn an_equivocation_of_the_epoch_is_recorded_once_and_kept_one_epoch_more() {
+        let mut g = gov(4);
+        let e = equivocation(2, 3, 7);
+        g.record_offence(&e, 35, 3, &domain(3)).expect("recorded");
+        assert_eq!(g.offences, vec![Offence { validator: addr(2), epoch: 3, view: 7, height: 35, evidence: e.hash() }]);
+        let again = equivocation(2, 3, 8);
+        assert!(g.record_offence(&again, 36, 3, &domain(3)).is_err(), "one offence per validator per epoch");
+        g.record_offence(&equivocation(3, 3, 8), 36, 3, &domain(3)).expect("another validator's");
+        g.end_epoch(3, E);
+        assert_eq!(g.offences.len(), 2, "the next epoch keeps this one's offences");
+        g.record_offence(&equivocation(2, 4, 1), 41, 4, &domain(4)).expect("a new epoch, a new record");
+        g.end_epoch(4, E);
+        assert_eq!(g.offences.iter().map(|o| o.epoch).collect::<Vec<_>>(), vec![4], "older epochs' go");
+    }
+
+    #[test]
+    fn evidence_that_proves_nothing_here_is_refused_and_changes_nothing() {
+        use crate::vote::{Vote, VoteKind};
+        let mut g = gov(4);
+        let before = g.clone();
+        let other_epoch = equivocation(2, 2, 7);
+        assert!(g.record_offence(&other_epoch, 35, 3, &domain(3)).is_err(), "evidence of another epoch");
+        assert!(g.record_offence(&equivocation(9, 3, 7), 35, 3, &domain(3)).is_err(), "not a validator");
+        let d = domain(3);
+        let same = Evidence {
+            a: Vote::sign(&d, &key(2), VoteKind::Notarize, 7, Some(Hash([1; 32]))),
+            b: Vote::sign(&d, &key(2), VoteKind::Notarize, 7, Some(Hash([1; 32]))),
+        };
+        assert!(g.record_offence(&same, 35, 3, &d).is_err(), "votes that do not conflict");
+        let mut forged = equivocation(2, 3, 7);
+        forged.b.signature = forged.a.signature;
+        assert!(g.record_offence(&forged, 35, 3, &d).is_err(), "a signature that does not verify");
+        let elsewhere = Domain { chain_id: "another-chain".into(), ..domain(3) };
+        assert!(g.record_offence(&equivocation(2, 3, 7), 35, 3, &elsewhere).is_err(), "another chain's votes");
+        assert_eq!(g, before);
     }
 
     #[test]

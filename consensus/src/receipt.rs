@@ -27,7 +27,7 @@ use crate::vote::{Certificate, Domain};
 use crate::{Genesis, ValidatorSet};
 
 /// The format tag every receipt carries.
-pub const RECEIPT_FORMAT: &str = "taksa-receipt/v2";
+pub const RECEIPT_FORMAT: &str = "taksa-receipt/v3";
 /// The most links a receipt's chain of validator sets may carry (one per change of the set).
 pub const RECEIPT_LINKS_MAX: usize = 10_000;
 /// The most descendant headers a receipt carries to reach a finalization: twice the blocks a

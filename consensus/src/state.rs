@@ -16,7 +16,7 @@ use crate::crypto::{self, Hash};
 use crate::governance::Governance;
 use crate::tree::{self, MissingNode, Node, NodeChanges, NodeKey, TreeReader};
 use crate::tx::{SignedTransaction, TxError};
-use crate::vote::{Domain, VoteKind};
+use crate::vote::{Domain, Evidence, VoteKind};
 use crate::{Address, Epochs, Error, ValidatorSet};
 
 /// An account: what the chain knows of an address. Every address starts at zero.
@@ -163,6 +163,16 @@ impl<'a, R: StateReader + ?Sized> Overlay<'a, R> {
         }
         self.changes.extend(staged);
         Ok(())
+    }
+
+    /// G7 of [`crate::governance`]: records `evidence` carried by the block at `height`, or
+    /// changes nothing and says why.
+    pub fn record_evidence(&mut self, evidence: &Evidence, height: u64) -> Result<(), String> {
+        let epoch = self.rules.epochs.of_height(height);
+        let domain = self.rules.domain(epoch);
+        let base = self.base;
+        let g = self.governance.get_or_insert_with(|| (*base.governance()).clone());
+        g.record_offence(evidence, height, epoch, &domain)
     }
 
     /// G5 of [`crate::governance`]: after the transactions of the block at `height`, the end
@@ -383,6 +393,13 @@ pub fn execute_block<R: StateReader + TreeReader + ?Sized>(
     let h = &block.header;
     check_header(rules, &base.governance().set(), parent, h)?;
     block.check_shape()?;
+    // G7: the evidence is recorded before the transactions apply.
+    let mut overlay = Overlay::new(base, rules);
+    for (index, evidence) in block.evidence.iter().enumerate() {
+        overlay
+            .record_evidence(evidence, h.height)
+            .map_err(|why| Error::BadBlock(format!("evidence item {index}: {why}")))?;
+    }
     let hashes: Vec<Hash> = block.txs.iter().map(SignedTransaction::hash).collect();
     let mut seen = HashSet::with_capacity(hashes.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
@@ -396,7 +413,6 @@ pub fn execute_block<R: StateReader + TreeReader + ?Sized>(
         })?;
     }
     verify_signatures(rules, base, block, &hashes, sig_known_valid)?;
-    let mut overlay = Overlay::new(base, rules);
     let mut receipts = Vec::with_capacity(block.txs.len());
     for (index, (stx, hash)) in block.txs.iter().zip(&hashes).enumerate() {
         overlay.apply(stx, h.height, &h.proposer).map_err(|error| BlockError::Tx { index, hash: *hash, error })?;
@@ -505,28 +521,48 @@ fn verify_signatures<R: StateReader + ?Sized>(
 pub struct BlockBudget {
     /// The most transactions.
     pub txs_max: usize,
-    /// The most encoded bytes of transactions (see [`crate::block::tx_bytes_max`]).
+    /// The most encoded bytes of transactions and evidence items (see
+    /// [`crate::block::tx_bytes_max`], with no evidence).
     pub tx_bytes_max: usize,
 }
 
-/// What [`select_transactions`] returns: the kept transactions, their outcome, and the refused
-/// ones with their reasons.
-pub type Selection = (Vec<SignedTransaction>, Outcome, Vec<(Hash, TxError)>);
+/// What [`select_transactions`] returns.
+#[derive(Debug)]
+pub struct Selection {
+    /// The evidence kept, in order.
+    pub evidence: Vec<Evidence>,
+    /// The transactions kept, in order.
+    pub txs: Vec<SignedTransaction>,
+    /// Their outcome.
+    pub outcome: Outcome,
+    /// The transactions refused, with their reasons.
+    pub refused: Vec<(Hash, TxError)>,
+}
 
-/// Builds the body of a proposal on `base`: takes `candidates` in order, keeps each that applies
-/// (its signature already checked by the caller) until the budget is spent, and returns the kept
-/// transactions, the outcome and the refused ones with their reasons. Candidates left over when
-/// the budget runs out are neither kept nor refused: they wait for the next block. Fails only
-/// when `base`'s state tree is damaged.
+/// Builds the body of a proposal on `base`: records each item of `evidence` that G7 accepts (at
+/// most [`crate::block::BLOCK_EVIDENCE_MAX`]; the others are left out), then takes `candidates`
+/// in order, keeping each that applies (its signature already checked by the caller) until the
+/// budget, less the evidence's bytes, is spent. Candidates left over when the budget runs out
+/// are neither kept nor refused: they wait for the next block. Fails only when `base`'s state
+/// tree is damaged.
 pub fn select_transactions<R: StateReader + TreeReader + ?Sized>(
     rules: &Rules,
     base: &R,
     height: u64,
     proposer: &Address,
+    evidence: Vec<Evidence>,
     candidates: Vec<SignedTransaction>,
     budget: BlockBudget,
 ) -> Result<Selection, MissingNode> {
     let mut overlay = Overlay::new(base, rules);
+    let mut kept_evidence = Vec::new();
+    for item in evidence {
+        if kept_evidence.len() < crate::block::BLOCK_EVIDENCE_MAX && overlay.record_evidence(&item, height).is_ok() {
+            kept_evidence.push(item);
+        }
+    }
+    let evidence_bytes: usize = kept_evidence.iter().map(codec::encoded_len).sum();
+    let budget = BlockBudget { tx_bytes_max: budget.tx_bytes_max.saturating_sub(evidence_bytes), ..budget };
     let mut kept = Vec::new();
     let mut kept_bytes = 0usize;
     let mut receipts = Vec::new();
@@ -548,5 +584,6 @@ pub fn select_transactions<R: StateReader + TreeReader + ?Sized>(
     overlay.end_block(height);
     let (changes, governance) = overlay.into_changes();
     let tree = next_tree(base, &changes, governance.as_deref())?;
-    Ok((kept, Outcome { changes, governance, state_root: tree.root, tree: tree.nodes, receipts }, refused))
+    let outcome = Outcome { changes, governance, state_root: tree.root, tree: tree.nodes, receipts };
+    Ok(Selection { evidence: kept_evidence, txs: kept, outcome, refused })
 }

@@ -260,6 +260,11 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Its hash: SHA-256 of its canonical bytes (the leaves of a block's `evidence_root`).
+    pub fn hash(&self) -> Hash {
+        Hash::of(&[&codec::encode(self)])
+    }
+
     /// Checks that both votes are valid, by the same validator, and conflict.
     pub fn verify(&self, domain: &Domain, validators: &ValidatorSet) -> Result<(), Error> {
         self.a.verify(domain, validators)?;

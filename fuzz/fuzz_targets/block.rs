@@ -13,6 +13,6 @@ fuzz_target!(|bytes: &[u8]| {
     // `check_shape` measures blocks with `encoded_len`; it must agree with the real encoding.
     assert_eq!(codec::encoded_len(&decoded), bytes.len(), "encoded_len of a decoded block");
     let _ = decoded.hash();
-    let _ = block::tx_bytes_max(&decoded.header);
+    let _ = block::tx_bytes_max(&decoded.header, &decoded.evidence);
     let _ = decoded.check_shape();
 });

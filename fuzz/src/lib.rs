@@ -103,11 +103,12 @@ pub fn block_at(
         proposer: net.validators.leader(view),
         timestamp_ms: 1_700_000_000_000 + view * 1000,
         tx_root: block::tx_root(&hashes),
+        evidence_root: block::evidence_root(&[]),
         state_root: Hash([3; 32]),
         validator_set_hash: net.validators.hash(),
         parent_cert,
     };
-    Block { header, txs }
+    Block { header, evidence: Vec::new(), txs }
 }
 
 /// A certificate of `kind` for (`view`, `block_hash`) signed by the first `signers` validators.

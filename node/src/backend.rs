@@ -72,6 +72,11 @@ impl Backend for NodeBackend {
         Ok(block.map(|block| BlockRecord { block, finalized: true }))
     }
 
+    fn account_cached(&self, address: &Address) -> Option<AccountInfo> {
+        self.shared.store.cached_account(address)?;
+        Some(self.account(address))
+    }
+
     fn account(&self, address: &Address) -> AccountInfo {
         let s = &self.shared;
         let account = s.store.account(address);

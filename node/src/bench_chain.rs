@@ -88,11 +88,12 @@ pub(crate) fn run(args: BenchChainArgs) -> anyhow::Result<()> {
             // One millisecond apart, ending about now.
             timestamp_ms: ph.timestamp_ms.saturating_add(1).max(now_ms.saturating_sub(args.blocks - height)),
             tx_root: tx_root(&[]),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: ph.state_root,
             validator_set_hash: set.hash(),
             parent_cert,
         };
-        let block = Block { header, txs: Vec::new() };
+        let block = Block { header, evidence: Vec::new(), txs: Vec::new() };
         let outcome = Outcome {
             changes: Default::default(),
             governance: None,

@@ -201,13 +201,14 @@ fn commit(store: &Store, genesis: &Genesis, changes: BTreeMap<Address, Account>)
         proposer: genesis.validators[0],
         timestamp_ms: genesis.genesis_time_ms + height * genesis.block_time_ms,
         tx_root: tx_root(&[]),
+        evidence_root: taksa_consensus::block::evidence_root(&[]),
         state_root: update.root,
         validator_set_hash: genesis.validator_set().hash(),
         parent_cert: None,
     };
     let outcome =
         Outcome { changes, governance: None, state_root: update.root, tree: update.nodes, receipts: Vec::new() };
-    store.commit_block(&Block { header, txs: Vec::new() }, None, &outcome, &[])?;
+    store.commit_block(&Block { header, evidence: Vec::new(), txs: Vec::new() }, None, &outcome, &[])?;
     Ok(update_s)
 }
 

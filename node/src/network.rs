@@ -424,11 +424,12 @@ mod tests {
             proposer: Address::default(),
             timestamp_ms: 1,
             tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: Hash([2; 32]),
             validator_set_hash: Hash([3; 32]),
             parent_cert: None,
         };
-        let block = Block { header, txs };
+        let block = Block { header, evidence: Vec::new(), txs };
         let hash = block.hash();
         assert!(fetched_block_is(&block, &hash));
         assert!(!fetched_block_is(&block, &Hash([9; 32])), "another block");

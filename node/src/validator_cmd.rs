@@ -116,6 +116,14 @@ pub(crate) async fn run(args: ValidatorArgs) -> anyhow::Result<()> {
         ValidatorCommand::ProposeRemove { address, signer } => {
             let hrp = client.chain_info().await?.address_hrp;
             let key = Address::parse(&address, &hrp).with_context(|| format!("--address {address}"))?;
+            // The on-chain record every validator can check before it votes the same way.
+            let named = key.to_bech32(&hrp);
+            for o in client.pending_votes().await?.offences.iter().filter(|o| o.validator == named) {
+                println!(
+                    "on record: {named} equivocated in epoch {} view {} (evidence {} in block {})",
+                    o.epoch, o.view, o.evidence, o.height
+                );
+            }
             submit(&client, &signer, |_, _| Ok(Action::Vote(Change::Remove { key }))).await
         }
         ValidatorCommand::RotateKey { new_key, new_password_file, signer } => {
@@ -281,6 +289,13 @@ fn describe(v: &PendingVotesJson) -> String {
         for voter in &p.voters {
             out.push_str(&format!("          voted: {voter}\n"));
         }
+    }
+    for o in &v.offences {
+        out.push_str(&format!(
+            "offence {}  equivocated in epoch {} view {} (evidence {} in block {}); `taksa validator \
+             propose-remove --address` it to vote it out\n",
+            o.validator, o.epoch, o.view, o.evidence, o.height
+        ));
     }
     out
 }

@@ -644,13 +644,16 @@ async function validatorsPage(ctx, main) {
   const epochLine = el('p', { 'data-testid': 'validator-epoch', class: 'muted' }, '');
   const changes = el('tbody', { 'data-testid': 'validator-changes' }, emptyRow(4, 'Loading votes…'));
   const sets = el('tbody', { 'data-testid': 'validator-sets' }, emptyRow(3, 'Loading sets…'));
+  const offences = el('tbody', { 'data-testid': 'validator-offences' }, emptyRow(4, 'Loading offences…'));
   main.append(el('section', { 'data-testid': 'validators-page' },
     el('h1', {}, 'Validators'), epochLine, problem,
     table(['Name', 'Address', 'Signed>', 'Missed>', 'Proposed>', 'Uptime>', 'Last signed', 'Last seen'], tbody),
     el('h2', {}, 'Votes on the set'),
     table(['State', 'Change', 'Votes', 'Id'], changes),
     el('h2', {}, 'Sets by epoch'),
-    table(['Epoch', 'Heights', 'Validators'], sets)));
+    table(['Epoch', 'Heights', 'Validators'], sets),
+    el('h2', {}, 'Equivocations recorded on chain'),
+    table(['Validator', 'Epoch, view', 'Recorded at', 'Evidence'], offences)));
   const refreshVotes = async () => {
     const v = await rpc('validators_getPendingVotes');
     if (!ctx.alive) return;
@@ -668,6 +671,13 @@ async function validatorsPage(ctx, main) {
         el('td', { class: 'mono' }, p.id.slice(0, 18) + '…'))),
     ];
     changes.replaceChildren(...(rows.length ? rows : [emptyRow(4, 'No change pending.')]));
+    const proven = v.offences.map((o) => el('tr', { 'data-testid': 'offence-row' },
+      el('td', { class: 'mono' }, o.validator),
+      el('td', {}, `epoch ${formatInt(o.epoch)}, view ${formatInt(o.view)}`),
+      el('td', {}, el('a', { href: href.block(o.height) }, formatInt(o.height))),
+      el('td', { class: 'mono' }, o.evidence.slice(0, 18) + '…')));
+    offences.replaceChildren(...(proven.length ? proven
+      : [emptyRow(4, 'None in this epoch or the last: no validator signed two conflicting votes.')]));
     const length = s.lastHeight - s.firstHeight + 1;
     const epochs = [];
     for (let e = s.epoch; e >= 0 && epochs.length < EPOCHS_LISTED; e -= 1) epochs.push(e);

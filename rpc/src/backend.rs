@@ -18,10 +18,13 @@ pub trait Backend: Send + Sync + 'static {
     fn chain_info(&self) -> ChainInfo;
     /// A block by height or hash; `Ok(None)` if the node does not have it.
     fn block(&self, id: BlockId) -> Result<Option<BlockRecord>, BackendError>;
-    /// The account's state, with the next nonce counting the node's pool. It must read memory
-    /// only, under locks no one holds across IO: the server calls it on an async worker, since a
-    /// hop to the blocking pool and back cost balance reads more than the read (issue 11).
+    /// The account's state, with the next nonce counting the node's pool. It may read disk (an
+    /// account outside the node's state cache): the server calls it on the blocking pool.
     fn account(&self, address: &Address) -> AccountInfo;
+    /// [`Backend::account`] if the account is in memory, else `None`, reading memory only under
+    /// locks no one holds across IO: the server calls it on an async worker first, since a hop
+    /// to the blocking pool and back cost balance reads more than the read (issue 11).
+    fn account_cached(&self, address: &Address) -> Option<AccountInfo>;
     /// The proof of `address`'s account (or of its absence) under the committed head's state
     /// root, with the head and its finalization.
     fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError>;

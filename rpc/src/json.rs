@@ -365,6 +365,8 @@ pub struct BlockJson {
     pub timestamp_ms: u64,
     /// The Merkle root of its transactions.
     pub tx_root: String,
+    /// The Merkle root of the evidence it records.
+    pub evidence_root: String,
     /// The state root after it.
     pub state_root: String,
     /// The hash of the validator set that signs it.
@@ -373,6 +375,8 @@ pub struct BlockJson {
     pub tx_count: usize,
     /// Whether it is final.
     pub finalized: bool,
+    /// The equivocation evidence it records, in order (G7).
+    pub evidence: Vec<EvidenceJson>,
     /// Its transactions, in order.
     pub txs: Vec<TxJson>,
 }
@@ -388,8 +392,10 @@ impl BlockJson {
             proposer: h.proposer.to_bech32(hrp),
             timestamp_ms: h.timestamp_ms,
             tx_root: h.tx_root.to_hex(),
+            evidence_root: h.evidence_root.to_hex(),
             state_root: h.state_root.to_hex(),
             validator_set_hash: h.validator_set_hash.to_hex(),
+            evidence: block.evidence.iter().map(|e| EvidenceJson::new(e, hrp)).collect(),
             tx_count: block.txs.len(),
             finalized,
             txs: block.txs.iter().map(|stx| TxJson::new(stx, &stx.hash(), hrp)).collect(),
@@ -1258,6 +1264,22 @@ pub struct PassedChangeJson {
     pub applies_from_epoch: u64,
 }
 
+/// A validator's proven equivocation, as a block recorded it (G7 of `docs/validator-changes.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OffenceJson {
+    /// Who signed the two conflicting votes.
+    pub validator: String,
+    /// The epoch they were signed in.
+    pub epoch: u64,
+    /// The view they were signed in.
+    pub view: u64,
+    /// The height of the block that carries the evidence.
+    pub height: u64,
+    /// The evidence's hash: the item in that block.
+    pub evidence: String,
+}
+
 /// The result of `validators_getPendingVotes`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -1270,6 +1292,9 @@ pub struct PendingVotesJson {
     pub pending: Vec<PendingChangeJson>,
     /// Changes that passed this epoch, in order; they apply when it ends.
     pub passed: Vec<PassedChangeJson>,
+    /// Equivocations recorded on chain in this epoch and the last, oldest first: what a vote to
+    /// remove the offender cites.
+    pub offences: Vec<OffenceJson>,
 }
 
 impl PendingVotesJson {
@@ -1299,6 +1324,17 @@ impl PendingVotesJson {
                     change: ChangeJson::new(&p.change, hrp),
                     height: p.height,
                     applies_from_epoch: epochs.of_height(p.height).saturating_add(1),
+                })
+                .collect(),
+            offences: g
+                .offences
+                .iter()
+                .map(|o| OffenceJson {
+                    validator: o.validator.to_bech32(hrp),
+                    epoch: o.epoch,
+                    view: o.view,
+                    height: o.height,
+                    evidence: o.evidence.to_hex(),
                 })
                 .collect(),
             set,

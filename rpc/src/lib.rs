@@ -310,6 +310,9 @@ mod tests {
         fn account(&self, _: &taksa_consensus::Address) -> AccountInfo {
             unreachable!("not called")
         }
+        fn account_cached(&self, _: &taksa_consensus::Address) -> Option<AccountInfo> {
+            unreachable!("not called")
+        }
         fn account_proof(&self, _: &taksa_consensus::Address) -> Result<AccountProof, BackendError> {
             unreachable!("not called")
         }

@@ -80,10 +80,24 @@ impl Api {
 }
 
 impl Api {
-    /// Runs `f` here, on the async worker: only for backend calls that read memory
-    /// ([`Backend::account`]).
+    /// Runs `f` here, on the async worker: only for work that reads memory (parameters,
+    /// [`Backend::account_cached`]).
     fn inline<T>(&self, f: impl FnOnce(&Ctx) -> Result<T, ApiError>) -> RpcResult<T> {
         f(&self.ctx).map_err(ErrorObjectOwned::from)
+    }
+
+    /// The `address` parameter.
+    fn address(&self, address: Param<String>) -> RpcResult<taksa_consensus::Address> {
+        self.inline(move |ctx| params::address(address.required("address")?, &ctx.hrp))
+    }
+
+    /// An account: from memory on this worker when the node's state cache holds it, else read
+    /// from disk on the blocking pool.
+    async fn account_info(&self, address: taksa_consensus::Address) -> RpcResult<crate::backend::AccountInfo> {
+        match self.ctx.backend.account_cached(&address) {
+            Some(info) => Ok(info),
+            None => self.run(move |ctx| Ok(ctx.backend.account(&address))).await,
+        }
     }
 
     /// Runs a stream subscription from its `options`.
@@ -123,24 +137,19 @@ impl TaksaApiServer for Api {
     }
 
     async fn account_get(&self, address: Param<String>) -> RpcResult<AccountJson> {
-        self.inline(move |ctx| {
-            let address = params::address(address.required("address")?, &ctx.hrp)?;
-            Ok(AccountJson::new(address.to_bech32(&ctx.hrp), &ctx.backend.account(&address)))
-        })
+        let address = self.address(address)?;
+        let info = self.account_info(address).await?;
+        Ok(AccountJson::new(address.to_bech32(&self.ctx.hrp), &info))
     }
 
     async fn account_get_balance(&self, address: Param<String>) -> RpcResult<String> {
-        self.inline(move |ctx| {
-            let address = params::address(address.required("address")?, &ctx.hrp)?;
-            Ok(ctx.backend.account(&address).account.balance.to_string())
-        })
+        let address = self.address(address)?;
+        Ok(self.account_info(address).await?.account.balance.to_string())
     }
 
     async fn account_get_nonce(&self, address: Param<String>) -> RpcResult<u64> {
-        self.inline(move |ctx| {
-            let address = params::address(address.required("address")?, &ctx.hrp)?;
-            Ok(ctx.backend.account(&address).next_nonce)
-        })
+        let address = self.address(address)?;
+        Ok(self.account_info(address).await?.next_nonce)
     }
 
     async fn account_get_proof(

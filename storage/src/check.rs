@@ -99,24 +99,13 @@ fn check_root(db: &Db, head: &Header, root: Option<Node>) -> Result<Hash, Storag
     Ok(computed)
 }
 
-/// The stored account count; a database written before the count was kept has its accounts
-/// counted once (keys only, no hashing) and the count stored.
+/// The stored account count (written with genesis and by every commit).
 fn load_account_count(db: &Db) -> Result<u64, StorageError> {
-    if let Some(bytes) = db.get(CF_META, META_ACCOUNT_COUNT)? {
-        let bytes: [u8; 8] =
-            bytes.as_slice().try_into().map_err(|_| db.corrupt("the account count is not 8 bytes".into()))?;
-        return Ok(u64::from_be_bytes(bytes));
-    }
-    tracing::info!(target: "storage", "counting the stored accounts once (this database predates the stored count)");
-    let mut count = 0u64;
-    for item in db.db.iterator_cf(db.cf(CF_ACCOUNTS)?, IteratorMode::Start) {
-        item.map_err(|source| StorageError::Db { op: "read", source })?;
-        count = count.saturating_add(1);
-    }
-    let mut batch = WriteBatch::default();
-    batch.put_cf(db.cf(CF_META)?, META_ACCOUNT_COUNT, count.to_be_bytes());
-    db.write(batch, true)?;
-    Ok(count)
+    let bytes =
+        db.get(CF_META, META_ACCOUNT_COUNT)?.ok_or_else(|| db.corrupt("the account count is missing".into()))?;
+    let bytes: [u8; 8] =
+        bytes.as_slice().try_into().map_err(|_| db.corrupt("the account count is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 /// A database of an older layout is refused with what to do: even a genesis-only one holds its
@@ -164,7 +153,7 @@ fn ensure_empty(db: &Db) -> Result<(), StorageError> {
 }
 
 fn init_from_genesis(db: &Db, genesis: &Genesis) -> Result<(), StorageError> {
-    let block = Block { header: genesis.header(), txs: Vec::new() };
+    let block = Block { header: genesis.header(), evidence: Vec::new(), txs: Vec::new() };
     let hash = block.hash();
     let mut batch = WriteBatch::default();
     batch.put_cf(db.cf(CF_BLOCKS)?, hash.0, block.encode());

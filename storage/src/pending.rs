@@ -92,7 +92,7 @@ mod tests {
             parent_cert: None,
             ..parent.clone()
         };
-        let block = Block { header, txs: vec![] };
+        let block = Block { header, evidence: Vec::new(), txs: vec![] };
         store.put_pending(&block).expect("put");
         drop(store);
         let store = Store::open(dir.path(), &g).expect("reopen");

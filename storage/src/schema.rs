@@ -75,8 +75,7 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 /// meta key: the encoded governance entry after the head (the validator set and its votes).
 pub(crate) const META_GOVERNANCE: &[u8] = b"governance";
-/// How many non-zero accounts the state after the head holds (u64, big-endian). Absent in
-/// databases written before the state moved to disk: the open counts the accounts once.
+/// How many non-zero accounts the state after the head holds (u64, big-endian).
 pub(crate) const META_ACCOUNT_COUNT: &[u8] = b"account_count";
 /// Read limit for a stored epoch entry: a governance entry and a proof of at most 256 hashes.
 pub(crate) const STORED_EPOCH_BYTES_MAX: usize = STORED_GOVERNANCE_BYTES_MAX + 16 * 1024;
@@ -88,8 +87,10 @@ pub(crate) const STORED_GOVERNANCE_BYTES_MAX: usize = 256 * 1024;
 /// dropped the evidence list from the block encoding; 4 keeps each block's receipts instead of
 /// a copy of every transfer as an event, and keeps drop records of transactions included later;
 /// 5 replaces the additive state digest by the state tree, whose nodes it keeps; 6 adds epochs to
-/// votes and certificates and keeps the governance entry (the validator set) as state.
-pub(crate) const SCHEMA_VERSION: u32 = 6;
+/// votes and certificates and keeps the governance entry (the validator set) as state; 7 adds
+/// committed equivocation evidence to blocks (and its root to headers) and the stored account
+/// count.
+pub(crate) const SCHEMA_VERSION: u32 = 7;
 
 /// History flag: the address sent the transaction.
 pub(crate) const FLAG_SENT: u8 = 1;
@@ -331,6 +332,7 @@ mod tests {
             proposer: Address(PublicKey([4; 32])),
             timestamp_ms: 1_700_000_000_000,
             tx_root: Hash([5; 32]),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: Hash([6; 32]),
             validator_set_hash: Hash([7; 32]),
             parent_cert: Some(Certificate {
@@ -355,7 +357,7 @@ mod tests {
 
     #[test]
     fn header_prefix_matches_the_canonical_codec() {
-        let block = Block { header: header(), txs: Vec::new() };
+        let block = Block { header: header(), evidence: Vec::new(), txs: Vec::new() };
         let (decoded, hash) = decode_block_header(&block.encode()).expect("decodes");
         assert_eq!(decoded, block.header);
         assert_eq!(hash, block.hash());
@@ -363,7 +365,7 @@ mod tests {
 
     #[test]
     fn truncated_block_header_does_not_decode() {
-        let bytes = Block { header: header(), txs: Vec::new() }.encode();
+        let bytes = Block { header: header(), evidence: Vec::new(), txs: Vec::new() }.encode();
         assert!(decode_block_header(&bytes[..40]).is_err());
     }
 

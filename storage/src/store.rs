@@ -160,6 +160,11 @@ impl Store {
         account
     }
 
+    /// The account at `addr` if the state cache holds it (no disk read).
+    pub fn cached_account(&self, addr: &Address) -> Option<Account> {
+        self.inner.cache.accounts.get(addr)
+    }
+
     /// The state-tree node at `at` after the head, from the cache, else from disk (`Err` when
     /// the database cannot be read).
     pub(crate) fn tree_node(&self, at: &NodeKey) -> Result<Option<Node>, StorageError> {

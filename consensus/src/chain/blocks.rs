@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{ChainCore, Effect, Io, PendingBlock};
-use crate::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
+use crate::block::{evidence_root, tx_bytes_max, tx_root, BLOCK_TXS_MAX};
 use crate::engine::Input;
 use crate::state::{self, BlockBudget, BlockError};
 use crate::{Address, Block, Certificate, Hash, Header};
@@ -182,19 +182,22 @@ impl ChainCore {
             proposer,
             timestamp_ms: io.now_ms.max(parent_header.timestamp_ms),
             tx_root: Hash::ZERO,
+            evidence_root: Hash::ZERO,
             state_root: Hash::ZERO,
             validator_set_hash: self.set.hash(),
             parent_cert,
         };
-        let budget = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
-        let (txs, outcome, refused) = {
+        let budget = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header, &[]) };
+        // G7: the equivocations this epoch's engine saw (those recorded already are left out).
+        let evidence = self.engine.evidence().to_vec();
+        let selection = {
             let base = self.state_at(io, &parent)?;
             let candidates = io.pool.candidates(BLOCK_TXS_MAX, &base);
             if candidates.is_empty() && self.cfg.engine.on_demand {
                 // D1: no empty blocks on demand; the engine waits for Input::Admitted.
                 return Some(Input::Idle { view });
             }
-            match state::select_transactions(&self.cfg.rules, &base, height, &proposer, candidates, budget) {
+            match state::select_transactions(&self.cfg.rules, &base, height, &proposer, evidence, candidates, budget) {
                 Ok(selection) => selection,
                 Err(e) => {
                     self.halt(format!("building a block at height {height}: {e}"));
@@ -202,9 +205,11 @@ impl ChainCore {
                 }
             }
         };
+        let state::Selection { evidence, txs, outcome, refused } = selection;
         header.tx_root = tx_root(&txs.iter().map(|t| t.hash()).collect::<Vec<_>>());
+        header.evidence_root = evidence_root(&evidence);
         header.state_root = outcome.state_root;
-        let block = Arc::new(Block { header, txs });
+        let block = Arc::new(Block { header, evidence, txs });
         if !refused.is_empty() {
             let dropped = io.pool.reject(&refused);
             let records = dropped.iter().map(|d| (d.hash, d.record(height))).collect::<Vec<_>>();

@@ -184,8 +184,8 @@ pub enum Effect {
     StorePending(Arc<Block>),
     /// Commit one block in one atomic, synced batch.
     Commit(Box<CommitBatch>),
-    /// Send a consensus message to every peer.
-    Broadcast(Message),
+    /// Send a consensus message to every peer (boxed: a proposal carries a whole block header).
+    Broadcast(Box<Message>),
     /// Ask peers for the block with this hash; answer with [`Input::Fetched`].
     Fetch(Hash),
     /// The pool dropped these transactions outside any commit (a proposal found them invalid).
@@ -541,7 +541,7 @@ impl ChainCore {
                 None
             }
             engine::Effect::Broadcast(msg) => {
-                self.out.push(Effect::Broadcast(msg));
+                self.out.push(Effect::Broadcast(Box::new(msg)));
                 None
             }
             engine::Effect::SetTimer { view, at_ms } => {

@@ -177,10 +177,12 @@ mod tests {
                 proposer: Address(Keypair::from_seed(&[1; 32]).public()),
                 timestamp_ms: 1_700_000_000_000,
                 tx_root: Hash([2; 32]),
+                evidence_root: crate::block::evidence_root(&[]),
                 state_root: Hash([3; 32]),
                 validator_set_hash: Hash([4; 32]),
                 parent_cert: None,
             },
+            evidence: Vec::new(),
             txs: Vec::new(),
         }
     }

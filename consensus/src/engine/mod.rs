@@ -528,11 +528,12 @@ mod tests {
             proposer: cfg.validators.leader(view),
             timestamp_ms: ts,
             tx_root: tx_root(&[]),
+            evidence_root: crate::block::evidence_root(&[]),
             state_root: Hash([9; 32]),
             validator_set_hash: cfg.validators.hash(),
             parent_cert,
         };
-        Block { header, txs: Vec::new() }
+        Block { header, evidence: Vec::new(), txs: Vec::new() }
     }
 
     fn proposal(cfg: &Config, keys: &[Keypair], block: &Block) -> Message {

@@ -54,6 +54,7 @@ fn golden_header_bytes() {
         proposer: Address(key().public()),
         timestamp_ms: 1_767_225_600_000,
         tx_root: Hash([0x55; 32]),
+        evidence_root: Hash([0x77; 32]),
         state_root: Hash([0x66; 32]),
         validator_set_hash: set.hash(),
         parent_cert: Some(cert),

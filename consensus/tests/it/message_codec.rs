@@ -68,10 +68,12 @@ fn block() -> impl Strategy<Value = Block> {
                 proposer: Address(PublicKey([3; 32])),
                 timestamp_ms,
                 tx_root: Hash([4; 32]),
+                evidence_root: taksa_consensus::block::evidence_root(&[]),
                 state_root: Hash([5; 32]),
                 validator_set_hash: Hash([6; 32]),
                 parent_cert,
             },
+            evidence: Vec::new(),
             txs: Vec::new(),
         },
     )
@@ -154,6 +156,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
         proposer: Address(key.public()),
         timestamp_ms: 1,
         tx_root: Hash([0; 32]),
+        evidence_root: taksa_consensus::block::evidence_root(&[]),
         state_root: Hash([0; 32]),
         validator_set_hash: Hash([0; 32]),
         parent_cert: None,
@@ -165,7 +168,7 @@ fn large_proposal_within_the_block_limit_round_trips() {
         1,
         Some(Hash([7; 32])),
     );
-    let m = Message::Proposal { block: Block { header, txs }, leader_vote };
+    let m = Message::Proposal { block: Block { header, evidence: Vec::new(), txs }, leader_vote };
     let bytes = m.encode();
     assert!(bytes.len() > 3 * 1024 * 1024 && bytes.len() < Message::PROPOSAL_BYTES_MAX, "{} bytes", bytes.len());
     assert_eq!(Message::decode(&bytes), Ok(m));

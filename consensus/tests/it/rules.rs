@@ -3,14 +3,16 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use taksa_consensus::block::{tx_bytes_max, tx_root, BLOCK_TXS_MAX};
+use taksa_consensus::block::{evidence_root, tx_bytes_max, tx_root, BLOCK_EVIDENCE_MAX, BLOCK_TXS_MAX};
 use taksa_consensus::governance::{Governance, Validator};
-use taksa_consensus::state::{execute_block, recipient_known_valid, select_transactions, BlockBudget, MemState};
+use taksa_consensus::state::{
+    execute_block, recipient_known_valid, select_transactions, BlockBudget, MemState, Selection,
+};
 use taksa_consensus::tree;
 use taksa_consensus::tx::MEMO_BYTES_MAX;
 use taksa_consensus::{
-    Account, Address, Block, Certificate, Domain, Epochs, Hash, Header, Keypair, Rules, SignedTransaction, Transaction,
-    TxError, ValidatorSet, Vote, VoteKind,
+    Account, Address, Block, Certificate, Domain, Epochs, Evidence, Hash, Header, Keypair, Rules, SignedTransaction,
+    Transaction, TxError, ValidatorSet, Vote, VoteKind,
 };
 
 const CHAIN: &str = "taksa-prop";
@@ -88,6 +90,7 @@ fn parent(state: &MemState) -> Header {
         proposer: Address::default(),
         timestamp_ms: 0,
         tx_root: tx_root(&[]),
+        evidence_root: taksa_consensus::block::evidence_root(&[]),
         state_root: state.root(),
         validator_set_hash: Hash::ZERO,
         parent_cert: None,
@@ -102,9 +105,10 @@ fn budget(txs_max: usize) -> BlockBudget {
 /// Builds a block on `parent` from candidates the way the proposer (the validator) does.
 fn build(state: &MemState, parent: &Header, cands: Vec<SignedTransaction>) -> Block {
     let proposer = Address(validator().public());
-    let (txs, outcome, _) = select_transactions(&rules(), state, parent.height + 1, &proposer, cands, budget(10_000))
-        .expect("the state tree is whole");
-    Block { header: child_header(parent, &txs, outcome.state_root), txs }
+    let Selection { txs, outcome, .. } =
+        select_transactions(&rules(), state, parent.height + 1, &proposer, vec![], cands, budget(10_000))
+            .expect("the state tree is whole");
+    Block { header: child_header(parent, &txs, outcome.state_root), evidence: Vec::new(), txs }
 }
 
 /// A valid header for a child of `parent` carrying `txs`: the next view, its leader, the parent's
@@ -123,6 +127,7 @@ fn child_header(parent: &Header, txs: &[SignedTransaction], state_root: Hash) ->
         proposer: validators().leader(view),
         timestamp_ms: parent.timestamp_ms + 1,
         tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
+        evidence_root: taksa_consensus::block::evidence_root(&[]),
         state_root,
         validator_set_hash: validators().hash(),
         parent_cert,
@@ -186,13 +191,64 @@ fn a_replayed_transaction_is_rejected() {
     let outcome = execute_block(&rules(), &state, &p, &block, &|_| false).expect("valid");
     after.apply_outcome(&outcome);
     // Block 2 carries the same signed transaction again.
-    let replay =
-        Block { header: child_header(&block.header, std::slice::from_ref(&t), block.header.state_root), txs: vec![t] };
+    let replay = Block {
+        header: child_header(&block.header, std::slice::from_ref(&t), block.header.state_root),
+        evidence: Vec::new(),
+        txs: vec![t],
+    };
     let err = execute_block(&rules(), &after, &block.header, &replay, &|_| false);
     assert!(
         matches!(err, Err(taksa_consensus::state::BlockError::Tx { error: TxError::NonceTooLow { .. }, .. })),
         "{err:?}"
     );
+}
+
+/// The validator's two notarizations of different blocks in `view`.
+fn equivocation(view: u64) -> Evidence {
+    Evidence {
+        a: Vote::sign(&domain(), &validator(), VoteKind::Notarize, view, Some(Hash([1; 32]))),
+        b: Vote::sign(&domain(), &validator(), VoteKind::Notarize, view, Some(Hash([2; 32]))),
+    }
+}
+
+#[test]
+fn a_block_records_the_equivocation_it_carries_once_before_its_transactions() {
+    let ks = keys(2);
+    let state = genesis_state(&ks, 1_000);
+    let p = parent(&state);
+    let t = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
+    let (e, other) = (equivocation(3), equivocation(4));
+    let proposer = Address(validator().public());
+    // The proposer keeps one item per validator per epoch: the second is of the same offender.
+    let Selection { evidence, txs, outcome, .. } =
+        select_transactions(&rules(), &state, 1, &proposer, vec![e.clone(), other.clone()], vec![t], budget(10))
+            .expect("the state tree is whole");
+    assert_eq!((evidence.clone(), txs.len()), (vec![e.clone()], 1));
+    let mut header = child_header(&p, &txs, outcome.state_root);
+    header.evidence_root = evidence_root(&evidence);
+    let block = Block { header, evidence, txs };
+    let executed = execute_block(&rules(), &state, &p, &block, &|_| false).expect("a block with evidence executes");
+    let recorded = executed.governance.expect("the record changed").offences.clone();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].validator, recorded[0].view, recorded[0].height), (proposer, 3, 1));
+    assert_eq!(recorded[0].evidence, e.hash());
+
+    // The same offender twice in one block, or an evidence list its header does not name, is an
+    // invalid block.
+    let mut twice = block.clone();
+    twice.evidence.push(other);
+    twice.header.evidence_root = evidence_root(&twice.evidence);
+    let err = execute_block(&rules(), &state, &p, &twice, &|_| false).expect_err("one offence per epoch");
+    assert!(err.to_string().contains("evidence item 1"), "{err}");
+    let mut unnamed = block.clone();
+    unnamed.header.evidence_root = evidence_root(&[]);
+    let err = execute_block(&rules(), &state, &p, &unnamed, &|_| false).expect_err("the root must match");
+    assert!(err.to_string().contains("evidence_root"), "{err}");
+    let mut flood = block;
+    flood.evidence = vec![e; BLOCK_EVIDENCE_MAX + 1];
+    flood.header.evidence_root = evidence_root(&flood.evidence);
+    let err = execute_block(&rules(), &state, &p, &flood, &|_| false).expect_err("a bounded list");
+    assert!(err.to_string().contains("evidence items"), "{err}");
 }
 
 #[test]
@@ -275,14 +331,15 @@ fn overflowing_and_underfunded_transfers_are_refused_without_changes() {
     let state =
         with_account(&genesis_state(&ks, 100), Address(ks[1].public()), Account { balance: u128::MAX - 5, nonce: 0 });
     let overflow = signed(&ks[0], Address(ks[1].public()), 10, 1, 0);
-    let (kept, outcome, refused) =
-        select_transactions(&rules(), &state, 1, &Address::default(), vec![overflow], budget(10))
+    let Selection { txs: kept, outcome, refused, .. } =
+        select_transactions(&rules(), &state, 1, &Address::default(), vec![], vec![overflow], budget(10))
             .expect("the state tree is whole");
     assert!(kept.is_empty() && outcome.changes.is_empty());
     assert_eq!(refused[0].1, TxError::Overflow);
     let broke = signed(&ks[0], Address::default(), 100, 1, 0);
-    let (_, _, refused) = select_transactions(&rules(), &state, 1, &Address::default(), vec![broke], budget(10))
-        .expect("the state tree is whole");
+    let Selection { refused, .. } =
+        select_transactions(&rules(), &state, 1, &Address::default(), vec![], vec![broke], budget(10))
+            .expect("the state tree is whole");
     assert_eq!(refused[0].1, TxError::InsufficientBalance { needed: 101, available: 100 });
 }
 
@@ -314,17 +371,18 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
     }
     assert_eq!(cands.len(), BLOCK_TXS_MAX);
     let mut header = child_header(&p, &[], Hash::ZERO);
-    let all = Block { header: header.clone(), txs: cands.clone() };
+    let all = Block { header: header.clone(), evidence: Vec::new(), txs: cands.clone() };
     assert!(codec_len(&all) > taksa_consensus::codec::BLOCK_BYTES_MAX, "the flood is over the limit");
 
-    let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header) };
-    let (txs, outcome, refused) =
-        select_transactions(&rules(), &state, 1, &header.proposer, cands, room).expect("the state tree is whole");
+    let room = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header, &[]) };
+    let Selection { txs, outcome, refused, .. } =
+        select_transactions(&rules(), &state, 1, &header.proposer, vec![], cands, room)
+            .expect("the state tree is whole");
     assert!(refused.is_empty(), "what does not fit waits; nothing is refused");
     assert!(txs.len() < BLOCK_TXS_MAX && txs.len() > 9_000, "{} transfers fit", txs.len());
     header.tx_root = tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
     header.state_root = outcome.state_root;
-    let block = Block { header: header.clone(), txs };
+    let block = Block { header: header.clone(), evidence: Vec::new(), txs };
     let bytes = codec_len(&block);
     assert!(bytes <= taksa_consensus::codec::BLOCK_BYTES_MAX, "{bytes} bytes");
     assert!(bytes + 2 * 1024 > taksa_consensus::codec::BLOCK_BYTES_MAX, "the block is filled: {bytes} bytes");
@@ -332,7 +390,7 @@ fn a_proposal_of_maximum_memo_transfers_stays_within_the_block_byte_limit() {
 
     // The whole flood in one block is refused by the shape check every path runs.
     header.tx_root = tx_root(&all.txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>());
-    let oversize = Block { header, txs: all.txs };
+    let oversize = Block { header, evidence: Vec::new(), txs: all.txs };
     let err = oversize.check_shape().expect_err("an oversize block is invalid");
     assert!(err.to_string().contains("bytes; the limit is"), "{err}");
 }
@@ -347,7 +405,8 @@ fn a_header_is_checked_against_its_real_parent() {
     let p = parent(&state);
     let one = build(&state, &p, vec![]);
     assert!(execute_block(&rules(), &state, &p, &one, &|_| false).is_ok());
-    let two = Block { header: child_header(&one.header, &[], one.header.state_root), txs: vec![] };
+    let two =
+        Block { header: child_header(&one.header, &[], one.header.state_root), evidence: Vec::new(), txs: vec![] };
     assert!(execute_block(&rules(), &state, &one.header, &two, &|_| false).is_ok());
 
     let mut bad: Vec<(&str, Header)> = Vec::new();
@@ -377,7 +436,7 @@ fn a_header_is_checked_against_its_real_parent() {
     }
     bad.push(("a parent certificate of another view", h));
     for (why, header) in bad {
-        let block = Block { header, txs: vec![] };
+        let block = Block { header, evidence: Vec::new(), txs: vec![] };
         let err = execute_block(&rules(), &state, &one.header, &block, &|_| false);
         assert!(err.is_err(), "{why} must be refused");
     }
@@ -392,8 +451,9 @@ fn creating_an_account_costs_the_account_creation_fee_and_paying_into_one_only_t
     let needed = taksa_consensus::state::account_creation_fee(rules().fee_floor);
     let cheap = signed(&ks[0], fresh, 10, needed - 1, 0);
     let proposer = Address(validator().public());
-    let (kept, _, refused) = select_transactions(&rules(), &state, 1, &proposer, vec![cheap.clone()], budget(10))
-        .expect("the state tree is whole");
+    let Selection { txs: kept, refused, .. } =
+        select_transactions(&rules(), &state, 1, &proposer, vec![], vec![cheap.clone()], budget(10))
+            .expect("the state tree is whole");
     assert!(kept.is_empty());
     assert_eq!(refused[0].1, TxError::AccountCreationFee { fee: needed - 1, needed });
     // Paid in full, it creates the account; a second transfer into it needs only the floor.

@@ -127,9 +127,12 @@ fn sim_chain_proposals_that_do_not_execute_or_are_oversize_are_nullified() {
     if outcomes.len() >= 50 {
         // Both kinds were sent (and every run checked that no honest node voted for one).
         let sent = invalid_proposals(&outcomes);
-        for kind in ["bad state root", "oversize"] {
+        for kind in ["bad state root", "oversize", "equivocation"] {
             assert!(sent.get(kind).copied().unwrap_or(0) > 0, "no {kind} proposal was sent: {sent:?}");
         }
+        // Its equivocations were proven on chain (each run checked they name it alone).
+        let recorded: usize = outcomes.iter().map(|o| o.offences).sum();
+        assert!(recorded > 0, "no run committed evidence of the leader's equivocation");
     }
 }
 

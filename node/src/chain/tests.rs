@@ -61,11 +61,12 @@ impl Net {
             proposer: validators.leader(1),
             timestamp_ms: self.genesis.genesis_time_ms + 1,
             tx_root: tx_root(&[]),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root,
             validator_set_hash: validators.hash(),
             parent_cert: None,
         };
-        let block = Block { header, txs: vec![] };
+        let block = Block { header, evidence: Vec::new(), txs: vec![] };
         let leader = self.key_of(validators.leader(1));
         let leader_vote = Vote::sign(&self.chain.shared.domain, leader, VoteKind::Notarize, 1, Some(block.hash()));
         (block.clone(), Message::Proposal { block, leader_vote })

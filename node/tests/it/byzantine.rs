@@ -181,10 +181,12 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
             proposer: Address(devnet::testnet_validator_key(0).public()),
             timestamp_ms: 1,
             tx_root: Hash([0; 32]),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: Hash([0; 32]),
             validator_set_hash: Hash([0; 32]),
             parent_cert: None,
         },
+        evidence: Vec::new(),
         txs: Vec::new(),
     };
     let liar = evil_peer_with(&net, genesis, Some(forged)).await;

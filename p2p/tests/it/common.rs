@@ -214,11 +214,12 @@ pub(crate) fn sample_blocks() -> Vec<FinalizedBlock> {
             proposer: validator,
             timestamp_ms: height * 1000,
             tx_root: tx_root(&hashes),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: Hash([height as u8; 32]),
             validator_set_hash: validators.hash(),
             parent_cert: parent_cert.take(),
         };
-        let block = Block { header: header.clone(), txs };
+        let block = Block { header: header.clone(), evidence: Vec::new(), txs };
         let hash = Some(block.hash());
         let notarize = Vote::sign(&domain, &key, VoteKind::Notarize, height, hash);
         let finalize = Vote::sign(&domain, &key, VoteKind::Finalize, height, hash);

@@ -161,16 +161,16 @@ fn a_database_written_before_events_were_kept_is_refused_with_what_to_do() {
         db.delete_cf(db.cf_handle("meta").expect("meta"), b"schema").expect("deletes");
     }
     let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 6, .. }), "{err}");
+    assert!(matches!(err, StorageError::OldSchema { found: 1, needed: 7, .. }), "{err}");
     assert!(err.to_string().contains("move the folder aside"), "{err}");
 }
 
 #[test]
 fn databases_of_older_layouts_are_refused_before_their_genesis_is_compared() {
-    // 3 kept a copy of every transfer as an event; 4 had the additive state digest and 5 votes
-    // without epochs, so their genesis hash differs too, and the layout is what the operator
-    // must hear about.
-    for old in [3u32, 4, 5] {
+    // 3 kept a copy of every transfer as an event; 4 had the additive state digest, 5 votes
+    // without epochs and 6 blocks without evidence, so their genesis hash differs too, and the
+    // layout is what the operator must hear about.
+    for old in [3u32, 4, 5, 6] {
         let dir = tempfile::tempdir().expect("tempdir");
         let (chain, store) = three_blocks(dir.path());
         drop(store);
@@ -182,7 +182,7 @@ fn databases_of_older_layouts_are_refused_before_their_genesis_is_compared() {
             db.put_cf(meta, b"genesis_hash", [9u8; 32]).expect("writes");
         }
         let err = Store::open(dir.path(), &chain.genesis).expect_err("refused");
-        assert!(matches!(err, StorageError::OldSchema { found, needed: 6, .. } if found == old), "{err}");
+        assert!(matches!(err, StorageError::OldSchema { found, needed: 7, .. } if found == old), "{err}");
     }
 }
 

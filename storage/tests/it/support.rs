@@ -132,6 +132,7 @@ impl Chain {
             proposer,
             timestamp_ms: self.genesis.genesis_time_ms + height * 1000,
             tx_root: tx_root(&txs.iter().map(SignedTransaction::hash).collect::<Vec<_>>()),
+            evidence_root: taksa_consensus::block::evidence_root(&[]),
             state_root: tree.root,
             validator_set_hash: self.genesis.validator_set().hash(),
             parent_cert: None,
@@ -139,7 +140,10 @@ impl Chain {
         self.state.apply(&changes, governance.as_ref(), &tree.nodes);
         self.head = header.clone();
         let state_root = header.state_root;
-        (Block { header, txs }, Outcome { changes, governance, state_root, tree: tree.nodes, receipts })
+        (
+            Block { header, evidence: Vec::new(), txs },
+            Outcome { changes, governance, state_root, tree: tree.nodes, receipts },
+        )
     }
 
     /// Builds the next block and commits it to `store` with its finalization certificate.

@@ -156,6 +156,8 @@ pub(crate) struct Outcome {
     pub(crate) caught: BTreeMap<&'static str, usize>,
     /// Invalid proposals the Byzantine leader sent, by kind.
     pub(crate) invalid_proposals: BTreeMap<&'static str, usize>,
+    /// Evidence items in the committed chain (every one names the Byzantine leader).
+    pub(crate) offences: usize,
 }
 
 enum Event {
@@ -324,6 +326,7 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
             let changed = sim.changes_in_force() == sc.changes.len();
             if changed && sim.honest_heights().into_iter().all(|h| h >= height) {
                 let changes_applied = sim.changes_in_force();
+                let offences = sim.check_offences()?;
                 let txs_committed = sim.nodes[0].store.committed_txs();
                 let height = sim.honest_heights().into_iter().min().unwrap_or(0);
                 return Ok(Outcome {
@@ -337,6 +340,7 @@ pub(crate) fn run(seed: u64, sc: &Scenario) -> Result<Outcome, String> {
                     epochs: sim.nodes.iter().map(|n| sc.epoch_length_epoch(n.store.head_height())).max().unwrap_or(0),
                     caught: sim.caught.clone(),
                     invalid_proposals: sim.invalid_proposals.clone(),
+                    offences,
                 });
             }
         }
@@ -421,6 +425,27 @@ impl<'a> Sim<'a> {
     /// Peers are the nodes, then the liars.
     fn peers(&self) -> usize {
         self.nodes.len() + self.liars.len()
+    }
+
+    /// G7 against honest nodes is impossible: every evidence item any honest node committed
+    /// names the Byzantine leader (whose signatures are the only conflicting ones). Returns how
+    /// many items the longest honest chain holds.
+    fn check_offences(&self) -> Result<usize, String> {
+        let byzantine: Vec<Address> = self
+            .nodes
+            .iter()
+            .filter(|n| n.poisoner)
+            .filter_map(|n| n.cfg.engine.key.as_ref().map(|k| Address(k.public())))
+            .collect();
+        let mut most = 0;
+        for (i, n) in self.nodes.iter().enumerate().filter(|(_, n)| !n.poisoner) {
+            let offenders = n.store.committed_offenders();
+            if let Some(honest) = offenders.iter().find(|a| !byzantine.contains(a)) {
+                return Err(format!("node {i} committed evidence against {honest:?}, which never equivocated"));
+            }
+            most = most.max(offenders.len());
+        }
+        Ok(most)
     }
 
     fn honest_heights(&self) -> Vec<u64> {
@@ -783,6 +808,7 @@ impl Sim<'_> {
                 }
             }
             Effect::Broadcast(msg) => {
+                let msg = *msg;
                 self.trace.update([3]);
                 self.trace.update(msg.encode());
                 if honest {
@@ -796,6 +822,12 @@ impl Sim<'_> {
                     }
                     self.broadcast(node, &msg);
                 } else {
+                    // Half its proposals it also sends as built: two leader votes for two blocks
+                    // in one view, which every honest node must record as evidence (G7).
+                    if matches!(msg, Message::Proposal { .. }) && self.rng.gen_bool(0.5) {
+                        *self.invalid_proposals.entry("equivocation").or_insert(0) += 1;
+                        self.broadcast(node, &msg);
+                    }
                     let poisoned = self.poison(node, msg);
                     self.broadcast(node, &poisoned);
                 }

@@ -112,6 +112,11 @@ impl FakeStore {
         Ok(())
     }
 
+    /// The signers of every evidence item in the committed blocks, in block order.
+    pub(crate) fn committed_offenders(&self) -> Vec<Address> {
+        self.blocks.values().flat_map(|b| b.evidence.iter().map(|e| e.a.signer)).collect()
+    }
+
     pub(crate) fn committed_txs(&self) -> usize {
         self.committed_txs.len()
     }

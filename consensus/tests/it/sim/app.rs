@@ -54,11 +54,12 @@ pub(crate) fn build(
         proposer,
         timestamp_ms: now_ms.max(ts),
         tx_root: tx_root(&[]),
+        evidence_root: taksa_consensus::block::evidence_root(&[]),
         state_root: next_state(&root, height + 1),
         validator_set_hash: cfg.validators.hash(),
         parent_cert,
     };
-    Ok(Block { header, txs: Vec::new() })
+    Ok(Block { header, evidence: Vec::new(), txs: Vec::new() })
 }
 
 /// Checks a block against its parent, as the node does for `Effect::Verify`.

@@ -85,9 +85,14 @@ impl Backend for NodeBackend {
         AccountInfo { account, next_nonce, pending }
     }
 
-    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError> {
+    fn account_proof(&self, address: &Address, height: Option<u64>) -> Result<AccountProof, BackendError> {
         let store = &self.shared.store;
-        let (header, account, proof) = store.account_proof(address).map_err(internal)?;
+        let (header, account, proof) = store.account_proof(address, height).map_err(|e| match e {
+            StorageError::HistoryUnavailable { height, oldest, head } => {
+                BackendError::ProofUnavailable { height, oldest, head }
+            }
+            e => internal(e),
+        })?;
         let finalization = store.finalization(header.height).map_err(internal)?;
         Ok(AccountProof { header, account, proof, finalization })
     }

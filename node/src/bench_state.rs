@@ -19,7 +19,7 @@ use taksa_consensus::block::tx_root;
 use taksa_consensus::state::{next_tree, Outcome};
 use taksa_consensus::tree::{self, account_value_hash};
 use taksa_consensus::{codec, Account, Address, Block, Genesis, Header, PublicKey};
-use taksa_storage::Store;
+use taksa_storage::{Store, StoreOptions};
 
 /// `taksa bench-state`.
 #[derive(Args, Debug)]
@@ -78,7 +78,7 @@ pub(crate) fn run(args: BenchStateArgs) -> anyhow::Result<()> {
     let genesis = bench_genesis();
     let cache_bytes = args.cache_mb.saturating_mul(1024 * 1024);
     let open = || {
-        Store::open_with_cache(&args.data_dir, &genesis, cache_bytes)
+        Store::open_with(&args.data_dir, &genesis, StoreOptions { cache_bytes, history_blocks: 0 })
             .with_context(|| format!("cannot open {}", args.data_dir.display()))
     };
     let opened = Instant::now();
@@ -150,7 +150,7 @@ fn measure(args: &BenchStateArgs, store: &Store, genesis: &Genesis) -> anyhow::R
     let mut proof_bytes = 0usize;
     for &i in &picks {
         let addr = address_of(i);
-        let (header, account, proof) = store.account_proof(&addr)?;
+        let (header, account, proof) = store.account_proof(&addr, None)?;
         proof.verify(&header.state_root, &tree::account_key(&addr), Some(&account_value_hash(&account)))?;
         proof_bytes += codec::encoded_len(&proof);
     }

@@ -95,6 +95,12 @@ pub(crate) struct CommonArgs {
     /// read from memory.
     #[arg(long, env = "TAKSA_STATE_CACHE_MB", value_name = "MIB", default_value_t = taksa_storage::STATE_CACHE_BYTES_DEFAULT / (1024 * 1024), value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
     pub(crate) state_cache_mb: u64,
+    /// How many heights below the finalized head `account_getProof` can prove accounts at. Each
+    /// block then also writes the state it changed as it was before (about 1 KB per changed
+    /// account), kept for this many heights; 0 proves the head only. Takes effect from the
+    /// head at start: the heights before it are not filled in.
+    #[arg(long, env = "TAKSA_STATE_HISTORY_BLOCKS", value_name = "N", default_value_t = 0)]
+    pub(crate) state_history_blocks: u64,
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     pub(crate) log_json: bool,

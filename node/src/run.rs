@@ -132,7 +132,11 @@ async fn run_node(
     p2p_args: Option<P2pArgs>,
     dev: Option<Dev>,
 ) -> anyhow::Result<()> {
-    let store = match Store::open_with_cache(data_dir, &genesis, common.state_cache_mb.saturating_mul(1024 * 1024)) {
+    let options = taksa_storage::StoreOptions {
+        cache_bytes: common.state_cache_mb.saturating_mul(1024 * 1024),
+        history_blocks: common.state_history_blocks,
+    };
+    let store = match Store::open_with(data_dir, &genesis, options) {
         Ok(store) => store,
         Err(e @ taksa_storage::StorageError::GenesisMismatch { .. }) if dev.is_some() => {
             return Err(anyhow::Error::new(e).context(dev.as_ref().map_or("", |d| d.open_hint)));

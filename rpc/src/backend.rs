@@ -27,7 +27,7 @@ pub trait Backend: Send + Sync + 'static {
     fn account_cached(&self, address: &Address) -> Option<AccountInfo>;
     /// The proof of `address`'s account (or of its absence) under the committed head's state
     /// root, with the head and its finalization.
-    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError>;
+    fn account_proof(&self, address: &Address, height: Option<u64>) -> Result<AccountProof, BackendError>;
     /// One page of the transactions touching `address`, as `query` asks.
     fn history(&self, address: &Address, query: &HistoryQuery) -> Result<HistoryPage, BackendError>;
     /// Admits a transaction to the pool. Idempotent: the same bytes again give `Ok` with the
@@ -563,5 +563,18 @@ pub enum BackendError {
     Internal {
         /// What failed.
         message: String,
+    },
+    /// The node does not keep the state at that height.
+    #[error(
+        "this node proves accounts at heights {oldest} to {head} (its finalized head), not at {height}; it keeps \
+         the state of the newest --state-history-blocks heights"
+    )]
+    ProofUnavailable {
+        /// The height asked.
+        height: u64,
+        /// The lowest height it proves.
+        oldest: u64,
+        /// Its finalized head.
+        head: u64,
     },
 }

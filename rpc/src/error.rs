@@ -350,7 +350,15 @@ impl From<SubmitError> for ApiError {
 
 impl From<BackendError> for ApiError {
     fn from(e: BackendError) -> ApiError {
-        ApiError::internal(e.to_string())
+        match e {
+            BackendError::Internal { .. } => ApiError::internal(e.to_string()),
+            BackendError::ProofUnavailable { height, oldest, head } => {
+                ApiError::new(ErrorCode::ProofUnavailable, e.to_string())
+                    .with("height", height)
+                    .with("oldestHeight", oldest)
+                    .with("headHeight", head)
+            }
+        }
     }
 }
 

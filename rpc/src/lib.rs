@@ -313,7 +313,7 @@ mod tests {
         fn account_cached(&self, _: &taksa_consensus::Address) -> Option<AccountInfo> {
             unreachable!("not called")
         }
-        fn account_proof(&self, _: &taksa_consensus::Address) -> Result<AccountProof, BackendError> {
+        fn account_proof(&self, _: &taksa_consensus::Address, _: Option<u64>) -> Result<AccountProof, BackendError> {
             unreachable!("not called")
         }
         fn history(&self, _: &taksa_consensus::Address, _: &HistoryQuery) -> Result<HistoryPage, BackendError> {

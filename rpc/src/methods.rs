@@ -160,20 +160,7 @@ impl TaksaApiServer for Api {
         self.run(move |ctx| {
             let address = params::address(address.required("address")?, &ctx.hrp)?;
             let wanted = given(&height).map(|h| params::height(h, "height")).transpose()?;
-            let proof = ctx.backend.account_proof(&address)?;
-            if let Some(wanted) = wanted.filter(|h| *h != proof.header.height) {
-                // The store keeps the state tree after the head only.
-                return Err(ApiError::new(
-                    ErrorCode::ProofUnavailable,
-                    format!(
-                        "this node proves accounts at its finalized head only (height {}), not at height {wanted}; \
-                         omit `height`",
-                        proof.header.height
-                    ),
-                )
-                .with("height", wanted)
-                .with("headHeight", proof.header.height));
-            }
+            let proof = ctx.backend.account_proof(&address, wanted)?;
             let key = taksa_consensus::tree::account_key(&address);
             Ok(AccountProofJson::new(address.to_bech32(&ctx.hrp), &key, &proof))
         })

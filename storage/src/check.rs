@@ -23,7 +23,7 @@ use crate::db::Db;
 use crate::schema::{
     decode_block_header, head_value, height_key, parse_address, parse_hash, parse_head_value, parse_height_key,
     ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_HEIGHTS, CF_META, CF_TREE, META_ACCOUNT_COUNT, META_GENESIS,
-    META_GOVERNANCE, META_HEAD, META_SCHEMA, META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION,
+    META_GOVERNANCE, META_HEAD, META_HISTORY_FROM, META_SCHEMA, META_TXS_TOTAL, META_VALIDATOR_STATS, SCHEMA_VERSION,
     STORED_ACCOUNT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::store::{read_governance, read_node, DiskTree};
@@ -39,13 +39,14 @@ pub(crate) struct Loaded {
     pub(crate) head: Header,
     pub(crate) head_hash: Hash,
     pub(crate) account_count: u64,
+    pub(crate) history_from: u64,
     pub(crate) governance: Arc<Governance>,
     pub(crate) txs_total: u64,
     pub(crate) validator_stats: Vec<(Address, ValidatorStats)>,
 }
 
 /// Initialises an empty database or checks an existing one against `genesis`.
-pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, StorageError> {
+pub(crate) fn open_checked(db: &Db, genesis: &Genesis, history_blocks: u64) -> Result<Loaded, StorageError> {
     let expected = genesis.hash();
     match db.get(CF_META, META_GENESIS)? {
         None => {
@@ -74,15 +75,54 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis) -> Result<Loaded, Storage
     check_schema(db)?;
     let (head, head_hash) = check_chain(db, &expected, Some(OPEN_CHECK_BLOCKS))?;
     let account_count = load_account_count(db)?;
-    let computed = check_root(db, &head, read_node(db, None, &NodeKey::ROOT)?)?;
+    let computed = check_root(db, &head, read_node(db, &NodeKey::ROOT)?)?;
     let governance = read_governance(db)?;
     let key = taksa_consensus::governance::governance_key();
-    let proof = DiskTree::new(db, None).prove(&key, || "the governance entry".into())?;
+    let proof = DiskTree::newest(db).prove(&key, || "the governance entry".into())?;
     if proof.verify(&computed, &key, Some(&governance.value_hash())).is_err() {
         return Err(db.corrupt("the stored governance entry is not the one the state tree holds".into()));
     }
     let (txs_total, validator_stats) = load_totals(db)?;
-    Ok(Loaded { head, head_hash, account_count, governance: Arc::new(governance), txs_total, validator_stats })
+    let history_from = history_from(db, history_blocks, head.height)?;
+    Ok(Loaded {
+        head,
+        head_hash,
+        account_count,
+        history_from,
+        governance: Arc::new(governance),
+        txs_total,
+        validator_stats,
+    })
+}
+
+/// The lowest height the state history holds continuously: the stored one if the last run kept
+/// history too, else the head (a run without history leaves a gap, so its record goes).
+fn history_from(db: &Db, history_blocks: u64, head: u64) -> Result<u64, StorageError> {
+    let stored = match db.get(CF_META, META_HISTORY_FROM)? {
+        None => None,
+        Some(bytes) => Some(
+            bytes
+                .as_slice()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| db.corrupt("the state history's first height is not 8 bytes".into()))?,
+        ),
+    };
+    let mut batch = WriteBatch::default();
+    let from = match (history_blocks, stored) {
+        (0, None) => return Ok(head),
+        (0, Some(_)) => {
+            batch.delete_cf(db.cf(CF_META)?, META_HISTORY_FROM);
+            head
+        }
+        (_, Some(from)) if from <= head => return Ok(from),
+        (_, _) => {
+            batch.put_cf(db.cf(CF_META)?, META_HISTORY_FROM, head.to_be_bytes());
+            head
+        }
+    };
+    db.write(batch, true)?;
+    Ok(from)
 }
 
 /// Checks that the stored tree's root node hashes to the head's state root; returns that root.

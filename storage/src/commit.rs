@@ -11,10 +11,11 @@ use taksa_consensus::tree::{self, Node, NodeKey};
 use taksa_consensus::{codec, Account, Address, Block, Certificate, Cursor, Event, Hash};
 
 use crate::schema::{
-    encode_receipts, head_value, height_key, history_key, DroppedTx, StoredTxLocation, ValidatorStats, CF_ACCOUNTS,
-    CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY, CF_META, CF_SUMMARIES, CF_TREE,
-    CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_KEY_BYTES, META_ACCOUNT_COUNT, META_GOVERNANCE, META_HEAD, META_SAFETY,
-    META_TXS_TOTAL, META_VALIDATOR_STATS, SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
+    encode_receipts, head_value, height_key, history_key, state_history_key, DroppedTx, StoredTxLocation,
+    ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_EVENTS, CF_FINALITY, CF_HEIGHTS, CF_HISTORY,
+    CF_META, CF_STATE_HISTORY, CF_SUMMARIES, CF_TREE, CF_TXS, FLAG_RECEIVED, FLAG_SENT, HISTORY_ACCOUNT,
+    HISTORY_KEY_BYTES, HISTORY_NODE, META_ACCOUNT_COUNT, META_GOVERNANCE, META_HEAD, META_SAFETY, META_TXS_TOTAL,
+    META_VALIDATOR_STATS, SAFETY_RECORD_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX,
     STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX, STORED_EVENT_BYTES_MAX, STORED_STATS_BYTES_MAX,
 };
 use crate::{StorageError, Store};
@@ -100,6 +101,7 @@ impl Store {
         let (txs_total, stats) = self.next_totals(block);
         let account_count = self.next_account_count(changes);
         let mut batch = self.block_batch(block, &hash, finalization, outcome, dropped)?;
+        self.add_state_history(&mut batch, header.height, outcome)?;
         self.add_events(&mut batch, header.height, &outcome.receipts, &events, txs_total, &stats)?;
         batch.put_cf(self.db().cf(CF_META)?, META_ACCOUNT_COUNT, account_count.to_be_bytes());
         self.db().write(batch, true)?;
@@ -122,8 +124,30 @@ impl Store {
         hot.head = header.clone();
         hot.head_hash = hash;
         drop(hot);
+        let below =
+            header.height.saturating_sub(self.inner.history_blocks).saturating_sub(crate::store::HISTORY_PRUNE_MARGIN);
+        self.inner.history_below.store(below, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(target: "storage", height = header.height, %hash, txs = block.txs.len(), changed = changes.len(), "block written");
         Ok(events)
+    }
+
+    /// The state history of the block at `height` (when the store keeps one): the value of each
+    /// account and tree node it changes, as it was before.
+    fn add_state_history(&self, batch: &mut WriteBatch, height: u64, outcome: &Outcome) -> Result<(), StorageError> {
+        if self.inner.history_blocks == 0 {
+            return Ok(());
+        }
+        let cf = self.db().cf(CF_STATE_HISTORY)?;
+        for addr in outcome.changes.keys() {
+            let before = self.account(addr);
+            let value = if before == Account::default() { Vec::new() } else { codec::encode(&before) };
+            batch.put_cf(cf, state_history_key(HISTORY_ACCOUNT, addr.as_bytes(), height), value);
+        }
+        for at in outcome.tree.keys() {
+            let value = self.tree_node(at)?.map_or_else(Vec::new, |n| n.encode());
+            batch.put_cf(cf, state_history_key(HISTORY_NODE, &at.to_bytes(), height), value);
+        }
+        Ok(())
     }
 
     /// How many non-zero accounts there are once `changes` apply (read before they do).

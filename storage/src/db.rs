@@ -5,6 +5,8 @@
 use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bincode::Decode;
 use rocksdb::{
@@ -12,7 +14,7 @@ use rocksdb::{
 };
 use taksa_consensus::codec;
 
-use crate::schema::{CF_DEFAULT, CF_DROPPED, CF_TXS, COLUMN_FAMILIES};
+use crate::schema::{state_history_height, CF_DEFAULT, CF_DROPPED, CF_STATE_HISTORY, CF_TXS, COLUMN_FAMILIES};
 use crate::StorageError;
 
 /// Memtable size per column family. Small values dominate, so a modest buffer keeps flushes
@@ -58,8 +60,19 @@ const BLOOM_BITS_PER_KEY: f64 = 10.0;
 /// A column family's options. Those looked up by transaction hash get a Bloom filter: every
 /// submitted transaction is first looked up there (is it committed already?), almost always in
 /// vain, and without a filter each such lookup reads a data block of every table.
-fn cf_options(name: &str) -> Options {
+fn cf_options(name: &str, history_below: &Arc<AtomicU64>) -> Options {
     let mut opts = options();
+    if name == CF_STATE_HISTORY {
+        // Entries below the kept window go as compaction reaches them; until then no query
+        // reads them (a past height is answered from the entries after it).
+        let below = Arc::clone(history_below);
+        opts.set_compaction_filter("taksa-state-history-window", move |_, key: &[u8], _: &[u8]| {
+            match state_history_height(key) {
+                Some(h) if h < below.load(Ordering::Relaxed) => rocksdb::compaction_filter::Decision::Remove,
+                _ => rocksdb::compaction_filter::Decision::Keep,
+            }
+        });
+    }
     if name == CF_TXS || name == CF_DROPPED {
         let mut table = BlockBasedOptions::default();
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
@@ -75,6 +88,11 @@ impl Db {
     /// Opens (creating if needed) the database in `path`, refusing a folder that holds anything
     /// else and a database that holds column families the store does not know.
     pub(crate) fn open(path: &Path) -> Result<Db, StorageError> {
+        Db::open_with(path, &Arc::new(AtomicU64::new(0)))
+    }
+
+    /// [`Db::open`], dropping state-history entries below `history_below` as they compact.
+    pub(crate) fn open_with(path: &Path, history_below: &Arc<AtomicU64>) -> Result<Db, StorageError> {
         let existing = check_folder(path)?;
         let opts = options();
         if existing {
@@ -90,7 +108,8 @@ impl Db {
                 });
             }
         }
-        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+        let cfs =
+            COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, history_below)));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|source| open_error(path, source))?;
         Ok(Db { db, path: path.to_owned() })
     }

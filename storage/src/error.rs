@@ -104,6 +104,19 @@ pub enum StorageError {
         /// The root of the stored tree.
         computed: Hash,
     },
+    /// A proof was asked at a height whose state the store does not keep.
+    #[error(
+        "this node proves accounts at heights {oldest} to {head} (its finalized head), not at {height}; it keeps \
+         the state of the newest --state-history-blocks heights"
+    )]
+    HistoryUnavailable {
+        /// The height asked.
+        height: u64,
+        /// The lowest height it proves.
+        oldest: u64,
+        /// The head.
+        head: u64,
+    },
     /// A block handed to [`crate::Store::commit_block`] does not extend the head.
     #[error(
         "block {hash} at height {height} (parent {parent_hash}) does not extend the head {head_hash} at height \

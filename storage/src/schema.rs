@@ -39,12 +39,20 @@ pub(crate) const CF_TREE: &str = "tree";
 /// block, whose `validators` are epoch e's set, with the state tree's proof of it under that
 /// block's state root (what receipts carry for each change of the set).
 pub(crate) const CF_EPOCHS: &str = "epochs";
+/// The state before each change, for proofs at past heights (`--state-history-blocks`):
+/// [`HISTORY_ACCOUNT`] `|| address || height` (u64 BE) -> the account before the block at
+/// `height` changed it (its encoding; empty: zero), [`HISTORY_NODE`] `|| position || height`
+/// -> the state-tree node before (its encoding; empty: none). The value at a past height h is
+/// the first entry after h, else the current one. A compaction filter drops the entries below
+/// the window kept.
+pub(crate) const CF_STATE_HISTORY: &str = "state_history";
 /// Singletons: [`META_GENESIS`], [`META_HEAD`], [`META_SAFETY`], [`META_SCHEMA`],
-/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`], [`META_ACCOUNT_COUNT`].
+/// [`META_TXS_TOTAL`], [`META_VALIDATOR_STATS`], [`META_GOVERNANCE`], [`META_ACCOUNT_COUNT`],
+/// [`META_HISTORY_FROM`].
 pub(crate) const CF_META: &str = "meta";
 
 /// Every column family the store uses, besides RocksDB's own `default`.
-pub(crate) const COLUMN_FAMILIES: [&str; 12] = [
+pub(crate) const COLUMN_FAMILIES: [&str; 13] = [
     CF_BLOCKS,
     CF_HEIGHTS,
     CF_FINALITY,
@@ -56,6 +64,7 @@ pub(crate) const COLUMN_FAMILIES: [&str; 12] = [
     CF_EVENTS,
     CF_SUMMARIES,
     CF_EPOCHS,
+    CF_STATE_HISTORY,
     CF_META,
 ];
 /// The column family RocksDB always has.
@@ -75,6 +84,30 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 /// meta key: the encoded governance entry after the head (the validator set and its votes).
 pub(crate) const META_GOVERNANCE: &[u8] = b"governance";
+/// The lowest height whose state [`CF_STATE_HISTORY`] has held continuously since (u64, big-endian);
+/// absent while the node keeps no history.
+pub(crate) const META_HISTORY_FROM: &[u8] = b"history_from";
+/// A [`CF_STATE_HISTORY`] key's first byte: an account's entry.
+pub(crate) const HISTORY_ACCOUNT: u8 = b'a';
+/// A [`CF_STATE_HISTORY`] key's first byte: a state-tree node's entry.
+pub(crate) const HISTORY_NODE: u8 = b'n';
+
+/// A [`CF_STATE_HISTORY`] key: `kind`, the account's address or the node's position, the height
+/// of the block that changed it.
+pub(crate) fn state_history_key(kind: u8, key: &[u8], height: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + key.len() + 8);
+    out.push(kind);
+    out.extend_from_slice(key);
+    out.extend_from_slice(&height.to_be_bytes());
+    out
+}
+
+/// The height at the end of a [`CF_STATE_HISTORY`] key.
+pub(crate) fn state_history_height(key: &[u8]) -> Option<u64> {
+    let at = key.len().checked_sub(8)?;
+    key.get(at..)?.try_into().ok().map(u64::from_be_bytes)
+}
+
 /// How many non-zero accounts the state after the head holds (u64, big-endian).
 pub(crate) const META_ACCOUNT_COUNT: &[u8] = b"account_count";
 /// Read limit for a stored epoch entry: a governance entry and a proof of at most 256 hashes.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use taksa_consensus::codec;
@@ -15,18 +16,38 @@ use crate::cache::{StateCache, STATE_CACHE_BYTES_DEFAULT};
 use crate::check::open_checked;
 use crate::db::Db;
 use crate::schema::{
-    decode_block_header, height_key, parse_hash, DroppedTx, HistoryItem, LegacyDroppedTx, StoredTxLocation, TxLocation,
-    TxSpan, ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_FINALITY, CF_HEIGHTS, CF_META, CF_TREE,
-    CF_TXS, META_GOVERNANCE, META_HEAD, META_SAFETY, STORED_ACCOUNT_BYTES_MAX, STORED_BLOCK_BYTES_MAX,
-    STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX, STORED_EPOCH_BYTES_MAX, STORED_GOVERNANCE_BYTES_MAX,
-    STORED_TX_BYTES_MAX,
+    decode_block_header, height_key, parse_hash, state_history_key, DroppedTx, HistoryItem, LegacyDroppedTx,
+    StoredTxLocation, TxLocation, TxSpan, ValidatorStats, CF_ACCOUNTS, CF_BLOCKS, CF_DROPPED, CF_EPOCHS, CF_FINALITY,
+    CF_HEIGHTS, CF_META, CF_STATE_HISTORY, CF_TREE, CF_TXS, HISTORY_ACCOUNT, HISTORY_NODE, META_GOVERNANCE, META_HEAD,
+    META_SAFETY, STORED_ACCOUNT_BYTES_MAX, STORED_BLOCK_BYTES_MAX, STORED_CERT_BYTES_MAX, STORED_DROPPED_BYTES_MAX,
+    STORED_EPOCH_BYTES_MAX, STORED_GOVERNANCE_BYTES_MAX, STORED_TX_BYTES_MAX,
 };
 use crate::StorageError;
+
+/// Heights of state history kept below the window proofs may ask for: a proof started just
+/// before the window moved on still finds the entries it reads, however RocksDB's compaction
+/// filter treats its snapshot.
+pub(crate) const HISTORY_PRUNE_MARGIN: u64 = 256;
 
 /// The most entries one [`Store::history`] call returns.
 pub const HISTORY_LIMIT_MAX: usize = 1000;
 /// The most blocks one [`Store::blocks_range`] call returns.
 pub const BLOCKS_RANGE_MAX: usize = 1000;
+
+/// How a store is opened: what it keeps in memory and how much state history it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The state cache's budget in bytes ([`STATE_CACHE_BYTES_DEFAULT`]).
+    pub cache_bytes: u64,
+    /// How many heights below the head the store can prove accounts at (0: the head only).
+    pub history_blocks: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions { cache_bytes: STATE_CACHE_BYTES_DEFAULT, history_blocks: 0 }
+    }
+}
 
 /// The finalized chain and its state. Cheap to clone: clones share one database.
 #[derive(Clone)]
@@ -45,6 +66,13 @@ pub(crate) struct Inner {
     pub(crate) hot: RwLock<Hot>,
     /// The accounts and state-tree nodes used lately; the rest of the state is read from disk.
     pub(crate) cache: StateCache,
+    /// How many heights below the head the store proves (0: the head only).
+    pub(crate) history_blocks: u64,
+    /// The lowest height whose state the history has held continuously since this open (or an
+    /// earlier one that kept history too).
+    pub(crate) history_from: u64,
+    /// The state history below this height may go (the compaction filter reads it).
+    pub(crate) history_below: Arc<AtomicU64>,
     /// Serialises commits: the head check, the write and the memory update happen as one step.
     pub(crate) commit_lock: Mutex<()>,
 }
@@ -86,14 +114,18 @@ impl Store {
     /// is missing or empty) and checks it: same genesis, head present, heights contiguous and
     /// linked, accounts matching the head's state root. Refuses to open otherwise.
     pub fn open(path: &Path, genesis: &Genesis) -> Result<Store, StorageError> {
-        Store::open_with_cache(path, genesis, STATE_CACHE_BYTES_DEFAULT)
+        Store::open_with(path, genesis, StoreOptions::default())
     }
 
-    /// [`Store::open`] with a state cache of about `cache_bytes` (accounts and tree nodes kept
-    /// in memory; the rest of the state is read from disk when used).
-    pub fn open_with_cache(path: &Path, genesis: &Genesis, cache_bytes: u64) -> Result<Store, StorageError> {
-        let db = Db::open(path)?;
-        let loaded = open_checked(&db, genesis)?;
+    /// [`Store::open`] with `options`: a state cache of about `cache_bytes` (accounts and tree
+    /// nodes kept in memory; the rest of the state is read from disk when used) and
+    /// `history_blocks` heights of state history for proofs at past heights.
+    pub fn open_with(path: &Path, genesis: &Genesis, options: StoreOptions) -> Result<Store, StorageError> {
+        let history_below = Arc::new(AtomicU64::new(0));
+        let db = Db::open_with(path, &history_below)?;
+        let loaded = open_checked(&db, genesis, options.history_blocks)?;
+        let below = loaded.head.height.saturating_sub(options.history_blocks).saturating_sub(HISTORY_PRUNE_MARGIN);
+        history_below.store(below, Ordering::Relaxed);
         tracing::info!(
             target: "storage",
             path = %path.display(),
@@ -115,7 +147,10 @@ impl Store {
             genesis_hash: genesis.hash(),
             epochs: genesis.epochs(),
             hot: RwLock::new(hot),
-            cache: StateCache::new(cache_bytes),
+            cache: StateCache::new(options.cache_bytes),
+            history_blocks: options.history_blocks,
+            history_from: loaded.history_from,
+            history_below,
             commit_lock: Mutex::new(()),
         };
         Ok(Store { inner: Arc::new(inner) })
@@ -172,7 +207,7 @@ impl Store {
             return Ok(node);
         }
         let head = self.hot().head.height;
-        let node = read_node(self.db(), None, at)?;
+        let node = read_node(self.db(), at)?;
         self.fill(head, || self.inner.cache.nodes.insert(*at, node));
         Ok(node)
     }
@@ -267,29 +302,48 @@ impl Store {
         }
     }
 
-    /// The committed head, `addr`'s account after it and the state tree's proof of that account
-    /// (or of its absence) under the head's state root, read together from one RocksDB snapshot
-    /// (a commit landing meanwhile changes none of them).
-    pub fn account_proof(&self, addr: &Address) -> Result<(Header, Account, Proof), StorageError> {
+    /// The header at `height` (the committed head when `None`), `addr`'s account after it and
+    /// the state tree's proof of that account (or of its absence) under its state root, read
+    /// together from one RocksDB snapshot (a commit landing meanwhile changes none of them). A
+    /// past height is answered from the state history ([`StoreOptions::history_blocks`]);
+    /// outside the heights kept, [`StorageError::HistoryUnavailable`].
+    pub fn account_proof(&self, addr: &Address, height: Option<u64>) -> Result<(Header, Account, Proof), StorageError> {
         let db = self.db();
         let snapshot = db.db.snapshot();
-        let get = |cf: &'static str, key: &[u8]| {
-            snapshot.get_cf(db.cf(cf)?, key).map_err(|source| StorageError::Db { op: "read", source })
-        };
-        let head = get(CF_META, META_HEAD)?.ok_or_else(|| db.corrupt("the head record is missing".into()))?;
-        let (_, head_hash) = crate::schema::parse_head_value(&head)
+        let head = snapshot
+            .get_cf(db.cf(CF_META)?, META_HEAD)
+            .map_err(|source| StorageError::Db { op: "read", source })?
+            .ok_or_else(|| db.corrupt("the head record is missing".into()))?;
+        let (head_height, head_hash) = crate::schema::parse_head_value(&head)
             .ok_or_else(|| db.corrupt("the head record is not 40 bytes".into()))?;
-        let header = self
-            .block_by_hash(&head_hash)?
-            .ok_or_else(|| db.corrupt(format!("the head {head_hash} is missing")))?
-            .header;
-        let account = match get(CF_ACCOUNTS, addr.as_bytes())? {
+        let height = height.unwrap_or(head_height);
+        let oldest = self.oldest_provable(head_height);
+        if height < oldest || height > head_height {
+            return Err(StorageError::HistoryUnavailable { height, oldest, head: head_height });
+        }
+        let header = if height == head_height {
+            self.block_by_hash(&head_hash)?.map(|b| b.header)
+        } else {
+            self.header_by_height(height)?
+        }
+        .ok_or_else(|| db.corrupt(format!("the block at height {height} is missing")))?;
+        // The state after `height`: the history entries after it, else the current values.
+        let past = (height < head_height).then_some(height);
+        let reader = StateAt { db, snapshot: &snapshot, past };
+        let account = match reader.read(CF_ACCOUNTS, HISTORY_ACCOUNT, addr.as_bytes())? {
             None => Account::default(),
             Some(bytes) => db.decode(&bytes, STORED_ACCOUNT_BYTES_MAX, || format!("the account of {addr:?}"))?,
         };
-        let proof =
-            DiskTree::new(db, Some(&snapshot)).prove(&tree::account_key(addr), || format!("account {addr:?}"))?;
+        let proof = DiskTree::new(reader).prove(&tree::account_key(addr), || format!("account {addr:?}"))?;
         Ok((header, account, proof))
+    }
+
+    /// The lowest height [`Store::account_proof`] answers while `head` is the head.
+    pub fn oldest_provable(&self, head: u64) -> u64 {
+        if self.inner.history_blocks == 0 {
+            return head;
+        }
+        head.saturating_sub(self.inner.history_blocks).max(self.inner.history_from).min(head)
     }
 
     /// The finalization certificate stored with the block at `height`, if one was.
@@ -458,17 +512,51 @@ impl TreeReader for Store {
     }
 }
 
-/// The state tree as RocksDB holds it: in one snapshot, or the newest state when there is none.
+/// The state in one RocksDB snapshot: after its head, or after the `past` height, read through
+/// the state history.
+pub(crate) struct StateAt<'a> {
+    pub(crate) db: &'a Db,
+    pub(crate) snapshot: &'a rocksdb::Snapshot<'a>,
+    pub(crate) past: Option<u64>,
+}
+
+impl StateAt<'_> {
+    /// The raw value of `key` in `cf` (accounts or tree nodes, whose history entries are of
+    /// `kind`); an empty history entry is `None` (absent then).
+    fn read(&self, cf: &'static str, kind: u8, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let read_error = |source| StorageError::Db { op: "read", source };
+        if let Some(height) = self.past {
+            let start = state_history_key(kind, key, height.saturating_add(1));
+            let mut it = self.snapshot.raw_iterator_cf(self.db.cf(CF_STATE_HISTORY)?);
+            it.seek(&start);
+            if let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if k.len() == start.len() && k.get(..=key.len()) == start.get(..=key.len()) {
+                    return Ok((!v.is_empty()).then(|| v.to_vec()));
+                }
+            }
+            it.status().map_err(read_error)?;
+        }
+        self.snapshot.get_cf(self.db.cf(cf)?, key).map_err(read_error)
+    }
+}
+
+/// The state tree as RocksDB holds it: the newest state, or as [`StateAt`] reads it.
 pub(crate) struct DiskTree<'a> {
     db: &'a Db,
-    snapshot: Option<&'a rocksdb::Snapshot<'a>>,
+    at: Option<StateAt<'a>>,
     /// The first read that failed.
     failed: Mutex<Option<StorageError>>,
 }
 
 impl<'a> DiskTree<'a> {
-    pub(crate) fn new(db: &'a Db, snapshot: Option<&'a rocksdb::Snapshot<'a>>) -> DiskTree<'a> {
-        DiskTree { db, snapshot, failed: Mutex::new(None) }
+    /// The tree as `at` reads it.
+    pub(crate) fn new(at: StateAt<'a>) -> DiskTree<'a> {
+        DiskTree { db: at.db, at: Some(at), failed: Mutex::new(None) }
+    }
+
+    /// The newest tree.
+    pub(crate) fn newest(db: &'a Db) -> DiskTree<'a> {
+        DiskTree { db, at: None, failed: Mutex::new(None) }
     }
 
     /// The proof of `key`; a read that fails or a node that is missing is an error (`what`
@@ -484,29 +572,30 @@ impl<'a> DiskTree<'a> {
 
 impl TreeReader for DiskTree<'_> {
     fn node(&self, at: &NodeKey) -> Option<Node> {
-        read_node(self.db, self.snapshot, at).unwrap_or_else(|e| {
+        let read = match &self.at {
+            None => read_node(self.db, at),
+            Some(state) => state
+                .read(CF_TREE, HISTORY_NODE, &at.to_bytes())
+                .and_then(|bytes| bytes.map(|b| decode_node(self.db, at, &b)).transpose()),
+        };
+        read.unwrap_or_else(|e| {
             self.failed.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(e);
             None
         })
     }
 }
 
-/// The tree node stored at `at`, read from `snapshot` if given, else from the newest state.
-pub(crate) fn read_node(
-    db: &Db,
-    snapshot: Option<&rocksdb::Snapshot<'_>>,
-    at: &NodeKey,
-) -> Result<Option<Node>, StorageError> {
-    let cf = db.cf(CF_TREE)?;
-    let key = at.to_bytes();
-    let bytes = match snapshot {
-        Some(s) => s.get_pinned_cf(cf, key),
-        None => db.db.get_pinned_cf(cf, key),
-    }
-    .map_err(|source| StorageError::Db { op: "read", source })?;
-    bytes
-        .map(|b| Node::decode(&b).map_err(|e| db.corrupt(format!("the tree node at {at:?} does not decode: {e}"))))
-        .transpose()
+/// The newest tree node stored at `at`.
+pub(crate) fn read_node(db: &Db, at: &NodeKey) -> Result<Option<Node>, StorageError> {
+    let bytes = db
+        .db
+        .get_pinned_cf(db.cf(CF_TREE)?, at.to_bytes())
+        .map_err(|source| StorageError::Db { op: "read", source })?;
+    bytes.map(|b| decode_node(db, at, &b)).transpose()
+}
+
+fn decode_node(db: &Db, at: &NodeKey, bytes: &[u8]) -> Result<Node, StorageError> {
+    Node::decode(bytes).map_err(|e| db.corrupt(format!("the tree node at {at:?} does not decode: {e}")))
 }
 
 /// The stored governance entry.

@@ -18,7 +18,8 @@ fn token<'a>(text: &'a str, prefix: &str, len: Option<usize>) -> Option<&'a str>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_chain_wallet_end_to_end() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let node = DevNode::start(&tmp.path().join("data"), 100);
+    // It keeps a window of state history, so balances are proven at past heights too.
+    let node = DevNode::start_with(&tmp.path().join("data"), 100, &["--state-history-blocks", "10000"]);
     let ks = tmp.path().join("keystore");
     let url = node.url.clone();
 
@@ -87,7 +88,8 @@ async fn dev_chain_wallet_end_to_end() {
 }
 
 /// The receipt of `hash` (alice paid bob 10 TKS) verifies with only the dev genesis, and not once
-/// changed or against another genesis; alice's balance is proven under the head's state root.
+/// changed or against another genesis; alice's balance is proven under the head's state root,
+/// and under the roots before and after her payment.
 async fn receipts_and_proofs_check_out_with_no_node(
     url: &str,
     ks: &Path,
@@ -119,8 +121,30 @@ async fn receipts_and_proofs_check_out_with_no_node(
     let (ok, _, err) = verify_receipt(&file, &dev);
     assert!(!ok && err.contains("does not prove"), "a receipt moved to another position: {err}");
 
-    let url_client = jsonrpsee::http_client::HttpClientBuilder::default().build(url).expect("client");
-    let p = call(&url_client, "account_getProof", params(&[json!(alice)])).await.expect("account_getProof");
+    let client = jsonrpsee::http_client::HttpClientBuilder::default().build(url).expect("client");
+    let (_, balance) = proven_balance(&client, alice, None).await;
+    assert_eq!(balance, 100_000_000_000u128 - 10_000_000_000 - taksa_node::devnet::ACCOUNT_CREATION_FEE);
+    // The payment's block took 10 TKS and the fee of creating bob's account from alice.
+    let status = call(&client, "tx_get", params(&[json!(hash)])).await.expect("tx_get");
+    let paid_at = status["height"].as_u64().expect("the payment's height");
+    let (at, after) = proven_balance(&client, alice, Some(paid_at)).await;
+    let (before_at, before) = proven_balance(&client, alice, Some(paid_at - 1)).await;
+    assert_eq!((at, before_at), (paid_at, paid_at - 1));
+    assert_eq!(before - after, 10_000_000_000 + taksa_node::devnet::ACCOUNT_CREATION_FEE);
+}
+
+/// `account`'s balance proven at `height` (the head when `None`), checked here against the
+/// header the node sends: (the header's height, the balance).
+async fn proven_balance(
+    client: &jsonrpsee::http_client::HttpClient,
+    account: &str,
+    height: Option<u64>,
+) -> (u64, u128) {
+    let args = match height {
+        Some(h) => params(&[json!(account), json!(h)]),
+        None => params(&[json!(account)]),
+    };
+    let p = call(client, "account_getProof", args).await.expect("account_getProof");
     let h = |v: &Value| Hash::from_hex(v.as_str().expect("hash")).expect("hash");
     let header: Header = codec::decode(
         &hex::decode(p["header"].as_str().expect("header").trim_start_matches("0x")).expect("hex"),
@@ -135,7 +159,7 @@ async fn receipts_and_proofs_check_out_with_no_node(
     proof
         .verify(&header.state_root, &h(&p["key"]), Some(&tree::account_value_hash(&account)))
         .expect("the proof verifies");
-    assert_eq!(balance, 100_000_000_000u128 - 10_000_000_000 - taksa_node::devnet::ACCOUNT_CREATION_FEE);
+    (header.height, balance)
 }
 
 /// Runs `taksa verify-receipt FILE ARGS…`: (success, stdout, stderr).

@@ -322,7 +322,12 @@ impl Backend for Fake {
         AccountInfo { account, next_nonce: account.nonce + pending as u64, pending }
     }
 
-    fn account_proof(&self, address: &Address) -> Result<AccountProof, BackendError> {
+    /// The fake proves its head only.
+    fn account_proof(&self, address: &Address, height: Option<u64>) -> Result<AccountProof, BackendError> {
+        let head = self.blocks.last().map_or(0, |b| b.header.height);
+        if let Some(height) = height.filter(|h| *h != head) {
+            return Err(BackendError::ProofUnavailable { height, oldest: head, head });
+        }
         let state = MemState::new(self.accounts.iter().map(|(k, v)| (*k, *v)), Governance::default());
         let proof = tree::prove(&state, &tree::account_key(address))
             .map_err(|e| BackendError::Internal { message: e.to_string() })?;

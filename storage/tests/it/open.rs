@@ -102,7 +102,7 @@ fn undecodable_account_is_reported_as_corruption() {
     }
     // A start reads no account; the first read of this one, and the full check, find it.
     let store = Store::open(dir.path(), &chain.genesis).expect("opens: accounts stay on disk");
-    let err = store.account_proof(&chain.addr(2)).expect_err("corruption found");
+    let err = store.account_proof(&chain.addr(2), None).expect_err("corruption found");
     assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
     let text = err.to_string();
     assert!(text.contains("account") && text.contains("does not decode"), "{text}");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use taksa_consensus::tree::{self, account_value_hash};
 use taksa_consensus::{Account, Address, PublicKey};
-use taksa_storage::{Store, STATE_CACHE_BYTES_MIN};
+use taksa_storage::{StorageError, Store, StoreOptions, STATE_CACHE_BYTES_MIN};
 
 use crate::support::Chain;
 
@@ -26,7 +26,13 @@ fn new_accounts(block: u32) -> BTreeMap<Address, Account> {
 }
 
 fn open_small(chain: &Chain, path: &std::path::Path) -> Store {
-    Store::open_with_cache(path, &chain.genesis, STATE_CACHE_BYTES_MIN).expect("store opens")
+    open_with(chain, path, 0)
+}
+
+/// A store with the smallest cache, keeping `history_blocks` heights of state history.
+fn open_with(chain: &Chain, path: &std::path::Path, history_blocks: u64) -> Store {
+    let options = StoreOptions { cache_bytes: STATE_CACHE_BYTES_MIN, history_blocks };
+    Store::open_with(path, &chain.genesis, options).expect("store opens")
 }
 
 /// Every account reads back right and proves under the head's state root.
@@ -34,13 +40,13 @@ fn assert_every_account_reads_and_proves(chain: &Chain, store: &Store) {
     chain.assert_matches(store);
     let root = store.head().state_root;
     for (addr, account) in chain.expected_accounts().iter().step_by(97) {
-        let (header, read, proof) = store.account_proof(addr).expect("proves");
+        let (header, read, proof) = store.account_proof(addr, None).expect("proves");
         assert_eq!(header.state_root, root);
         assert_eq!(read, *account);
         proof.verify(&root, &tree::account_key(addr), Some(&account_value_hash(account))).expect("the proof verifies");
     }
     let absent = Address(PublicKey([0x55; 32]));
-    let (_, read, proof) = store.account_proof(&absent).expect("proves absence");
+    let (_, read, proof) = store.account_proof(&absent, None).expect("proves absence");
     assert_eq!(read, Account::default());
     proof.verify(&root, &tree::account_key(&absent), None).expect("the absence proof verifies");
 }
@@ -96,4 +102,59 @@ fn an_account_deleted_to_zero_leaves_the_count_and_reads_zero() {
     let store = open_small(&chain, dir.path());
     assert_eq!(store.account_count(), before - 10);
     chain.assert_matches(&store);
+}
+
+/// Proves every sampled account at `height` as `accounts` held it then.
+fn assert_proves_at(store: &Store, height: u64, accounts: &BTreeMap<Address, Account>, sample: &[Address]) {
+    for addr in sample {
+        let (header, read, proof) = store.account_proof(addr, Some(height)).expect("a kept height proves");
+        assert_eq!(header.height, height);
+        let then = accounts.get(addr).copied().unwrap_or_default();
+        assert_eq!(read, then, "{addr:?} at height {height}");
+        let value = (then != Account::default()).then(|| account_value_hash(&then));
+        proof.verify(&header.state_root, &tree::account_key(addr), value.as_ref()).expect("verifies at that height");
+    }
+}
+
+#[test]
+fn accounts_are_proven_at_past_heights_within_the_kept_window_and_refused_beyond() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = open_with(&chain, dir.path(), 3);
+    let mut states = vec![chain.expected_accounts()];
+    // Each block creates accounts and moves funds, so every height's state differs.
+    for block in 0..5 {
+        let (b, outcome) = chain.next_block_with(&[(0, 1, 5 + u128::from(block))], new_accounts(block));
+        store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+        states.push(chain.expected_accounts());
+    }
+    let sample: Vec<Address> = [chain.addr(0), chain.addr(1), Address(PublicKey([0x55; 32]))]
+        .into_iter()
+        .chain(new_accounts(1).keys().copied().step_by(150))
+        .chain(new_accounts(4).keys().copied().step_by(150))
+        .collect();
+    for height in 2..=5 {
+        assert_proves_at(&store, height, &states[height as usize], &sample);
+    }
+    for height in [0, 1, 6] {
+        let err = store.account_proof(&chain.addr(0), Some(height)).expect_err("outside the window");
+        assert!(matches!(err, StorageError::HistoryUnavailable { oldest: 2, head: 5, .. }), "height {height}: {err}");
+    }
+    drop(store);
+
+    // A restart keeps the window; a run without history leaves a gap the next one does not
+    // claim to fill.
+    let store = open_with(&chain, dir.path(), 3);
+    assert_proves_at(&store, 3, &states[3], &sample);
+    drop(store);
+    let store = open_small(&chain, dir.path());
+    assert!(store.account_proof(&chain.addr(0), Some(4)).is_err(), "no history kept: the head only");
+    let (b, outcome) = chain.next_block_with(&[(1, 0, 1)], BTreeMap::new());
+    store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    states.push(chain.expected_accounts());
+    drop(store);
+    let store = open_with(&chain, dir.path(), 3);
+    let err = store.account_proof(&chain.addr(0), Some(5)).expect_err("height 6 changed state without history");
+    assert!(matches!(err, StorageError::HistoryUnavailable { oldest: 6, head: 6, .. }), "{err}");
+    assert_proves_at(&store, 6, &states[6], &sample);
 }

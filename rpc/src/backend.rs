@@ -565,10 +565,7 @@ pub enum BackendError {
         message: String,
     },
     /// The node does not keep the state at that height.
-    #[error(
-        "this node proves accounts at heights {oldest} to {head} (its finalized head), not at {height}; it keeps \
-         the state of the newest --state-history-blocks heights"
-    )]
+    #[error("no state kept at height {height}: this node proves heights {oldest} to its head {head} (--state-history-blocks)")]
     ProofUnavailable {
         /// The height asked.
         height: u64,

@@ -95,32 +95,39 @@ pub(crate) fn open_checked(db: &Db, genesis: &Genesis, history_blocks: u64) -> R
     })
 }
 
-/// The lowest height the state history holds continuously: the stored one if the last run kept
-/// history too, else the head (a run without history leaves a gap, so its record goes).
+/// The lowest height the state history holds continuously. The record is that height and the
+/// window the last run kept: the history below `head - window - margin` may be compacted away,
+/// so a run that kept a smaller window moves the height up; a run without history leaves a gap,
+/// so its record goes and the next run starts at its head.
 fn history_from(db: &Db, history_blocks: u64, head: u64) -> Result<u64, StorageError> {
     let stored = match db.get(CF_META, META_HISTORY_FROM)? {
         None => None,
-        Some(bytes) => Some(
-            bytes
-                .as_slice()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .map_err(|_| db.corrupt("the state history's first height is not 8 bytes".into()))?,
-        ),
+        Some(bytes) => {
+            let bad = || db.corrupt("the state history's record is not 16 bytes".into());
+            let from: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+            let window: [u8; 8] = bytes.get(8..16).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+            Some((u64::from_be_bytes(from), u64::from_be_bytes(window)))
+        }
     };
     let mut batch = WriteBatch::default();
+    let meta = db.cf(CF_META)?;
     let from = match (history_blocks, stored) {
         (0, None) => return Ok(head),
         (0, Some(_)) => {
-            batch.delete_cf(db.cf(CF_META)?, META_HISTORY_FROM);
+            batch.delete_cf(meta, META_HISTORY_FROM);
             head
         }
-        (_, Some(from)) if from <= head => return Ok(from),
-        (_, _) => {
-            batch.put_cf(db.cf(CF_META)?, META_HISTORY_FROM, head.to_be_bytes());
-            head
+        (_, Some((from, window))) if from <= head => {
+            // What the last run's window let compaction drop (up to the head it reached).
+            from.max(head.saturating_sub(window).saturating_sub(crate::store::HISTORY_PRUNE_MARGIN))
         }
+        (_, _) => head,
     };
+    if history_blocks > 0 {
+        let mut value = from.to_be_bytes().to_vec();
+        value.extend_from_slice(&history_blocks.to_be_bytes());
+        batch.put_cf(meta, META_HISTORY_FROM, value);
+    }
     db.write(batch, true)?;
     Ok(from)
 }

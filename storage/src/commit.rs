@@ -153,12 +153,12 @@ impl Store {
     /// How many non-zero accounts there are once `changes` apply (read before they do).
     fn next_account_count(&self, changes: &BTreeMap<Address, Account>) -> u64 {
         let zero = Account::default();
-        changes.iter().fold(self.hot().account_count, |count, (addr, after)| {
-            match (self.account(addr) == zero, *after == zero) {
-                (true, false) => count.saturating_add(1),
-                (false, true) => count.saturating_sub(1),
-                _ => count,
-            }
+        // Read before the fold: its reads take the state lock again.
+        let start = self.hot().account_count;
+        changes.iter().fold(start, |count, (addr, after)| match (self.account(addr) == zero, *after == zero) {
+            (true, false) => count.saturating_add(1),
+            (false, true) => count.saturating_sub(1),
+            _ => count,
         })
     }
 

@@ -84,8 +84,9 @@ pub(crate) const META_TXS_TOTAL: &[u8] = b"txs_total";
 pub(crate) const META_VALIDATOR_STATS: &[u8] = b"validator_stats";
 /// meta key: the encoded governance entry after the head (the validator set and its votes).
 pub(crate) const META_GOVERNANCE: &[u8] = b"governance";
-/// The lowest height whose state [`CF_STATE_HISTORY`] has held continuously since (u64, big-endian);
-/// absent while the node keeps no history.
+/// The lowest height whose state [`CF_STATE_HISTORY`] has held continuously since, then the
+/// window of heights the last run kept (two u64, big-endian); absent while the node keeps no
+/// history.
 pub(crate) const META_HISTORY_FROM: &[u8] = b"history_from";
 /// A [`CF_STATE_HISTORY`] key's first byte: an account's entry.
 pub(crate) const HISTORY_ACCOUNT: u8 = b'a';

@@ -334,7 +334,23 @@ impl Store {
             None => Account::default(),
             Some(bytes) => db.decode(&bytes, STORED_ACCOUNT_BYTES_MAX, || format!("the account of {addr:?}"))?,
         };
-        let proof = DiskTree::new(reader).prove(&tree::account_key(addr), || format!("account {addr:?}"))?;
+        let key = tree::account_key(addr);
+        let proof = DiskTree::new(reader).prove(&key, || format!("account {addr:?}"))?;
+        // Checked before it is served: a past height's entries gone to compaction (a proof read
+        // while hundreds of blocks landed) make it fail, and a failed proof is not an answer.
+        let value = (account != Account::default()).then(|| tree::account_value_hash(&account));
+        if proof.verify(&header.state_root, &key, value.as_ref()).is_err() {
+            return Err(match past {
+                Some(height) => StorageError::HistoryUnavailable {
+                    height,
+                    oldest: self.oldest_provable(head_height),
+                    head: head_height,
+                },
+                None => {
+                    db.corrupt(format!("the proof of account {addr:?} does not verify under the head's state root"))
+                }
+            });
+        }
         Ok((header, account, proof))
     }
 

@@ -188,7 +188,8 @@ impl ChainCore {
             parent_cert,
         };
         let budget = BlockBudget { txs_max: BLOCK_TXS_MAX, tx_bytes_max: tx_bytes_max(&header, &[]) };
-        // G7: the equivocations this epoch's engine saw (those recorded already are left out).
+        // G7: the equivocations this epoch's engine saw; those recorded already are refused by
+        // `record_offence`'s first, cheap check and left out.
         let evidence = self.engine.evidence().to_vec();
         let selection = {
             let base = self.state_at(io, &parent)?;

@@ -158,3 +158,29 @@ fn accounts_are_proven_at_past_heights_within_the_kept_window_and_refused_beyond
     assert!(matches!(err, StorageError::HistoryUnavailable { oldest: 6, head: 6, .. }), "{err}");
     assert_proves_at(&store, 6, &states[6], &sample);
 }
+
+#[test]
+fn a_run_with_a_smaller_history_window_moves_the_oldest_provable_height_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = open_with(&chain, dir.path(), 1_000);
+    let (b, outcome) = chain.next_block_with(&[(0, 1, 5)], BTreeMap::new());
+    store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    assert_eq!(store.oldest_provable(1), 0);
+    drop(store);
+    // A run keeping one height lets compaction drop the history below head - 1 - 256.
+    let store = open_with(&chain, dir.path(), 1);
+    for _ in 0..300 {
+        let (b, outcome) = chain.next_block_with(&[(0, 1, 1)], BTreeMap::new());
+        store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    }
+    drop(store);
+    let store = open_with(&chain, dir.path(), 1_000);
+    let head = store.head().height;
+    assert_eq!(head, 301);
+    // What the last run may have dropped is not claimed: at most its window and the margin.
+    assert_eq!(store.oldest_provable(head), head - 1 - 256);
+    let err = store.account_proof(&chain.addr(0), Some(10)).expect_err("compacted away, maybe");
+    assert!(matches!(err, StorageError::HistoryUnavailable { oldest: 44, head: 301, .. }), "{err}");
+    store.account_proof(&chain.addr(0), Some(44)).expect("within what the last run kept");
+}

@@ -53,6 +53,17 @@ enum Command {
     /// Vote on the validator set with a validator's key: add, remove, rotate a key, or list the
     /// set and the pending votes (a change passes with a quorum and applies when its epoch ends).
     Validator(validator_cmd::ValidatorArgs),
+    /// Config files for `taksa node --config FILE`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `taksa config`.
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print a config file with every key of `taksa node`, its help and its default (commented
+    /// out): `taksa config default > node.toml`, edit, then `taksa node --config node.toml`.
+    Default,
 }
 
 /// Options shared by `dev` and `node`.
@@ -130,6 +141,11 @@ pub(crate) struct DevArgs {
 /// `taksa node`.
 #[derive(Args, Debug)]
 pub(crate) struct NodeArgs {
+    /// A TOML file of these flags by their long names (`data-dir = "/var/lib/taksa"`,
+    /// `bootnode = ["…"]`); a flag given here or its environment variable wins over the file.
+    /// `taksa config default` prints one with every key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// The network's genesis file.
     #[arg(long)]
     pub(crate) genesis: PathBuf,
@@ -208,6 +224,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::DbStats(args) => tokio::task::spawn_blocking(move || db_tools::stats(args)).await?,
         Command::DbCheck(args) => tokio::task::spawn_blocking(move || db_tools::check(args)).await?,
         Command::VerifyReceipt(args) => receipt_cmd::run(args),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", crate::config::default_file());
+            Ok(())
+        }
         Command::Validator(args) => validator_cmd::run(args).await,
     }
 }

@@ -15,6 +15,7 @@ mod bench_state;
 mod bench_tree;
 mod chain;
 pub mod cli;
+pub mod config;
 mod db_tools;
 pub mod devnet;
 mod network;

@@ -5,7 +5,15 @@ use clap::Parser;
 use taksa_node::cli::{dispatch, Cli};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    // `taksa node --config FILE` becomes flags first, so clap checks every value alike.
+    let args = match taksa_node::config::expand_args(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(args);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -410,6 +410,7 @@ impl Backend for NodeBackend {
 
     fn metrics(&self) -> NodeMetrics {
         let s = &self.shared;
+        let cache = s.store.cache_usage();
         let health = self.health();
         NodeMetrics {
             head_height: health.head_height,
@@ -424,6 +425,10 @@ impl Backend for NodeBackend {
             consensus_timeouts_total: s.chain().timeouts_total,
             validators: self.validators(),
             storage_bytes: s.store.size_bytes(),
+            accounts: s.store.account_count(),
+            state_cache_accounts: cache.0,
+            state_cache_nodes: cache.1,
+            state_cache_bytes: cache.2 .0.saturating_add(cache.2 .1),
             syncing: health.syncing,
         }
     }

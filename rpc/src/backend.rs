@@ -239,6 +239,14 @@ pub struct NodeMetrics {
     pub validators: Vec<ValidatorRecord>,
     /// Bytes the database takes on disk.
     pub storage_bytes: u64,
+    /// Non-zero accounts in the state after the head.
+    pub accounts: u64,
+    /// Accounts in the state cache.
+    pub state_cache_accounts: usize,
+    /// State-tree nodes in the state cache.
+    pub state_cache_nodes: usize,
+    /// Bytes the state cache's tables take.
+    pub state_cache_bytes: usize,
     /// Whether the node is catching up.
     pub syncing: bool,
 }

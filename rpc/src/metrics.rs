@@ -56,6 +56,9 @@ pub(crate) const NAMES: &[&str] = &[
     "taksa_validator_missed_blocks",
     "taksa_validator_signed_blocks",
     "taksa_storage_bytes",
+    "taksa_accounts",
+    "taksa_state_cache_entries",
+    "taksa_state_cache_bytes",
     "taksa_syncing",
     "taksa_rpc_requests_total",
     "taksa_rpc_request_duration_seconds",
@@ -182,6 +185,24 @@ impl Collector for NodeCollector {
         let size = u64::try_from(n.validator_set_size).unwrap_or(u64::MAX);
         scalar_gauge(e, "validator_set_size", "Validators in the current epoch's set.", None, size)?;
         scalar_gauge(e, "storage", "Bytes the database takes on disk.", Some(&Unit::Bytes), n.storage_bytes)?;
+        scalar_gauge(e, "accounts", "Non-zero accounts in the state after the head.", None, n.accounts)?;
+        let cached = e.encode_descriptor(
+            "state_cache_entries",
+            "Accounts and state-tree nodes held in the state cache (--state-cache-mb).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let mut cached = cached;
+        for (kind, count) in [("accounts", n.state_cache_accounts), ("nodes", n.state_cache_nodes)] {
+            family_gauge(&mut cached, &[("kind", kind)], as_u64(count))?;
+        }
+        scalar_gauge(
+            e,
+            "state_cache",
+            "Bytes the state cache's tables take.",
+            Some(&Unit::Bytes),
+            as_u64(n.state_cache_bytes),
+        )?;
         scalar_gauge(
             e,
             "syncing",
@@ -295,6 +316,10 @@ mod tests {
                 last_seen_ms: None,
             }],
             storage_bytes: 4096,
+            accounts: 70,
+            state_cache_accounts: 60,
+            state_cache_nodes: 150,
+            state_cache_bytes: 9000,
             syncing: true,
         }
     }
@@ -321,6 +346,10 @@ mod tests {
         assert!(out.contains("taksa_mempool_bytes 300\n"), "{out}");
         assert!(out.contains("# UNIT taksa_storage_bytes bytes\n"), "{out}");
         assert!(out.contains("taksa_storage_bytes 4096\n"), "{out}");
+        assert!(out.contains("taksa_accounts 70\n"), "{out}");
+        assert!(out.contains("taksa_state_cache_entries{kind=\"accounts\"} 60\n"), "{out}");
+        assert!(out.contains("taksa_state_cache_entries{kind=\"nodes\"} 150\n"), "{out}");
+        assert!(out.contains("taksa_state_cache_bytes 9000\n"), "{out}");
         assert!(out.contains("taksa_syncing 1\n"), "{out}");
         assert!(out.contains("taksa_consensus_timeouts_total 1\n"), "{out}");
         assert!(out.contains("taksa_rpc_subscriptions_lagged_total{method=\"events_event\"} 1\n"), "{out}");

@@ -587,6 +587,10 @@ impl Backend for Fake {
             consensus_timeouts_total: 2,
             validators: self.validators(),
             storage_bytes: 123_456,
+            accounts: self.accounts.len() as u64,
+            state_cache_accounts: self.accounts.len(),
+            state_cache_nodes: 2 * self.accounts.len(),
+            state_cache_bytes: 4096,
             syncing: self.sync.syncing,
         }
     }

@@ -89,11 +89,15 @@ impl Shared {
         // What the pool would refuse from the sender's account alone is answered now, without
         // a verification: junk from empty or spent accounts costs a lookup (the store's cache,
         // else one read from disk).
-        let store = &self.store;
-        let early: Vec<Option<TxError>> =
-            fresh.iter().map(|(_, tx, _)| refusal_before_signature(&tx.tx, &store.account(&tx.tx.from))).collect();
+        // Read without filling the state cache: anyone may send transactions from or to any
+        // address, and must not evict what blocks use.
+        let state = self.store.peeking();
+        let early: Vec<Option<TxError>> = fresh
+            .iter()
+            .map(|(_, tx, _)| refusal_before_signature(&tx.tx, &self.store.peek_account(&tx.tx.from)))
+            .collect();
         let funded: HashSet<Address> =
-            fresh.iter().map(|(_, tx, _)| tx.tx.to).filter(|to| state::recipient_known_valid(store, to)).collect();
+            fresh.iter().map(|(_, tx, _)| tx.tx.to).filter(|to| state::recipient_known_valid(&state, to)).collect();
         let mut fresh_checked = Vec::with_capacity(fresh.len());
         for (item, refusal) in fresh.into_iter().zip(early) {
             match (refusal, out.get_mut(item.0)) {

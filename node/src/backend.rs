@@ -79,9 +79,11 @@ impl Backend for NodeBackend {
 
     fn account(&self, address: &Address) -> AccountInfo {
         let s = &self.shared;
-        let account = s.store.account(address);
+        // Any client may ask for any address: read without filling the state cache.
+        let state = s.store.peeking();
+        let account = s.store.peek_account(address);
         let pool = &s.chain().pool;
-        let (next_nonce, pending) = (pool.next_nonce(address, &s.store), pool.pending_of(address));
+        let (next_nonce, pending) = (pool.next_nonce(address, &state), pool.pending_of(address));
         AccountInfo { account, next_nonce, pending }
     }
 

@@ -33,5 +33,5 @@ pub use check::verify_chain;
 pub use error::StorageError;
 pub use events::{HistoryFilter, EVENTS_LIMIT_MAX};
 pub use schema::{DroppedTx, HistoryItem, TxLocation, ValidatorStats};
-pub use store::{Store, StoreOptions, BLOCKS_RANGE_MAX, HISTORY_LIMIT_MAX};
+pub use store::{Peeking, Store, StoreOptions, BLOCKS_RANGE_MAX, HISTORY_LIMIT_MAX};
 pub use usage::{ColumnUsage, DiskUsage};

@@ -180,6 +180,23 @@ impl Store {
     /// disk. A database that cannot be read stops the node here (a state it cannot read is not
     /// one it may execute on); run `taksa db-check` on it.
     pub fn account(&self, addr: &Address) -> Account {
+        self.read_account(addr, true)
+    }
+
+    /// [`Store::account`] without filling the cache on a miss: for reads anyone outside may ask
+    /// for (RPC, admission), so that a flood of lookups of other addresses cannot push the
+    /// accounts blocks use out of the cache. Only block execution fills it (and commits write
+    /// through).
+    pub fn peek_account(&self, addr: &Address) -> Account {
+        self.read_account(addr, false)
+    }
+
+    /// The state as [`Store::peek_account`] reads it.
+    pub fn peeking(&self) -> Peeking<'_> {
+        Peeking(self)
+    }
+
+    fn read_account(&self, addr: &Address, fill: bool) -> Account {
         if let Some(account) = self.inner.cache.accounts.get(addr) {
             return account;
         }
@@ -191,7 +208,9 @@ impl Store {
             Ok(account) => account.unwrap_or_default(),
             Err(e) => panic!("the state database cannot be read, so this node stops: {e}"),
         };
-        self.fill(head, || self.inner.cache.accounts.insert(*addr, account));
+        if fill {
+            self.fill(head, || self.inner.cache.accounts.insert(*addr, account));
+        }
         account
     }
 
@@ -514,6 +533,20 @@ impl StateReader for Store {
 
     fn governance(&self) -> Arc<Governance> {
         Store::governance(self)
+    }
+}
+
+/// The store read without filling its cache ([`Store::peek_account`]).
+#[derive(Clone, Copy)]
+pub struct Peeking<'a>(&'a Store);
+
+impl StateReader for Peeking<'_> {
+    fn account(&self, addr: &Address) -> Account {
+        self.0.peek_account(addr)
+    }
+
+    fn governance(&self) -> Arc<Governance> {
+        self.0.governance()
     }
 }
 

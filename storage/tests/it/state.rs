@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use taksa_consensus::state::StateReader;
 use taksa_consensus::tree::{self, account_value_hash};
 use taksa_consensus::{Account, Address, PublicKey};
 use taksa_storage::{StorageError, Store, StoreOptions, STATE_CACHE_BYTES_MIN};
@@ -183,4 +184,31 @@ fn a_run_with_a_smaller_history_window_moves_the_oldest_provable_height_up() {
     let err = store.account_proof(&chain.addr(0), Some(10)).expect_err("compacted away, maybe");
     assert!(matches!(err, StorageError::HistoryUnavailable { oldest: 44, head: 301, .. }), "{err}");
     store.account_proof(&chain.addr(0), Some(44)).expect("within what the last run kept");
+}
+
+#[test]
+fn reads_from_outside_do_not_fill_the_cache_that_blocks_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut chain = Chain::new();
+    let store = open_small(&chain, dir.path());
+    let (b, outcome) = chain.next_block_with(&[], new_accounts(0));
+    store.commit_block(&b, Some(&chain.finalization(&b)), &outcome, &[]).expect("commits");
+    drop(store);
+    let store = open_small(&chain, dir.path());
+    let stranger = |i: u32| {
+        let mut key = [0x77u8; 32];
+        key[..4].copy_from_slice(&i.to_be_bytes());
+        Address(PublicKey(key))
+    };
+    // A client asking for a thousand addresses, real or not, reads them right and caches none.
+    for (i, (addr, account)) in new_accounts(0).iter().enumerate().take(500) {
+        assert_eq!(store.peek_account(addr), *account);
+        assert_eq!(store.peeking().account(&stranger(i as u32)), Account::default());
+    }
+    assert_eq!(store.cache_usage().0, 0, "outside reads left the cache as it was");
+    // Block execution's reads do fill it.
+    for addr in new_accounts(0).keys().take(10) {
+        store.account(addr);
+    }
+    assert_eq!(store.cache_usage().0, 10);
 }

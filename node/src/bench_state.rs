@@ -88,7 +88,7 @@ pub(crate) fn run(args: BenchStateArgs) -> anyhow::Result<()> {
     if made >= args.accounts {
         println!(
             "bench-state: opened {made} accounts in {open_ms:.0} ms; this process's RSS after open: {} MiB",
-            rss_kib("VmRSS:") / 1024
+            proc_status_kib("VmRSS:") / 1024
         );
         return measure(&args, &store, &genesis);
     }
@@ -117,7 +117,7 @@ pub(crate) fn run(args: BenchStateArgs) -> anyhow::Result<()> {
                  cache {accounts} accounts ({:.0} B each) + {nodes} nodes ({:.0} B each), {} MiB",
                 started.elapsed().as_secs_f64(),
                 update_s * 1000.0 / blocks.max(1) as f64,
-                rss_kib("VmRSS:") / 1024,
+                proc_status_kib("VmRSS:") / 1024,
                 account_bytes as f64 / accounts.max(1) as f64,
                 node_bytes as f64 / nodes.max(1) as f64,
                 (account_bytes + node_bytes) / (1024 * 1024)
@@ -128,7 +128,7 @@ pub(crate) fn run(args: BenchStateArgs) -> anyhow::Result<()> {
     store.flush()?;
     println!(
         "bench-state: made; peak RSS {} MiB. Run the same command again to measure a restart in a fresh process",
-        rss_kib("VmHWM:") / 1024
+        proc_status_kib("VmHWM:") / 1024
     );
     Ok(())
 }
@@ -177,8 +177,8 @@ fn measure(args: &BenchStateArgs, store: &Store, genesis: &Genesis) -> anyhow::R
         "bench-state: a block changing {} accounts over the restarted store: {per_block_ms:.1} ms of tree update; \
          RSS {} MiB, peak {} MiB; data folder {} MiB ({:.0} B per account)",
         args.changes,
-        rss_kib("VmRSS:") / 1024,
-        rss_kib("VmHWM:") / 1024,
+        proc_status_kib("VmRSS:") / 1024,
+        proc_status_kib("VmHWM:") / 1024,
         usage.folder_bytes / (1024 * 1024),
         usage.folder_bytes as f64 / store.account_count().max(1) as f64
     );
@@ -213,7 +213,7 @@ fn commit(store: &Store, genesis: &Genesis, changes: BTreeMap<Address, Account>)
 }
 
 /// A figure of this process from /proc/self/status, KiB (0 elsewhere).
-fn rss_kib(field: &str) -> u64 {
+pub(crate) fn proc_status_kib(field: &str) -> u64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
     status
         .lines()

@@ -67,7 +67,7 @@ pub(crate) fn run(args: BenchTreeArgs) -> anyhow::Result<()> {
         "bench-tree: the tree's map holds {:.0} B per account in memory ({buckets} buckets of {entry} B for {nodes} \
          nodes); this process's peak RSS is {} MiB",
         per_account(buckets * entry),
-        rss_kib().unwrap_or(0) / 1024
+        crate::bench_state::proc_status_kib("VmHWM:") / 1024
     );
     let disk: usize = state.tree.iter().map(|(k, n)| k.to_bytes().len() + n.encode().len()).sum();
     println!(
@@ -154,11 +154,4 @@ fn measure_proofs(
         bytes as f64 / n as f64
     );
     Ok(())
-}
-
-/// This process's peak resident memory, KiB, from /proc (`None` elsewhere).
-fn rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }

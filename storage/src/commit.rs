@@ -99,9 +99,11 @@ impl Store {
         }
         let events = block_events(block, &outcome.receipts);
         let (txs_total, stats) = self.next_totals(block);
-        let account_count = self.next_account_count(changes);
+        // Each changed account as it was, read once for the count and the history.
+        let before: Vec<Account> = changes.keys().map(|addr| self.account(addr)).collect();
+        let account_count = self.next_account_count(changes, &before);
         let mut batch = self.block_batch(block, &hash, finalization, outcome, dropped)?;
-        self.add_state_history(&mut batch, header.height, outcome)?;
+        self.add_state_history(&mut batch, header.height, outcome, &before)?;
         self.add_events(&mut batch, header.height, &outcome.receipts, &events, txs_total, &stats)?;
         batch.put_cf(self.db().cf(CF_META)?, META_ACCOUNT_COUNT, account_count.to_be_bytes());
         self.db().write(batch, true)?;
@@ -132,15 +134,21 @@ impl Store {
     }
 
     /// The state history of the block at `height` (when the store keeps one): the value of each
-    /// account and tree node it changes, as it was before.
-    fn add_state_history(&self, batch: &mut WriteBatch, height: u64, outcome: &Outcome) -> Result<(), StorageError> {
+    /// account and tree node it changes, as it was before (`before`: the accounts', in the
+    /// order of `outcome.changes`).
+    fn add_state_history(
+        &self,
+        batch: &mut WriteBatch,
+        height: u64,
+        outcome: &Outcome,
+        before: &[Account],
+    ) -> Result<(), StorageError> {
         if self.inner.history_blocks == 0 {
             return Ok(());
         }
         let cf = self.db().cf(CF_STATE_HISTORY)?;
-        for addr in outcome.changes.keys() {
-            let before = self.account(addr);
-            let value = if before == Account::default() { Vec::new() } else { codec::encode(&before) };
+        for (addr, before) in outcome.changes.keys().zip(before) {
+            let value = if *before == Account::default() { Vec::new() } else { codec::encode(before) };
             batch.put_cf(cf, state_history_key(HISTORY_ACCOUNT, addr.as_bytes(), height), value);
         }
         for at in outcome.tree.keys() {
@@ -150,12 +158,12 @@ impl Store {
         Ok(())
     }
 
-    /// How many non-zero accounts there are once `changes` apply (read before they do).
-    fn next_account_count(&self, changes: &BTreeMap<Address, Account>) -> u64 {
+    /// How many non-zero accounts there are once `changes` apply to accounts that were `before`
+    /// (in the order of `changes`).
+    fn next_account_count(&self, changes: &BTreeMap<Address, Account>, before: &[Account]) -> u64 {
         let zero = Account::default();
-        // Read before the fold: its reads take the state lock again.
         let start = self.hot().account_count;
-        changes.iter().fold(start, |count, (addr, after)| match (self.account(addr) == zero, *after == zero) {
+        changes.values().zip(before).fold(start, |count, (after, before)| match (*before == zero, *after == zero) {
             (true, false) => count.saturating_add(1),
             (false, true) => count.saturating_sub(1),
             _ => count,

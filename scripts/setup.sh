@@ -17,7 +17,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo is missing. Install Rust (1.85 or newer) with rustup: https://rustup.rs, then re-run." >&2
+  echo "setup: cargo is missing. Install Rust (1.89 or newer) with rustup: https://rustup.rs, then re-run." >&2
   exit 1
 fi
 # One shared build folder outside the checkout, so repeated runs (and CI on the same machine)
@@ -75,5 +75,19 @@ taksa_browser_setup() {
       echo "setup: npm ci failed in node/tests/browser; run it by hand to see why" >&2
       return 1
     }
+  fi
+}
+
+# What the exporter's tests need (test.sh calls this; dev.sh does not): Debian's PostgreSQL
+# server. The tests start their own server on a free port in a temporary folder, as the package's
+# `postgres` user when they run as root; the package's own cluster is not used.
+taksa_postgres_setup() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    echo "setup: installing postgresql (for the exporter's tests)" >&2
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null; }; then
+      echo "setup: could not install postgresql; run: sudo apt-get install -y postgresql" >&2
+      return 1
+    fi
   fi
 }

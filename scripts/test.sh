@@ -18,6 +18,8 @@ echo "== cargo build --workspace --all-targets (with clippy lints, -D warnings)"
 taksa_build
 echo "== browser test setup (chromium, node, playwright-core)"
 taksa_browser_setup
+echo "== PostgreSQL for the exporter's tests"
+taksa_postgres_setup
 echo "== cargo test --workspace (every test binary runs even when one fails)"
 test_log="$(mktemp)"
 trap 'rm -f "$test_log"' EXIT

@@ -102,13 +102,13 @@ impl Epochs {
 
     /// Whether `height` is an epoch's last (never genesis).
     pub fn is_last(self, height: u64) -> bool {
-        height > 0 && height % self.length.max(1) == 0
+        height > 0 && height.is_multiple_of(self.length.max(1))
     }
 
     /// Whether the block at `height` is its epoch's first: its parent is genesis or the last
     /// epoch's boundary, which carries no certificate of this epoch's set.
     pub fn starts_epoch(self, height: u64) -> bool {
-        height >= 1 && (height - 1) % self.length.max(1) == 0
+        height >= 1 && (height - 1).is_multiple_of(self.length.max(1))
     }
 
     /// The epoch of the block after `head`: the one a node at `head` runs.

@@ -540,7 +540,7 @@ pub(crate) fn verify_rate(args: VerifyArgs) -> anyhow::Result<()> {
                 bail!("a signature did not verify: the bench's own signatures must");
             }
             single += 1;
-            if single % 256 == 0 && started.elapsed() >= budget {
+            if single.is_multiple_of(256) && started.elapsed() >= budget {
                 break 'outer;
             }
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{bench, bench_chain, bench_state, bench_tree, db_tools, receipt_cmd, run, validator_cmd, wallet};
+use crate::{bench, bench_chain, bench_state, bench_tree, db_tools, export, receipt_cmd, run, validator_cmd, wallet};
 
 /// Taksa: a proof-of-authority BFT chain with an embedded wallet.
 #[derive(Parser, Debug)]
@@ -56,6 +56,9 @@ enum Command {
     /// Config files for `taksa node --config FILE`.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy the chain's finalized blocks and transfers into a database, exactly once, following
+    /// a node's events (`taksa export postgres --rpc URL --database URL`).
+    Export(export::ExportArgs),
 }
 
 /// `taksa config`.
@@ -229,5 +232,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Validator(args) => validator_cmd::run(args).await,
+        Command::Export(args) => export::run(args).await,
     }
 }

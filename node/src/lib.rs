@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 mod db_tools;
 pub mod devnet;
+mod export;
 mod network;
 mod receipt_cmd;
 mod reserved;

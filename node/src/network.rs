@@ -348,7 +348,7 @@ pub(crate) async fn sync(
     loop {
         tick.tick().await;
         ticks = ticks.wrapping_add(1);
-        if ticks % REGOSSIP_TICKS == 0 {
+        if ticks.is_multiple_of(REGOSSIP_TICKS) {
             pending_before = regossip(&shared, &pending_before);
         }
         let peers = handle.peers().await;

@@ -267,7 +267,7 @@ pub(crate) fn receipt_at(bytes: &[u8], index: usize) -> Option<Receipt> {
 /// Every receipt of an [`encode_receipts`] value; `None` when its length is not a whole number
 /// of receipts.
 pub(crate) fn decode_receipts(bytes: &[u8]) -> Option<Vec<Receipt>> {
-    if bytes.len() % RECEIPT_BYTES != 0 {
+    if !bytes.len().is_multiple_of(RECEIPT_BYTES) {
         return None;
     }
     (0..bytes.len() / RECEIPT_BYTES).map(|i| receipt_at(bytes, i)).collect()

@@ -10,26 +10,15 @@ use std::time::{Duration, Instant};
 use jsonrpsee::core::client::SubscriptionClientT;
 use jsonrpsee::ws_client::WsClientBuilder;
 use serde_json::{json, Value};
-use taksa_consensus::{Address, Hash, Keypair, Transaction};
+use taksa_consensus::{Address, Hash, Keypair};
 use taksa_node::devnet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{bin, call, params, DevNode};
+use crate::support::{bin, call, params, signed_transfer, DevNode};
 
 fn signed(key: &Keypair, to: Address, nonce: u64, genesis: &Hash) -> String {
-    let tx = Transaction {
-        chain_id: "taksa-dev".into(),
-        from: Address(key.public()),
-        to,
-        amount: 1 + u128::from(nonce),
-        fee: devnet::ACCOUNT_CREATION_FEE,
-        nonce,
-        valid_until_height: None,
-        memo: None,
-        action: None,
-    };
-    format!("0x{}", hex::encode(tx.sign(key, genesis).encode()))
+    signed_transfer(devnet::DEV_CHAIN_ID, key, to, 1 + u128::from(nonce), nonce, None, genesis)
 }
 
 async fn submit(node: &DevNode, key: &Keypair, to: Address, nonces: std::ops::Range<u64>) -> Vec<String> {

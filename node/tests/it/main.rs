@@ -4,6 +4,7 @@ mod bad_input;
 mod browser;
 mod byzantine;
 mod events;
+mod export;
 mod flood;
 mod instant;
 mod network;

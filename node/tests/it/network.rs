@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use taksa_consensus::{Address, Hash, Keypair, Transaction};
+use taksa_consensus::{Address, Hash, Keypair};
 use taksa_node::devnet;
 
-use crate::support::{call, params};
+use crate::support::{call, params, signed_transfer};
 use crate::testnet::{exclusive, Testnet};
 
 /// Test networks run faster blocks than the public testnet's 1000 ms.
@@ -30,20 +30,7 @@ pub(crate) fn transfer_with_memo(
     memo: Option<String>,
     genesis: &Hash,
 ) -> String {
-    let stx = Transaction {
-        chain_id: devnet::TESTNET_CHAIN_ID.into(),
-        from: Address(key.public()),
-        to,
-        amount,
-        // Enough to create the recipient's account, which most tests' recipients need.
-        fee: devnet::ACCOUNT_CREATION_FEE,
-        nonce,
-        valid_until_height: None,
-        memo,
-        action: None,
-    }
-    .sign(key, genesis);
-    format!("0x{}", hex::encode(stx.encode()))
+    signed_transfer(devnet::TESTNET_CHAIN_ID, key, to, amount, nonce, memo, genesis)
 }
 
 async fn genesis_hash(net: &Testnet) -> Hash {

@@ -9,6 +9,8 @@ use jsonrpsee::core::client::ClientT;
 use jsonrpsee::core::params::ArrayParams;
 use jsonrpsee::http_client::{HttpClient, HttpClientBuilder};
 use serde_json::Value;
+use taksa_consensus::{Address, Hash, Keypair, Transaction};
+use taksa_node::devnet;
 
 pub(crate) const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
@@ -157,4 +159,28 @@ pub(crate) fn params(values: &[Value]) -> ArrayParams {
         p.insert(v).expect("param");
     }
     p
+}
+
+/// A transfer on `chain_id` paying the account-creation fee, as `tx_submit` takes it (`0x…`).
+pub(crate) fn signed_transfer(
+    chain_id: &str,
+    key: &Keypair,
+    to: Address,
+    amount: u128,
+    nonce: u64,
+    memo: Option<String>,
+    genesis: &Hash,
+) -> String {
+    let tx = Transaction {
+        chain_id: chain_id.into(),
+        from: Address(key.public()),
+        to,
+        amount,
+        fee: devnet::ACCOUNT_CREATION_FEE,
+        nonce,
+        valid_until_height: None,
+        memo,
+        action: None,
+    };
+    format!("0x{}", hex::encode(tx.sign(key, genesis).encode()))
 }

@@ -313,7 +313,7 @@ impl Backend for Fake {
     /// The fake's state cache holds the accounts whose key starts with an even byte; the server
     /// reads the others through [`Backend::account`] on its blocking pool.
     fn account_cached(&self, address: &Address) -> Option<AccountInfo> {
-        (address.as_bytes()[0] % 2 == 0).then(|| self.account(address))
+        address.as_bytes()[0].is_multiple_of(2).then(|| self.account(address))
     }
 
     fn account(&self, address: &Address) -> AccountInfo {

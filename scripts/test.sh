@@ -20,6 +20,8 @@ echo "== browser test setup (chromium, node, playwright-core)"
 taksa_browser_setup
 echo "== PostgreSQL for the exporter's tests"
 taksa_postgres_setup
+echo "== deploy/: the compose file, Prometheus and Grafana files checked without a container engine"
+python3 deploy/check.py >/dev/null || python3 deploy/check.py
 echo "== cargo test --workspace (every test binary runs even when one fails)"
 test_log="$(mktemp)"
 trap 'rm -f "$test_log"' EXIT

@@ -150,19 +150,19 @@ pub(crate) struct NodeArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// The network's genesis file.
-    #[arg(long)]
+    #[arg(long, env = "TAKSA_GENESIS")]
     pub(crate) genesis: PathBuf,
     /// Where this node's RocksDB data lives.
-    #[arg(long)]
+    #[arg(long, env = "TAKSA_DATA_DIR")]
     pub(crate) data_dir: PathBuf,
     /// Encrypted validator key (keystore format); without it the node runs as a full node.
     /// The password comes from --password-file or TAKSA_PASSWORD. Repeatable (same password):
     /// in each epoch the node signs with the first key the validator set holds, so a node given
     /// its old and new key moves to the new one when a rotation takes effect, with no restart.
-    #[arg(long)]
+    #[arg(long, env = "TAKSA_VALIDATOR_KEY", value_delimiter = ',')]
     pub(crate) validator_key: Vec<PathBuf>,
     /// File whose first line is the validator key's password.
-    #[arg(long)]
+    #[arg(long, env = "TAKSA_PASSWORD_FILE")]
     pub(crate) password_file: Option<PathBuf>,
     /// Peer-to-peer listen address: `IP:PORT` or a multiaddr (`/ip4/IP/tcp/PORT`). Port 0 picks
     /// a free port. Listen on 0.0.0.0 to accept peers from other machines.
@@ -171,7 +171,7 @@ pub(crate) struct NodeArgs {
     /// A peer to connect to at start, `IP:PORT` or a multiaddr (optionally ending in
     /// `/p2p/PEER_ID`); repeatable. Other peers are then found through it. A running node logs
     /// its own addresses ("p2p listening") and answers them over `node_info`.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", env = "TAKSA_BOOTNODE", value_delimiter = ',')]
     pub(crate) bootnode: Vec<String>,
     /// Talk only to the peers listed in FILE: one peer id per line (`#` comments and blank lines
     /// allowed).

@@ -15,7 +15,7 @@ use taksa_node::devnet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::support::{bin, call, params, signed_transfer, DevNode};
+use crate::support::{bin, call, http_get, params, signed_transfer, DevNode};
 
 fn signed(key: &Keypair, to: Address, nonce: u64, genesis: &Hash) -> String {
     signed_transfer(devnet::DEV_CHAIN_ID, key, to, 1 + u128::from(nonce), nonce, None, genesis)
@@ -122,11 +122,7 @@ async fn stalled_ws(addr: SocketAddr, request: &Value) -> TcpStream {
 
 /// `taksa_rpc_subscriptions_lagged_total` for `notification`, from the node's `GET /metrics`.
 async fn lagged_total(addr: SocketAddr, notification: &str) -> u64 {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let head = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(head.as_bytes()).await.expect("request");
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).await.expect("a UTF-8 reply");
+    let reply = http_get(addr, "/metrics").await;
     let series = format!("taksa_rpc_subscriptions_lagged_total{{method=\"{notification}\"}} ");
     reply.lines().find_map(|l| l.strip_prefix(series.as_str())).map_or(0, |v| v.parse().expect("a count"))
 }

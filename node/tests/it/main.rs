@@ -3,6 +3,7 @@
 mod bad_input;
 mod browser;
 mod byzantine;
+mod deploy;
 mod events;
 mod export;
 mod flood;

@@ -184,3 +184,14 @@ pub(crate) fn signed_transfer(
     };
     format!("0x{}", hex::encode(tx.sign(key, genesis).encode()))
 }
+
+/// `GET path` on a node's RPC port over plain HTTP/1.1: the whole reply, head and body.
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.expect("request");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.expect("a UTF-8 reply");
+    reply
+}

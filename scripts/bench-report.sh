@@ -15,7 +15,7 @@
 # docs/performance.md), the submit-to-final latency of `taksa dev --instant` at light load (the
 # mode that answers Hardhat's automine), the dev chain's idle memory and its bytes on disk per
 # finalized transfer (after a clean stop; `taksa db-stats` breaks it down by column family), four
-# validators on this machine (scripts/testnet.sh, 250 ms blocks): finalized transfers/s at full
+# validators on this machine (taksa testnet, 250 ms blocks): finalized transfers/s at full
 # load and submit-to-final latency at half of it, a wiped validator's sync, the restart of a
 # chain of 10^6 blocks (written by `taksa bench-chain`, about 3 minutes), and balance reads
 # against redis-benchmark at 10^6 accounts (scripts/reads-bench.sh, when wrk and Redis are
@@ -32,14 +32,14 @@ if [ "$SMALL" = 1 ]; then
   BIN="$CARGO_TARGET_DIR/debug/taksa"
   ACCOUNTS=40 TXS=400 CONC=8 LIGHT_TXS=20 VERIFY_S=1 BUILD=debug
   B_ACCOUNTS=40 B_TXS=2000 B_CONC=4 B_BATCH=64
-  T_ACCOUNTS=40 T_TXS=2000 T_HALF_S=2 T_BUILD_ENV=TAKSA_SKIP_BUILD=1
+  T_ACCOUNTS=40 T_TXS=2000 T_HALF_S=2
   R_BLOCKS=2000 READ_ACCOUNTS=0
 else
   taksa_release_build
   BIN="$CARGO_TARGET_DIR/release/taksa"
   ACCOUNTS=640 TXS=38400 CONC=64 LIGHT_TXS=200 VERIFY_S=5 BUILD=release
   B_ACCOUNTS=1000 B_TXS=200000 B_CONC=8 B_BATCH=256
-  T_ACCOUNTS=1000 T_TXS=120000 T_HALF_S=8 T_BUILD_ENV=TAKSA_RELEASE=1
+  T_ACCOUNTS=1000 T_TXS=120000 T_HALF_S=8
   R_BLOCKS=1000000 READ_ACCOUNTS=1000000
 fi
 # Hardhat 2.29 automine on this machine (issue 11): 825 finalized transfers/s with 2,000
@@ -58,7 +58,7 @@ fi
 # shellcheck source=scripts/bench-lib.sh
 source scripts/bench-lib.sh
 # shellcheck disable=SC2016 # expanded on exit
-BENCH_BEFORE_EXIT='[ ! -d "$WORK/testnet" ] || TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >/dev/null 2>&1'
+BENCH_BEFORE_EXIT='[ ! -d "$WORK/testnet" ] || "$BIN" testnet --dir "$WORK/testnet" down >/dev/null 2>&1'
 say() { echo "bench-report: $*" >&2; }
 
 # Starts a dev chain on a free port; sets DEV_PID and RPC.
@@ -113,16 +113,10 @@ LIGHT_P50="$(jget "$WORK/light.json" p50Ms)"
 stop_dev
 
 say "[5/10] four validators on this machine ($BUILD build, $TN_BLOCK_MS ms blocks), tx_submitBatch to one of them: $T_ACCOUNTS accounts, $T_TXS transfers"
-python3 - genesis.json "$WORK/genesis-4.json" "$TN_BLOCK_MS" <<'PY'
-import json, sys
-g = json.load(open(sys.argv[1]))
-g["block_time_ms"] = int(sys.argv[3])
-json.dump(g, open(sys.argv[2], "w"), indent=2)
-PY
-env "$T_BUILD_ENV" TAKSA_TESTNET_DIR="$WORK/testnet" TAKSA_TESTNET_GENESIS="$WORK/genesis-4.json" \
-  TAKSA_TESTNET_RPC_PORT="$(free_port)" TAKSA_TESTNET_P2P_PORT="$(free_port)" TAKSA_TESTNET_LOG=warn \
-  scripts/testnet.sh start 4 --reset >&2
-TN_RPC="http://127.0.0.1:$(awk -F= '/^RPC_PORT=/ { print $2 }' "$WORK/testnet/node0/ports")"
+"$BIN" testnet --dir "$WORK/testnet" up --block-time-ms "$TN_BLOCK_MS" --rpc-port "$(free_port)" \
+  --p2p-port "$(free_port)" --log warn >&2
+ready_rpc() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rpcUrl"])' "$WORK/testnet/node$1/ready.json"; }
+TN_RPC="$(ready_rpc 0)"
 "$BIN" bench --rpc "$TN_RPC" --accounts "$T_ACCOUNTS" --txs "$T_TXS" --concurrency 8 --batch 256 \
   --json-out "$WORK/tn-full.json" >&2
 TN_TPS="$(jget "$WORK/tn-full.json" finalizedPerSecond)"
@@ -141,10 +135,10 @@ rpc_call() { # URL METHOD FIELD: one field of a parameterless call's result
 SYNC_TARGET="$(rpc_call "$TN_RPC" chain_getInfo finalizedHeight)"
 SYNC_TXS="$(rpc_call "$TN_RPC" explorer_getStats totalTxs)"
 say "[7/10] sync: validator 3 wiped and restarted, catching up $SYNC_TARGET blocks ($SYNC_TXS transfers) from the other three"
-TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh wipe 3 >&2
+"$BIN" testnet --dir "$WORK/testnet" wipe 3 >&2
 SYNC_START="$(date +%s.%N)"
-TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh restart 3 >&2
-SYNC_RPC="http://127.0.0.1:$(awk -F= '/^RPC_PORT=/ { print $2 }' "$WORK/testnet/node3/ports")"
+"$BIN" testnet --dir "$WORK/testnet" restart 3 >&2
+SYNC_RPC="$(ready_rpc 3)"
 for _ in $(seq 1 3000); do
   [ "$(rpc_call "$SYNC_RPC" chain_getInfo finalizedHeight)" -ge "$SYNC_TARGET" ] && break
   sleep 0.1
@@ -153,7 +147,7 @@ SYNC_S="$(python3 -c 'import sys,time; print(time.time() - float(sys.argv[1]))' 
 SYNC_HEIGHT="$(rpc_call "$SYNC_RPC" chain_getInfo finalizedHeight)"
 [ "$SYNC_HEIGHT" -ge "$SYNC_TARGET" ] || { say "validator 3 did not catch up (height $SYNC_HEIGHT of $SYNC_TARGET)"; exit 1; }
 say "caught up $SYNC_TARGET blocks in $SYNC_S s (from the restart: start-up and peer discovery included)"
-TAKSA_TESTNET_DIR="$WORK/testnet" scripts/testnet.sh stop >&2
+"$BIN" testnet --dir "$WORK/testnet" down >&2
 
 say "[8/10] restart: a dev chain of $R_BLOCKS blocks (taksa bench-chain), then the time from start to /ready, three times"
 "$BIN" bench-chain --data-dir "$WORK/long" --blocks "$R_BLOCKS" >&2

@@ -24,8 +24,28 @@ echo "== deploy/: the compose file, Prometheus and Grafana files checked without
 python3 deploy/check.py >/dev/null || python3 deploy/check.py
 echo "== cargo test --workspace (every test binary runs even when one fails)"
 test_log="$(mktemp)"
-trap 'rm -f "$test_log"' EXIT
+sdk_log="$(mktemp)"
+tn="$(mktemp -d)"
+bin="$CARGO_TARGET_DIR/debug/taksa"
+trap '"$bin" testnet --dir "$tn/net" down >/dev/null 2>&1 || true; rm -rf "$test_log" "$sdk_log" "$tn"' EXIT
 cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
+
+# The TypeScript SDK's tests (node's test runner): the test vectors, receipts, and a real
+# `taksa dev` of this build (transfers, history, subscriptions resumed across a restart).
+echo "== TypeScript SDK (sdk/typescript): npm ci, then npm test against this build's taksa"
+(
+  cd sdk/typescript
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  TAKSA_BIN="$bin" npm test
+) 2>&1 | tee "$sdk_log"
+
+# The local testnet as a user starts it, from the README: up, demo, down.
+echo "== taksa testnet up, demo, down (scripts/testnet.sh, in a temporary folder)"
+TAKSA_SKIP_BUILD=1 bash scripts/testnet.sh --dir "$tn/net" up
+TAKSA_SKIP_BUILD=1 bash scripts/testnet.sh --dir "$tn/net" demo
+TAKSA_SKIP_BUILD=1 bash scripts/testnet.sh --dir "$tn/net" down --delete
 
 # The throughput report in its small mode (debug build, about a minute): checks that every step
 # of it still works, not how fast the node is (the figures come from the release build).
@@ -37,5 +57,9 @@ bash scripts/bench-report.sh --small
 echo "== fuzz: every decoder a peer or a client reaches, 15 s each (scripts/fuzz.sh)"
 bash scripts/fuzz.sh 15
 
-# The fuzz run prints last; the suite's totals close the output, as one line.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d ignored\n", p, f, i }' "$test_log"
+# The fuzz run prints last; the suite's totals close the output, as one line
+# (cargo's test binaries and the SDK's node tests together).
+sdk_pass="$(awk '/^# pass / { print $3 }' "$sdk_log" | tail -1)"
+sdk_fail="$(awk '/^# fail / { print $3 }' "$sdk_log" | tail -1)"
+awk -v sp="${sdk_pass:-0}" -v sf="${sdk_fail:-0}" '/^test result:/ { p += $4; f += $6; i += $8 }
+  END { printf "tests: %d passed, %d failed, %d ignored\n", p + sp, f + sf, i }' "$test_log"

@@ -59,6 +59,9 @@ enum Command {
     /// Copy the chain's finalized blocks and transfers into a database, exactly once, following
     /// a node's events (`taksa export postgres --rpc URL --database URL`).
     Export(export::ExportArgs),
+    /// A local network of validators and full nodes on 127.0.0.1 from the public testnet genesis:
+    /// `taksa testnet up`, `status`, `demo`, `kill I`, `restart I`, `wipe I`, `logs I`, `down`.
+    Testnet(crate::testnet::cli::TestnetArgs),
 }
 
 /// `taksa config`.
@@ -118,6 +121,12 @@ pub(crate) struct CommonArgs {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long)]
     pub(crate) log_json: bool,
+    /// Once the node serves JSON-RPC (and listens for peers), write FILE: JSON with its pid, RPC
+    /// URL, p2p addresses, chain id and genesis hash, for scripts and supervisors to wait on
+    /// instead of reading the log. Written whole (renamed into place); removed at a clean stop.
+    /// It says the node started, not that it caught up: that is `GET /ready`.
+    #[arg(long, env = "TAKSA_READY_FILE", value_name = "FILE")]
+    pub(crate) ready_file: Option<PathBuf>,
 }
 
 /// `taksa dev`.
@@ -233,5 +242,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Validator(args) => validator_cmd::run(args).await,
         Command::Export(args) => export::run(args).await,
+        Command::Testnet(args) => crate::testnet::cli::run(args).await,
     }
 }

@@ -24,5 +24,6 @@ mod receipt_cmd;
 mod reserved;
 mod run;
 mod supervise;
+pub mod testnet;
 mod validator_cmd;
 mod wallet;

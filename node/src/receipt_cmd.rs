@@ -43,7 +43,7 @@ pub(crate) fn run(args: VerifyReceiptArgs) -> anyhow::Result<()> {
     };
     let text = read_limited(&args.receipt)?;
     let receipt: PaymentReceipt = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a Taksa receipt (taksa-receipt/v1 JSON)", args.receipt.display()))?;
+        .with_context(|| format!("{} is not a Taksa receipt (taksa-receipt/v3 JSON)", args.receipt.display()))?;
     let paid = match receipt::verify(&receipt, &genesis) {
         Ok(p) => p,
         Err(e) => bail!("the receipt does not prove its payment: {e}"),

@@ -244,6 +244,16 @@ async fn run_node(
     } else {
         println!("{}", node_banner(&shared, &url));
     }
+    if let Some(path) = &common.ready_file {
+        let ready = crate::testnet::Ready {
+            pid: std::process::id(),
+            rpc_url: url.clone(),
+            p2p_addrs: shared.listen_addrs.clone(),
+            chain_id: shared.genesis.chain_id.clone(),
+            genesis_hash: shared.genesis_hash.to_string(),
+        };
+        ready.write(path)?;
+    }
 
     let rpc_stopped = server.stopped();
     sup.spawn_critical("rpc", async move {
@@ -260,6 +270,9 @@ async fn run_node(
         exit = sup.next_exit() => Some(exit),
     };
     shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(path) = &common.ready_file {
+        let _ = std::fs::remove_file(path);
+    }
     let _ = inbox_tx.try_send(ChainMsg::Shutdown);
     let _ = server.stop();
     if let Some(p2p) = &shared.p2p {

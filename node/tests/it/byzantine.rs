@@ -26,7 +26,7 @@ async fn wait_until_no_node_lists(net: &Testnet, peer: &str, timeout: Duration) 
     let deadline = Instant::now() + timeout;
     loop {
         let mut listed = false;
-        for i in 0..net.nodes.len() {
+        for i in 0..net.len() {
             let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
             listed |= peers.as_array().into_iter().flatten().any(|p| p["peerId"] == json!(peer));
         }
@@ -46,7 +46,7 @@ async fn evil_peer(net: &Testnet, genesis_hash: Hash) -> Handle {
 /// else it drops them.
 async fn evil_peer_with(net: &Testnet, genesis_hash: Hash, lie: Option<Block>) -> Handle {
     let mut config = Config::new("127.0.0.1:0", devnet::TESTNET_CHAIN_ID, genesis_hash, [66; 32]);
-    config.bootnodes = vec![net.nodes[0].p2p.clone()];
+    config.bootnodes = vec![net.p2p(0)];
     let (handle, mut events) = taksa_p2p::start(config).await.expect("evil peer starts");
     // It validates nothing: it drains its events so the swarm never waits on it.
     let drain = handle.clone();
@@ -149,8 +149,8 @@ async fn forged_conflicting_and_garbage_gossip_is_rejected_and_equivocation_is_e
     }
     let evil_id = evil.local_peer_id().to_string();
     wait_until_no_node_lists(&net, &evil_id, Duration::from_secs(20)).await;
-    let rejected = net.nodes[0].log().matches("rejected data from a peer").count()
-        + net.nodes[1].log().matches("rejected data from a peer").count();
+    let rejected = net.log(0).matches("rejected data from a peer").count()
+        + net.log(1).matches("rejected data from a peer").count();
     assert!(rejected >= 3, "rejections were not logged ({rejected})");
 
     // The honest nodes kept finalizing one chain.
@@ -193,7 +193,7 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
     let liar_id = liar.local_peer_id().to_string();
     wait_until_no_node_lists(&net, &liar_id, Duration::from_secs(30)).await;
     let refused: usize =
-        (0..4).map(|i| net.nodes[i].log().matches("status head above genesis without a finalization").count()).sum();
+        (0..4).map(|i| net.log(i).matches("status head above genesis without a finalization").count()).sum();
     assert!(refused >= 2, "the uncertified status was not refused and logged ({refused})");
     let top = net.finalized(0).await;
     net.wait_finalized(&[0, 1, 2, 3], top + 3, Duration::from_secs(30)).await;
@@ -209,9 +209,8 @@ async fn a_peer_that_lies_in_sync_is_refused_penalised_and_banned_while_the_chai
 /// valid and final, which the syncing node cannot prove final.
 async fn withholding_proxy(net: &Testnet, genesis_hash: Hash, honest: usize, last_served: u64) -> Handle {
     let mut config = Config::new("127.0.0.1:0", devnet::TESTNET_CHAIN_ID, genesis_hash, [67; 32]);
-    config.bootnodes = vec![net.nodes[honest].p2p.clone()];
-    let source: taksa_p2p::PeerId =
-        net.nodes[honest].p2p.split("/p2p/").nth(1).expect("a peer id").parse().expect("peer id");
+    config.bootnodes = vec![net.p2p(honest)];
+    let source: taksa_p2p::PeerId = net.p2p(honest).split("/p2p/").nth(1).expect("a peer id").parse().expect("peer id");
     let (handle, mut events) = taksa_p2p::start(config).await.expect("proxy starts");
     let relay = handle.clone();
     tokio::spawn(async move {
@@ -266,11 +265,11 @@ async fn a_full_node_far_behind_syncs_past_a_peer_that_serves_blocks_it_cannot_p
     let proxy_addr = proxy.listen_addrs().await.into_iter().next().expect("the proxy listens");
     net.wipe(4);
     net.reserve_ids(4, std::slice::from_ref(&proxy_id));
-    let node0 = net.nodes[0].p2p.clone();
+    let node0 = net.p2p(0);
     net.set_bootnodes(4, &[proxy_addr, node0]);
     net.restart(4);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !net.nodes[4].log().contains("sync from a peer stopped") {
+    while !net.log(4).contains("sync from a peer stopped") {
         assert!(Instant::now() < deadline, "the full node never synced from the proxy {proxy_id}{}", net.logs(&[4]));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -285,6 +284,6 @@ async fn a_full_node_far_behind_syncs_past_a_peer_that_serves_blocks_it_cannot_p
     for p in peers.as_array().into_iter().flatten().filter(|p| p["peerId"] != json!(proxy_id)) {
         assert!(p["score"].as_i64().unwrap_or(0) >= 0, "an honest peer was penalised: {p}{}", net.logs(&[4]));
     }
-    assert!(!net.nodes[4].log().contains("refused blocks from a peer"), "{}", net.logs(&[4]));
+    assert!(!net.log(4).contains("refused blocks from a peer"), "{}", net.logs(&[4]));
     proxy.shutdown().await;
 }

@@ -483,7 +483,7 @@ async fn export_fails_over_to_the_next_node_when_its_node_dies() {
     ));
     // A dead address first: the exporter must pass over it too.
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let (url0, url1) = (net.nodes[0].url.clone(), net.nodes[1].url.clone());
+    let (url0, url1) = (net.url(0), net.url(1));
     let exporter = Exporter::start(&[&url0, &dead, &url1], &pg.url(), &log, &[]);
     exported_to(&db, 4, Duration::from_secs(30), &log).await;
     net.kill_9(0);

@@ -14,5 +14,6 @@ mod replay;
 mod restart;
 mod support;
 mod testnet;
+mod testnet_cli;
 mod validators;
 mod wallet_flow;

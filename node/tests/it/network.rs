@@ -121,9 +121,9 @@ async fn two_of_four_down_finalizes_nothing_then_resumes_after_one_restart() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     assert_eq!(net.finalized(0).await, stuck, "finalized without a quorum");
     assert_eq!(net.finalized(1).await, stuck, "finalized without a quorum");
-    assert!(net.nodes[0].is_running() && net.nodes[1].is_running(), "a survivor exited{}", net.logs(&[0, 1]));
+    assert!(net.is_running(0) && net.is_running(1), "a survivor exited{}", net.logs(&[0, 1]));
     for i in 0..2 {
-        assert!(!net.nodes[i].log().contains("panicked"), "node {i} panicked");
+        assert!(!net.log(i).contains("panicked"), "node {i} panicked");
     }
 
     net.restart(2);

@@ -91,7 +91,7 @@ impl Recorded {
 /// nothing (it answers every message `Ignore`).
 async fn replayer(net: &Testnet, genesis_hash: Hash) -> (Handle, Arc<Recorded>) {
     let mut config = Config::new("127.0.0.1:0", devnet::TESTNET_CHAIN_ID, genesis_hash, [68; 32]);
-    config.bootnodes = net.nodes.iter().map(|n| n.p2p.clone()).collect();
+    config.bootnodes = (0..net.len()).map(|i| net.p2p(i)).collect();
     let (handle, mut events) = taksa_p2p::start(config).await.expect("the replayer starts");
     let recorded = Arc::new(Recorded::default());
     let (reporter, recorder) = (handle.clone(), recorded.clone());
@@ -106,7 +106,7 @@ async fn replayer(net: &Testnet, genesis_hash: Hash) -> (Handle, Arc<Recorded>) 
         }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
-    while handle.peers().await.len() < net.nodes.len() {
+    while handle.peers().await.len() < net.len() {
         assert!(Instant::now() < deadline, "the replayer could not connect to every validator");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -139,14 +139,14 @@ async fn flood(handle: Handle, recorded: Arc<Recorded>, until: Instant) -> u64 {
 
 /// Lines of node `i`'s log that contain every one of `words`.
 fn log_lines(net: &Testnet, i: usize, words: &[&str]) -> u64 {
-    let log = net.nodes[i].log();
+    let log = net.log(i);
     let n = log.lines().filter(|line| words.iter().all(|w| line.contains(w))).count();
     u64::try_from(n).expect("fits")
 }
 
 /// CPU seconds node `i` has used so far (Linux `/proc`; `None` elsewhere).
 fn node_cpu_s(net: &Testnet, i: usize) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", net.nodes[i].pid()?)).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", net.pid(i)?)).ok()?;
     // Fields after the command name, which is in parentheses: utime and stime are 12th and 13th.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
@@ -170,12 +170,12 @@ struct Snapshot {
 impl Snapshot {
     async fn take(net: &Testnet) -> Snapshot {
         let at = Instant::now();
-        let mut finalized = Vec::with_capacity(net.nodes.len());
-        for i in 0..net.nodes.len() {
+        let mut finalized = Vec::with_capacity(net.len());
+        for i in 0..net.len() {
             finalized.push(net.finalized(i).await);
         }
-        let accepted = (0..net.nodes.len()).map(|i| log_lines(net, i, &[ACCEPTED_LINE])).collect();
-        let cpu_s = (0..net.nodes.len()).map(|i| node_cpu_s(net, i).unwrap_or(0.0)).collect();
+        let accepted = (0..net.len()).map(|i| log_lines(net, i, &[ACCEPTED_LINE])).collect();
+        let cpu_s = (0..net.len()).map(|i| node_cpu_s(net, i).unwrap_or(0.0)).collect();
         Snapshot { at, finalized, accepted, cpu_s }
     }
 
@@ -214,8 +214,8 @@ async fn watch_windows(net: &Testnet, started: Instant, mut last: Vec<u64>) -> V
     let mut windows = Vec::new();
     for w in 1..=(FLOOD.as_secs() / WINDOW.as_secs()) {
         tokio::time::sleep_until((started + WINDOW * u32::try_from(w).expect("small")).into()).await;
-        let mut now = Vec::with_capacity(net.nodes.len());
-        for i in 0..net.nodes.len() {
+        let mut now = Vec::with_capacity(net.len());
+        for i in 0..net.len() {
             now.push(net.finalized(i).await);
         }
         let gained: Vec<u64> = now.iter().zip(&last).map(|(n, l)| n.saturating_sub(*l)).collect();
@@ -230,8 +230,8 @@ async fn watch_windows(net: &Testnet, started: Instant, mut last: Vec<u64>) -> V
 /// (the flood's would bury the rest).
 fn info_logs(net: &Testnet) -> String {
     let mut out = String::new();
-    for i in 0..net.nodes.len() {
-        let log = net.nodes[i].log();
+    for i in 0..net.len() {
+        let log = net.log(i);
         let lines: Vec<&str> =
             log.lines().filter(|l| !l.contains(" DEBUG ") && !l.contains("gossip ignored")).collect();
         out.push_str(&format!("\n--- node {i} ---\n"));
@@ -246,7 +246,7 @@ fn info_logs(net: &Testnet) -> String {
 /// Nobody lost score (ignoring costs none), the replayer is still connected, and the nodes
 /// hold one chain up to `height`.
 async fn no_penalty_and_one_chain(net: &Testnet, replayer_id: &str, height: u64) {
-    for i in 0..net.nodes.len() {
+    for i in 0..net.len() {
         let peers = call(&net.client(i), "node_peers", params(&[])).await.expect("node_peers");
         let peers = peers.as_array().cloned().unwrap_or_default();
         for p in &peers {
@@ -254,7 +254,7 @@ async fn no_penalty_and_one_chain(net: &Testnet, replayer_id: &str, height: u64)
         }
         assert!(peers.iter().any(|p| p["peerId"] == json!(replayer_id)), "node {i} dropped the replayer");
     }
-    for i in 1..net.nodes.len() {
+    for i in 1..net.len() {
         assert_eq!(net.hash_at(i, height).await, net.hash_at(0, height).await, "node {i} at height {height}");
     }
 }

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use jsonrpsee::core::params::ArrayParams;
 use serde_json::Value;
 
-use crate::support::{bin, call, params, wallet, PASSWORD};
-use crate::testnet::{exclusive, Testnet, TESTNET_MNEMONIC};
+use crate::support::{bin, call, params, wallet};
+use crate::testnet::{exclusive, Testnet, TESTNET_MNEMONIC, TESTNET_PASSWORD};
 
 /// Heights per epoch: short, so that changes apply within seconds.
 const EPOCH: u64 = 8;
@@ -23,7 +23,7 @@ fn validator_cli(url: &str, args: &[&str]) -> String {
         .arg("validator")
         .args(["--rpc", url])
         .args(args)
-        .env("TAKSA_PASSWORD", PASSWORD)
+        .env("TAKSA_PASSWORD", TESTNET_PASSWORD)
         .output()
         .expect("run taksa validator");
     let (stdout, stderr) =
@@ -76,7 +76,7 @@ async fn goes_on(net: &Testnet, nodes: &[usize], blocks: u64) {
 async fn paid_with_a_receipt_through_the_change(net: &Testnet) {
     let dir = net.scratch();
     let ks = dir.join("keystore");
-    let url = net.nodes[0].url.clone();
+    let url = net.url(0);
     for i in ["0", "1"] {
         let name = format!("acct{i}");
         let (ok, _, err) = wallet(&url, &ks, &["import", "--name", &name, "--index", i], Some(TESTNET_MNEMONIC));
@@ -105,7 +105,7 @@ async fn a_testnet_adds_a_validator_removes_one_and_rotates_a_key() {
     let _one = exclusive().await;
     let mut net = Testnet::start_epochs(4, 0, BLOCK_TIME_MS, Some(EPOCH), "info");
     net.wait_finalized(&[0, 1, 2, 3], 2, WAIT).await;
-    let url = |net: &Testnet, i: usize| net.nodes[i].url.clone();
+    let url = |net: &Testnet, i: usize| net.url(i);
     let key = |net: &Testnet, i: usize, k: usize| net.key_file(i, k).to_string_lossy().into_owned();
 
     // A fifth node with a key no genesis names: a full node until the set holds it.

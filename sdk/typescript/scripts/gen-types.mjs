@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+// Generates src/rpc-types.ts from the node's OpenRPC document (rpc/openrpc.json, the same
+// document `rpc.discover` serves): a TypeScript type per schema, the method table (positional
+// parameters and result of every method), the subscriptions with their notification and
+// unsubscribe methods, the error codes, and the generated base class with one method per call.
+//
+//   node scripts/gen-types.mjs            writes src/rpc-types.ts
+//   node scripts/gen-types.mjs --check    exits 1 if src/rpc-types.ts differs from what it would write
+//   node scripts/gen-types.mjs --stdout   prints it
+//   TAKSA_OPENRPC=/path/openrpc.json      reads another document (default ../../rpc/openrpc.json)
+//
+// An unknown JSON Schema keyword is an error, so a new feature of the spec cannot be dropped
+// silently.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const specPath = resolve(process.env.TAKSA_OPENRPC ?? join(root, '..', '..', 'rpc', 'openrpc.json'));
+const outPath = join(root, 'src', 'rpc-types.ts');
+
+const KNOWN = new Set([
+  'type', '$ref', 'description', 'properties', 'required', 'items', 'oneOf', 'const', 'enum',
+  'additionalProperties', 'minimum', 'maximum', 'maxItems', 'maxLength', 'pattern', 'default',
+]);
+const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+function fail(msg) {
+  throw new Error(`gen-types: ${msg}`);
+}
+
+function refName(ref) {
+  const m = /^#\/components\/schemas\/([A-Za-z0-9_]+)$/.exec(ref);
+  if (!m) fail(`unsupported $ref ${ref}`);
+  return m[1];
+}
+
+function comment(text, indent) {
+  if (!text) return '';
+  const lines = String(text).replace(/\*\//g, '*\\/').split('\n');
+  if (lines.length === 1) return `${indent}/** ${lines[0]} */\n`;
+  return `${indent}/**\n${lines.map((l) => `${indent} * ${l}`).join('\n')}\n${indent} */\n`;
+}
+
+function constraints(s) {
+  const parts = [];
+  if (s.pattern !== undefined) parts.push(`pattern \`${s.pattern}\``);
+  if (s.minimum !== undefined) parts.push(`minimum ${s.minimum}`);
+  if (s.maximum !== undefined) parts.push(`maximum ${s.maximum}`);
+  if (s.maxItems !== undefined) parts.push(`at most ${s.maxItems} items`);
+  if (s.maxLength !== undefined) parts.push(`at most ${s.maxLength} characters`);
+  if (s.default !== undefined) parts.push(`default ${JSON.stringify(s.default)}`);
+  return parts.join('; ');
+}
+
+function doc(s) {
+  const c = constraints(s);
+  return [s.description, c ? `(${c})` : ''].filter(Boolean).join(' ');
+}
+
+function primitive(t, s, indent) {
+  switch (t) {
+    case 'string':
+    case 'boolean':
+    case 'null':
+      return t;
+    case 'integer':
+    case 'number':
+      return 'number';
+    case 'array':
+      return s.items === undefined ? 'unknown[]' : `Array<${tsType(s.items, indent)}>`;
+    case 'object':
+      return objectType(s, indent);
+    default:
+      fail(`unsupported type ${t}`);
+  }
+}
+
+function objectType(s, indent) {
+  const props = s.properties ?? {};
+  const names = Object.keys(props);
+  if (names.length === 0) return 'Record<string, unknown>';
+  const required = new Set(s.required ?? []);
+  for (const r of required) if (!(r in props)) fail(`required property ${r} is not defined`);
+  const inner = `${indent}  `;
+  let out = '{\n';
+  for (const name of names) {
+    const p = props[name];
+    out += comment(doc(p), inner);
+    const key = IDENT.test(name) ? name : JSON.stringify(name);
+    out += `${inner}${key}${required.has(name) ? '' : '?'}: ${tsType(p, inner)};\n`;
+  }
+  return `${out}${indent}}`;
+}
+
+function tsType(s, indent = '') {
+  if (s === true || s === undefined) return 'unknown';
+  if (typeof s !== 'object' || s === null) fail(`a schema is not an object: ${JSON.stringify(s)}`);
+  for (const k of Object.keys(s)) if (!KNOWN.has(k)) fail(`unsupported JSON Schema keyword \`${k}\``);
+  if (s.$ref !== undefined) return refName(s.$ref);
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  if (s.enum !== undefined) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (s.oneOf !== undefined) return union(s.oneOf.map((x) => paren(tsType(x, indent))));
+  if (Array.isArray(s.type)) return union(s.type.map((t) => paren(primitive(t, s, indent))));
+  if (s.type !== undefined) return primitive(s.type, s, indent);
+  if (s.properties !== undefined) return objectType(s, indent);
+  return 'unknown';
+}
+
+function union(types) {
+  return [...new Set(types)].join(' | ');
+}
+
+function paren(t) {
+  return /^[A-Za-z0-9_"'.<>[\]]+$/.test(t) || t.startsWith('{') || t.startsWith('Array<') ? t : `(${t})`;
+}
+
+function camel(method) {
+  return method.replace(/[._]([a-zA-Z])/g, (_, c) => c.toUpperCase());
+}
+
+function generate(spec) {
+  const schemas = spec.components?.schemas ?? {};
+  const errors = spec.components?.errors ?? {};
+  const methods = spec.methods ?? [];
+  let out = '';
+  out += '// GENERATED by scripts/gen-types.mjs from rpc/openrpc.json; do not edit by hand.\n';
+  out += `// ${spec.info?.title ?? 'OpenRPC'} ${spec.info?.version ?? ''} (OpenRPC ${spec.openrpc}). Regenerate with \`npm run gen-types\`;\n`;
+  out += '// `npm test` fails when this file differs from what the generator writes.\n\n';
+  out += "import type { Notifications } from './events.js';\n";
+  out += "import type { Subscription } from './subscription.js';\n\n";
+
+  for (const [name, s] of Object.entries(schemas)) {
+    out += comment(doc(s), '');
+    const t = tsType(s, '');
+    if (t.startsWith('{') && !s.oneOf) out += `export interface ${name} ${t}\n\n`;
+    else out += `export type ${name} = ${t};\n\n`;
+  }
+
+  // Subscriptions: a method whose summary names its notification, paired with the
+  // unsubscribe method whose name follows the node's convention (subscribe -> unsubscribe).
+  const names = new Set(methods.map((m) => m.name));
+  const subs = [];
+  const unsubs = new Set();
+  for (const m of methods) {
+    const note = /Notifications: `([A-Za-z0-9_]+)`/.exec(m.summary ?? '');
+    if (!/subscribe/i.test(m.name) || /unsubscribe/i.test(m.name)) {
+      if (note) fail(`${m.name} names a notification but is not a subscribe method`);
+      continue;
+    }
+    if (!note) fail(`subscription ${m.name} does not name its notification ("Notifications: \`...\`" in its summary)`);
+    const unsub = m.name.replace(/subscribe/, 'unsubscribe');
+    if (!names.has(unsub)) fail(`subscription ${m.name} has no ${unsub}`);
+    unsubs.add(unsub);
+    subs.push({ method: m, notification: note[1], unsubscribe: unsub });
+  }
+
+  const paramTuple = (m) =>
+    `[${m.params
+      .map((p) => `${IDENT.test(p.name) ? p.name : 'p'}${p.required ? '' : '?'}: ${tsType(p.schema, '    ')}`)
+      .join(', ')}]`;
+  for (const m of methods) {
+    let seenOptional = false;
+    for (const p of m.params) {
+      if (!p.required) seenOptional = true;
+      else if (seenOptional) fail(`${m.name}: a required parameter follows an optional one`);
+    }
+  }
+
+  out += '/** Every method of the spec: its positional parameters and its result. */\n';
+  out += 'export interface RpcMethods {\n';
+  for (const m of methods) {
+    out += comment(m.summary, '  ');
+    out += `  ${JSON.stringify(m.name)}: {\n    params: ${paramTuple(m)};\n    result: ${tsType(m.result.schema, '    ')};\n  };\n`;
+  }
+  out += '}\n\n';
+  out += 'export type RpcMethodName = keyof RpcMethods;\n\n';
+  out += '/** The parameter names of every method, in position order (for calls by name). */\n';
+  out += 'export const RPC_PARAM_NAMES: { readonly [M in RpcMethodName]: readonly string[] } = {\n';
+  for (const m of methods) out += `  ${JSON.stringify(m.name)}: ${JSON.stringify(m.params.map((p) => p.name))},\n`;
+  out += '};\n\n';
+
+  out += '/** Each subscription: its notification method and its unsubscribe method. */\n';
+  out += 'export const RPC_SUBSCRIPTIONS = {\n';
+  for (const s of subs) {
+    out += `  ${JSON.stringify(s.method.name)}: { notification: ${JSON.stringify(s.notification)}, unsubscribe: ${JSON.stringify(s.unsubscribe)} },\n`;
+  }
+  out += '} as const;\n\n';
+  out += 'export type RpcSubscriptionMethod = keyof typeof RPC_SUBSCRIPTIONS;\n';
+  out += 'export type RpcNotificationMethod = (typeof RPC_SUBSCRIPTIONS)[RpcSubscriptionMethod]["notification"];\n\n';
+  out += '/** The methods answered with a result (not subscriptions), callable over HTTP or WebSocket. */\n';
+  out += 'export type RpcCallMethod = Exclude<RpcMethodName, RpcSubscriptionMethod | (typeof RPC_SUBSCRIPTIONS)[RpcSubscriptionMethod]["unsubscribe"]>;\n\n';
+
+  out += '/** Every error of the spec: `data.reason` to its stable code. */\n';
+  out += 'export const RPC_ERROR_CODES = {\n';
+  for (const [k, e] of Object.entries(errors)) {
+    const reason = e.data?.reason ?? k;
+    out += comment(e.message, '  ');
+    out += `  ${IDENT.test(reason) ? reason : JSON.stringify(reason)}: ${e.code},\n`;
+  }
+  out += '} as const;\n\n';
+  out += 'export type RpcErrorReason = keyof typeof RPC_ERROR_CODES;\n\n';
+
+  out += '/** One typed method per call of the spec; subclasses provide the transport. */\n';
+  out += 'export abstract class RpcMethodsBase {\n';
+  out += '  /** Sends one call; `params` are positional, trailing absent ones already dropped. */\n';
+  out += '  abstract call<M extends RpcMethodName>(method: M, params: RpcMethods[M]["params"]): Promise<RpcMethods[M]["result"]>;\n\n';
+  out += '  /** Opens a resumable subscription (WebSocket only). */\n';
+  out += '  abstract subscription<S extends RpcSubscriptionMethod>(method: S, params: RpcMethods[S]["params"]): Subscription<Notifications[(typeof RPC_SUBSCRIPTIONS)[S]["notification"]]>;\n';
+  const argList = (m) =>
+    m.params.map((p) => `${p.name}${p.required ? '' : '?'}: ${tsType(p.schema, '  ')}`).join(', ');
+  const paramsExpr = (m) => {
+    if (m.params.length === 0) return '[]';
+    const all = `[${m.params.map((p) => p.name).join(', ')}]`;
+    return `trimParams(${all}) as RpcMethods[${JSON.stringify(m.name)}]["params"]`;
+  };
+  for (const m of methods) {
+    if (unsubs.has(m.name)) continue;
+    const sub = subs.find((s) => s.method === m);
+    out += '\n';
+    out += comment(`${m.summary} (\`${m.name}\`)`, '  ');
+    if (sub) {
+      out += `  ${camel(m.name)}(${argList(m)}): Subscription<Notifications[${JSON.stringify(sub.notification)}]> {\n`;
+      out += `    return this.subscription(${JSON.stringify(m.name)}, ${paramsExpr(m)});\n  }\n`;
+    } else {
+      out += `  ${camel(m.name)}(${argList(m)}): Promise<RpcMethods[${JSON.stringify(m.name)}]["result"]> {\n`;
+      out += `    return this.call(${JSON.stringify(m.name)}, ${paramsExpr(m)});\n  }\n`;
+    }
+  }
+  out += '}\n\n';
+  out += '/** Drops trailing absent parameters (an absent optional parameter takes its default). */\n';
+  out += 'export function trimParams(params: readonly unknown[]): unknown[] {\n';
+  out += '  const out = [...params];\n';
+  out += '  while (out.length > 0 && out[out.length - 1] === undefined) out.pop();\n';
+  out += '  return out.map((p) => (p === undefined ? null : p));\n';
+  out += '}\n\n';
+  out += '/** The client method name of a spec method (`chain_getInfo` -> `chainGetInfo`). */\n';
+  out += 'export function clientMethodName(method: string): string {\n';
+  out += '  return method.replace(/[._]([a-zA-Z])/g, (_m: string, c: string) => c.toUpperCase());\n';
+  out += '}\n';
+  return out;
+}
+
+export function render(path = specPath) {
+  return generate(JSON.parse(readFileSync(path, 'utf8')));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const text = render();
+  if (process.argv.includes('--stdout')) {
+    process.stdout.write(text);
+  } else if (process.argv.includes('--check')) {
+    let current = '';
+    try {
+      current = readFileSync(outPath, 'utf8');
+    } catch {}
+    if (current !== text) {
+      console.error(`${relative(process.cwd(), outPath)} differs from ${specPath}: run npm run gen-types`);
+      process.exit(1);
+    }
+    console.log(`${relative(process.cwd(), outPath)} matches ${specPath}`);
+  } else {
+    writeFileSync(outPath, text);
+    console.log(`wrote ${relative(process.cwd(), outPath)} from ${specPath}`);
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * The typed JSON-RPC client (docs/rpc.md): one method per method of rpc/openrpc.json (generated
+ * in rpc-types.ts), over HTTP POST with `fetch` or over a WebSocket, with resumable
+ * subscriptions over the WebSocket, and a few wallet helpers (balance, transfer, waiting for
+ * finality).
+ */
+import { parseBaseUnits } from './amount.js';
+import { decodeAddress } from './address.js';
+import { RpcError, TransportError } from './errors.js';
+import type { Keypair } from './keys.js';
+import type { PaymentReceipt } from './receipt.js';
+import {
+  type ChainInfo,
+  type Hash,
+  RPC_SUBSCRIPTIONS,
+  type RpcMethodName,
+  type RpcMethods,
+  RpcMethodsBase,
+  type RpcSubscriptionMethod,
+  type TxStatus,
+} from './rpc-types.js';
+import type { Notifications } from './events.js';
+import { Subscription, type ReconnectOptions, type SubscriptionOptions } from './subscription.js';
+import {
+  checkTransaction,
+  type SignedTransaction,
+  signTransaction,
+  transaction,
+} from './transaction.js';
+import { type WebSocketConstructor, WsConnection } from './ws.js';
+
+/** How a {@link Client} reaches the node. */
+export interface ClientOptions {
+  /** The node's RPC URL: `http(s)://…` (calls over HTTP) or `ws(s)://…` (calls over the WebSocket). */
+  url: string;
+  /** The WebSocket URL for subscriptions; default: `url` with `http` replaced by `ws`. */
+  wsUrl?: string;
+  /** A `fetch` implementation; default `globalThis.fetch`. */
+  fetch?: typeof globalThis.fetch;
+  /**
+   * A WebSocket constructor; default `globalThis.WebSocket` (browsers, Node 22+). On Node 20
+   * pass the `ws` package's: `new Client({ url, WebSocket })`.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Per-call timeout, in milliseconds (default 30000). */
+  timeoutMs?: number;
+  /** Extra HTTP headers (e.g. authorization for a proxy). */
+  headers?: Record<string, string>;
+  /** Default reconnection backoff of subscriptions. */
+  reconnect?: ReconnectOptions;
+}
+
+/** What a transfer needs beyond the sender's key. */
+export interface TransferOptions {
+  /** The recipient's address. */
+  to: string;
+  /** Base units (use `parseAmount("1.5")` for TKS). */
+  amount: bigint;
+  /**
+   * Base units. Default: the fee floor, or `accountCreationFee` when the transfer creates the
+   * recipient's account (a non-zero amount to an address with no committed balance or nonce).
+   */
+  fee?: bigint;
+  memo?: string | null;
+  validUntilHeight?: bigint | number | null;
+  /** Default: `account_getNonce` (the next nonce, counting this node's pool). */
+  nonce?: bigint | number;
+}
+
+/** A transaction that ended without being finalized. */
+export class TransactionFailedError extends Error {
+  override name = 'TransactionFailedError';
+  constructor(readonly status: TxStatus) {
+    super(`transaction ${status.hash} was ${status.status}${status.reason ? ` (${status.reason})` : ''}: ${status.message ?? ''}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A Taksa node's JSON-RPC API. */
+export class Client extends RpcMethodsBase {
+  readonly url: string;
+  readonly wsUrl: string;
+  private readonly options: ClientOptions;
+  private readonly timeoutMs: number;
+  private nextId = 1;
+  private ws: WsConnection | null = null;
+  private wsOpening: Promise<WsConnection> | null = null;
+  private subscriptions = new Set<Subscription<any>>();
+  private infoCache: Promise<ChainInfo> | null = null;
+  private closed = false;
+
+  constructor(url: string | ClientOptions, options: Omit<ClientOptions, 'url'> = {}) {
+    super();
+    this.options = typeof url === 'string' ? { ...options, url } : { ...url };
+    this.url = this.options.url.replace(/\/+$/, '');
+    if (!/^(https?|wss?):\/\//.test(this.url)) throw new TypeError(`the RPC URL must be http(s):// or ws(s)://, got ${this.url}`);
+    this.wsUrl = this.options.wsUrl ?? this.url.replace(/^http/, 'ws');
+    this.timeoutMs = this.options.timeoutMs ?? 30_000;
+  }
+
+  private get overWebSocket(): boolean {
+    return /^wss?:/.test(this.url);
+  }
+
+  /** Sends one call (positional parameters) and returns its result, or throws {@link RpcError} / {@link TransportError}. */
+  call<M extends RpcMethodName>(method: M, params: RpcMethods[M]['params']): Promise<RpcMethods[M]['result']> {
+    if (this.overWebSocket) return this.connection().then((c) => c.request(method, params as unknown[])) as Promise<never>;
+    return this.httpCall(method, params as unknown[]) as Promise<RpcMethods[M]['result']>;
+  }
+
+  private async httpCall(method: string, params: unknown[]): Promise<unknown> {
+    const fetchFn = this.options.fetch ?? globalThis.fetch;
+    if (typeof fetchFn !== 'function') throw new TransportError('no fetch: pass options.fetch');
+    const id = this.nextId++;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    let res: Response;
+    let body: string;
+    try {
+      res = await fetchFn(this.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...this.options.headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
+        signal: controller.signal,
+      });
+      body = await res.text();
+    } catch (e) {
+      const why = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : (e as Error).message;
+      throw new TransportError(`${method} to ${this.url} failed: ${why}`, undefined, e);
+    } finally {
+      clearTimeout(timer);
+    }
+    let msg: any;
+    try {
+      msg = JSON.parse(body);
+    } catch {
+      throw new TransportError(`${method}: HTTP ${res.status} with a body that is not JSON: ${body.slice(0, 200)}`, res.status);
+    }
+    if (msg && typeof msg === 'object' && msg.error !== undefined) throw RpcError.from(msg.error, method);
+    if (!res.ok) throw new TransportError(`${method}: HTTP ${res.status}`, res.status);
+    if (!msg || typeof msg !== 'object' || !('result' in msg)) {
+      throw new TransportError(`${method}: the answer is not a JSON-RPC response`, res.status);
+    }
+    return msg.result;
+  }
+
+  /** The shared WebSocket connection, opened (or reopened after a drop) on demand. */
+  connection(): Promise<WsConnection> {
+    if (this.closed) return Promise.reject(new TransportError('the client is closed'));
+    if (this.ws && !this.ws.closedReason) return this.ws.ready.then(() => this.ws as WsConnection);
+    if (this.wsOpening) return this.wsOpening;
+    const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) {
+      return Promise.reject(
+        new TransportError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package) on Node 20'),
+      );
+    }
+    const conn = new WsConnection(this.wsUrl, Ctor, this.timeoutMs);
+    this.ws = conn;
+    this.wsOpening = conn.ready.then(
+      () => {
+        this.wsOpening = null;
+        return conn;
+      },
+      (e) => {
+        this.wsOpening = null;
+        throw e;
+      },
+    );
+    return this.wsOpening;
+  }
+
+  /** Opens a resumable subscription; the generated `eventsSubscribe`, `accountSubscribe`, … call this. */
+  subscription<S extends RpcSubscriptionMethod>(
+    method: S,
+    params: RpcMethods[S]['params'],
+    options: SubscriptionOptions = {},
+  ): Subscription<Notifications[(typeof RPC_SUBSCRIPTIONS)[S]['notification']]> {
+    const spec = RPC_SUBSCRIPTIONS[method];
+    const all = [...(params as unknown[])];
+    const resumable = method !== 'tx_subscribeStatus';
+    const fixed = method === 'account_subscribe' || method === 'tx_subscribeStatus' ? all.slice(0, 1) : [];
+    const start = resumable ? ((all[fixed.length] as { after?: string; fromHeight?: number } | null | undefined) ?? null) : null;
+    const sub = new Subscription<Notifications[(typeof RPC_SUBSCRIPTIONS)[S]['notification']]>(
+      this,
+      { method, unsubscribe: spec.unsubscribe, fixed, resumable, start: start ? { ...start } : null },
+      { reconnect: this.options.reconnect, ...options } as SubscriptionOptions,
+    );
+    this.subscriptions.add(sub);
+    return sub;
+  }
+
+  /** Every finalized event (transfers and blocks) in cursor order, resumed across reconnections. */
+  subscribeEvents(start?: { after?: string; fromHeight?: number }, options?: SubscriptionOptions) {
+    return this.subscription('events_subscribe', (start ? [start] : []) as RpcMethods['events_subscribe']['params'], options);
+  }
+
+  /** An address's finalized transfers, resumed across reconnections. */
+  subscribeAccount(address: string, start?: { after?: string; fromHeight?: number }, options?: SubscriptionOptions) {
+    return this.subscription(
+      'account_subscribe',
+      (start ? [address, start] : [address]) as RpcMethods['account_subscribe']['params'],
+      options,
+    );
+  }
+
+  /** Closes every subscription and the WebSocket. */
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    this.subscriptions.clear();
+    this.closed = true;
+    this.ws?.close();
+    this.ws = null;
+  }
+
+  // ---- wallet helpers ----------------------------------------------------------------------
+
+  /** `chain_getInfo`, fetched once and kept (chain id, genesis hash, prefix and fees do not change). */
+  info(): Promise<ChainInfo> {
+    if (!this.infoCache) {
+      this.infoCache = this.chainGetInfo();
+      this.infoCache.catch(() => {
+        this.infoCache = null;
+      });
+    }
+    return this.infoCache;
+  }
+
+  /** The committed balance, in base units. */
+  async balance(address: string): Promise<bigint> {
+    return parseBaseUnits(await this.accountGetBalance(address));
+  }
+
+  /** Submits a signed transaction; returns its hash. Submitting the same bytes again returns the same hash. */
+  submit(signed: SignedTransaction | string): Promise<Hash> {
+    return this.txSubmit(typeof signed === 'string' ? signed : signed.hex);
+  }
+
+  /**
+   * Builds, checks, signs and submits a transfer from `from`. Returns the signed transaction
+   * (its `hash` is what `tx_get` takes); wait for it with {@link Client.waitForTransaction}.
+   */
+  async transfer(from: Keypair, options: TransferOptions): Promise<SignedTransaction> {
+    const info = await this.info();
+    const hrp = info.addressHrp;
+    const sender = from.address(hrp);
+    const to = decodeAddress(options.to, hrp);
+    let fee = options.fee;
+    if (fee === undefined) {
+      fee = parseBaseUnits(info.feeFloor);
+      if (options.amount > 0n) {
+        const recipient = await this.accountGet(options.to);
+        if (recipient.balance === '0' && recipient.nonce === 0) fee = parseBaseUnits(info.accountCreationFee);
+      }
+    }
+    const nonce = options.nonce ?? (await this.accountGetNonce(sender));
+    const tx = transaction({
+      chainId: info.chainId,
+      from: from.publicKey,
+      to,
+      amount: options.amount,
+      fee,
+      nonce,
+      validUntilHeight: options.validUntilHeight ?? null,
+      memo: options.memo ?? null,
+    });
+    checkTransaction(tx, { chainId: info.chainId, feeFloor: info.feeFloor });
+    const signed = signTransaction(tx, from, info.genesisHash);
+    const hash = await this.submit(signed);
+    if (hash !== signed.hash) throw new TransportError(`the node answered hash ${hash} for transaction ${signed.hash}`);
+    return signed;
+  }
+
+  /**
+   * Waits until the transaction is final and returns its status (height, index, block). Throws
+   * {@link TransactionFailedError} if it is rejected or expires, {@link TransportError} on timeout.
+   * Polls `tx_get` (every `pollMs`, default 100).
+   */
+  async waitForTransaction(hash: Hash, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<TxStatus> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const pollMs = options.pollMs ?? 100;
+    for (;;) {
+      let status: TxStatus | null = null;
+      try {
+        status = await this.txGet(hash);
+      } catch (e) {
+        if (!(e instanceof RpcError && e.is('tx_not_found')) && !(e instanceof TransportError)) throw e;
+      }
+      if (status?.status === 'finalized') return status;
+      if (status && (status.status === 'rejected' || status.status === 'expired')) throw new TransactionFailedError(status);
+      if (Date.now() > deadline) {
+        throw new TransportError(`transaction ${hash} is not final after ${options.timeoutMs ?? 60_000} ms (${status?.status ?? 'unknown'})`);
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  /** `tx_getProof`: the transaction's receipt (docs/receipts.md), to check with `verifyReceipt`. */
+  receipt(hash: Hash): Promise<PaymentReceipt> {
+    return this.txGetProof(hash) as unknown as Promise<PaymentReceipt>;
+  }
+}

@@ -131,7 +131,13 @@ exp = services["exporter"]["command"]
 if exp[:2] != ["export", "postgres"]: bad("exporter command")
 pairs = [(exp[k], exp[k + 1]) for k in range(2, len(exp), 2)]
 if len(exp) % 2 or any(not f.startswith("--") for f, _ in pairs): bad("exporter args are not --flag value pairs")
-if [f for f, _ in pairs].count("--rpc") != 2 or [f for f, _ in pairs].count("--database") != 1: bad("exporter flags")
+flags = [f for f, _ in pairs]
+exp_env = services["exporter"].get("environment", {})
+if flags.count("--rpc") != 2 or flags.count("--database") + ("TAKSA_EXPORT_DATABASE" in exp_env) != 1: bad("exporter flags")
+if ("--genesis", "/etc/taksa/genesis.json") not in pairs or "../genesis.json:/etc/taksa/genesis.json:ro" not in services["exporter"].get("volumes", []):
+    bad("the exporter does not check its nodes against the mounted genesis")
+if "TAKSA_EXPORT_DATABASE" in exp_env:
+    pairs.append(("--database", exp_env["TAKSA_EXPORT_DATABASE"]))
 for a in [f + "=" + v for f, v in pairs]:
     if a.startswith("--rpc="):
         host, port = re.fullmatch(r"http://([a-z0-9]+):(\d+)", a.split("=", 1)[1]).groups()

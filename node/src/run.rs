@@ -252,7 +252,11 @@ async fn run_node(
             chain_id: shared.genesis.chain_id.clone(),
             genesis_hash: shared.genesis_hash.to_string(),
         };
-        ready.write(path)?;
+        // A node that cannot say it is ready still serves: whoever waits on the file times out
+        // and reads this in the log.
+        if let Err(e) = ready.write(path) {
+            tracing::error!(target: "node", error = %format!("{e:#}"), "could not write the ready file");
+        }
     }
 
     let rpc_stopped = server.stopped();
@@ -271,7 +275,10 @@ async fn run_node(
     };
     shared.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     if let Some(path) = &common.ready_file {
-        let _ = std::fs::remove_file(path);
+        // Only our own: a node started since on the same file keeps its.
+        if crate::testnet::Ready::read(path).ok().flatten().is_some_and(|r| r.pid == std::process::id()) {
+            let _ = std::fs::remove_file(path);
+        }
     }
     let _ = inbox_tx.try_send(ChainMsg::Shutdown);
     let _ = server.stop();

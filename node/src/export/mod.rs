@@ -1,39 +1,57 @@
 //! `taksa export postgres`: follows `events_subscribe` and writes every finalized block and its
-//! transfers into PostgreSQL, exactly once, resuming from the cursor stored in the database.
+//! transfers into PostgreSQL, exactly once, resuming from the position stored in the database.
 //!
-//! The loop: read the position from the database, subscribe after it on one of the nodes, turn
-//! the stream into whole blocks ([`assemble`]), and write them with the new cursor in one
-//! transaction ([`postgres`]). Any failure drops the subscription and starts over from the
-//! database's cursor, which is the truth: a node that fails or lies is left for the next one
-//! (cursors are the same on every node of a chain), and a database that went away is waited for.
-//! A write whose commit was lost on the wire is settled by reading the cursor again.
+//! The loop: read the position from the database, subscribe from the next height on one of the
+//! nodes, turn the stream into whole, checked blocks ([`assemble`]), and write them with the new
+//! cursor in one transaction ([`postgres`]). Any failure drops the subscription and starts over
+//! from the database's position, which is the truth: a node that fails, stalls, withholds events
+//! or sends what no honest node sends is left for the next one (heights and cursors are the same
+//! on every node of a chain), and a database that went away is waited for. A write whose commit
+//! was lost on the wire is settled by reading the position again.
+//!
+//! What the exporter checks of a node: that every block extends the last one written (height and
+//! parent hash, from the genesis on), comes with exactly its transactions, and holds well-formed
+//! fields; with `--genesis`, that the node's genesis is that file's. It does not verify block
+//! hashes or finality certificates itself: a node that forges a whole consistent chain is
+//! trusted, so name nodes you run (see docs/export.md).
 
 mod assemble;
 mod postgres;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::{Args, Subcommand};
 use jsonrpsee::core::client::{Subscription, SubscriptionCloseReason};
-use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use jsonrpsee::ws_client::{PingConfig, WsClient, WsClientBuilder};
 use taksa_rpc::api::{Param, StreamOptions, TaksaApiClient as _};
 use taksa_rpc::json::NotificationJson;
 
-use assemble::{Assembler, ExportBlock};
-use postgres::{Database, Position};
+use assemble::{Assembler, ExportBlock, Tip};
+use postgres::{Database, Fatal, Position, WriteError};
 
-/// The longest message accepted from a node: a block summary or a transfer is well under 2 KiB.
-const MESSAGE_BYTES_MAX: u32 = 1 << 20;
+/// The longest message accepted from a node: an honest block summary or transfer is under 2 KiB.
+const MESSAGE_BYTES_MAX: u32 = 16 * 1024;
 /// A write holds at most this many rows (blocks and transfers): one database transaction stays
 /// short, and a backlog is written in large batches rather than one transaction per block.
 const BATCH_ROWS_MAX: usize = 10_000;
-/// Notifications the WebSocket client holds while the database writes, about 1 KiB each: two
-/// full blocks. Past it the client drops the subscription and the exporter resumes from its cursor.
+/// Notifications the WebSocket client holds while the database writes (at most 16 KiB each, about
+/// 1 KiB from an honest node): two full blocks. Past it the client drops the subscription and the
+/// exporter resumes from its position.
 const BUFFERED_NOTIFICATIONS_MAX: usize = 2 * (taksa_consensus::block::BLOCK_TXS_MAX + 1);
 /// Waits between attempts when every node or the database is unreachable, doubling up to the cap.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+/// With nothing from the node for this long, ask it how far the chain is: a node that has
+/// finalized past what it sent is withholding events and is left. (A chain may be idle: a dev
+/// chain with `--instant` makes no block without transactions.)
+const QUIET_CHECK: Duration = Duration::from_secs(20);
+/// WebSocket pings find a dead connection: one unanswered for this long ends the session.
+const PING_EVERY: Duration = Duration::from_secs(10);
+const PING_INACTIVE_LIMIT: Duration = Duration::from_secs(30);
+/// The longest a database write may take before the connection is dropped and made anew.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -49,8 +67,8 @@ enum ExportTarget {
     /// Write every finalized block and transfer into PostgreSQL, exactly once.
     ///
     /// Creates the tables in the schema `taksa` (blocks, transfers, export_state; see
-    /// docs/export.md) and follows the node's events from the cursor stored there. Each batch of
-    /// whole blocks and the new cursor commit in one database transaction, so killing the
+    /// docs/export.md) and follows the node's events from the position stored there. Each batch
+    /// of whole blocks and the new cursor commit in one database transaction, so killing the
     /// exporter, the node or the database at any moment loses and doubles nothing. Runs until
     /// stopped (Ctrl-C), or until --stop-at-height.
     Postgres(PostgresArgs),
@@ -64,9 +82,15 @@ struct PostgresArgs {
     #[arg(long = "rpc", env = "TAKSA_EXPORT_RPC", value_delimiter = ',', required = true)]
     rpc: Vec<String>,
     /// The database: postgres://user:password@host:port/dbname (or `host=… user=… dbname=…`).
-    /// Without TLS: run the exporter beside the database or through a tunnel.
-    #[arg(long, env = "TAKSA_EXPORT_DATABASE")]
+    /// Without TLS: run the exporter beside the database or through a tunnel. Prefer the
+    /// environment variable to the flag: a command line is visible to every user of the machine.
+    #[arg(long, env = "TAKSA_EXPORT_DATABASE", hide_env_values = true)]
     database: String,
+    /// The chain's genesis file: nodes of another chain are refused, and an empty database is
+    /// started on this chain whichever node answers first. Without it, the first node that
+    /// answers names the chain.
+    #[arg(long, env = "TAKSA_EXPORT_GENESIS", value_name = "FILE")]
+    genesis: Option<PathBuf>,
     /// Exit (status 0) once this height is written: for back-fills and benchmarks.
     #[arg(long)]
     stop_at_height: Option<u64>,
@@ -83,12 +107,14 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
 enum Ended {
     /// `--stop-at-height` was written.
     Done,
-    /// The node told us we read too slowly: subscribe again after the stored cursor.
+    /// The node (or our own buffer) said we read too slowly: subscribe again after the position.
     Lagged,
     /// The node failed or misbehaved: go on with the next.
     Node(anyhow::Error),
-    /// The database failed: reconnect, read the cursor again.
+    /// The database failed: reconnect, read the position again.
     Database(anyhow::Error),
+    /// The operator has to act: stop.
+    Fatal(anyhow::Error),
 }
 
 /// What has been written since the start, for the progress line.
@@ -124,56 +150,78 @@ impl Progress {
 
 async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
     let urls: Vec<String> = args.rpc.iter().map(|u| ws_url(u)).collect::<anyhow::Result<_>>()?;
+    let genesis = match &args.genesis {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read the genesis {}", path.display()))?;
+            let g = taksa_consensus::Genesis::from_json(&text).with_context(|| format!("in {}", path.display()))?;
+            Some((g.hash().to_string(), g.chain_id))
+        }
+        None => None,
+    };
     let mut progress = Progress::new();
+    let mut db: Option<Database> = None;
     let mut node = 0usize;
     let mut retry = RETRY_FIRST;
-    // Nodes that failed since the last block written: once every node has, wait before the next round.
-    let mut failed_in_a_row = 0usize;
+    // Sessions in a row that wrote nothing: after a round of every node, wait before the next.
+    let mut fruitless = 0usize;
     loop {
-        let mut db = match Database::connect(&args.database).await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("export: {e:#}; retrying in {} ms", retry.as_millis());
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(RETRY_MAX);
-                continue;
-            }
-        };
-        let url = &urls[node % urls.len()];
-        let ended = session(&mut db, url, args.stop_at_height, &mut progress).await;
-        match ended {
-            Ended::Done => return Ok(()),
-            Ended::Lagged => {
-                eprintln!(
-                    "export: this exporter read {url}'s events too slowly (lagged); resuming from the stored cursor"
-                );
-            }
-            Ended::Node(e) => {
-                eprintln!("export: node {url}: {e:#}");
-                node += 1;
-                failed_in_a_row += 1;
-                if failed_in_a_row >= urls.len() {
-                    failed_in_a_row = 0;
-                    eprintln!("export: no node answered; retrying in {} ms", retry.as_millis());
+        let conn = match &mut db {
+            Some(conn) => conn,
+            None => match Database::connect(&args.database).await {
+                Ok(conn) => db.insert(conn),
+                Err(e) => {
+                    eprintln!("export: {e:#}; retrying in {} ms", retry.as_millis());
                     tokio::time::sleep(retry).await;
                     retry = (retry * 2).min(RETRY_MAX);
+                    continue;
                 }
-                continue;
+            },
+        };
+        let url = &urls[node % urls.len()];
+        let written = progress.blocks;
+        let ended = session(conn, url, genesis.as_ref(), args.stop_at_height, &mut progress).await;
+        let wrote = progress.blocks > written;
+        match ended {
+            Ended::Done => return Ok(()),
+            Ended::Fatal(e) => return Err(e),
+            Ended::Lagged => {
+                eprintln!("export: read {} too slowly (lagged); resuming from the stored position", redact(url));
+            }
+            Ended::Node(e) => {
+                eprintln!("export: node {}: {e:#}", redact(url));
+                node += 1;
             }
             Ended::Database(e) => {
-                eprintln!("export: database: {e:#}; reconnecting in {} ms", retry.as_millis());
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(RETRY_MAX);
-                continue;
+                eprintln!("export: database: {e:#}; reconnecting");
+                db = None;
             }
         }
-        failed_in_a_row = 0;
-        retry = RETRY_FIRST;
+        if wrote {
+            fruitless = 0;
+            retry = RETRY_FIRST;
+            continue;
+        }
+        fruitless += 1;
+        if fruitless >= urls.len() {
+            // A full round without progress (every node failed, or the database is away, or a
+            // node keeps saying lagged): wait, longer each time.
+            fruitless = 0;
+            eprintln!("export: no progress; retrying in {} ms", retry.as_millis());
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(RETRY_MAX);
+        }
     }
 }
 
 /// One subscription on one node, writing until something fails.
-async fn session(db: &mut Database, url: &str, stop_at: Option<u64>, progress: &mut Progress) -> Ended {
+async fn session(
+    db: &mut Database,
+    url: &str,
+    genesis: Option<&(String, String)>,
+    stop_at: Option<u64>,
+    progress: &mut Progress,
+) -> Ended {
     let client = match connect(url).await {
         Ok(c) => c,
         Err(e) => return Ended::Node(e),
@@ -182,42 +230,65 @@ async fn session(db: &mut Database, url: &str, stop_at: Option<u64>, progress: &
         Ok(info) => info,
         Err(e) => return Ended::Node(anyhow::Error::new(e).context("chain_getInfo")),
     };
-    let (mut position, chain) = match db.open(&info.genesis_hash, &info.chain_id).await {
+    if let Some((hash, chain_id)) = genesis {
+        if info.genesis_hash != *hash {
+            return Ended::Node(anyhow::anyhow!(
+                "it serves genesis {:?}, not --genesis's {hash} ({chain_id})",
+                info.genesis_hash.chars().take(80).collect::<String>()
+            ));
+        }
+    }
+    let (genesis_hash, chain_id) =
+        genesis.cloned().unwrap_or_else(|| (info.genesis_hash.clone(), info.chain_id.clone()));
+    let (mut position, chain) = match db.open(&genesis_hash, &chain_id).await {
         Ok(opened) => opened,
+        Err(e) if e.is::<Fatal>() => return Ended::Fatal(e),
         Err(e) => return Ended::Database(e),
     };
     if chain.genesis_hash != info.genesis_hash {
-        return Ended::Node(anyhow::anyhow!(
-            "it serves chain {} (genesis {}), but the database holds {} (genesis {}): export each chain into \
-             its own database",
-            info.chain_id,
-            info.genesis_hash,
+        let e = anyhow::anyhow!(
+            "the database holds chain {} (genesis {}), but the node serves another: export each chain into its own \
+             database",
             chain.chain_id,
             chain.genesis_hash
-        ));
+        );
+        return if genesis.is_some() { Ended::Fatal(e) } else { Ended::Node(e) };
     }
     if reached(&position, stop_at) {
         progress.wrote(&[], &position, true);
         return Ended::Done;
     }
-    let options = match &position.cursor {
-        Some(after) => StreamOptions { after: Some(after.clone()), from_height: None },
-        None => StreamOptions { after: None, from_height: Some(0) },
-    };
+    // Before the first block, the genesis: block 1 must name it as its parent.
+    let tip = position.tip.clone().unwrap_or(Tip { height: 0, hash: chain.genesis_hash.clone() });
+    // From the next height rather than after the stored cursor: the position is ours, the
+    // cursor's bytes are the node's.
+    let options = StreamOptions { after: None, from_height: Some(tip.height + 1) };
     let mut sub = match client.subscribe_events(Some(Param::new(options))).await {
         Ok(s) => s,
         Err(e) => return Ended::Node(anyhow::Error::new(e).context("events_subscribe")),
     };
-    let mut assembler = Assembler::new(position.tip.clone());
+    let mut assembler = Assembler::new(tip);
     let mut batch: Vec<ExportBlock> = Vec::new();
     let mut rows = 0usize;
     loop {
         // Write what is whole when the stream pauses or the batch is full; while events keep
         // coming (a backlog), gather them into one transaction.
-        let next = if batch.is_empty() { Some(sub.next().await) } else { ready(&mut sub).await };
+        let next = if batch.is_empty() {
+            match tokio::time::timeout(QUIET_CHECK, sub.next()).await {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    if let Err(e) = withholding(&client, &position).await {
+                        return Ended::Node(e);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            ready(&mut sub).await
+        };
         let Some(next) = next else {
             if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                return Ended::Database(e);
+                return e;
             }
             if reached(&position, stop_at) {
                 progress.wrote(&[], &position, true);
@@ -227,15 +298,14 @@ async fn session(db: &mut Database, url: &str, stop_at: Option<u64>, progress: &
         };
         let notification = match next {
             Some(Ok(n)) => n,
-            Some(Err(e)) => {
-                return Ended::Node(anyhow::Error::new(e).context("a notification the exporter cannot read"))
-            }
+            Some(Err(_)) => return Ended::Node(anyhow::anyhow!("it sent a notification that is not an event")),
             None => {
+                // Whole blocks already read are good, whatever ended the stream.
+                if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
+                    return e;
+                }
                 if matches!(sub.close_reason(), Some(SubscriptionCloseReason::Lagged)) {
-                    // This side's buffer filled while the database wrote: go on from the cursor.
-                    if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                        return Ended::Database(e);
-                    }
+                    // This side's buffer filled while the database wrote.
                     return Ended::Lagged;
                 }
                 return Ended::Node(anyhow::anyhow!("the subscription closed"));
@@ -255,7 +325,7 @@ async fn session(db: &mut Database, url: &str, stop_at: Option<u64>, progress: &
                     let stop = stop_at.is_some_and(|s| height >= s);
                     if rows >= BATCH_ROWS_MAX || stop {
                         if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                            return Ended::Database(e);
+                            return e;
                         }
                     }
                     if stop {
@@ -266,15 +336,28 @@ async fn session(db: &mut Database, url: &str, stop_at: Option<u64>, progress: &
                 Err(e) => return Ended::Node(e.into()),
             },
             NotificationJson::Lagged(_) => {
-                // Whole blocks already read are still good; the rest comes again after them.
                 if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                    return Ended::Database(e);
+                    return e;
                 }
                 return Ended::Lagged;
             }
-            other => return Ended::Node(anyhow::anyhow!("events_subscribe sent a {other:?}")),
+            _ => return Ended::Node(anyhow::anyhow!("events_subscribe sent a notification of another subscription")),
         }
     }
+}
+
+/// After a quiet spell: an error if the node has finalized past what it sent.
+async fn withholding(client: &WsClient, position: &Position) -> anyhow::Result<()> {
+    let info = client.chain_get_info().await.context("chain_getInfo after a quiet spell")?;
+    let written = position.tip.as_ref().map_or(0, |t| t.height);
+    if info.finalized_height > written {
+        bail!(
+            "it finalized height {} but sent no event past {written} for {} s: it is withholding events",
+            info.finalized_height,
+            QUIET_CHECK.as_secs()
+        );
+    }
+    Ok(())
 }
 
 /// The next notification if one is already waiting, `None` if the stream has paused.
@@ -288,17 +371,23 @@ async fn ready(
     }
 }
 
+/// Writes the batch; the session's end if that failed.
 async fn flush(
     db: &mut Database,
     position: &mut Position,
     batch: &mut Vec<ExportBlock>,
     rows: &mut usize,
     progress: &mut Progress,
-) -> anyhow::Result<()> {
+) -> Result<(), Ended> {
     if batch.is_empty() {
         return Ok(());
     }
-    *position = db.write(position, batch).await?;
+    match tokio::time::timeout(WRITE_TIMEOUT, db.write(position, batch)).await {
+        Ok(Ok(p)) => *position = p,
+        Ok(Err(WriteError::Data(e))) => return Err(Ended::Node(e.context("the database refused what the node sent"))),
+        Ok(Err(WriteError::Database(e))) => return Err(Ended::Database(e)),
+        Err(_) => return Err(Ended::Database(anyhow::anyhow!("a write took over {} s", WRITE_TIMEOUT.as_secs()))),
+    }
     progress.wrote(batch, position, false);
     batch.clear();
     *rows = 0;
@@ -312,13 +401,28 @@ fn reached(position: &Position, stop_at: Option<u64>) -> bool {
 async fn connect(url: &str) -> anyhow::Result<WsClient> {
     WsClientBuilder::default()
         .max_response_size(MESSAGE_BYTES_MAX)
-        .max_buffer_capacity_per_subscription(BUFFERED_NOTIFICATIONS_MAX)
         .max_request_size(MESSAGE_BYTES_MAX)
+        .max_buffer_capacity_per_subscription(BUFFERED_NOTIFICATIONS_MAX)
+        .enable_ws_ping(PingConfig::new().ping_interval(PING_EVERY).inactive_limit(PING_INACTIVE_LIMIT))
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Duration::from_secs(10))
         .build(url)
         .await
-        .with_context(|| format!("cannot open a WebSocket to {url}"))
+        .with_context(|| format!("cannot open a WebSocket to {}", redact(url)))
+}
+
+/// The URL without a password it may hold (`ws://user:secret@host` → `ws://user:…@host`).
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:…{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The WebSocket URL of a node's RPC URL.
@@ -337,6 +441,12 @@ fn ws_url(url: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_a_node_url_is_not_printed() {
+        assert_eq!(redact("ws://ops:hunter2@node:8545"), "ws://ops:…@node:8545");
+        assert_eq!(redact("ws://node:8545"), "ws://node:8545");
+    }
 
     #[test]
     fn rpc_urls_become_websocket_urls() {

@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS taksa.transfers (
     fee          numeric(39, 0) NOT NULL,
     nonce        numeric(20, 0) NOT NULL,
     memo         text,
+    memo_raw     bytea,
     from_balance numeric(39, 0) NOT NULL,
     to_balance   numeric(39, 0) NOT NULL,
     timestamp_ms bigint NOT NULL,
@@ -77,13 +78,40 @@ FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::
 
 const INSERT_TRANSFERS: &str = "
 INSERT INTO taksa.transfers
-    (height, tx_index, hash, from_address, to_address, amount, fee, nonce, memo, from_balance, to_balance,
-     timestamp_ms, time, cursor)
-SELECT h, i, hs, fa, ta, a::numeric, f::numeric, n::numeric, m, fb::numeric, tb::numeric, ts,
+    (height, tx_index, hash, from_address, to_address, amount, fee, nonce, memo, memo_raw, from_balance,
+     to_balance, timestamp_ms, time, cursor)
+SELECT h, i, hs, fa, ta, a::numeric, f::numeric, n::numeric, m, mr, fb::numeric, tb::numeric, ts,
        to_timestamp(ts / 1000.0), c
 FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-            $8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])
-     AS t(h, i, hs, fa, ta, a, f, n, m, fb, tb, ts, c)";
+            $8::text[], $9::text[], $10::bytea[], $11::text[], $12::text[], $13::bigint[], $14::text[])
+     AS t(h, i, hs, fa, ta, a, f, n, m, mr, fb, tb, ts, c)";
+
+/// Why a write failed.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// The database refused the data (SQLSTATE classes 22 and 23: a value out of range, a
+    /// duplicate key): the node sent it, so the exporter goes on with another node.
+    Data(anyhow::Error),
+    /// The database failed or went away: reconnect and read the position again.
+    Database(anyhow::Error),
+}
+
+impl WriteError {
+    fn of(e: tokio_postgres::Error, what: &str) -> WriteError {
+        let data = e.code().is_some_and(|c| c.code().starts_with("22") || c.code().starts_with("23"));
+        let e = anyhow::Error::new(e).context(what.to_owned());
+        if data {
+            WriteError::Data(e)
+        } else {
+            WriteError::Database(e)
+        }
+    }
+}
+
+/// A state of the database the exporter must not write past: the operator has to act.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Fatal(pub(crate) String);
 
 /// Where the database stands: the chain it holds and the last block written.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,7 +185,11 @@ impl Database {
         tx.commit().await?;
         let version: i32 = row.get(0);
         if version != SCHEMA_VERSION {
-            bail!("the database's tables are version {version}; this exporter writes version {SCHEMA_VERSION}");
+            return Err(Fatal(format!(
+                "the database's tables are version {version}; this exporter writes version {SCHEMA_VERSION}: use the \
+                 taksa that made them, or export into a new database"
+            ))
+            .into());
         }
         let chain = Chain { genesis_hash: row.get(1), chain_id: row.get(2) };
         Ok((position(row.get(3), row.get(4), row.get(5))?, chain))
@@ -165,28 +197,31 @@ impl Database {
 
     /// Writes `blocks` (which extend `from`) and the cursor after the last of them in one
     /// transaction. Fails, writing nothing, if the stored cursor is no longer `from`'s.
-    pub(crate) async fn write(&mut self, from: &Position, blocks: &[ExportBlock]) -> anyhow::Result<Position> {
+    pub(crate) async fn write(&mut self, from: &Position, blocks: &[ExportBlock]) -> Result<Position, WriteError> {
         let Some(last) = blocks.last() else { return Ok(from.clone()) };
-        let tx = self.client.transaction().await?;
-        let height = i64::try_from(last.block.height).context("height beyond bigint")?;
+        let b = BlockColumns::new(blocks).map_err(WriteError::Data)?;
+        let t = TransferColumns::new(blocks).map_err(WriteError::Data)?;
+        let height = i64::try_from(last.block.height).map_err(|e| WriteError::Data(e.into()))?;
+        let tx = self.client.transaction().await.map_err(|e| WriteError::of(e, "BEGIN"))?;
         let moved = tx
             .execute(
                 "UPDATE taksa.export_state SET cursor = $1, height = $2, block_hash = $3, updated_at = now()
                  WHERE cursor IS NOT DISTINCT FROM $4",
                 &[&last.block.cursor, &height, &last.block.hash, &from.cursor],
             )
-            .await?;
+            .await
+            .map_err(|e| WriteError::of(e, "moving the cursor"))?;
         if moved != 1 {
-            bail!("the database's cursor moved under this exporter: is another exporter writing to it?");
+            return Err(WriteError::Database(anyhow::anyhow!(
+                "the database's cursor moved under this exporter: is another exporter writing to it?"
+            )));
         }
-        let b = BlockColumns::new(blocks)?;
         tx.execute(
             INSERT_BLOCKS,
             &[&b.height, &b.hash, &b.parent, &b.view, &b.proposer, &b.ts, &b.tx_count, &b.fees, &b.root, &b.cursor],
         )
         .await
-        .context("inserting blocks")?;
-        let t = TransferColumns::new(blocks)?;
+        .map_err(|e| WriteError::of(e, "inserting blocks"))?;
         if !t.height.is_empty() {
             tx.execute(
                 INSERT_TRANSFERS,
@@ -200,6 +235,7 @@ impl Database {
                     &t.fee,
                     &t.nonce,
                     &t.memo,
+                    &t.memo_raw,
                     &t.from_balance,
                     &t.to_balance,
                     &t.ts,
@@ -207,9 +243,9 @@ impl Database {
                 ],
             )
             .await
-            .context("inserting transfers")?;
+            .map_err(|e| WriteError::of(e, "inserting transfers"))?;
         }
-        tx.commit().await?;
+        tx.commit().await.map_err(|e| WriteError::of(e, "COMMIT"))?;
         Ok(Position {
             cursor: Some(last.block.cursor.clone()),
             tip: Some(Tip { height: last.block.height, hash: last.block.hash.clone() }),
@@ -224,7 +260,12 @@ fn position(cursor: Option<String>, height: Option<i64>, hash: Option<String>) -
             cursor: Some(cursor),
             tip: Some(Tip { height: u64::try_from(height).context("negative height in export_state")?, hash }),
         }),
-        _ => bail!("taksa.export_state is half filled: was it edited by hand?"),
+        _ => Err(Fatal(
+            "taksa.export_state is half filled (edited by hand?): restore it, or DROP SCHEMA taksa CASCADE and export \
+             again"
+                .into(),
+        )
+        .into()),
     }
 }
 
@@ -282,6 +323,7 @@ struct TransferColumns {
     fee: Vec<String>,
     nonce: Vec<String>,
     memo: Vec<Option<String>>,
+    memo_raw: Vec<Option<Vec<u8>>>,
     from_balance: Vec<String>,
     to_balance: Vec<String>,
     ts: Vec<i64>,
@@ -301,7 +343,10 @@ impl TransferColumns {
             c.amount.push(amount(&t.amount)?);
             c.fee.push(amount(&t.fee)?);
             c.nonce.push(t.nonce.to_string());
-            c.memo.push(t.memo.clone());
+            // PostgreSQL's text cannot hold U+0000, which a memo may: `memo` shows it as U+FFFD,
+            // `memo_raw` keeps the exact bytes.
+            c.memo.push(t.memo.as_ref().map(|m| m.replace('\0', "\u{FFFD}")));
+            c.memo_raw.push(t.memo.as_ref().map(|m| m.as_bytes().to_vec()));
             c.from_balance.push(amount(&t.from_balance)?);
             c.to_balance.push(amount(&t.to_balance)?);
             c.ts.push(to_i64(t.timestamp_ms, "timestamp")?);
@@ -316,7 +361,9 @@ impl TransferColumns {
 fn amount(s: &str) -> anyhow::Result<String> {
     match s.parse::<u128>() {
         Ok(v) => Ok(v.to_string()),
-        Err(_) => bail!("the node sent amount `{s}`, not a whole number of base units"),
+        Err(_) => {
+            bail!("the node sent amount {:?}, not a whole number of base units", s.chars().take(80).collect::<String>())
+        }
     }
 }
 

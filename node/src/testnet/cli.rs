@@ -130,7 +130,9 @@ pub(crate) async fn run(args: TestnetArgs) -> anyhow::Result<()> {
             let net = open_node(&dir, node)?;
             match net.pid(node) {
                 Some(pid) => {
-                    net.kill(node);
+                    if !net.kill(node) {
+                        bail!("node {node} (pid {pid}) is still running 10 s after SIGKILL");
+                    }
                     println!(
                         "testnet: node {node} (pid {pid}) killed; start it again with taksa testnet restart {node}"
                     );
@@ -202,6 +204,9 @@ pub(crate) async fn run(args: TestnetArgs) -> anyhow::Result<()> {
                 }
             });
             println!("testnet: stopped {stopped} node(s) of {}", dir.display());
+            if let Some(i) = (0..net.nodes().len()).find(|&i| net.pid(i).is_some()) {
+                bail!("node {i} is still running: {} is left in place", dir.display());
+            }
             if delete {
                 std::fs::remove_dir_all(&dir).with_context(|| format!("cannot delete {}", dir.display()))?;
                 println!("testnet: deleted {}", dir.display());
@@ -234,6 +239,10 @@ fn open_node(dir: &std::path::Path, node: usize) -> anyhow::Result<Testnet> {
 
 async fn up(dir: &std::path::Path, init: &InitArgs) -> anyhow::Result<()> {
     let mut net = if dir.join(super::MANIFEST).exists() {
+        println!(
+            "testnet: resuming {} (its nodes, genesis and ports are kept; init options are not applied)",
+            dir.display()
+        );
         Testnet::open(dir)?
     } else {
         println!("testnet: creating {} ({} validators, {} full nodes)", dir.display(), init.validators, init.full);
@@ -242,11 +251,14 @@ async fn up(dir: &std::path::Path, init: &InitArgs) -> anyhow::Result<()> {
     // The nodes run the binary that created the testnet; a rebuilt one at the same path is fine.
     let total = net.nodes().len();
     println!("testnet: starting the nodes that are not running");
-    tokio::task::block_in_place(|| net.start_all())?;
+    tokio::task::block_in_place(|| net.start_all())
+        .context("the testnet did not start; `taksa testnet down` stops the nodes that did")?;
     let all: Vec<usize> = (0..total).collect();
     net.wait_finalized(&all, 1, Duration::from_secs(init.timeout_s)).await.with_context(|| {
         let tails: String = (0..total).map(|i| format!("\n--- node {i} ---\n{}", net.log_tail(i, 10))).collect();
-        format!("the testnet did not finalize a block; the ends of the logs:{tails}")
+        format!(
+            "the testnet did not finalize a block; the ends of the logs:{tails}\n(`taksa testnet down` stops the nodes)"
+        )
     })?;
     print_status(&net).await;
     let url = net.rpc_url(0);

@@ -20,6 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 use taksa_consensus::Genesis;
 
@@ -120,6 +121,8 @@ impl Testnet {
             );
         }
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // One spelling of the folder: processes are recognised by the paths in their command line.
+        let dir = &fs::canonicalize(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
         let text = match &options.genesis {
             Some(path) => fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
             None => devnet::testnet_genesis_json()?,
@@ -188,6 +191,9 @@ impl Testnet {
 
     /// Opens a testnet folder that [`Testnet::init`] made.
     pub fn open(dir: &Path) -> anyhow::Result<Testnet> {
+        let dir = &fs::canonicalize(dir).map_err(|_| {
+            anyhow::anyhow!("no testnet in {}: create one with taksa testnet init (or up)", dir.display())
+        })?;
         let path = dir.join(MANIFEST);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
@@ -344,7 +350,12 @@ impl Testnet {
         }
         let args = self.args(i)?;
         let dir = self.node_dir(i);
-        let _ = fs::remove_file(dir.join("ready.json"));
+        match fs::remove_file(dir.join("ready.json")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove node {i}'s old ready file"))
+            }
+            _ => {}
+        }
         self.manifest.nodes[i].starts += 1;
         self.save()?;
         let log_path = self.log_path(i);
@@ -360,7 +371,12 @@ impl Testnet {
             .process_group(0)
             .spawn()
             .with_context(|| format!("cannot run {}", self.manifest.binary.display()))?;
-        fs::write(dir.join("pid"), format!("{}\n", child.id()))?;
+        // The pid and the process's start time: a pid the kernel hands to another process later
+        // does not match both.
+        let start = start_time(child.id()).unwrap_or(0);
+        let tmp = dir.join("pid.tmp");
+        fs::write(&tmp, format!("{} {start}\n", child.id()))?;
+        fs::rename(&tmp, dir.join("pid"))?;
         self.children()[i] = Some(child);
         Ok(())
     }
@@ -370,7 +386,8 @@ impl Testnet {
         let deadline = Instant::now() + timeout;
         let path = self.node_dir(i).join("ready.json");
         loop {
-            if let Some(ready) = Ready::read(&path)? {
+            // Only the file of this start: its pid is the process just spawned.
+            if let Some(ready) = Ready::read(&path)?.filter(|r| Some(r.pid) == self.pid(i)) {
                 let node = &mut self.manifest.nodes[i];
                 node.rpc_port = ready.rpc_port().unwrap_or(node.rpc_port);
                 node.p2p_port = ready.p2p_port().unwrap_or(node.p2p_port);
@@ -426,8 +443,8 @@ impl Testnet {
             };
         }
         drop(children);
-        let pid: u32 = fs::read_to_string(self.node_dir(i).join("pid")).ok()?.trim().parse().ok()?;
-        is_ours(pid, &self.node_dir(i).join("data")).then_some(pid)
+        let (pid, start) = self.pid_file(i)?;
+        is_ours(pid, start, &self.node_dir(i).join("data")).then_some(pid)
     }
 
     /// Node `i`'s ready file, while it runs.
@@ -441,22 +458,39 @@ impl Testnet {
         format!("http://127.0.0.1:{}", self.manifest.nodes[i].rpc_port)
     }
 
-    /// SIGKILL: a crash. Nothing happens if it is not running.
-    pub fn kill(&self, i: usize) {
+    /// The pid file of node `i`'s latest start: pid and start time (0: unknown).
+    fn pid_file(&self, i: usize) -> Option<(u32, u64)> {
+        let text = fs::read_to_string(self.node_dir(i).join("pid")).ok()?;
+        let mut words = text.split_whitespace();
+        let pid = words.next()?.parse().ok()?;
+        let start = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+        Some((pid, start))
+    }
+
+    /// SIGKILL: a crash. Returns whether it is gone (it was not running, or it stopped within
+    /// 10 s).
+    pub fn kill(&self, i: usize) -> bool {
         let child = self.children()[i].take();
         if let Some(mut child) = child {
             let _ = child.kill();
-            let _ = child.wait();
-        } else if let Some(pid) = self.pid(i) {
-            signal(pid, "KILL");
-            wait_gone(pid, &self.node_dir(i).join("data"), STOP_TIMEOUT);
+            return child.wait().is_ok();
         }
+        let Some(pid) = self.pid(i) else { return true };
+        signal(pid, Signal::SIGKILL);
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while self.pid(i).is_some() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 
     /// SIGTERM, then SIGKILL if it has not stopped within 10 s. Returns whether it stopped cleanly.
     pub fn stop(&self, i: usize) -> bool {
         let Some(pid) = self.pid(i) else { return true };
-        signal(pid, "TERM");
+        signal(pid, Signal::SIGTERM);
         let deadline = Instant::now() + STOP_TIMEOUT;
         while Instant::now() < deadline {
             if self.pid(i).is_none() {
@@ -471,7 +505,9 @@ impl Testnet {
     /// Stops node `i` (SIGKILL) and deletes its chain data, keeping its keys and identity: its
     /// next start syncs from genesis.
     pub fn wipe(&self, i: usize) -> anyhow::Result<()> {
-        self.kill(i);
+        if !self.kill(i) {
+            bail!("node {i} did not stop: its data is left alone");
+        }
         let data = self.node_dir(i).join("data");
         match fs::remove_dir_all(&data) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -503,12 +539,19 @@ fn import_validator_key(dir: &Path, k: u32) -> anyhow::Result<PathBuf> {
     Ok(file)
 }
 
-/// Whether `pid` runs a `taksa` whose command line names `data` (so a recycled pid is not ours).
-fn is_ours(pid: u32, data: &Path) -> bool {
+/// Whether `pid` is the node started with this start time (0: not recorded) whose command line
+/// names `data`: a recycled pid, or another program, is not ours.
+fn is_ours(pid: u32, start: u64, data: &Path) -> bool {
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let Ok(stat) = fs::read_to_string(proc.join("stat")) else { return false };
+    // The fields after the command name (which may hold spaces and parentheses).
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
     // A zombie has exited; its parent has not reaped it yet.
-    if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) {
+    if fields.first() == Some(&"Z") {
+        return false;
+    }
+    // Field 22 of /proc/PID/stat, the start time; the 20th after the command name.
+    if start != 0 && fields.get(19).and_then(|f| f.parse::<u64>().ok()) != Some(start) {
         return false;
     }
     let Ok(cmdline) = fs::read(proc.join("cmdline")) else { return false };
@@ -516,15 +559,18 @@ fn is_ours(pid: u32, data: &Path) -> bool {
     cmdline.split(|&b| b == 0).any(|arg| arg == want.as_bytes())
 }
 
-fn wait_gone(pid: u32, data: &Path, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while is_ours(pid, data) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// The start time of `pid` (field 22 of /proc/PID/stat, clock ticks since boot).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
-fn signal(pid: u32, name: &str) {
-    let _ = Command::new("kill").args([format!("-{name}"), pid.to_string()]).stderr(Stdio::null()).status();
+fn signal(pid: u32, sig: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // The pid was checked to be this testnet's node just before; a failure (it exited
+        // meanwhile) is seen by the caller, which checks again.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+    }
 }
 
 /// The first port at or above `from` that is free on 127.0.0.1 and not in `taken`.

@@ -30,7 +30,8 @@ impl Ready {
     /// Writes the file atomically (a temporary file renamed over it): a reader sees the whole
     /// file or none.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let tmp = path.with_extension("tmp");
+        let name = path.file_name().map_or_else(|| "ready".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let text = serde_json::to_string_pretty(self)? + "\n";
         std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("cannot write the ready file {}", path.display()))

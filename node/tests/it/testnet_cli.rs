@@ -32,11 +32,23 @@ fn alive(pid: u32) -> bool {
         .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
 }
 
+/// Stops the testnet's nodes if the test ends early: they are not this process's children.
+struct Down<'a>(&'a Path);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = Command::new(bin()).arg("testnet").arg("--dir").arg(self.0).arg("down").output();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testnet_up_status_kill_restart_wipe_demo_and_down_from_the_command_line() {
     let _one = exclusive().await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
+    let _down = Down(&dir);
     let port = |_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let (rpc, p2p) = (port(()).to_string(), port(()).to_string());
     let up = testnet(&dir, &["up", "--block-time-ms", "200", "--rpc-port", &rpc, "--p2p-port", &p2p, "--full", "1"]);

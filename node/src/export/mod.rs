@@ -185,8 +185,13 @@ async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
         match ended {
             Ended::Done => return Ok(()),
             Ended::Fatal(e) => return Err(e),
-            Ended::Lagged => {
+            Ended::Lagged if wrote => {
                 eprintln!("export: read {} too slowly (lagged); resuming from the stored position", redact(url));
+            }
+            Ended::Lagged => {
+                // Lagged before anything was written: not this side's slowness. The next node.
+                eprintln!("export: node {} said lagged before sending a block; trying the next", redact(url));
+                node += 1;
             }
             Ended::Node(e) => {
                 eprintln!("export: node {}: {e:#}", redact(url));

@@ -549,3 +549,117 @@ async fn export_refuses_a_node_whose_chain_does_not_extend_the_exported_one() {
     assert!(blocks <= 6, "{blocks} blocks");
     drop(a);
 }
+
+/// What a fake node in front of a real one does to the events it passes on.
+#[derive(Clone, Copy)]
+enum Mischief {
+    /// Accepts the subscription and sends nothing, while reporting the real chain's height.
+    Withhold,
+    /// Passes every event on but the first transfer of the first block that has any.
+    DropTransfer,
+    /// Answers every subscription with a `lagged` notice.
+    Lagged,
+}
+
+/// A JSON-RPC server on a free loopback port that answers `chain_getInfo` as `real` does and
+/// serves `events_subscribe` from `real`'s stream with `mischief` done to it. Returns its URL.
+async fn fake_node(real: &str, mischief: Mischief) -> (String, jsonrpsee::server::ServerHandle) {
+    use jsonrpsee::core::client::{ClientT as _, SubscriptionClientT as _};
+    use jsonrpsee::server::{RpcModule, Server, SubscriptionMessage};
+
+    let server = Server::builder().build("127.0.0.1:0").await.expect("fake server");
+    let url = format!("http://{}", server.local_addr().expect("addr"));
+    let real_ws = real.replacen("http://", "ws://", 1);
+    let mut module = RpcModule::new(real_ws);
+    module
+        .register_async_method("chain_getInfo", |_, real, _| async move {
+            let c = jsonrpsee::ws_client::WsClientBuilder::default().build(real.as_str()).await.expect("real node");
+            c.request::<serde_json::Value, _>("chain_getInfo", params(&[])).await.expect("real chain_getInfo")
+        })
+        .expect("register");
+    module
+        .register_subscription(
+            "events_subscribe",
+            "events_event",
+            "events_unsubscribe",
+            move |p, pending, real, _| async move {
+                let options: serde_json::Value = p.one().unwrap_or(serde_json::Value::Null);
+                let Ok(sink) = pending.accept().await else { return };
+                let send = |v: serde_json::Value| {
+                    let raw = serde_json::value::to_raw_value(&v).expect("raw");
+                    SubscriptionMessage::from(raw)
+                };
+                match mischief {
+                    Mischief::Withhold => std::future::pending::<()>().await,
+                    Mischief::Lagged => {
+                        let notice = json!({"type": "lagged", "resumeCursor": null, "message": "read faster"});
+                        let _ = sink.send(send(notice)).await;
+                    }
+                    Mischief::DropTransfer => {
+                        let c =
+                            jsonrpsee::ws_client::WsClientBuilder::default().build(real.as_str()).await.expect("real");
+                        let mut sub = c
+                            .subscribe::<serde_json::Value, _>(
+                                "events_subscribe",
+                                params(&[options]),
+                                "events_unsubscribe",
+                            )
+                            .await
+                            .expect("real subscription");
+                        let mut dropped = false;
+                        while let Some(Ok(event)) = sub.next().await {
+                            if !dropped && event["type"] == "transfer" && event["index"] == 0 {
+                                dropped = true;
+                                continue;
+                            }
+                            if sink.send(send(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            },
+        )
+        .expect("register");
+    (url, server.start(module))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_leaves_nodes_that_withhold_events_drop_a_transfer_or_keep_saying_lagged() {
+    let pg = Postgres::start();
+    let db = pg.client().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let node = DevNode::start(&tmp.path().join("data"), 100);
+    let log = tmp.path().join("exporter.log");
+    let senders = (7..10).map(devnet::dev_account).collect();
+    let load = tokio::spawn(load(
+        node.client(),
+        devnet::DEV_CHAIN_ID,
+        senders,
+        recipients(160, 5),
+        30,
+        Duration::from_millis(300),
+    ));
+    let (withhold, _w) = fake_node(&node.url, Mischief::Withhold).await;
+    let (drop_one, _d) = fake_node(&node.url, Mischief::DropTransfer).await;
+    let (lagged, _l) = fake_node(&node.url, Mischief::Lagged).await;
+    let genesis = tmp.path().join("genesis.json");
+    let g = devnet::dev_genesis(100).to_file(None);
+    std::fs::write(&genesis, serde_json::to_string(&g).expect("json")).expect("genesis");
+    let genesis_arg = genesis.to_string_lossy().into_owned();
+    let exporter =
+        Exporter::start(&[&withhold, &drop_one, &lagged, &node.url], &pg.url(), &log, &["--genesis", &genesis_arg]);
+    let hashes = load.await.expect("load");
+    let height = all_final(&node.client(), &hashes).await;
+    exported_to(&db, height, Duration::from_secs(90), &log).await;
+    drop(exporter);
+    let said = std::fs::read_to_string(&log).expect("log");
+    for (what, line) in [
+        ("the node that withholds", "withholding events"),
+        ("the node that drops a transfer", "one is missing or repeated"),
+        ("the node that keeps saying lagged", "said lagged before sending a block"),
+    ] {
+        assert!(said.contains(line), "{what} was not left:\n{said}");
+    }
+    assert_tables_equal_chain(&node.client(), &db, &hashes).await;
+}

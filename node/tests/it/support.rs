@@ -1,6 +1,5 @@
 //! Starting `taksa dev` processes for tests and talking to them.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,37 +31,39 @@ impl DevNode {
         DevNode::start_with(data_dir, block_time_ms, &[])
     }
 
-    /// As [`DevNode::start`], with more `taksa dev` options.
+    /// As [`DevNode::start`], with more `taksa dev` options. Waits for the node's ready file
+    /// (`--ready-file`), which names its RPC URL.
     pub(crate) fn start_with(data_dir: &Path, block_time_ms: u64, options: &[&str]) -> DevNode {
         let log_path = data_dir.with_extension(format!("log{}", Instant::now().elapsed().as_nanos()));
+        let ready_path = data_dir.with_extension("ready.json");
+        let _ = std::fs::remove_file(&ready_path);
         let log = std::fs::File::create(&log_path).expect("log file");
         let mut child = Command::new(bin())
             .args(["dev", "--rpc-addr", "127.0.0.1:0", "--block-time-ms", &block_time_ms.to_string(), "--data-dir"])
             .arg(data_dir)
+            .arg("--ready-file")
+            .arg(&ready_path)
             .args(options)
             .env("TAKSA_LOG", "info")
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn taksa dev");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
-                    let _ = tx.send(url.to_owned());
-                }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = loop {
+            let ready = taksa_node::testnet::Ready::read(&ready_path).ok().flatten();
+            if let Some(ready) = ready.filter(|r| r.pid == child.id()) {
+                break ready.rpc_url;
             }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
+            let exited = child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() >= deadline {
                 let _ = child.kill();
                 panic!(
-                    "taksa dev did not print its RPC URL; log:\n{}",
+                    "taksa dev did not write its ready file ({exited:?}); log:\n{}",
                     std::fs::read_to_string(&log_path).unwrap_or_default()
                 );
             }
+            std::thread::sleep(Duration::from_millis(20));
         };
         DevNode { child, url, log_path }
     }

@@ -74,6 +74,11 @@ impl Assembler {
         Assembler { tip, pending: Vec::new() }
     }
 
+    /// The last whole block received.
+    pub(crate) fn tip(&self) -> &Tip {
+        &self.tip
+    }
+
     /// A transfer: checked, then held until its block's event.
     pub(crate) fn transfer(&mut self, t: TransferNoticeJson) -> Result<(), StreamError> {
         if self.pending.len() >= BLOCK_TXS_MAX {

@@ -148,6 +148,13 @@ impl Progress {
     }
 }
 
+/// Shared between the loop and a session's writer task.
+type SharedProgress = std::sync::Arc<std::sync::Mutex<Progress>>;
+
+fn lock(progress: &SharedProgress) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
     let urls: Vec<String> = args.rpc.iter().map(|u| ws_url(u)).collect::<anyhow::Result<_>>()?;
     let genesis = match &args.genesis {
@@ -159,17 +166,17 @@ async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut progress = Progress::new();
+    let progress: SharedProgress = std::sync::Arc::new(std::sync::Mutex::new(Progress::new()));
     let mut db: Option<Database> = None;
     let mut node = 0usize;
     let mut retry = RETRY_FIRST;
     // Sessions in a row that wrote nothing: after a round of every node, wait before the next.
     let mut fruitless = 0usize;
     loop {
-        let conn = match &mut db {
+        let conn = match db.take() {
             Some(conn) => conn,
             None => match Database::connect(&args.database).await {
-                Ok(conn) => db.insert(conn),
+                Ok(conn) => conn,
                 Err(e) => {
                     eprintln!("export: {e:#}; retrying in {} ms", retry.as_millis());
                     tokio::time::sleep(retry).await;
@@ -179,9 +186,10 @@ async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
             },
         };
         let url = &urls[node % urls.len()];
-        let written = progress.blocks;
-        let ended = session(conn, url, genesis.as_ref(), args.stop_at_height, &mut progress).await;
-        let wrote = progress.blocks > written;
+        let written = lock(&progress).blocks;
+        let (ended, conn) = session(conn, url, genesis.as_ref(), args.stop_at_height, &progress).await;
+        db = conn;
+        let wrote = lock(&progress).blocks > written;
         match ended {
             Ended::Done => return Ok(()),
             Ended::Fatal(e) => return Err(e),
@@ -219,36 +227,38 @@ async fn run_postgres(args: PostgresArgs) -> anyhow::Result<()> {
     }
 }
 
-/// One subscription on one node, writing until something fails.
+/// One subscription on one node, until something fails; gives the database connection back
+/// unless the database failed.
 async fn session(
-    db: &mut Database,
+    mut db: Database,
     url: &str,
     genesis: Option<&(String, String)>,
     stop_at: Option<u64>,
-    progress: &mut Progress,
-) -> Ended {
+    progress: &SharedProgress,
+) -> (Ended, Option<Database>) {
     let client = match connect(url).await {
         Ok(c) => c,
-        Err(e) => return Ended::Node(e),
+        Err(e) => return (Ended::Node(e), Some(db)),
     };
     let info = match client.chain_get_info().await {
         Ok(info) => info,
-        Err(e) => return Ended::Node(anyhow::Error::new(e).context("chain_getInfo")),
+        Err(e) => return (Ended::Node(anyhow::Error::new(e).context("chain_getInfo")), Some(db)),
     };
     if let Some((hash, chain_id)) = genesis {
         if info.genesis_hash != *hash {
-            return Ended::Node(anyhow::anyhow!(
+            let e = anyhow::anyhow!(
                 "it serves genesis {:?}, not --genesis's {hash} ({chain_id})",
                 info.genesis_hash.chars().take(80).collect::<String>()
-            ));
+            );
+            return (Ended::Node(e), Some(db));
         }
     }
     let (genesis_hash, chain_id) =
         genesis.cloned().unwrap_or_else(|| (info.genesis_hash.clone(), info.chain_id.clone()));
-    let (mut position, chain) = match db.open(&genesis_hash, &chain_id).await {
+    let (position, chain) = match db.open(&genesis_hash, &chain_id).await {
         Ok(opened) => opened,
-        Err(e) if e.is::<Fatal>() => return Ended::Fatal(e),
-        Err(e) => return Ended::Database(e),
+        Err(e) if e.is::<Fatal>() => return (Ended::Fatal(e), Some(db)),
+        Err(e) => return (Ended::Database(e), None),
     };
     if chain.genesis_hash != info.genesis_hash {
         let e = anyhow::anyhow!(
@@ -257,48 +267,120 @@ async fn session(
             chain.chain_id,
             chain.genesis_hash
         );
-        return if genesis.is_some() { Ended::Fatal(e) } else { Ended::Node(e) };
+        return (if genesis.is_some() { Ended::Fatal(e) } else { Ended::Node(e) }, Some(db));
     }
     if reached(&position, stop_at) {
-        progress.wrote(&[], &position, true);
-        return Ended::Done;
+        lock(progress).wrote(&[], &position, true);
+        return (Ended::Done, Some(db));
     }
     // Before the first block, the genesis: block 1 must name it as its parent.
     let tip = position.tip.clone().unwrap_or(Tip { height: 0, hash: chain.genesis_hash.clone() });
     // From the next height rather than after the stored cursor: the position is ours, the
     // cursor's bytes are the node's.
     let options = StreamOptions { after: None, from_height: Some(tip.height + 1) };
-    let mut sub = match client.subscribe_events(Some(Param::new(options))).await {
+    let sub = match client.subscribe_events(Some(Param::new(options))).await {
         Ok(s) => s,
-        Err(e) => return Ended::Node(anyhow::Error::new(e).context("events_subscribe")),
+        Err(e) => return (Ended::Node(anyhow::Error::new(e).context("events_subscribe")), Some(db)),
     };
-    let mut assembler = Assembler::new(tip);
-    let mut batch: Vec<ExportBlock> = Vec::new();
-    let mut rows = 0usize;
-    loop {
-        // Write what is whole when the stream pauses or the batch is full; while events keep
-        // coming (a backlog), gather them into one transaction.
-        let next = if batch.is_empty() {
-            match tokio::time::timeout(QUIET_CHECK, sub.next()).await {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    if let Err(e) = withholding(&client, &position).await {
-                        return Ended::Node(e);
-                    }
+    // The database writes in a task of its own while the stream is read on: a backlog does not
+    // wait on commits, and the node's buffer does not fill meanwhile.
+    let (batches, writer) = spawn_writer(db, position, progress.clone());
+    let read = read_stream(&client, sub, Assembler::new(tip), stop_at, &batches, &writer.failed).await;
+    drop(batches);
+    let (db, written) = match writer.done.await {
+        Ok(result) => result,
+        Err(e) => return (Ended::Database(anyhow::anyhow!("the writer task failed: {e}")), None),
+    };
+    match written {
+        // What the writer says comes first: the reading stopped because of it, or after it.
+        Err(ended @ Ended::Database(_)) => (ended, None),
+        Err(ended) => (ended, Some(db)),
+        Ok(position) if reached(&position, stop_at) => {
+            lock(progress).wrote(&[], &position, true);
+            (Ended::Done, Some(db))
+        }
+        Ok(_) => (read, Some(db)),
+    }
+}
+
+/// A session's database writer: batches in, in order, each with the cursor in one transaction.
+struct Writer {
+    /// Finishes when the batches channel closes (the position written last) or at the first
+    /// failure, with the connection.
+    done: tokio::task::JoinHandle<(Database, Result<Position, Ended>)>,
+    /// Fires if the writer stopped on a failure, so that reading stops too.
+    failed: tokio::sync::watch::Receiver<bool>,
+}
+
+fn spawn_writer(
+    mut db: Database,
+    mut position: Position,
+    progress: SharedProgress,
+) -> (tokio::sync::mpsc::Sender<Vec<ExportBlock>>, Writer) {
+    // One batch queued while one is written: reading runs at most two batches ahead.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ExportBlock>>(1);
+    let (failed_tx, failed) = tokio::sync::watch::channel(false);
+    let done = tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            let ended = match tokio::time::timeout(WRITE_TIMEOUT, db.write(&position, &batch)).await {
+                Ok(Ok(p)) => {
+                    position = p;
+                    lock(&progress).wrote(&batch, &position, false);
                     continue;
                 }
+                Ok(Err(WriteError::Data(e))) => Ended::Node(e.context("the database refused what the node sent")),
+                Ok(Err(WriteError::Database(e))) => Ended::Database(e),
+                Err(_) => Ended::Database(anyhow::anyhow!("a write took over {} s", WRITE_TIMEOUT.as_secs())),
+            };
+            let _ = failed_tx.send(true);
+            return (db, Err(ended));
+        }
+        (db, Ok(position))
+    });
+    (tx, Writer { done, failed })
+}
+
+/// Reads the stream into whole, checked blocks and hands them to the writer in batches, until
+/// the stream ends, fails, reaches `stop_at` or the writer fails. Why reading stopped.
+async fn read_stream(
+    client: &WsClient,
+    mut sub: Subscription<NotificationJson>,
+    mut assembler: Assembler,
+    stop_at: Option<u64>,
+    batches: &tokio::sync::mpsc::Sender<Vec<ExportBlock>>,
+    failed: &tokio::sync::watch::Receiver<bool>,
+) -> Ended {
+    let mut failed = failed.clone();
+    let mut batch: Vec<ExportBlock> = Vec::new();
+    let mut rows = 0usize;
+    // Hands the batch over; false if the writer has stopped.
+    async fn hand_over(batches: &tokio::sync::mpsc::Sender<Vec<ExportBlock>>, batch: &mut Vec<ExportBlock>) -> bool {
+        batch.is_empty() || batches.send(std::mem::take(batch)).await.is_ok()
+    }
+    loop {
+        // Hand over what is whole when the stream pauses or the batch is full; while events
+        // keep coming (a backlog), gather them into one transaction.
+        let next = if batch.is_empty() {
+            tokio::select! {
+                n = tokio::time::timeout(QUIET_CHECK, sub.next()) => match n {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        if let Err(e) = withholding(client, assembler.tip().height).await {
+                            return Ended::Node(e);
+                        }
+                        continue;
+                    }
+                },
+                _ = failed.changed() => return Ended::Lagged,
             }
         } else {
             ready(&mut sub).await
         };
         let Some(next) = next else {
-            if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                return e;
+            if !hand_over(batches, &mut batch).await {
+                return Ended::Lagged;
             }
-            if reached(&position, stop_at) {
-                progress.wrote(&[], &position, true);
-                return Ended::Done;
-            }
+            rows = 0;
             continue;
         };
         let notification = match next {
@@ -306,11 +388,9 @@ async fn session(
             Some(Err(_)) => return Ended::Node(anyhow::anyhow!("it sent a notification that is not an event")),
             None => {
                 // Whole blocks already read are good, whatever ended the stream.
-                if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                    return e;
-                }
+                hand_over(batches, &mut batch).await;
                 if matches!(sub.close_reason(), Some(SubscriptionCloseReason::Lagged)) {
-                    // This side's buffer filled while the database wrote.
+                    // This side's buffer filled while the writer was behind.
                     return Ended::Lagged;
                 }
                 return Ended::Node(anyhow::anyhow!("the subscription closed"));
@@ -319,6 +399,7 @@ async fn session(
         match notification {
             NotificationJson::Transfer(t) => {
                 if let Err(e) = assembler.transfer(t) {
+                    hand_over(batches, &mut batch).await;
                     return Ended::Node(e.into());
                 }
             }
@@ -329,35 +410,38 @@ async fn session(
                     batch.push(block);
                     let stop = stop_at.is_some_and(|s| height >= s);
                     if rows >= BATCH_ROWS_MAX || stop {
-                        if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                            return e;
+                        if !hand_over(batches, &mut batch).await {
+                            return Ended::Lagged;
                         }
+                        rows = 0;
                     }
                     if stop {
-                        progress.wrote(&[], &position, true);
                         return Ended::Done;
                     }
                 }
-                Err(e) => return Ended::Node(e.into()),
+                Err(e) => {
+                    hand_over(batches, &mut batch).await;
+                    return Ended::Node(e.into());
+                }
             },
             NotificationJson::Lagged(_) => {
-                if let Err(e) = flush(db, &mut position, &mut batch, &mut rows, progress).await {
-                    return e;
-                }
+                hand_over(batches, &mut batch).await;
                 return Ended::Lagged;
             }
-            _ => return Ended::Node(anyhow::anyhow!("events_subscribe sent a notification of another subscription")),
+            _ => {
+                hand_over(batches, &mut batch).await;
+                return Ended::Node(anyhow::anyhow!("events_subscribe sent a notification of another subscription"));
+            }
         }
     }
 }
 
 /// After a quiet spell: an error if the node has finalized past what it sent.
-async fn withholding(client: &WsClient, position: &Position) -> anyhow::Result<()> {
+async fn withholding(client: &WsClient, received: u64) -> anyhow::Result<()> {
     let info = client.chain_get_info().await.context("chain_getInfo after a quiet spell")?;
-    let written = position.tip.as_ref().map_or(0, |t| t.height);
-    if info.finalized_height > written {
+    if info.finalized_height > received {
         bail!(
-            "it finalized height {} but sent no event past {written} for {} s: it is withholding events",
+            "it finalized height {} but sent no event past {received} for {} s: it is withholding events",
             info.finalized_height,
             QUIET_CHECK.as_secs()
         );
@@ -374,29 +458,6 @@ async fn ready(
         n = sub.next() => Some(n),
         () = std::future::ready(()) => None,
     }
-}
-
-/// Writes the batch; the session's end if that failed.
-async fn flush(
-    db: &mut Database,
-    position: &mut Position,
-    batch: &mut Vec<ExportBlock>,
-    rows: &mut usize,
-    progress: &mut Progress,
-) -> Result<(), Ended> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    match tokio::time::timeout(WRITE_TIMEOUT, db.write(position, batch)).await {
-        Ok(Ok(p)) => *position = p,
-        Ok(Err(WriteError::Data(e))) => return Err(Ended::Node(e.context("the database refused what the node sent"))),
-        Ok(Err(WriteError::Database(e))) => return Err(Ended::Database(e)),
-        Err(_) => return Err(Ended::Database(anyhow::anyhow!("a write took over {} s", WRITE_TIMEOUT.as_secs()))),
-    }
-    progress.wrote(batch, position, false);
-    batch.clear();
-    *rows = 0;
-    Ok(())
 }
 
 fn reached(position: &Position, stop_at: Option<u64>) -> bool {

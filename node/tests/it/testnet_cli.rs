@@ -49,8 +49,10 @@ async fn testnet_up_status_kill_restart_wipe_demo_and_down_from_the_command_line
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("net");
     let _down = Down(&dir);
-    let port = |_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let (rpc, p2p) = (port(()).to_string(), port(()).to_string());
+    // Below the kernel's ephemeral range (32768 and up), so that no other test's port 0 lands on
+    // them between `init` picking them and a restart binding them again.
+    let base = 21_000 + (std::process::id() % 2_000) as u16 * 2;
+    let (rpc, p2p) = (base.to_string(), (base + 5_000).to_string());
     let up = testnet(&dir, &["up", "--block-time-ms", "200", "--rpc-port", &rpc, "--p2p-port", &p2p, "--full", "1"]);
     let pids = running(&up);
     assert_eq!(pids.len(), 5, "{up}");

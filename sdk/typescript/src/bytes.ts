@@ -39,9 +39,11 @@ export function utf8(text: string): Uint8Array {
   return utf8ToBytes(text);
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is a character of the string, as for the node's decoder, not a
+// byte-order mark to strip (stripping it would change memos, chain ids, hashes and signatures).
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** Decodes UTF-8, refusing invalid sequences (as the node's decoder does). */
+/** Decodes UTF-8 exactly, refusing invalid sequences and keeping a leading U+FEFF (as the node's decoder does). */
 export function fromUtf8(bytes: Uint8Array): string {
   return strictUtf8.decode(bytes);
 }

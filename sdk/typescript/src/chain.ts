@@ -129,10 +129,16 @@ export function encodeHeader(h: Header): Uint8Array {
   return w.finish();
 }
 
-/** Decodes a header from exactly its canonical bytes. */
+/**
+ * Decodes a header from exactly its canonical bytes. Its hash ({@link headerHash}) is that of
+ * its re-encoding, so the decoded header must encode back to exactly the input (a
+ * {@link CodecError} otherwise).
+ */
 export function decodeHeader(bytes: Uint8Array | string, what = 'header'): Header {
   const raw = typeof bytes === 'string' ? fromHex(bytes, undefined, what) : bytes;
-  return decodeExact(raw, MESSAGE_BYTES_MAX, what, readHeader);
+  const header = decodeExact(raw, MESSAGE_BYTES_MAX, what, readHeader);
+  if (!bytesEqual(encodeHeader(header), raw)) throw new CodecError(`${what}: the decoded fields do not encode back to the same bytes`);
+  return header;
 }
 
 /** Decodes a certificate from exactly its canonical bytes. */

@@ -4,8 +4,9 @@
  * subscriptions over the WebSocket, and a few wallet helpers (balance, transfer, waiting for
  * finality).
  */
-import { parseBaseUnits } from './amount.js';
+import { formatAmount, parseBaseUnits } from './amount.js';
 import { decodeAddress } from './address.js';
+import { fromHex, toHex } from './bytes.js';
 import { RpcError, TransportError } from './errors.js';
 import type { Keypair } from './keys.js';
 import type { PaymentReceipt } from './receipt.js';
@@ -48,7 +49,23 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** Default reconnection backoff of subscriptions. */
   reconnect?: ReconnectOptions;
+  /**
+   * The network you mean to use. When given, {@link Client.info} (and so `transfer`, which
+   * signs for the chain id and genesis hash it reports) refuses a node that reports another
+   * chain id or genesis hash with a {@link ChainMismatchError}. Without it, the first
+   * `chain_getInfo` answer is trusted. `genesisHash` is hex, with or without `0x`.
+   */
+  expect?: { chainId: string; genesisHash: string };
 }
+
+/**
+ * The highest fee {@link Client.transfer} signs unless `maxFee` says otherwise: 10,000,000 base
+ * units (0.01 TKS), 100 times the dev and testnet account-creation fee.
+ */
+export const DEFAULT_MAX_FEE = 10_000_000n;
+
+/** How far past the committed nonce the node's `account_getNonce` may be for {@link Client.transfer} to use it. */
+export const MAX_NONCE_AHEAD = 64;
 
 /** What a transfer needs beyond the sender's key. */
 export interface TransferOptions {
@@ -63,8 +80,48 @@ export interface TransferOptions {
   fee?: bigint;
   memo?: string | null;
   validUntilHeight?: bigint | number | null;
-  /** Default: `account_getNonce` (the next nonce, counting this node's pool). */
+  /**
+   * Default: `account_getNonce` (the next nonce, counting this node's pool), used only if it is
+   * at least the committed nonce of `account_get` and at most {@link MAX_NONCE_AHEAD} past it.
+   * A nonce given here is used as it is.
+   */
   nonce?: bigint | number;
+  /**
+   * The highest fee to sign, in base units, whether the fee was given or chosen from the node's
+   * `chain_getInfo` (default {@link DEFAULT_MAX_FEE}, 0.01 TKS). A higher fee throws a
+   * {@link TransferCheckError} before anything is signed.
+   */
+  maxFee?: bigint;
+}
+
+/** The node reports another network than {@link ClientOptions.expect} names. */
+export class ChainMismatchError extends Error {
+  override name = 'ChainMismatchError';
+  constructor(
+    readonly expected: { chainId: string; genesisHash: string },
+    readonly got: { chainId: string; genesisHash: string },
+    url = 'the node',
+  ) {
+    super(
+      `${url} is on chain \`${got.chainId}\` with genesis ${got.genesisHash}, ` +
+        `expected chain \`${expected.chainId}\` with genesis ${expected.genesisHash}: refusing to use it`,
+    );
+  }
+}
+
+/** {@link Client.transfer} refused to sign: the fee is above `maxFee`, or the node's nonce is implausible. */
+export class TransferCheckError extends Error {
+  override name = 'TransferCheckError';
+  constructor(
+    readonly check: 'fee' | 'nonce',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function normalizeHash(hash: string): string {
+  return `0x${toHex(fromHex(hash, 32, 'genesisHash'))}`;
 }
 
 /** A transaction that ended without being finalized. */
@@ -73,6 +130,50 @@ export class TransactionFailedError extends Error {
   constructor(readonly status: TxStatus) {
     super(`transaction ${status.hash} was ${status.status}${status.reason ? ` (${status.reason})` : ''}: ${status.message ?? ''}`);
   }
+}
+
+/**
+ * The largest HTTP answer the client reads: the node's response limit (16 MiB,
+ * `response_bytes_max`) plus 64 KiB for the JSON-RPC envelope. A longer body is abandoned
+ * with a {@link TransportError}.
+ */
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024 + 64 * 1024;
+
+/** Reads a response body as text, at most `limit` bytes; past that, cancels it and throws. */
+async function readBody(res: Response, limit: number, method: string, abort: () => void): Promise<string> {
+  const tooLarge = (n: number | string) => {
+    abort();
+    return new TransportError(`${method}: the answer is larger than ${limit} bytes (${n}); abandoned`, res.status);
+  };
+  const declared = Number(res.headers?.get?.('content-length') ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > limit) throw tooLarge(`Content-Length ${declared}`);
+  const stream = res.body;
+  if (!stream || typeof stream.getReader !== 'function') {
+    // A fetch without streams: the length is checked once read.
+    const t = await res.text();
+    if (t.length > limit) throw tooLarge(`${t.length} characters`);
+    return t;
+  }
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      throw tooLarge(`over ${total} bytes read`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function sleep(ms: number): Promise<void> {
@@ -87,10 +188,10 @@ export class Client extends RpcMethodsBase {
   private readonly timeoutMs: number;
   private nextId = 1;
   private ws: WsConnection | null = null;
-  private wsOpening: Promise<WsConnection> | null = null;
   private subscriptions = new Set<Subscription<any>>();
   private infoCache: Promise<ChainInfo> | null = null;
   private closed = false;
+  private expected: { chainId: string; genesisHash: string } | null = null;
 
   constructor(url: string | ClientOptions, options: Omit<ClientOptions, 'url'> = {}) {
     super();
@@ -99,6 +200,11 @@ export class Client extends RpcMethodsBase {
     if (!/^(https?|wss?):\/\//.test(this.url)) throw new TypeError(`the RPC URL must be http(s):// or ws(s)://, got ${this.url}`);
     this.wsUrl = this.options.wsUrl ?? this.url.replace(/^http/, 'ws');
     this.timeoutMs = this.options.timeoutMs ?? 30_000;
+    const expect = this.options.expect;
+    if (expect !== undefined) {
+      if (typeof expect.chainId !== 'string') throw new TypeError('expect.chainId must be a string');
+      this.expected = { chainId: expect.chainId, genesisHash: normalizeHash(expect.genesisHash) };
+    }
   }
 
   private get overWebSocket(): boolean {
@@ -126,8 +232,9 @@ export class Client extends RpcMethodsBase {
         body: JSON.stringify({ jsonrpc: '2.0', id, method, params }),
         signal: controller.signal,
       });
-      body = await res.text();
+      body = await readBody(res, MAX_RESPONSE_BYTES, method, () => controller.abort());
     } catch (e) {
+      if (e instanceof TransportError) throw e;
       const why = controller.signal.aborted ? `no answer within ${this.timeoutMs} ms` : (e as Error).message;
       throw new TransportError(`${method} to ${this.url} failed: ${why}`, undefined, e);
     } finally {
@@ -150,8 +257,9 @@ export class Client extends RpcMethodsBase {
   /** The shared WebSocket connection, opened (or reopened after a drop) on demand. */
   connection(): Promise<WsConnection> {
     if (this.closed) return Promise.reject(new TransportError('the client is closed'));
-    if (this.ws && !this.ws.closedReason) return this.ws.ready.then(() => this.ws as WsConnection);
-    if (this.wsOpening) return this.wsOpening;
+    const current = this.ws;
+    // A socket that is CLOSING or CLOSED counts as closed even before its close event.
+    if (current && !current.isClosed) return current.ready.then(() => current);
     const Ctor = this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) {
       return Promise.reject(
@@ -160,17 +268,7 @@ export class Client extends RpcMethodsBase {
     }
     const conn = new WsConnection(this.wsUrl, Ctor, this.timeoutMs);
     this.ws = conn;
-    this.wsOpening = conn.ready.then(
-      () => {
-        this.wsOpening = null;
-        return conn;
-      },
-      (e) => {
-        this.wsOpening = null;
-        throw e;
-      },
-    );
-    return this.wsOpening;
+    return conn.ready.then(() => conn);
   }
 
   /** Opens a resumable subscription; the generated `eventsSubscribe`, `accountSubscribe`, … call this. */
@@ -218,15 +316,36 @@ export class Client extends RpcMethodsBase {
 
   // ---- wallet helpers ----------------------------------------------------------------------
 
-  /** `chain_getInfo`, fetched once and kept (chain id, genesis hash, prefix and fees do not change). */
+  /**
+   * `chain_getInfo`, fetched once and kept (chain id, genesis hash, prefix and fees do not
+   * change). With {@link ClientOptions.expect}, a node on another chain is refused with a
+   * {@link ChainMismatchError} (and asked again on the next call).
+   */
   info(): Promise<ChainInfo> {
     if (!this.infoCache) {
-      this.infoCache = this.chainGetInfo();
+      this.infoCache = this.chainGetInfo().then((info) => {
+        this.checkExpected(info);
+        return info;
+      });
       this.infoCache.catch(() => {
         this.infoCache = null;
       });
     }
     return this.infoCache;
+  }
+
+  private checkExpected(info: ChainInfo): void {
+    const want = this.expected;
+    if (want === null) return;
+    let gotHash: string;
+    try {
+      gotHash = normalizeHash(info.genesisHash);
+    } catch {
+      gotHash = String(info.genesisHash);
+    }
+    if (info.chainId !== want.chainId || gotHash !== want.genesisHash) {
+      throw new ChainMismatchError(want, { chainId: String(info.chainId), genesisHash: String(info.genesisHash) }, `the node at ${this.url}`);
+    }
   }
 
   /** The committed balance, in base units. */
@@ -242,12 +361,19 @@ export class Client extends RpcMethodsBase {
   /**
    * Builds, checks, signs and submits a transfer from `from`. Returns the signed transaction
    * (its `hash` is what `tx_get` takes); wait for it with {@link Client.waitForTransaction}.
+   *
+   * The node is trusted for the chain id and genesis hash (unless {@link ClientOptions.expect}
+   * pins them), the fee and the nonce; the damage a wrong answer can do is bounded: the fee by
+   * `maxFee` ({@link DEFAULT_MAX_FEE}), the nonce to at most {@link MAX_NONCE_AHEAD} past the
+   * committed one. Throws {@link ChainMismatchError} or {@link TransferCheckError} before signing.
    */
   async transfer(from: Keypair, options: TransferOptions): Promise<SignedTransaction> {
     const info = await this.info();
     const hrp = info.addressHrp;
     const sender = from.address(hrp);
     const to = decodeAddress(options.to, hrp);
+    const maxFee = options.maxFee ?? DEFAULT_MAX_FEE;
+    if (typeof maxFee !== 'bigint' || maxFee < 0n) throw new TypeError('maxFee must be a non-negative bigint (base units)');
     let fee = options.fee;
     if (fee === undefined) {
       fee = parseBaseUnits(info.feeFloor);
@@ -256,7 +382,29 @@ export class Client extends RpcMethodsBase {
         if (recipient.balance === '0' && recipient.nonce === 0) fee = parseBaseUnits(info.accountCreationFee);
       }
     }
-    const nonce = options.nonce ?? (await this.accountGetNonce(sender));
+    if (fee > maxFee) {
+      throw new TransferCheckError(
+        'fee',
+        `the fee ${fee} (${formatAmount(fee)} TKS) is above maxFee ${maxFee} (${formatAmount(maxFee)} TKS): ` +
+          'not signed (pass a higher maxFee if you mean to pay it)',
+      );
+    }
+    let nonce = options.nonce;
+    if (nonce === undefined) {
+      const [next, account] = await Promise.all([this.accountGetNonce(sender), this.accountGet(sender)]);
+      const committed = account?.nonce;
+      if (!Number.isSafeInteger(next) || next < 0 || !Number.isSafeInteger(committed) || committed < 0) {
+        throw new TransferCheckError('nonce', `the node answered an invalid nonce (${String(next)}, committed ${String(committed)})`);
+      }
+      if (next < committed || next > committed + MAX_NONCE_AHEAD) {
+        throw new TransferCheckError(
+          'nonce',
+          `the node's next nonce ${next} for ${sender} is not within [${committed}, ${committed + MAX_NONCE_AHEAD}] ` +
+            `(its committed nonce ${committed} plus at most ${MAX_NONCE_AHEAD}): not signed (pass nonce to choose it yourself)`,
+        );
+      }
+      nonce = next;
+    }
     const tx = transaction({
       chainId: info.chainId,
       from: from.publicKey,

@@ -58,3 +58,12 @@ export class TransportError extends Error {
     super(message);
   }
 }
+
+/**
+ * The node broke the protocol: a notification or answer that does not have the shape the
+ * protocol gives it. The client closes the connection; subscriptions reconnect and resume from
+ * their own cursor (counted in `stats.protocolErrors`).
+ */
+export class ProtocolError extends TransportError {
+  override name = 'ProtocolError';
+}

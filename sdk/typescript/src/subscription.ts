@@ -1,10 +1,15 @@
 /**
  * Subscriptions that nobody misses (docs/rpc.md "Subscriptions"). Every event carries a cursor
  * (height, index), and the node can start a subscription strictly after any cursor it issued.
- * A {@link Subscription} remembers the cursor of the last event it took and, when the
- * connection drops or the node sends `lagged`, subscribes again with `{after: cursor}` (or the
- * notice's `resumeCursor`), with exponential backoff between attempts. Events are handed over
- * in cursor order, each exactly once: anything at or before the last position taken is dropped.
+ * A {@link Subscription} remembers the cursor of the last event it received and, when the
+ * connection drops or the node sends `lagged`, subscribes again with `{after: cursor}` (the
+ * notice's `resumeCursor` only when it has received nothing), with exponential backoff between
+ * attempts; the backoff starts over only once an event came through. Events are handed over in
+ * cursor order, each exactly once: anything at or before the last position received is dropped.
+ * `cursor` is the cursor of the last event handed over to the consumer.
+ *
+ * A notification of the wrong shape (see {@link notificationProblem}) is a protocol error: the
+ * connection is closed and the subscription resumes from its own cursor.
  *
  * Memory is bounded: when more than `maxQueued` events wait for the consumer, the subscription
  * is ended on the node and opened again after the consumer catches up, from the last cursor.
@@ -14,8 +19,8 @@
  * final status; notarized heads of `chain_subscribeNewHeads` are best-effort (a repeat of a
  * height already announced is dropped), their finalized forms are resumed by cursor.
  */
-import { RpcError } from './errors.js';
-import { type AnyEvent, comparePositions, eventPosition, type LaggedNotice } from './events.js';
+import { ProtocolError, RpcError, TransportError } from './errors.js';
+import { type AnyEvent, comparePositions, eventPosition, type LaggedNotice, notificationProblem } from './events.js';
 import type { WsConnection } from './ws.js';
 
 /** Backoff between reconnection attempts. */
@@ -47,6 +52,8 @@ export interface SubscriptionStats {
   duplicates: number;
   /** Times the node subscription was paused for a slow consumer. */
   pauses: number;
+  /** Connections closed because the node sent a malformed notification or message. */
+  protocolErrors: number;
 }
 
 /** What a subscription needs from its client. */
@@ -56,7 +63,7 @@ export interface SubscriptionHost {
 }
 
 /** Why one node-side subscription ended. */
-type End = 'lagged' | 'closed' | 'paused' | 'done' | 'stopped';
+type End = 'lagged' | 'closed' | 'paused' | 'done' | 'stopped' | 'protocol';
 
 /** The method's fixed parameters (address or hash) and its start options, if it takes any. */
 export interface SubscriptionRequest {
@@ -78,10 +85,17 @@ const FINAL_STATUSES = new Set(['finalized', 'rejected', 'expired']);
  */
 export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
   /** Counters for monitoring and tests. */
-  readonly stats: SubscriptionStats = { subscribes: 0, reconnects: 0, lagged: 0, duplicates: 0, pauses: 0 };
-  private queue: T[] = [];
+  readonly stats: SubscriptionStats = { subscribes: 0, reconnects: 0, lagged: 0, duplicates: 0, pauses: 0, protocolErrors: 0 };
+  /** Events received and not yet taken, each with its cursor (null for events without one). */
+  private queue: { item: T; cursor: string | null }[] = [];
   private waiters: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
-  private lastCursor: string | null = null;
+  /** The cursor of the last event received from the node: where a resubscription starts. */
+  private receivedCursor: string | null = null;
+  /** The cursor of the last event handed over to the consumer ({@link Subscription.cursor}). */
+  private handedCursor: string | null = null;
+  /** Whether an event was delivered since the last subscribe call (the backoff starts over only then). */
+  private progressed = false;
+  private protocolProblem: string | null = null;
   private lastPosition: [number, number] | null = null;
   private lastNotarized = -1;
   private lastStatus: string | null = null;
@@ -111,13 +125,20 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
       maxAttempts: options.reconnect?.maxAttempts ?? Number.POSITIVE_INFINITY,
     };
-    if (request.start?.after) this.lastCursor = request.start.after;
+    if (request.start?.after) {
+      this.receivedCursor = request.start.after;
+      this.handedCursor = request.start.after;
+    }
     this.loop = this.run();
   }
 
-  /** The cursor of the last event taken from the node: subscribing again after it misses nothing. */
+  /**
+   * The cursor of the last event handed over to the consumer (by `next()` or `for await`), or the
+   * `after` it started from: subscribing again with `{after: cursor}` misses nothing the
+   * consumer has not seen. Events received but still queued do not move it.
+   */
   get cursor(): string | null {
-    return this.lastCursor;
+    return this.handedCursor;
   }
 
   /** Whether the subscription has ended (closed, failed, or a transaction's final status). */
@@ -131,14 +152,15 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
 
   /** The next event, waiting for it if none is queued. */
   next(): Promise<IteratorResult<T>> {
-    const item = this.queue.shift();
-    if (item !== undefined) {
+    const entry = this.queue.shift();
+    if (entry !== undefined) {
+      if (entry.cursor !== null) this.handedCursor = entry.cursor;
       if (this.drained && this.queue.length <= this.maxQueued / 2) {
         const d = this.drained;
         this.drained = null;
         d();
       }
-      return Promise.resolve({ value: item, done: false });
+      return Promise.resolve({ value: entry.item, done: false });
     }
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.finished) return Promise.resolve({ value: undefined, done: true });
@@ -168,10 +190,14 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
     await this.loop;
   }
 
-  private deliver(item: T): void {
+  private deliver(item: T, cursor: string | null): void {
     const w = this.waiters.shift();
-    if (w) w.resolve({ value: item, done: false });
-    else this.queue.push(item);
+    if (w) {
+      if (cursor !== null) this.handedCursor = cursor;
+      w.resolve({ value: item, done: false });
+    } else {
+      this.queue.push({ item, cursor });
+    }
   }
 
   private finish(error: unknown = null): void {
@@ -186,28 +212,40 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
   private params(): unknown[] {
     const r = this.request;
     if (!r.resumable) return [...r.fixed];
-    if (this.lastCursor !== null) return [...r.fixed, { after: this.lastCursor }];
+    if (this.receivedCursor !== null) return [...r.fixed, { after: this.receivedCursor }];
     return r.start ? [...r.fixed, r.start] : [...r.fixed];
   }
 
   /** Handles one notification; returns why the node subscription ended, if it did. */
   private onNotification(raw: unknown): End | null {
+    const problem = notificationProblem(raw);
+    if (problem !== null) {
+      this.protocolProblem = problem;
+      return 'protocol';
+    }
     const n = raw as AnyEvent | LaggedNotice;
-    if (n === null || typeof n !== 'object') return null;
     if (n.type === 'lagged') {
       this.stats.lagged++;
-      if (n.resumeCursor) this.lastCursor = n.resumeCursor;
-      this.onLagged?.(n);
+      // Resume from our own cursor: the node skips anything at or before it, and its
+      // resumeCursor is taken only when nothing was received yet.
+      if (this.receivedCursor === null && n.resumeCursor) this.receivedCursor = n.resumeCursor;
+      try {
+        this.onLagged?.(n);
+      } catch {
+        // A callback's failure is the caller's; it must not break the connection.
+      }
       return 'lagged';
     }
     const pos = eventPosition(n);
+    let cursor: string | null = null;
     if (pos !== null) {
       if (this.lastPosition !== null && comparePositions(pos, this.lastPosition) <= 0) {
         this.stats.duplicates++;
         return null;
       }
       this.lastPosition = pos;
-      this.lastCursor = (n as { cursor: string }).cursor;
+      cursor = (n as { cursor: string }).cursor;
+      this.receivedCursor = cursor;
     } else if (n.type === 'head') {
       if (n.block.height <= this.lastNotarized || (this.lastPosition !== null && n.block.height <= this.lastPosition[0])) {
         this.stats.duplicates++;
@@ -222,7 +260,8 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       }
       this.lastStatus = key;
     }
-    this.deliver(n as T);
+    this.progressed = true;
+    this.deliver(n as T, cursor);
     if (n.type === 'status' && FINAL_STATUSES.has(n.status)) return 'done';
     if (this.queue.length >= this.maxQueued) return 'paused';
     return null;
@@ -249,17 +288,28 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
   }
 
   private async run(): Promise<void> {
+    // `attempt`: the backoff level. It grows with each failure and with each node subscription
+    // that ended without delivering an event, and starts over only once an event came through,
+    // so a node that drops or lags right after each subscribe is retried ever more slowly
+    // instead of at once. `failures`: connections and subscribe calls that failed in a row (a
+    // lost connection counts as one), what `maxAttempts` bounds.
     let attempt = 0;
+    let failures = 0;
     let lastError: unknown = null;
+    let reconnecting = false;
     while (!this.finished) {
       if (attempt > 0) {
-        if (attempt > this.backoff.maxAttempts) {
+        if (failures > this.backoff.maxAttempts) {
           this.finish(lastError);
           return;
         }
         const base = Math.min(this.backoff.maxDelayMs, this.backoff.initialDelayMs * 2 ** (attempt - 1));
         const delay = Math.round(base * (0.8 + Math.random() * 0.4));
-        this.onReconnect?.(delay, lastError);
+        try {
+          this.onReconnect?.(delay, lastError);
+        } catch {
+          // A callback's failure is the caller's.
+        }
         await this.sleep(delay);
         if (this.finished) break;
       }
@@ -269,10 +319,11 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       } catch (e) {
         lastError = e;
         attempt++;
+        failures++;
         continue;
       }
       if (this.finished) break;
-      if (this.request.resumable && this.request.start === null && this.lastCursor === null && !this.anchored) {
+      if (this.request.resumable && this.request.start === null && this.receivedCursor === null && !this.anchored) {
         // "Live from now" is anchored to the newest block's cursor, so that a reconnection before
         // the first event resumes from there instead of from whatever is newest by then.
         try {
@@ -284,22 +335,31 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
           if (!(e instanceof RpcError)) {
             lastError = e;
             attempt++;
+            failures++;
             continue;
           }
           this.anchored = true; // a node without the explorer: live, unanchored
         }
         if (this.finished) break;
       }
+      let active = true;
       let end: (why: End) => void = () => {};
       const ended = new Promise<End>((resolve) => {
-        end = (why) => resolve(why);
+        end = (why) => {
+          active = false;
+          resolve(why);
+        };
       });
       this.endCurrent = end;
       if (this.finished) end('stopped');
       const stopListening = conn.onClose(() => end('closed'));
       let id: string | number;
+      // Notifications can arrive in the same turn as the subscribe answer, before `await` returns.
+      this.progressed = false;
+      this.protocolProblem = null;
       try {
         id = await conn.subscribe(this.request.method, this.params(), (raw) => {
+          if (!active) return; // after lagged, a pause or a protocol error: resumed from the cursor
           const why = this.onNotification(raw);
           if (why) end(why);
         });
@@ -313,18 +373,35 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
         }
         lastError = e;
         attempt++;
+        failures++;
         continue;
       }
       this.stats.subscribes++;
-      if (this.stats.subscribes > 1 && attempt > 0) this.stats.reconnects++;
-      attempt = 0;
+      failures = 0;
+      if (reconnecting) {
+        this.stats.reconnects++;
+        reconnecting = false;
+      }
       const why = await ended;
       stopListening();
       this.endCurrent = null;
       conn.forget(id);
-      if (why === 'closed') {
-        lastError = conn.closedReason;
-        attempt = 1;
+      const progressed = this.progressed;
+      if (why === 'closed' || why === 'protocol') {
+        if (why === 'protocol') {
+          // The node broke the protocol: close the connection (every subscription on it resumes).
+          lastError = new ProtocolError(
+            `the node sent a malformed ${this.request.method} notification (${this.protocolProblem}); reconnecting`,
+          );
+          conn.abort(lastError as Error);
+          this.stats.protocolErrors++;
+        } else {
+          lastError = conn.closedReason;
+          if (lastError instanceof ProtocolError) this.stats.protocolErrors++;
+        }
+        reconnecting = true;
+        failures = 1;
+        attempt = progressed ? 1 : attempt + 1;
         continue;
       }
       if (why === 'stopped' || why === 'paused') {
@@ -337,11 +414,21 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       }
       if (why === 'paused') {
         this.stats.pauses++;
+        attempt = 0;
         await new Promise<void>((resolve) => {
           this.drained = resolve;
         });
       }
-      // 'lagged': the node ended it; subscribe again at once from the resume cursor.
+      if (why === 'lagged') {
+        // The node ended it. After progress, subscribe again at once from the cursor; a node that
+        // says lagged before delivering anything gets the backoff.
+        if (progressed) {
+          attempt = 0;
+        } else {
+          lastError = new TransportError(`the node said lagged on ${this.request.method} before delivering an event`);
+          attempt++;
+        }
+      }
     }
     this.finish();
   }

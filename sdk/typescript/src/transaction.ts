@@ -13,7 +13,7 @@
  * ```
  */
 import { decodeAddress, encodeAddress } from './address.js';
-import { asBytes, concatBytes, fromHex, toHex0x, utf8 } from './bytes.js';
+import { asBytes, bytesEqual, concatBytes, fromHex, toHex0x, utf8 } from './bytes.js';
 import { CodecError, decodeExact, Reader, U128_MAX, U64_MAX, Writer } from './codec.js';
 import { isAccountKey, sha256, verify } from './crypto.js';
 import type { Keypair } from './keys.js';
@@ -268,13 +268,19 @@ export function withSignature(tx: Transaction, signature: Uint8Array): SignedTra
   return signed(tx, asBytes(signature, 64, 'signature'));
 }
 
-/** Decodes a signed transaction from exactly its canonical bytes (at most 1024). */
+/**
+ * Decodes a signed transaction from exactly its canonical bytes (at most 1024). `bytes` and
+ * `hash` are those of the input itself, and the decoded fields must encode back to exactly the
+ * input (a {@link CodecError} otherwise), so the fields, the hash and the signed bytes agree.
+ */
 export function decodeSignedTransaction(bytes: Uint8Array | string): SignedTransaction {
-  const raw = typeof bytes === 'string' ? fromHex(bytes, undefined, 'transaction') : bytes;
-  return decodeExact(raw, TX_BYTES_MAX, 'signed transaction', (r) => {
-    const tx = readTransaction(r);
-    return signed(tx, r.fixed(64));
-  });
+  const raw = typeof bytes === 'string' ? fromHex(bytes, undefined, 'transaction') : Uint8Array.from(bytes);
+  const { tx, signature } = decodeExact(raw, TX_BYTES_MAX, 'signed transaction', (r) => ({ tx: readTransaction(r), signature: r.fixed(64) }));
+  const reencoded = concatBytes(encodeTransaction(tx), signature);
+  if (!bytesEqual(reencoded, raw)) {
+    throw new CodecError('signed transaction: the decoded fields do not encode back to the same bytes');
+  }
+  return { tx, signature, bytes: raw, hex: toHex0x(raw), hash: toHex0x(sha256(raw)) };
 }
 
 /** `0x` + the SHA-256 of a signed transaction's bytes. */

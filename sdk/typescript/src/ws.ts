@@ -6,7 +6,7 @@
  * A subscription's handler is registered in the same turn as its subscribe answer is read, so a
  * notification that arrives in the same network read as the answer is never missed.
  */
-import { RpcError, TransportError } from './errors.js';
+import { ProtocolError, RpcError, TransportError } from './errors.js';
 
 /** The part of the WebSocket interface the client uses (browsers' and `ws`'s both have it). */
 export interface WebSocketLike {
@@ -30,6 +30,7 @@ type Pending = {
   onSubscribed?: (id: string | number) => void;
 };
 
+const CONNECTING = 0;
 const OPEN = 1;
 const decoder = new TextDecoder();
 
@@ -93,6 +94,19 @@ export class WsConnection {
     return this.closedWith === null && this.socket.readyState === OPEN;
   }
 
+  /**
+   * Whether the connection is closing or closed: it failed, or its socket is CLOSING or CLOSED
+   * even if no close event came yet (then it is marked closed now, so that waiters learn it).
+   */
+  get isClosed(): boolean {
+    if (this.closedWith) return true;
+    if (this.socket.readyState > OPEN) {
+      this.fail(new TransportError(`the WebSocket to ${this.url} is closing (state ${this.socket.readyState})`));
+      return true;
+    }
+    return false;
+  }
+
   /** Why the connection closed, or null while it is open. */
   get closedReason(): Error | null {
     return this.closedWith;
@@ -131,10 +145,28 @@ export class WsConnection {
     this.fail(new TransportError('the WebSocket was closed by the client'));
   }
 
-  private send(method: string, params: unknown[], onSubscribed?: (id: string | number) => void): Promise<unknown> {
+  /** Closes the socket because the node broke the protocol; pending calls and listeners get `err`. */
+  abort(err: Error): void {
+    this.fail(err);
+  }
+
+  private send(
+    method: string,
+    params: unknown[],
+    onSubscribed?: (id: string | number) => void,
+    waited = false,
+  ): Promise<unknown> {
     if (this.closedWith) return Promise.reject(this.closedWith);
-    if (this.socket.readyState !== OPEN) {
-      return this.ready.then(() => this.send(method, params, onSubscribed));
+    const state = this.socket.readyState;
+    if (state === CONNECTING && !waited) {
+      // Wait for the open once; a socket still not open afterwards is refused below.
+      return this.ready.then(() => this.send(method, params, onSubscribed, true));
+    }
+    if (state !== OPEN) {
+      // CLOSING or CLOSED (possibly before its close event): it will never open again.
+      const err = new TransportError(`cannot send ${method}: the WebSocket to ${this.url} is closing (state ${state})`);
+      this.fail(err);
+      return Promise.reject(err);
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -156,22 +188,39 @@ export class WsConnection {
   }
 
   private onMessage(data: unknown): void {
-    const body = text(data);
-    if (body === null) return;
-    let msg: any;
+    if (this.closedWith) return;
+    // Nothing the node sends may throw out of the socket's message handler: a message of the
+    // wrong shape is a protocol error that closes the connection (subscriptions resume from
+    // their own cursor), never an uncaught exception.
     try {
-      msg = JSON.parse(body);
-    } catch {
-      return;
+      const body = text(data);
+      if (body === null) throw new Error('a message is neither text nor bytes');
+      let msg: any;
+      try {
+        msg = JSON.parse(body);
+      } catch {
+        throw new Error(`a message is not JSON: ${body.slice(0, 80)}`);
+      }
+      for (const m of Array.isArray(msg) ? msg : [msg]) {
+        this.dispatch(m);
+        if (this.closedWith) return;
+      }
+    } catch (e) {
+      this.fail(new ProtocolError(`the WebSocket to ${this.url} broke the protocol: ${(e as Error)?.message ?? String(e)}`, undefined, e));
     }
-    for (const m of Array.isArray(msg) ? msg : [msg]) this.dispatch(m);
   }
 
   private dispatch(msg: any): void {
-    if (msg === null || typeof msg !== 'object') return;
-    if (typeof msg.method === 'string' && msg.params && 'subscription' in msg.params) {
-      const handler = this.subs.get(String(msg.params.subscription));
-      if (handler) handler(msg.params.result);
+    if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('a message is not a JSON object');
+    if (typeof msg.method === 'string') {
+      const params = msg.params;
+      if (params === null || typeof params !== 'object' || Array.isArray(params) || !('subscription' in params)) {
+        throw new Error(`a ${msg.method} notification has no subscription parameters`);
+      }
+      const sub = params.subscription;
+      if (typeof sub !== 'string' && typeof sub !== 'number') throw new Error(`a ${msg.method} notification has no subscription id`);
+      const handler = this.subs.get(String(sub));
+      if (handler) handler(params.result);
       return;
     }
     if (typeof msg.id !== 'number') return;

@@ -11,6 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 
 import { Client, RpcError } from '../dist/index.js';
 import { benchChain, DevNode, tempDir } from './helpers/node.mjs';
+import { take } from './helpers/stream.mjs';
 
 const cleanups = [];
 after(async () => {
@@ -130,15 +131,6 @@ async function fakeNode(onSubscribe) {
   };
 }
 
-async function take(sub, n) {
-  const out = [];
-  while (out.length < n) {
-    const r = await sub.next();
-    if (r.done) break;
-    out.push(r.value);
-  }
-  return out;
-}
 
 test('fake node: lagged before any event, lagged with and without a cursor, a drop, a busy answer and a duplicate resume exactly once', async () => {
   const fake = await fakeNode((ctx) => {

@@ -33,6 +33,12 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$test_log"
 # The TypeScript SDK's tests (node's test runner): the test vectors, receipts, and a real
 # `taksa dev` of this build (transfers, history, subscriptions resumed across a restart).
 echo "== TypeScript SDK (sdk/typescript): npm ci, then npm test against this build's taksa"
+node_major="$(node -p 'process.versions.node.split(".").map(Number).slice(0, 2).join(" ")' 2>/dev/null || echo "0 0")"
+read -r major minor <<<"$node_major"
+if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
+  echo "test: the TypeScript SDK needs Node.js 20.19 or newer (its @noble and @scure packages); this is $(node --version 2>/dev/null || echo none)" >&2
+  exit 1
+fi
 (
   cd sdk/typescript
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -395,7 +395,19 @@ impl Testnet {
                 return Ok(ready);
             }
             if self.pid(i).is_none() {
-                bail!("node {i} exited before it was ready; the end of its log:\n{}", self.log_tail(i, 20));
+                let tail = self.log_tail(i, 20);
+                let node = &self.manifest.nodes[i];
+                let hint = if tail.contains("cannot serve JSON-RPC") || tail.contains("cannot start the p2p network") {
+                    format!(
+                        "\n(its port {} or {} is taken by another program: stop that, or edit the ports in {})",
+                        node.rpc_port,
+                        node.p2p_port,
+                        self.dir.join(MANIFEST).display()
+                    )
+                } else {
+                    String::new()
+                };
+                bail!("node {i} exited before it was ready; the end of its log:\n{tail}{hint}");
             }
             if Instant::now() >= deadline {
                 bail!("node {i} was not ready within {timeout:?}; the end of its log:\n{}", self.log_tail(i, 20));

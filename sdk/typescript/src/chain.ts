@@ -486,4 +486,45 @@ export function devGenesis(blockTimeMs = 200): Genesis {
   };
 }
 
+/**
+ * The public testnet's mnemonic (`taksa-testnet-1`, the root `genesis.json`): the published BIP39
+ * test phrase. Its validator keys 0 to 3 are the testnet's validators: UNSAFE for real money.
+ */
+export const TESTNET_MNEMONIC =
+  'abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about';
+/** How many validators the public testnet's genesis names (validator keys 0 to 3 of {@link TESTNET_MNEMONIC}). */
+export const TESTNET_VALIDATORS = 4;
+
+let publicKeysCache: { dev: Uint8Array[]; testnet: Uint8Array[] } | null = null;
+
+/** The validator keys anyone can derive: the dev chain's (validator key 0 of {@link DEV_MNEMONIC}) and the testnet's. */
+export function publicValidatorKeyList(): { dev: Uint8Array[]; testnet: Uint8Array[] } {
+  if (publicKeysCache === null) {
+    const dev = mnemonicToSeed(DEV_MNEMONIC);
+    const testnet = mnemonicToSeed(TESTNET_MNEMONIC);
+    publicKeysCache = {
+      dev: [Keypair.fromSeed(dev, validatorPath(0)).publicKey],
+      testnet: Array.from({ length: TESTNET_VALIDATORS }, (_, i) => Keypair.fromSeed(testnet, validatorPath(i)).publicKey),
+    };
+  }
+  return { dev: [...publicKeysCache.dev], testnet: [...publicKeysCache.testnet] };
+}
+
+/**
+ * Whether validator keys derived from a published mnemonic can sign for `validators` on their
+ * own: `'dev'` when the dev chain's validator key (validator key 0 of {@link DEV_MNEMONIC},
+ * `devGenesis`) makes a quorum of the set, `'testnet'` when the public testnet's (validator keys
+ * 0 to 3 of {@link TESTNET_MNEMONIC}, with the dev key) do, else null. Anyone can finalize blocks,
+ * and so forge receipts, for such a set; node/src/receipt_cmd.rs warns about the same chains.
+ */
+export function publicKeysQuorum(validators: readonly Uint8Array[]): 'dev' | 'testnet' | null {
+  const n = validators.length;
+  if (n === 0) return null;
+  const { dev, testnet } = publicValidatorKeyList();
+  const among = (keys: Uint8Array[]) => validators.filter((v) => keys.some((k) => bytesEqual(k, v))).length;
+  if (among(dev) >= quorum(n)) return 'dev';
+  if (among([...dev, ...testnet]) >= quorum(n)) return 'testnet';
+  return null;
+}
+
 export { CodecError };

@@ -9,7 +9,7 @@ import { decodeAddress } from './address.js';
 import { fromHex, toHex } from './bytes.js';
 import { RpcError, TransportError } from './errors.js';
 import type { Keypair } from './keys.js';
-import type { PaymentReceipt } from './receipt.js';
+import { checkReceiptHash, type PaymentReceipt } from './receipt.js';
 import {
   type ChainInfo,
   type Hash,
@@ -50,6 +50,14 @@ export interface ClientOptions {
   /** Default reconnection backoff of subscriptions. */
   reconnect?: ReconnectOptions;
   /**
+   * Subscriptions per WebSocket connection (default {@link SUBSCRIPTIONS_PER_CONNECTION}, the
+   * node's limit): past it the client opens another connection. A node that refuses one with
+   * `too_many_subscriptions` sooner is taken at its word for that connection.
+   */
+  subscriptionsPerConnection?: number;
+  /** Default idle check of subscriptions (see {@link SubscriptionOptions.idleTimeoutMs}). */
+  idleTimeoutMs?: number;
+  /**
    * The network you mean to use. When given, {@link Client.info} (and so `transfer`, which
    * signs for the chain id and genesis hash it reports) refuses a node that reports another
    * chain id or genesis hash with a {@link ChainMismatchError}. Without it, the first
@@ -63,6 +71,9 @@ export interface ClientOptions {
  * units (0.01 TKS), 100 times the dev and testnet account-creation fee.
  */
 export const DEFAULT_MAX_FEE = 10_000_000n;
+
+/** The subscriptions a node allows on one connection (docs/rpc.md; more get `too_many_subscriptions`, -32006). */
+export const SUBSCRIPTIONS_PER_CONNECTION = 16;
 
 /** How far past the committed nonce the node's `account_getNonce` may be for {@link Client.transfer} to use it. */
 export const MAX_NONCE_AHEAD = 64;
@@ -189,6 +200,10 @@ export class Client extends RpcMethodsBase {
   private nextId = 1;
   private ws: WsConnection | null = null;
   private subscriptions = new Set<Subscription<any>>();
+  /** The connection each subscription uses, and the extra connections opened past the per-connection limit. */
+  private bound = new Map<Subscription<any>, WsConnection>();
+  private pool: WsConnection[] = [];
+  private capacity = new WeakMap<WsConnection, number>();
   private infoCache: Promise<ChainInfo> | null = null;
   private closed = false;
   private expected: { chainId: string; genesisHash: string } | null = null;
@@ -271,6 +286,68 @@ export class Client extends RpcMethodsBase {
     return conn.ready.then(() => conn);
   }
 
+  private load(conn: WsConnection): number {
+    let n = 0;
+    for (const c of this.bound.values()) if (c === conn) n++;
+    return n;
+  }
+
+  /**
+   * The connection for a subscription: the one it already uses while open, else the first open
+   * one with room (at most `subscriptionsPerConnection`), else a new one.
+   */
+  subscriptionConnection(sub: Subscription<any>): Promise<WsConnection> {
+    if (this.closed) return Promise.reject(new TransportError('the client is closed'));
+    const current = this.bound.get(sub);
+    if (current && !current.isClosed) return current.ready.then(() => current);
+    this.bound.delete(sub);
+    this.pool = this.pool.filter((c) => !c.isClosed);
+    const limit = this.options.subscriptionsPerConnection ?? SUBSCRIPTIONS_PER_CONNECTION;
+    const shared = this.ws && !this.ws.isClosed ? this.ws : null;
+    for (const c of shared ? [shared, ...this.pool] : this.pool) {
+      if (this.load(c) < Math.min(limit, this.capacity.get(c) ?? limit)) {
+        this.bound.set(sub, c);
+        return c.ready.then(() => c);
+      }
+    }
+    if (!shared) {
+      // No shared connection yet (or it closed): open it, for calls and subscriptions alike.
+      const opened = this.connection();
+      const conn = this.ws;
+      if (conn) this.bound.set(sub, conn);
+      return opened;
+    }
+    const Ctor = (this.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as WebSocketConstructor;
+    const conn = new WsConnection(this.wsUrl, Ctor, this.timeoutMs);
+    this.pool.push(conn);
+    this.bound.set(sub, conn);
+    return conn.ready.then(() => conn);
+  }
+
+  /**
+   * The node refused a subscription with `too_many_subscriptions` on `conn`: that connection
+   * holds no more than the others it carries. Returns whether to try another connection (false
+   * when the node refuses even a connection with no other subscription).
+   */
+  subscriptionRefused(sub: Subscription<any>, conn: WsConnection): boolean {
+    const others = this.load(conn) - (this.bound.get(sub) === conn ? 1 : 0);
+    if (others <= 0) return false;
+    this.capacity.set(conn, Math.min(others, this.capacity.get(conn) ?? others));
+    this.bound.delete(sub);
+    return true;
+  }
+
+  /** A subscription ended: it no longer counts on its connection; an extra connection left with none is closed. */
+  releaseSubscription(sub: Subscription<any>): void {
+    const conn = this.bound.get(sub);
+    this.bound.delete(sub);
+    this.subscriptions.delete(sub);
+    if (conn && conn !== this.ws && this.load(conn) === 0) {
+      this.pool = this.pool.filter((c) => c !== conn);
+      conn.close();
+    }
+  }
+
   /** Opens a resumable subscription; the generated `eventsSubscribe`, `accountSubscribe`, … call this. */
   subscription<S extends RpcSubscriptionMethod>(
     method: S,
@@ -285,7 +362,7 @@ export class Client extends RpcMethodsBase {
     const sub = new Subscription<Notifications[(typeof RPC_SUBSCRIPTIONS)[S]['notification']]>(
       this,
       { method, unsubscribe: spec.unsubscribe, fixed, resumable, start: start ? { ...start } : null },
-      { reconnect: this.options.reconnect, ...options } as SubscriptionOptions,
+      { reconnect: this.options.reconnect, idleTimeoutMs: this.options.idleTimeoutMs, ...options } as SubscriptionOptions,
     );
     this.subscriptions.add(sub);
     return sub;
@@ -312,6 +389,9 @@ export class Client extends RpcMethodsBase {
     this.closed = true;
     this.ws?.close();
     this.ws = null;
+    for (const c of this.pool) c.close();
+    this.pool = [];
+    this.bound.clear();
   }
 
   // ---- wallet helpers ----------------------------------------------------------------------
@@ -446,8 +526,14 @@ export class Client extends RpcMethodsBase {
     }
   }
 
-  /** `tx_getProof`: the transaction's receipt (docs/receipts.md), to check with `verifyReceipt`. */
-  receipt(hash: Hash): Promise<PaymentReceipt> {
-    return this.txGetProof(hash) as unknown as Promise<PaymentReceipt>;
+  /**
+   * `tx_getProof`: the transaction's receipt (docs/receipts.md), to check with `verifyReceipt`.
+   * Throws a `ReceiptError` `wrong_tx` if the node answers a receipt for another transaction
+   * (whose `tx` bytes do not hash to `hash`).
+   */
+  async receipt(hash: Hash): Promise<PaymentReceipt> {
+    const receipt = (await this.txGetProof(hash)) as unknown as PaymentReceipt;
+    checkReceiptHash(receipt, hash);
+    return receipt;
   }
 }

@@ -13,9 +13,9 @@ import {
 } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 
-import { encodeAddress } from './address.js';
-import { concatBytes, toHex } from './bytes.js';
-import { publicKeyOf, sign } from './crypto.js';
+import { encodeAddress, parseAddress } from './address.js';
+import { concatBytes, toHex, utf8 } from './bytes.js';
+import { publicKeyOf, sign, verify } from './crypto.js';
 
 /** Taksa's BIP44 coin type. */
 export const COIN_TYPE = 7331;
@@ -167,9 +167,26 @@ export class Keypair {
     return encodeAddress(this.publicKey, hrp);
   }
 
-  /** Signs `message`: pure Ed25519 (RFC 8032), 64 bytes. */
+  /**
+   * Low-level: signs exactly the bytes `message` (pure Ed25519, RFC 8032, 64 bytes) with the
+   * account key, with no domain separation. Bytes that are a transaction's signing bytes
+   * (`signingBytes`) give a valid signature of that transaction: never pass bytes a dapp, a
+   * counterparty or a user chose. To sign a text or data for someone else, use
+   * {@link Keypair.signMessage}; transactions are signed by `signTransaction`.
+   */
   sign(message: Uint8Array): Uint8Array {
     return sign(this.#secretKey, message);
+  }
+
+  /**
+   * Signs a message (text, UTF-8, or bytes) for someone else to check with {@link verifyMessage}:
+   * the signature is over {@link messageSigningBytes}, which start with `taksa/message/v1` and so
+   * can never be the signing bytes of a transaction (`taksa/tx/v1`) or of any other thing the
+   * chain verifies. Safe for a "sign message" feature: whatever the message, the signature cannot
+   * move funds.
+   */
+  signMessage(message: string | Uint8Array): Uint8Array {
+    return sign(this.#secretKey, messageSigningBytes(message));
   }
 
   /** Never prints the secret. */
@@ -180,4 +197,38 @@ export class Keypair {
   toJSON(): { publicKey: string } {
     return { publicKey: toHex(this.publicKey) };
   }
+}
+
+/** The domain tag of signed messages (not transactions): `taksa/message/v1`. */
+export const MESSAGE_DOMAIN = utf8('taksa/message/v1');
+
+/**
+ * The bytes {@link Keypair.signMessage} signs: `"taksa/message/v1"` (16 ASCII bytes) ‖ the
+ * message's length in bytes (u64, little-endian) ‖ the message (a string as UTF-8). They differ
+ * from transaction signing bytes (`"taksa/tx/v1"` ‖ …, docs/transaction-format.md) at the 7th
+ * byte, from validator rotation bytes (`"taksa/validator/rotate/v1"` ‖ …) at the 8th, and from
+ * consensus votes (which start with the u64 length of a chain id of at most 64 bytes) in the
+ * first 8; the length prefix makes the encoding of each message unique.
+ */
+export function messageSigningBytes(message: string | Uint8Array): Uint8Array {
+  const bytes = typeof message === 'string' ? utf8(message) : message;
+  if (!(bytes instanceof Uint8Array)) throw new TypeError('a message is a string or a Uint8Array');
+  const length = new Uint8Array(8);
+  new DataView(length.buffer).setBigUint64(0, BigInt(bytes.length), true);
+  return concatBytes(MESSAGE_DOMAIN, length, bytes);
+}
+
+/**
+ * Whether `signature` is {@link Keypair.signMessage}'s signature of `message` by `signer` (a
+ * 32-byte public key, or an address of any network). Verified by ZIP-215, as the node verifies.
+ */
+export function verifyMessage(signer: Uint8Array | string, message: string | Uint8Array, signature: Uint8Array): boolean {
+  let publicKey: Uint8Array;
+  try {
+    publicKey = typeof signer === 'string' ? parseAddress(signer).publicKey : signer;
+  } catch {
+    return false;
+  }
+  if (!(publicKey instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
+  return verify(publicKey, messageSigningBytes(message), signature);
 }

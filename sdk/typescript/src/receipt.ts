@@ -10,6 +10,10 @@
  * 4. Each header of `headersToFinal` follows the one before it.
  * 5. The block's epoch's validator set follows from the genesis set through `epochs`.
  * 6. The finalization finalizes the last header, in its epoch, by a quorum of that set.
+ *
+ * Before them, when the caller names the transaction it asked for (`expectedHash`), the receipt
+ * must be for it. A valid receipt of a chain whose validator keys are public (the dev chain, the
+ * public testnet) is reported as such (`publicValidatorKeys`): anyone can forge those.
  */
 import { bytesEqual, fromHex, toHex0x } from './bytes.js';
 import {
@@ -23,6 +27,7 @@ import {
   type Header,
   headerHash,
   MESSAGE_BYTES_MAX,
+  publicKeysQuorum,
   readGovernance,
   txPathRoot,
   validatorSetHash,
@@ -75,10 +80,26 @@ export interface Payment {
   finalHeight: bigint;
   /** The block's epoch. */
   epoch: bigint;
+  /**
+   * `'dev'` or `'testnet'` when validator keys anyone can derive from a published mnemonic (the
+   * dev chain's, `devGenesis`, or the public testnet's) make a quorum of the genesis validator set
+   * or of the set that finalized the block; null otherwise. When it is not null, anyone could have
+   * made this receipt: it proves nothing about money, refuse it for real payments.
+   */
+  publicValidatorKeys: 'dev' | 'testnet' | null;
+}
+
+/** Options of {@link verifyReceipt}. */
+export interface VerifyReceiptOptions {
+  /**
+   * The transaction hash you asked for (hex, with or without `0x`): the receipt must be for it
+   * (the SHA-256 of its `tx` bytes, docs/receipts.md), else a `ReceiptError` `wrong_tx`.
+   */
+  expectedHash?: string;
 }
 
 /** Which rule a receipt failed. */
-export type ReceiptCheck = 'malformed' | 'other_chain' | 'tx' | 'not_included' | 'broken_link' | 'not_final';
+export type ReceiptCheck = 'malformed' | 'wrong_tx' | 'other_chain' | 'tx' | 'not_included' | 'broken_link' | 'not_final';
 
 /** Why a receipt does not prove its payment. */
 export class ReceiptError extends Error {
@@ -168,11 +189,14 @@ function setOfEpoch(links: EpochLink[], g: Genesis, gHash: Uint8Array, epoch: bi
 /**
  * Checks `receipt` against the chain that starts at `genesis` (from {@link parseGenesis} of its
  * `genesis.json`, or {@link devGenesis}), with no node. Returns what it proves; throws a
- * {@link ReceiptError} naming the rule that failed.
+ * {@link ReceiptError} naming the rule that failed. With `options.expectedHash`, a receipt for
+ * another transaction is refused first (`wrong_tx`). Check `publicValidatorKeys` of the result:
+ * when it is not null, anyone could have made the receipt.
  */
-export function verifyReceipt(receipt: PaymentReceipt | string, genesis: Genesis): Payment {
+export function verifyReceipt(receipt: PaymentReceipt | string, genesis: Genesis, options: VerifyReceiptOptions = {}): Payment {
   const r = (typeof receipt === 'string' ? JSON.parse(receipt) : receipt) as PaymentReceipt;
   if (typeof r !== 'object' || r === null) throw malformed('receipt', 'not a JSON object');
+  if (options.expectedHash !== undefined) checkReceiptHash(r, options.expectedHash);
   // Rule 1.
   if (r.format !== RECEIPT_FORMAT) throw malformed('format', `\`${String(r.format)}\`, not \`${RECEIPT_FORMAT}\``);
   const gHashHex = computeGenesisHash(genesis);
@@ -240,7 +264,27 @@ export function verifyReceipt(receipt: PaymentReceipt | string, genesis: Genesis
     timestampMs: header.timestampMs,
     finalHeight: last.height,
     epoch,
+    publicValidatorKeys: publicKeysQuorum(genesis.validators) ?? publicKeysQuorum(set),
   };
+}
+
+/**
+ * Throws a {@link ReceiptError} `wrong_tx` unless `receipt` is for transaction `hash` (hex, with
+ * or without `0x`): the SHA-256 of its `tx` bytes, the transaction hash of docs/receipts.md.
+ * Checks nothing else; {@link verifyReceipt} checks the rest.
+ */
+export function checkReceiptHash(receipt: Pick<PaymentReceipt, 'tx'>, hash: string): void {
+  let want: Uint8Array;
+  try {
+    want = fromHex(hash, 32, 'hash');
+  } catch (e) {
+    throw new TypeError(`the expected transaction hash is not 32 bytes of hex: ${(e as Error).message}`);
+  }
+  if (typeof receipt !== 'object' || receipt === null) throw malformed('receipt', 'not a JSON object');
+  const got = sha256(hex0x('tx', receipt.tx));
+  if (!bytesEqual(got, want)) {
+    throw new ReceiptError('wrong_tx', `the receipt is for transaction ${toHex0x(got)}, not ${toHex0x(want)}`);
+  }
 }
 
 export { CodecError };

@@ -14,6 +14,11 @@
  * Memory is bounded: when more than `maxQueued` events wait for the consumer, the subscription
  * is ended on the node and opened again after the consumer catches up, from the last cursor.
  *
+ * The client spreads subscriptions over connections, at most 16 per connection (the node's limit);
+ * a node that refuses one with `too_many_subscriptions` even on a connection with no other fails
+ * it with that error. The idle check (`idleTimeoutMs`) leaves a node that finalized past the last
+ * event received but sent nothing for that long, and resumes on a new connection.
+ *
  * Streams without cursors: `tx_subscribeStatus` is resumed by subscribing again (the first
  * notification is the current status; a repeat of the last status is dropped) and ends after a
  * final status; notarized heads of `chain_subscribeNewHeads` are best-effort (a repeat of a
@@ -38,6 +43,24 @@ export interface SubscriptionOptions {
   reconnect?: ReconnectOptions;
   /** Events buffered for a slow consumer before the node subscription is paused (default 10000). */
   maxQueued?: number;
+  /**
+   * The idle check (default 60000 ms; 0 turns it off): when nothing arrives for this long on a
+   * subscription that receives every finalized block (`events_subscribe`,
+   * `chain_subscribeFinalized`, `chain_subscribeNewHeads`), the client asks `chain_getInfo`; if
+   * the node's `finalizedHeight` is past the last height received, or it does not answer, the
+   * node is withholding or stalled: the connection is closed and the subscription resumes from
+   * its cursor on a new one (`stats.stalls`).
+   */
+  idleTimeoutMs?: number;
+}
+
+/** The subscriptions that get a notification for every finalized block, and so can be checked for silence. */
+const EVERY_BLOCK = new Set(['events_subscribe', 'chain_subscribeFinalized', 'chain_subscribeNewHeads']);
+
+/** The height of a cursor (`01` ‖ height u64 BE ‖ index u32 BE, hex), or null. */
+function cursorHeight(cursor: string | null): number | null {
+  if (cursor === null || !/^01[0-9a-fA-F]{24}$/.test(cursor)) return null;
+  return Number.parseInt(cursor.slice(2, 18), 16);
 }
 
 /** Counters of what a subscription went through. */
@@ -54,16 +77,24 @@ export interface SubscriptionStats {
   pauses: number;
   /** Connections closed because the node sent a malformed notification or message. */
   protocolErrors: number;
+  /** Connections closed by the idle check: the node finalized past the last event but sent nothing. */
+  stalls: number;
 }
 
 /** What a subscription needs from its client. */
 export interface SubscriptionHost {
   /** An open connection (the client's shared one, opened or reopened as needed). */
   connection(): Promise<WsConnection>;
+  /** The connection for this subscription (the client spreads subscriptions over connections); default {@link SubscriptionHost.connection}. */
+  subscriptionConnection?(sub: Subscription<any>): Promise<WsConnection>;
+  /** The node answered `too_many_subscriptions` on `conn`: whether to try another connection. Default: fail. */
+  subscriptionRefused?(sub: Subscription<any>, conn: WsConnection): boolean;
+  /** The subscription ended. */
+  releaseSubscription?(sub: Subscription<any>): void;
 }
 
 /** Why one node-side subscription ended. */
-type End = 'lagged' | 'closed' | 'paused' | 'done' | 'stopped' | 'protocol';
+type End = 'lagged' | 'closed' | 'paused' | 'done' | 'stopped' | 'protocol' | 'stalled';
 
 /** The method's fixed parameters (address or hash) and its start options, if it takes any. */
 export interface SubscriptionRequest {
@@ -85,7 +116,7 @@ const FINAL_STATUSES = new Set(['finalized', 'rejected', 'expired']);
  */
 export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
   /** Counters for monitoring and tests. */
-  readonly stats: SubscriptionStats = { subscribes: 0, reconnects: 0, lagged: 0, duplicates: 0, pauses: 0, protocolErrors: 0 };
+  readonly stats: SubscriptionStats = { subscribes: 0, reconnects: 0, lagged: 0, duplicates: 0, pauses: 0, protocolErrors: 0, stalls: 0 };
   /** Events received and not yet taken, each with its cursor (null for events without one). */
   private queue: { item: T; cursor: string | null }[] = [];
   private waiters: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
@@ -106,6 +137,10 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
   private drained: (() => void) | null = null;
   private wake: (() => void) | null = null;
   private readonly maxQueued: number;
+  private readonly idleTimeoutMs: number;
+  /** When the last notification arrived (for the idle check). */
+  private lastActivity = 0;
+  private stalledBecause: string | null = null;
   private readonly backoff: Required<ReconnectOptions>;
   private readonly loop: Promise<void>;
 
@@ -120,6 +155,7 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
     options: SubscriptionOptions = {},
   ) {
     this.maxQueued = options.maxQueued ?? 10_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.backoff = {
       initialDelayMs: options.reconnect?.initialDelayMs ?? 100,
       maxDelayMs: options.reconnect?.maxDelayMs ?? 5000,
@@ -202,6 +238,11 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
 
   private finish(error: unknown = null): void {
     this.finished = true;
+    try {
+      this.host.releaseSubscription?.(this);
+    } catch {
+      // the host's bookkeeping must not break the iterator
+    }
     if (error !== null) this.failure = error;
     for (const w of this.waiters.splice(0)) {
       if (error !== null) w.reject(error);
@@ -282,9 +323,65 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
     });
   }
 
+  /** The last height this subscription is known to have reached (received, or started after), or null. */
+  private lastHeight(): number | null {
+    if (this.lastPosition !== null) return this.lastPosition[0];
+    const h = cursorHeight(this.receivedCursor);
+    if (h !== null) return h;
+    const from = this.request.start?.fromHeight;
+    return typeof from === 'number' ? from - 1 : null;
+  }
+
+  /**
+   * The idle check while a node subscription is active: after `idleTimeoutMs` without a
+   * notification, asks `chain_getInfo`; ends the subscription as `stalled` when the node
+   * finalized past the last height received, or did not answer. Returns a function that stops it.
+   */
+  private watchIdle(conn: WsConnection, active: () => boolean, end: (why: End) => void): () => void {
+    const idleMs = this.idleTimeoutMs;
+    if (!(idleMs > 0) || !Number.isFinite(idleMs) || !EVERY_BLOCK.has(this.request.method)) return () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const schedule = (ms: number) => {
+      if (!stopped) timer = setTimeout(check, Math.max(ms, 1));
+    };
+    const check = async () => {
+      if (stopped || !active()) return;
+      const quiet = Date.now() - this.lastActivity;
+      if (quiet < idleMs) {
+        schedule(idleMs - quiet);
+        return;
+      }
+      let finalized: number | null = null;
+      let why: string | null = null;
+      try {
+        const info = (await conn.request('chain_getInfo', [])) as { finalizedHeight?: unknown };
+        if (typeof info?.finalizedHeight === 'number') finalized = info.finalizedHeight;
+      } catch (e) {
+        if (!(e instanceof RpcError)) why = `nothing for ${idleMs} ms and no answer to chain_getInfo (${(e as Error).message})`;
+      }
+      if (stopped || !active()) return;
+      const last = this.lastHeight();
+      if (why === null && finalized !== null && last !== null && finalized > last && Date.now() - this.lastActivity >= idleMs) {
+        why = `nothing for ${idleMs} ms while the node finalized height ${finalized}, past the last height received (${last})`;
+      }
+      if (why !== null) {
+        this.stalledBecause = why;
+        end('stalled');
+        return;
+      }
+      schedule(idleMs);
+    };
+    schedule(idleMs);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
   /** Errors worth another attempt: the node's transient ones, and a resume cursor a restarted node has not reached yet. */
   private retryable(e: RpcError): boolean {
-    return e.is('internal') || e.is('busy') || e.is('too_many_subscriptions') || (e.is('cursor_ahead') && this.stats.subscribes > 0);
+    return e.is('internal') || e.is('busy') || (e.is('cursor_ahead') && this.stats.subscribes > 0);
   }
 
   private async run(): Promise<void> {
@@ -315,7 +412,7 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       }
       let conn: WsConnection;
       try {
-        conn = await this.host.connection();
+        conn = await (this.host.subscriptionConnection ? this.host.subscriptionConnection(this) : this.host.connection());
       } catch (e) {
         lastError = e;
         attempt++;
@@ -360,6 +457,7 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
       try {
         id = await conn.subscribe(this.request.method, this.params(), (raw) => {
           if (!active) return; // after lagged, a pause or a protocol error: resumed from the cursor
+          this.lastActivity = Date.now();
           const why = this.onNotification(raw);
           if (why) end(why);
         });
@@ -367,6 +465,16 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
         stopListening();
         this.endCurrent = null;
         if (this.finished) break;
+        if (e instanceof RpcError && e.is('too_many_subscriptions')) {
+          // The connection is full: another one, at once; a node that refuses even a connection
+          // with no other subscription fails it (retrying would never succeed).
+          if (this.host.subscriptionRefused?.(this, conn)) {
+            lastError = e;
+            continue;
+          }
+          this.finish(e);
+          return;
+        }
         if (e instanceof RpcError && !this.retryable(e)) {
           this.finish(e);
           return;
@@ -382,13 +490,20 @@ export class Subscription<T = AnyEvent> implements AsyncIterableIterator<T> {
         this.stats.reconnects++;
         reconnecting = false;
       }
+      this.lastActivity = Date.now();
+      const stopIdle = this.watchIdle(conn, () => active, end);
       const why = await ended;
+      stopIdle();
       stopListening();
       this.endCurrent = null;
       conn.forget(id);
       const progressed = this.progressed;
-      if (why === 'closed' || why === 'protocol') {
-        if (why === 'protocol') {
+      if (why === 'closed' || why === 'protocol' || why === 'stalled') {
+        if (why === 'stalled') {
+          lastError = new TransportError(`${this.request.method}: ${this.stalledBecause}; reconnecting`);
+          conn.abort(lastError as Error);
+          this.stats.stalls++;
+        } else if (why === 'protocol') {
           // The node broke the protocol: close the connection (every subscription on it resumes).
           lastError = new ProtocolError(
             `the node sent a malformed ${this.request.method} notification (${this.protocolProblem}); reconnecting`,

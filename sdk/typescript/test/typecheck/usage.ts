@@ -13,6 +13,7 @@ import {
   type RpcMethods,
   type SearchResult,
   type TxStatus,
+  verifyMessage,
   verifyReceipt,
   devGenesis,
 } from '@taksa/sdk';
@@ -50,11 +51,17 @@ export async function usage(): Promise<void> {
   } catch (e) {
     if (e instanceof RpcError && e.is('nonce_gap')) void e.data;
   }
-  const paid = verifyReceipt(await client.receipt('0x…'), devGenesis(200));
+  const paid = verifyReceipt(await client.receipt('0x…'), devGenesis(200), { expectedHash: '0x…' });
   const amount: bigint = paid.tx.tx.amount;
+  const forgeable: 'dev' | 'testnet' | null = paid.publicValidatorKeys;
+  const key = Keypair.fromMnemonic('…');
+  const signature: Uint8Array = key.signMessage('log in');
+  const ok: boolean = verifyMessage(key.address('tdev'), 'log in', signature);
+  const pooled = new Client('ws://127.0.0.1:8545', { WebSocket, subscriptionsPerConnection: 16, idleTimeoutMs: 30_000 });
+  void pooled.eventsSubscribe({ fromHeight: 1 }).stats.stalls;
   // @ts-expect-error: chain_getBlock takes a block id, not an object
   await client.chainGetBlock({ height: 1 });
   // @ts-expect-error: an unknown history option
   await client.accountGetHistory('tdev1…', { limitt: 5 });
-  void [browser, height, fee, next, proof, status, nonce, amount, Keypair];
+  void [browser, height, fee, next, proof, status, nonce, amount, forgeable, ok, Keypair];
 }

@@ -135,6 +135,8 @@ pub(crate) struct Chain {
 pub(crate) struct Database {
     client: Client,
     connection: tokio::task::JoinHandle<()>,
+    /// The tables exist: created (or found) once per connection, not at every session.
+    schema_ready: bool,
 }
 
 impl Drop for Database {
@@ -160,7 +162,7 @@ impl Database {
                 tracing::debug!(error = %e, "database connection closed");
             }
         });
-        Ok(Database { client, connection })
+        Ok(Database { client, connection, schema_ready: false })
     }
 
     /// Creates the tables if needed and reads the position and the chain the database holds: the
@@ -168,8 +170,10 @@ impl Database {
     pub(crate) async fn open(&mut self, genesis_hash: &str, chain_id: &str) -> anyhow::Result<(Position, Chain)> {
         let tx = self.client.transaction().await?;
         // Two exporters starting at once on an empty database: one creates, the other waits.
-        tx.execute("SELECT pg_advisory_xact_lock(7331)", &[]).await?;
-        tx.batch_execute(SCHEMA_SQL).await.context("creating the tables")?;
+        if !self.schema_ready {
+            tx.execute("SELECT pg_advisory_xact_lock(7331)", &[]).await?;
+            tx.batch_execute(SCHEMA_SQL).await.context("creating the tables")?;
+        }
         tx.execute(
             "INSERT INTO taksa.export_state (schema_version, genesis_hash, chain_id) VALUES ($1, $2, $3)
              ON CONFLICT (singleton) DO NOTHING",
@@ -183,6 +187,7 @@ impl Database {
             )
             .await?;
         tx.commit().await?;
+        self.schema_ready = true;
         let version: i32 = row.get(0);
         if version != SCHEMA_VERSION {
             return Err(Fatal(format!(

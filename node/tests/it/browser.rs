@@ -7,10 +7,10 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
-use taksa_consensus::{Address, Hash, Keypair, Transaction};
+use taksa_consensus::{Address, Hash, Keypair};
 use taksa_node::devnet;
 
-use crate::support::{call, params, wait_status, DevNode};
+use crate::support::{call, params, signed_transfer, wait_status, DevNode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_explorer_shows_live_blocks_and_finds_a_transaction_in_chromium() {
@@ -28,19 +28,7 @@ async fn the_web_explorer_shows_live_blocks_and_finds_a_transaction_in_chromium(
     let key = devnet::dev_account(6);
     let from = Address(key.public());
     let to = Address(Keypair::from_seed(&[91; 32]).public());
-    let tx = Transaction {
-        chain_id: "taksa-dev".into(),
-        from,
-        to,
-        amount: 1_234_000_000,
-        fee: devnet::ACCOUNT_CREATION_FEE,
-        nonce: 0,
-        valid_until_height: None,
-        memo: Some("browser test".into()),
-        action: None,
-    }
-    .sign(&key, &genesis);
-    let raw = format!("0x{}", hex::encode(tx.encode()));
+    let raw = signed_transfer(devnet::DEV_CHAIN_ID, &key, to, 1_234_000_000, 0, Some("browser test".into()), &genesis);
     let hash = call(&client, "tx_submit", params(&[json!(raw)])).await.expect("submitted");
     let hash = hash.as_str().expect("hash").to_owned();
     let status = wait_status(&client, &hash).await;

@@ -5,26 +5,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use taksa_consensus::{Address, Hash, Keypair, Transaction};
+use taksa_consensus::{Address, Hash, Keypair};
 use taksa_node::devnet;
 
-use crate::support::{bin, call, finalized_height, params, DevNode};
-
-fn signed(key: &Keypair, to: Address, amount: u128, nonce: u64, genesis: &Hash) -> String {
-    let stx = Transaction {
-        chain_id: "taksa-dev".into(),
-        from: Address(key.public()),
-        to,
-        amount,
-        fee: devnet::ACCOUNT_CREATION_FEE,
-        nonce,
-        valid_until_height: None,
-        memo: None,
-        action: None,
-    }
-    .sign(key, genesis);
-    format!("0x{}", hex::encode(stx.encode()))
-}
+use crate::support::{bin, call, finalized_height, params, signed_transfer, DevNode};
 
 async fn genesis_hash(client: &jsonrpsee::http_client::HttpClient) -> Hash {
     let info = call(client, "chain_getInfo", params(&[])).await.expect("info");
@@ -57,7 +41,7 @@ async fn kill_9_during_transfers_keeps_everything_reported_final() {
         let mut recent: Vec<String> = Vec::new();
         while start.elapsed() < stream_for {
             let amount = u128::from(nonce % 7 + 1);
-            let raw = signed(&key, to, amount, nonce, &genesis);
+            let raw = signed_transfer(devnet::DEV_CHAIN_ID, &key, to, amount, nonce, None, &genesis);
             if let Ok(h) = call(&client, "tx_submit", params(&[json!(raw)])).await {
                 let h = h.as_str().expect("hash").to_owned();
                 sent.insert(h.clone(), amount);
